@@ -1,0 +1,66 @@
+# headwater: the two commands of the README are `make demo` and `make test`.
+# Both set up everything a fresh machine needs (Debian packages, .venv, pinned pip packages),
+# build the C core and the extension module, and run.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+# Debian packages the build and tests need: cmocka for the C tests, pkg-config to find it.
+APT_PACKAGES := libcmocka-dev pkg-config
+
+.PHONY: demo test ctest pytest sanitize build setup system-deps clean
+
+demo: build
+	$(PY) examples/demo.py
+
+test: ctest pytest
+
+setup: system-deps $(VENV)/.deps-installed
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.deps-installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The package as users get it (`pip install .`), built incrementally in build/wheel.
+build: setup
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+	  -Cbuild-dir=build/wheel --force-reinstall .
+
+# C unit tests (cmocka) through meson test; prints one summary line of all cmocka counts.
+ctest: setup
+	@[ -f build/ctest/build.ninja ] || meson setup build/ctest -Dbuildtype=debugoptimized >/dev/null
+	meson test -C build/ctest --print-errorlogs
+	@tests/c/summarize.sh build/ctest/meson-logs/testlog.txt
+
+pytest: build
+	$(PY) -m pytest tests/python -q
+
+# AddressSanitizer + UndefinedBehaviorSanitizer: the C tests with leak checking, then the whole
+# pytest suite against a sanitized build of the extension (runtime preloaded into the interpreter).
+SAN_ARGS := -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
+sanitize: setup
+	@[ -f build/asan/build.ninja ] || meson setup build/asan $(SAN_ARGS) >/dev/null
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  meson test -C build/asan --print-errorlogs
+	@tests/c/summarize.sh build/asan/meson-logs/testlog.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps --upgrade \
+	  --target build/asan-site -Cbuild-dir=build/asan-wheel $(foreach a,$(SAN_ARGS),-Csetup-args=$(a)) .
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  PYTHONPATH=build/asan-site $(PY) -m pytest tests/python -q -p no:cacheprovider
+
+clean:
+	rm -rf build

@@ -1,0 +1,130 @@
+#include "arrow/array.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+void hw_array_move(struct ArrowArray* src, struct ArrowArray* dst) {
+  memcpy(dst, src, sizeof *dst);
+  src->release = NULL;
+}
+
+void hw_schema_move(struct ArrowSchema* src, struct ArrowSchema* dst) {
+  memcpy(dst, src, sizeof *dst);
+  src->release = NULL;
+}
+
+void hw_stream_move(struct ArrowArrayStream* src, struct ArrowArrayStream* dst) {
+  memcpy(dst, src, sizeof *dst);
+  src->release = NULL;
+}
+
+void hw_array_release(struct ArrowArray* array) {
+  if (array && array->release) array->release(array);
+}
+
+void hw_schema_release(struct ArrowSchema* schema) {
+  if (schema && schema->release) schema->release(schema);
+}
+
+void hw_stream_release(struct ArrowArrayStream* stream) {
+  if (stream && stream->release) stream->release(stream);
+}
+
+struct hw_shared_array {
+  struct ArrowArray array;
+  atomic_int_fast64_t refs;
+};
+
+hw_shared_array* hw_shared_array_new(struct ArrowArray* array) {
+  hw_shared_array* shared = malloc(sizeof *shared);
+  if (!shared) return NULL;
+  hw_array_move(array, &shared->array);
+  atomic_init(&shared->refs, 1);
+  return shared;
+}
+
+int64_t hw_shared_array_length(const hw_shared_array* shared) { return shared->array.length; }
+
+void hw_shared_array_unref(hw_shared_array* shared) {
+  if (!shared) return;
+  if (atomic_fetch_sub_explicit(&shared->refs, 1, memory_order_acq_rel) == 1) {
+    hw_array_release(&shared->array);
+    free(shared);
+  }
+}
+
+/* A view is a shallow copy of the shared array's top level (same buffer and child pointers, which
+ * stay owned by the shared array); its release only drops a reference.
+ *
+ * A sliced record batch (a struct array with no validity of its own) carries the slice in its
+ * children instead of its own offset: consumers such as pyarrow import a batch's columns without
+ * applying the parent's offset, so each column gets a shallow copy with the offset added. */
+typedef struct view_private {
+  hw_shared_array* shared;
+  struct ArrowArray* columns;  /* sliced copies of the children, or NULL */
+  struct ArrowArray** column_ptrs;
+} view_private;
+
+static void release_column(struct ArrowArray* column) { column->release = NULL; }
+
+static void release_view(struct ArrowArray* view) {
+  view_private* p = view->private_data;
+  hw_shared_array_unref(p->shared);
+  free(p->columns);
+  free(p->column_ptrs);
+  free(p);
+  view->release = NULL;
+}
+
+static int64_t sliced_null_count(const struct ArrowArray* a, int64_t offset, int64_t length) {
+  if (a->null_count == 0) return 0;
+  if (offset == 0 && length == a->length) return a->null_count;
+  return -1; /* unknown: consumers count */
+}
+
+int hw_shared_array_view(hw_shared_array* shared, int64_t offset, int64_t length, struct ArrowArray* out,
+                         hw_error* err) {
+  const struct ArrowArray* a = &shared->array;
+  if (offset < 0 || length < 0 || offset > a->length || length > a->length - offset)
+    return hw_error_set(err, "HW_INVALID_ARGUMENT", "slice [%lld, %lld) is outside an array of %lld rows",
+                        (long long)offset, (long long)(offset + length), (long long)a->length);
+  view_private* p = calloc(1, sizeof *p);
+  if (!p) return hw_error_oom(err);
+  bool batch_like = a->n_buffers == 1 && a->buffers[0] == NULL && a->n_children > 0;
+  memcpy(out, a, sizeof *out);
+  if (batch_like) {
+    p->columns = calloc((size_t)a->n_children, sizeof *p->columns);
+    p->column_ptrs = calloc((size_t)a->n_children, sizeof *p->column_ptrs);
+    if (!p->columns || !p->column_ptrs) {
+      free(p->columns);
+      free(p->column_ptrs);
+      free(p);
+      return hw_error_oom(err);
+    }
+    for (int64_t i = 0; i < a->n_children; i++) {
+      const struct ArrowArray* child = a->children[i];
+      struct ArrowArray* column = &p->columns[i];
+      memcpy(column, child, sizeof *column);
+      column->offset = child->offset + a->offset + offset;
+      column->length = length;
+      column->null_count = sliced_null_count(child, a->offset + offset, length);
+      column->release = release_column;
+      column->private_data = NULL;
+      p->column_ptrs[i] = column;
+    }
+    out->children = p->column_ptrs;
+    out->offset = 0;
+  } else {
+    out->offset = a->offset + offset;
+    out->null_count = sliced_null_count(a, offset, length);
+  }
+  out->length = length;
+  atomic_fetch_add_explicit(&shared->refs, 1, memory_order_relaxed);
+  p->shared = shared;
+  out->release = release_view;
+  out->private_data = p;
+  return 0;
+}

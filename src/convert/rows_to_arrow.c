@@ -1,0 +1,594 @@
+#include "convert/rows_to_arrow.h"
+
+#include <datetime.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "arrow/builder.h"
+#include "common/error.h"
+
+/* Unsigned 128-bit arithmetic for decimals (a GCC/Clang extension; __extension__ keeps
+ * -Wpedantic quiet). */
+__extension__ typedef unsigned __int128 hw_u128;
+
+/* One node per field of the schema, mirroring the builder tree. */
+typedef struct conv_node {
+  const hw_field* field; /* borrowed from the converter's schema */
+  hw_builder* builder;   /* borrowed from the converter's builder tree */
+  PyObject* name;        /* str: dict/attribute lookups of struct fields */
+  int32_t n_children;
+  struct conv_node* children;
+} conv_node;
+
+struct hw_row_converter {
+  hw_field schema;
+  hw_builder batch;
+  conv_node root;
+  int64_t partition;
+  int64_t row;            /* row number within the partition */
+  PyObject* decimal_type; /* decimal.Decimal */
+  /* Named rows: the last __fields__ seen and, per schema column, its position in that row. */
+  PyObject* cached_names; /* tuple of the names (identity-compared) or NULL */
+  Py_ssize_t* name_positions;
+  /* Column path of the value that failed, built innermost-first while unwinding. */
+  char path[512];
+};
+
+/* ---------------------------------------------------------------- errors */
+
+static void path_prepend(hw_row_converter* conv, const char* segment) {
+  char old[sizeof conv->path];
+  memcpy(old, conv->path, sizeof old);
+  /* a path longer than the buffer is cut: intended, the return value says so */
+  const char* dot = old[0] && old[0] != '[' ? "." : ""; /* a.b, a[3] */
+  int n = snprintf(conv->path, sizeof conv->path, "%s%s%s", segment, dot, old);
+  if (n < 0) conv->path[0] = '\0';
+}
+
+/* Shortened repr of a value for messages; never fails (falls back to the type name). */
+static void short_repr(PyObject* value, char* out, size_t size) {
+  PyObject* r = PyObject_Repr(value);
+  const char* s = r ? PyUnicode_AsUTF8(r) : NULL;
+  if (!s) {
+    PyErr_Clear();
+    snprintf(out, size, "<%s>", Py_TYPE(value)->tp_name);
+  } else if (strlen(s) > 60) {
+    snprintf(out, size, "%.57s...", s);
+  } else {
+    snprintf(out, size, "%s", s);
+  }
+  Py_XDECREF(r);
+}
+
+static int value_error(const hw_field* field, PyObject* value, const char* detail, hw_error* err) {
+  char repr[72];
+  short_repr(value, repr, sizeof repr);
+  char* type = NULL;
+  hw_error ignored;
+  if (hw_ddl_render(field, &type, &ignored) != 0) type = NULL;
+  hw_error_set(err, "CANNOT_CONVERT_VALUE", "expected %s, got %s %s%s%s", type ? type : "?", Py_TYPE(value)->tp_name,
+               repr, detail ? ": " : "", detail ? detail : "");
+  hw_free(type);
+  PyErr_Clear();
+  return -1;
+}
+
+static int oom(hw_error* err) { return hw_error_oom(err); }
+
+/* ---------------------------------------------------------------- scalars */
+
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  /* Proleptic Gregorian calendar, days since 1970-01-01. */
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static int append_int(const conv_node* node, PyObject* v, hw_error* err) {
+  if (PyBool_Check(v) || !(PyLong_Check(v) || PyIndex_Check(v))) return value_error(node->field, v, NULL, err);
+  PyObject* index = PyLong_Check(v) ? (Py_INCREF(v), v) : PyNumber_Index(v);
+  if (!index) return value_error(node->field, v, NULL, err);
+  int overflow = 0;
+  long long x = PyLong_AsLongLongAndOverflow(index, &overflow);
+  Py_DECREF(index);
+  int64_t lo = INT64_MIN, hi = INT64_MAX;
+  switch (node->field->type) {
+    case HW_TYPE_INT8: lo = INT8_MIN; hi = INT8_MAX; break;
+    case HW_TYPE_INT16: lo = INT16_MIN; hi = INT16_MAX; break;
+    case HW_TYPE_INT32: lo = INT32_MIN; hi = INT32_MAX; break;
+    default: break;
+  }
+  if (overflow || (x == -1 && PyErr_Occurred()) || x < lo || x > hi)
+    return value_error(node->field, v, "out of range", err);
+  return hw_builder_append_int(node->builder, x) ? oom(err) : 0;
+}
+
+static int append_uint(const conv_node* node, PyObject* v, hw_error* err) {
+  if (PyBool_Check(v) || !PyLong_Check(v)) return value_error(node->field, v, NULL, err);
+  unsigned long long x = PyLong_AsUnsignedLongLong(v);
+  uint64_t hi = UINT64_MAX;
+  switch (node->field->type) {
+    case HW_TYPE_UINT8: hi = UINT8_MAX; break;
+    case HW_TYPE_UINT16: hi = UINT16_MAX; break;
+    case HW_TYPE_UINT32: hi = UINT32_MAX; break;
+    default: break;
+  }
+  if ((x == (unsigned long long)-1 && PyErr_Occurred()) || x > hi)
+    return value_error(node->field, v, "out of range", err);
+  return hw_builder_append_uint(node->builder, x) ? oom(err) : 0;
+}
+
+static int append_float(const conv_node* node, PyObject* v, hw_error* err) {
+  double x;
+  if (PyFloat_Check(v)) {
+    x = PyFloat_AS_DOUBLE(v);
+  } else if (PyLong_Check(v) && !PyBool_Check(v)) {
+    x = PyLong_AsDouble(v);
+    if (x == -1.0 && PyErr_Occurred()) return value_error(node->field, v, "out of range", err);
+  } else {
+    return value_error(node->field, v, NULL, err);
+  }
+  return hw_builder_append_double(node->builder, x) ? oom(err) : 0;
+}
+
+/* Spark's StringType takes any value and stores its str(). */
+static int append_string(const conv_node* node, PyObject* v, hw_error* err) {
+  PyObject* s = PyUnicode_Check(v) ? (Py_INCREF(v), v) : PyObject_Str(v);
+  if (!s) return value_error(node->field, v, "str() failed", err);
+  Py_ssize_t n;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(s, &n);
+  int rc = utf8 ? (hw_builder_append_bytes(node->builder, utf8, n) ? oom(err) : 0)
+                : value_error(node->field, v, "not encodable as UTF-8", err);
+  Py_DECREF(s);
+  return rc;
+}
+
+static int append_binary(const conv_node* node, PyObject* v, hw_error* err) {
+  if (PyBytes_Check(v))
+    return hw_builder_append_bytes(node->builder, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) ? oom(err) : 0;
+  if (PyByteArray_Check(v))
+    return hw_builder_append_bytes(node->builder, PyByteArray_AS_STRING(v), PyByteArray_GET_SIZE(v)) ? oom(err) : 0;
+  if (PyObject_CheckBuffer(v) && !PyUnicode_Check(v)) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(v, &view, PyBUF_CONTIG_RO) != 0) return value_error(node->field, v, NULL, err);
+    int rc = hw_builder_append_bytes(node->builder, view.buf, view.len) ? oom(err) : 0;
+    PyBuffer_Release(&view);
+    return rc;
+  }
+  return value_error(node->field, v, NULL, err);
+}
+
+static int append_date(const conv_node* node, PyObject* v, hw_error* err) {
+  if (!PyDate_Check(v)) return value_error(node->field, v, NULL, err);
+  int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  return hw_builder_append_int(node->builder, days) ? oom(err) : 0;
+}
+
+static const int64_t unit_per_second[] = {1, 1000, 1000000, 1000000000};
+
+static int append_timestamp(const conv_node* node, PyObject* v, hw_error* err) {
+  if (!PyDateTime_Check(v)) return value_error(node->field, v, NULL, err);
+  int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  int64_t seconds = days * 86400 + PyDateTime_DATE_GET_HOUR(v) * 3600 + PyDateTime_DATE_GET_MINUTE(v) * 60 +
+                    PyDateTime_DATE_GET_SECOND(v);
+  int64_t micros = PyDateTime_DATE_GET_MICROSECOND(v);
+  /* An aware datetime is an instant: store it as UTC. A zone-less column (TIMESTAMP_NTZ) keeps the
+   * wall-clock time. Naive datetimes are taken as UTC (see README: session time zone). */
+  PyObject* tzinfo = PyDateTime_DATE_GET_TZINFO(v);
+  if (node->field->timezone && tzinfo != Py_None && tzinfo != PyDateTime_TimeZone_UTC) {
+    PyObject* offset = PyObject_CallMethod(v, "utcoffset", NULL);
+    if (!offset) return value_error(node->field, v, "utcoffset() failed", err);
+    if (PyDelta_Check(offset)) {
+      seconds -= (int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 + PyDateTime_DELTA_GET_SECONDS(offset);
+      micros -= PyDateTime_DELTA_GET_MICROSECONDS(offset);
+    }
+    Py_DECREF(offset);
+  }
+  int64_t per_second = unit_per_second[node->field->unit];
+  int64_t value = seconds * per_second;
+  if (per_second >= 1000000)
+    value += micros * (per_second / 1000000);
+  else
+    value += micros / (1000000 / per_second);
+  return hw_builder_append_int(node->builder, value) ? oom(err) : 0;
+}
+
+static hw_u128 pow10_u128(int n) {
+  hw_u128 p = 1;
+  while (n-- > 0) p *= 10;
+  return p;
+}
+
+/* Decimal (or int) -> unscaled 128-bit integer at the column's scale, rounding half up like Spark.
+ * Decimal('NaN') is null, as in Spark. */
+static int append_decimal(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  const hw_field* f = node->field;
+  int sign = 0;
+  hw_u128 magnitude = 0;
+  int digits_after = 0; /* digits of magnitude after the decimal point */
+  int overflow = 0;
+  if (PyLong_Check(v) && !PyBool_Check(v)) {
+    PyObject* text = PyObject_Str(v);
+    const char* s = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (!s) {
+      Py_XDECREF(text);
+      return value_error(f, v, NULL, err);
+    }
+    if (*s == '-') sign = 1, s++;
+    for (; *s; s++) {
+      if (magnitude > pow10_u128(38)) overflow = 1;
+      else magnitude = magnitude * 10 + (hw_u128)(*s - '0');
+    }
+    Py_DECREF(text);
+  } else if (PyObject_IsInstance(v, conv->decimal_type) == 1) {
+    PyObject* t = PyObject_CallMethod(v, "as_tuple", NULL);
+    if (!t) return value_error(f, v, NULL, err);
+    PyObject* exponent = PyTuple_GET_ITEM(t, 2);
+    if (!PyLong_Check(exponent)) { /* 'n'/'N' (NaN) or 'F' (infinity) */
+      int nan = PyUnicode_Check(exponent) && PyUnicode_CompareWithASCIIString(exponent, "F") != 0;
+      Py_DECREF(t);
+      if (nan) return hw_builder_append_null(node->builder) ? oom(err) : 0;
+      return value_error(f, v, "infinity has no decimal value", err);
+    }
+    sign = PyLong_AsLong(PyTuple_GET_ITEM(t, 0)) != 0;
+    long exp = PyLong_AsLong(exponent);
+    PyObject* digits = PyTuple_GET_ITEM(t, 1);
+    Py_ssize_t n = PyTuple_GET_SIZE(digits);
+    for (Py_ssize_t i = 0; i < n; i++) {
+      if (magnitude > pow10_u128(38)) overflow = 1;
+      else magnitude = magnitude * 10 + (hw_u128)PyLong_AsLong(PyTuple_GET_ITEM(digits, i));
+    }
+    Py_DECREF(t);
+    if (exp > 0) {
+      if (exp > 38 || magnitude > pow10_u128(38 - (int)exp)) overflow = 1;
+      else magnitude *= pow10_u128((int)exp);
+    } else {
+      digits_after = (int)-exp;
+    }
+  } else {
+    return value_error(f, v, NULL, err);
+  }
+  /* rescale to the column's scale */
+  if (!overflow && digits_after > f->scale) {
+    int drop = digits_after - f->scale;
+    if (drop > 38) {
+      magnitude = 0;
+    } else {
+      hw_u128 div = pow10_u128(drop);
+      hw_u128 rem = magnitude % div;
+      magnitude /= div;
+      if (rem * 2 >= div) magnitude += 1;
+    }
+  } else if (!overflow && digits_after < f->scale) {
+    int add = f->scale - digits_after;
+    if (magnitude > pow10_u128(38 - add)) overflow = 1;
+    else magnitude *= pow10_u128(add);
+  }
+  if (overflow || magnitude >= pow10_u128(f->precision)) return value_error(f, v, "exceeds the precision", err);
+  hw_u128 bits = sign ? (hw_u128)0 - magnitude : magnitude;
+  return hw_builder_append_decimal128(node->builder, (uint64_t)bits, (uint64_t)(bits >> 64)) ? oom(err) : 0;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static int append_value(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err);
+
+static int append_list(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  if (!PyList_Check(v) && !PyTuple_Check(v)) return value_error(node->field, v, NULL, err);
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+  PyObject** items = PySequence_Fast_ITEMS(v);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    if (append_value(conv, &node->children[0], items[i], err) != 0) {
+      char segment[32];
+      snprintf(segment, sizeof segment, "[%zd]", i);
+      path_prepend(conv, segment);
+      return -1;
+    }
+  }
+  return hw_builder_close_list(node->builder) ? oom(err) : 0;
+}
+
+static int append_map(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  if (!PyDict_Check(v)) return value_error(node->field, v, NULL, err);
+  const conv_node* entries = &node->children[0];
+  PyObject *key, *value;
+  Py_ssize_t pos = 0;
+  while (PyDict_Next(v, &pos, &key, &value)) {
+    if (key == Py_None) {
+      hw_error_set(err, "CANNOT_CONVERT_VALUE", "map keys cannot be null");
+      return -1;
+    }
+    if (append_value(conv, &entries->children[0], key, err) != 0) {
+      path_prepend(conv, "key");
+      return -1;
+    }
+    if (append_value(conv, &entries->children[1], value, err) != 0) {
+      path_prepend(conv, "value");
+      return -1;
+    }
+    if (hw_builder_close_struct(entries->builder)) return oom(err);
+  }
+  return hw_builder_close_list(node->builder) ? oom(err) : 0;
+}
+
+/* A child value of a struct, found by position or by name. */
+static int append_field(hw_row_converter* conv, const conv_node* child, PyObject* value, hw_error* err) {
+  if (append_value(conv, child, value, err) != 0) {
+    path_prepend(conv, child->field->name ? child->field->name : "");
+    return -1;
+  }
+  return 0;
+}
+
+static int append_struct_from_sequence(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+  if (n != node->n_children) {
+    hw_error_set(err, "CANNOT_CONVERT_VALUE", "expected a struct of %d fields, got %s of %zd items", node->n_children,
+                 Py_TYPE(v)->tp_name, n);
+    return -1;
+  }
+  PyObject** items = PySequence_Fast_ITEMS(v);
+  for (int32_t i = 0; i < node->n_children; i++)
+    if (append_field(conv, &node->children[i], items[i], err) != 0) return -1;
+  return 0;
+}
+
+static int append_struct(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  if (PyTuple_CheckExact(v) || PyList_Check(v)) {
+    if (append_struct_from_sequence(conv, node, v, err) != 0) return -1;
+  } else if (PyDict_Check(v)) {
+    for (int32_t i = 0; i < node->n_children; i++) {
+      PyObject* item = PyDict_GetItemWithError(v, node->children[i].name); /* borrowed; missing -> null */
+      if (!item && PyErr_Occurred()) return value_error(node->field, v, "dict lookup failed", err);
+      if (append_field(conv, &node->children[i], item ? item : Py_None, err) != 0) return -1;
+    }
+  } else if (PyTuple_Check(v) && !PyObject_HasAttrString(v, "__fields__")) {
+    if (append_struct_from_sequence(conv, node, v, err) != 0) return -1;
+  } else {
+    /* a named Row or any object: fields by attribute */
+    for (int32_t i = 0; i < node->n_children; i++) {
+      PyObject* item = PyObject_GetAttr(v, node->children[i].name);
+      if (!item) {
+        PyErr_Clear();
+        hw_error_set(err, "CANNOT_CONVERT_VALUE", "%s has no field '%s'", Py_TYPE(v)->tp_name,
+                     node->children[i].field->name ? node->children[i].field->name : "");
+        return -1;
+      }
+      int rc = append_field(conv, &node->children[i], item, err);
+      Py_DECREF(item);
+      if (rc != 0) return -1;
+    }
+  }
+  return hw_builder_close_struct(node->builder) ? oom(err) : 0;
+}
+
+static int append_value(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  if (v == Py_None) return hw_builder_append_null(node->builder) ? oom(err) : 0;
+  switch (node->field->type) {
+    case HW_TYPE_NULL: return value_error(node->field, v, NULL, err);
+    case HW_TYPE_BOOL:
+      if (!PyBool_Check(v)) return value_error(node->field, v, NULL, err);
+      return hw_builder_append_bool(node->builder, v == Py_True) ? oom(err) : 0;
+    case HW_TYPE_INT8:
+    case HW_TYPE_INT16:
+    case HW_TYPE_INT32:
+    case HW_TYPE_INT64: return append_int(node, v, err);
+    case HW_TYPE_UINT8:
+    case HW_TYPE_UINT16:
+    case HW_TYPE_UINT32:
+    case HW_TYPE_UINT64: return append_uint(node, v, err);
+    case HW_TYPE_FLOAT32:
+    case HW_TYPE_FLOAT64: return append_float(node, v, err);
+    case HW_TYPE_UTF8:
+    case HW_TYPE_LARGE_UTF8: return append_string(node, v, err);
+    case HW_TYPE_BINARY:
+    case HW_TYPE_LARGE_BINARY: return append_binary(node, v, err);
+    case HW_TYPE_DATE32: return append_date(node, v, err);
+    case HW_TYPE_TIMESTAMP: return append_timestamp(node, v, err);
+    case HW_TYPE_DECIMAL128: return append_decimal(conv, node, v, err);
+    case HW_TYPE_LIST: return append_list(conv, node, v, err);
+    case HW_TYPE_MAP: return append_map(conv, node, v, err);
+    case HW_TYPE_STRUCT: return append_struct(conv, node, v, err);
+  }
+  return value_error(node->field, v, "unsupported type", err);
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* Positions of the schema's columns in a named row's __fields__; cached while rows keep the same
+ * names (compared by identity, which holds for Rows made from the same keyword arguments). */
+static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error* err) {
+  PyObject* seq = PySequence_Fast(names, "__fields__ must be a sequence");
+  if (!seq) {
+    PyErr_Clear();
+    return hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE", "Row.__fields__ is not a sequence");
+  }
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  PyObject** items = PySequence_Fast_ITEMS(seq);
+  if (conv->cached_names && PyTuple_GET_SIZE(conv->cached_names) == n) {
+    Py_ssize_t i = 0;
+    while (i < n && PyTuple_GET_ITEM(conv->cached_names, i) == items[i]) i++;
+    if (i == n) {
+      Py_DECREF(seq);
+      return 0;
+    }
+  }
+  const conv_node* root = &conv->root;
+  for (int32_t c = 0; c < root->n_children; c++) {
+    conv->name_positions[c] = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+      int eq = PyUnicode_Check(items[i]) ? PyUnicode_Compare(items[i], root->children[c].name) == 0 : 0;
+      if (eq) {
+        conv->name_positions[c] = i;
+        break;
+      }
+    }
+    if (conv->name_positions[c] < 0) {
+      Py_DECREF(seq);
+      Py_CLEAR(conv->cached_names);
+      err->column = c;
+      return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
+                          "Return schema mismatch in the result from 'read' method. Row has no field '%s'",
+                          root->children[c].field->name ? root->children[c].field->name : "");
+    }
+  }
+  Py_XSETREF(conv->cached_names, PySequence_Tuple(seq));
+  Py_DECREF(seq);
+  if (!conv->cached_names) PyErr_Clear();
+  return 0;
+}
+
+static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
+  const conv_node* root = &conv->root;
+  PyObject* names = NULL;
+  err->column = -1;
+  if (!PyTuple_CheckExact(row)) {
+    if (!PyTuple_Check(row) && !PyList_Check(row))
+      return hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
+                          "Unsupported return type ('%s') from Python data source. Expected types: tuple, list, "
+                          "Row, pyarrow.RecordBatch.",
+                          Py_TYPE(row)->tp_name);
+    if (PyTuple_Check(row)) {
+      names = PyObject_GetAttrString(row, "__fields__");
+      if (!names) PyErr_Clear();
+    }
+  }
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(row);
+  if (n != root->n_children) {
+    Py_XDECREF(names);
+    return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
+                        "Return schema mismatch in the result from 'read' method. Expected: %d columns, Found: "
+                        "%zd columns. Make sure the returned values match the required output schema.",
+                        root->n_children, n);
+  }
+  PyObject** items = PySequence_Fast_ITEMS(row);
+  if (names) {
+    int rc = named_row_positions(conv, names, err);
+    Py_DECREF(names);
+    if (rc != 0) return -1;
+    for (int32_t c = 0; c < root->n_children; c++) {
+      if (append_value(conv, &root->children[c], items[conv->name_positions[c]], err) != 0) {
+        err->column = c;
+        return -1;
+      }
+    }
+  } else {
+    for (int32_t c = 0; c < root->n_children; c++) {
+      if (append_value(conv, &root->children[c], items[c], err) != 0) {
+        err->column = c;
+        return -1;
+      }
+    }
+  }
+  return hw_builder_close_struct(root->builder) ? oom(err) : 0;
+}
+
+int hw_row_converter_append(hw_row_converter* conv, PyObject* row, hw_error* err) {
+  conv->path[0] = '\0';
+  if (append_row(conv, row, err) == 0) {
+    conv->row++;
+    return 0;
+  }
+  err->partition = conv->partition;
+  err->row = conv->row;
+  if (err->column >= 0 && err->column < conv->root.n_children) {
+    const conv_node* col = &conv->root.children[err->column];
+    path_prepend(conv, col->field->name ? col->field->name : "");
+    hw_error_prefix(err, "partition %lld, row %lld, column '%s': ", (long long)conv->partition,
+                    (long long)conv->row, conv->path);
+  } else {
+    hw_error_prefix(err, "partition %lld, row %lld: ", (long long)conv->partition, (long long)conv->row);
+  }
+  return -1;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void node_release(conv_node* node) {
+  for (int32_t i = 0; i < node->n_children; i++) node_release(&node->children[i]);
+  PyMem_Free(node->children);
+  Py_CLEAR(node->name);
+  node->children = NULL;
+  node->n_children = 0;
+}
+
+static int node_init(conv_node* node, const hw_field* field, hw_builder* builder, hw_error* err) {
+  node->field = field;
+  node->builder = builder;
+  node->name = PyUnicode_FromString(field->name ? field->name : "");
+  if (!node->name) {
+    PyErr_Clear();
+    return oom(err);
+  }
+  if (field->n_children == 0) return 0;
+  node->children = PyMem_Calloc((size_t)field->n_children, sizeof *node->children);
+  if (!node->children) return oom(err);
+  node->n_children = field->n_children;
+  for (int32_t i = 0; i < field->n_children; i++)
+    if (node_init(&node->children[i], &field->children[i], &builder->children[i], err) != 0) return -1;
+  return 0;
+}
+
+int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const hw_allocator* allocator,
+                         hw_error* err) {
+  if (schema->type != HW_TYPE_STRUCT)
+    return hw_error_set(err, "INVALID_SCHEMA.NON_STRUCT_TYPE", "rows need a struct schema");
+  if (!PyDateTimeAPI) {
+    PyDateTime_IMPORT;
+    if (!PyDateTimeAPI) {
+      PyErr_Clear();
+      return hw_error_set(err, "HW_INTERNAL", "cannot import datetime");
+    }
+  }
+  hw_row_converter* conv = PyMem_Calloc(1, sizeof *conv);
+  if (!conv) return oom(err);
+  hw_field_init(&conv->schema);
+  if (hw_field_copy(&conv->schema, schema, err) != 0) {
+    PyMem_Free(conv);
+    return -1;
+  }
+  conv->schema.nullable = false; /* a batch has no null rows */
+  if (hw_builder_init(&conv->batch, &conv->schema, allocator, err) != 0 ||
+      node_init(&conv->root, &conv->batch.field, &conv->batch, err) != 0) {
+    hw_row_converter_free(conv);
+    return -1;
+  }
+  conv->name_positions = PyMem_Calloc((size_t)(schema->n_children + 1), sizeof *conv->name_positions);
+  PyObject* decimal = PyImport_ImportModule("decimal");
+  conv->decimal_type = decimal ? PyObject_GetAttrString(decimal, "Decimal") : NULL;
+  Py_XDECREF(decimal);
+  if (!conv->name_positions || !conv->decimal_type) {
+    PyErr_Clear();
+    hw_row_converter_free(conv);
+    return hw_error_set(err, "HW_INTERNAL", "cannot set up the row converter (decimal module or memory)");
+  }
+  *out = conv;
+  return 0;
+}
+
+void hw_row_converter_free(hw_row_converter* conv) {
+  if (!conv) return;
+  node_release(&conv->root);
+  hw_builder_release(&conv->batch);
+  hw_field_release(&conv->schema);
+  Py_CLEAR(conv->decimal_type);
+  Py_CLEAR(conv->cached_names);
+  PyMem_Free(conv->name_positions);
+  PyMem_Free(conv);
+}
+
+void hw_row_converter_start_partition(hw_row_converter* conv, int64_t partition) {
+  conv->partition = partition;
+  conv->row = 0;
+}
+
+int64_t hw_row_converter_rows(const hw_row_converter* conv) { return conv->batch.length; }
+
+int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_error* err) {
+  return hw_builder_finish(&conv->batch, out, err);
+}
+
+const hw_field* hw_row_converter_schema(const hw_row_converter* conv) { return &conv->schema; }

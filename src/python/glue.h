@@ -1,0 +1,53 @@
+/*
+ * The CPython extension module headwater._core: glue between Python and the
+ * C core. Nothing here runs per row; the converter does (src/convert).
+ */
+#ifndef HW_PYTHON_GLUE_H
+#define HW_PYTHON_GLUE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "arrow/array.h"
+#include "schema/field.h"
+
+/* Raises the headwater exception for err (class chosen by headwater.errors). Returns NULL. GIL. */
+PyObject* hw_py_raise(const hw_error* err);
+
+/* headwater._core.Schema: an hw_field with __arrow_c_schema__. */
+typedef struct {
+  PyObject_HEAD
+  hw_field field;
+} hw_py_schema;
+
+/* headwater._core.RecordBatch: a struct array shared with every consumer it is exported to. */
+typedef struct {
+  PyObject_HEAD
+  hw_field schema;
+  hw_shared_array* array;
+} hw_py_batch;
+
+/* headwater._core.ArrowStream: either batches held in memory, exported afresh (as views) on every
+ * __arrow_c_stream__ call, or a foreign stream taken over by import, which can be consumed once. */
+typedef struct {
+  PyObject_HEAD
+  hw_field schema;            /* in-memory form */
+  hw_shared_array** batches;  /* in-memory form: owned references; NULL for the one-shot form */
+  int64_t n_batches;
+  struct ArrowArrayStream stream; /* one-shot form: release == NULL once consumed */
+} hw_py_stream;
+
+extern PyTypeObject hw_py_schema_type;
+extern PyTypeObject hw_py_batch_type;
+extern PyTypeObject hw_py_stream_type;
+
+/* Constructors. Each takes ownership of what it is given (moved), also on failure. GIL. */
+PyObject* hw_py_schema_new(hw_field* field);
+PyObject* hw_py_batch_new(hw_field* schema, struct ArrowArray* array);
+PyObject* hw_py_stream_new(struct ArrowArrayStream* stream);
+PyObject* hw_py_stream_from_batches(hw_field* schema, struct ArrowArray* batches, int64_t n);
+
+/* Reads obj's schema: DDL text, a headwater Schema, or anything with __arrow_c_schema__. GIL. */
+int hw_py_field_from_object(PyObject* obj, hw_field* out);
+
+#endif

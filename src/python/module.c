@@ -1,0 +1,266 @@
+/* headwater._core: module functions and initialisation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "convert/rows_to_arrow.h"
+#include "python/glue.h"
+
+#define HW_DEFAULT_MAX_ROWS_PER_BATCH 10000
+
+PyObject* hw_py_raise(const hw_error* err) {
+  /* headwater.errors decides the exception class from Spark's error class; it is imported only
+   * when an error happens (it does not import this module, so there is no cycle). */
+  PyObject* errors = PyImport_ImportModule("headwater.errors");
+  PyObject* exc = errors ? PyObject_CallMethod(errors, "_from_core", "ssLLi", err->error_class, err->message,
+                                               (long long)err->partition, (long long)err->row, (int)err->column)
+                         : NULL;
+  Py_XDECREF(errors);
+  if (exc) {
+    PyErr_SetObject((PyObject*)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- schemas */
+
+static PyObject* py_schema_from_ddl(PyObject* module, PyObject* arg) {
+  (void)module;
+  const char* ddl = PyUnicode_AsUTF8(arg);
+  if (!ddl) return NULL;
+  hw_field field;
+  hw_error err;
+  hw_error_init(&err);
+  if (hw_ddl_parse(ddl, &field, &err) != 0) return hw_py_raise(&err);
+  return hw_py_schema_new(&field);
+}
+
+static PyObject* py_schema_from_json(PyObject* module, PyObject* arg) {
+  (void)module;
+  const char* json = PyUnicode_AsUTF8(arg);
+  if (!json) return NULL;
+  hw_field field;
+  hw_error err;
+  hw_error_init(&err);
+  if (hw_spark_json_parse(json, &field, &err) != 0) return hw_py_raise(&err);
+  return hw_py_schema_new(&field);
+}
+
+static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
+  (void)module;
+  hw_field field;
+  if (hw_py_field_from_object(arg, &field) != 0) return NULL;
+  return hw_py_schema_new(&field);
+}
+
+/* ---------------------------------------------------------------- rows -> Arrow */
+
+/* Converts every row of `rows` into batches of at most max_rows. On success *batches holds n
+ * finished arrays (caller owns them). */
+static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, hw_field* schema,
+                        struct ArrowArray** batches, int64_t* n) {
+  *batches = NULL;
+  *n = 0;
+  if (hw_py_field_from_object(schema_obj, schema) != 0) return -1;
+  hw_error err;
+  hw_error_init(&err);
+  hw_row_converter* conv = NULL;
+  if (hw_row_converter_new(&conv, schema, hw_allocator_heap(), &err) != 0) {
+    hw_field_release(schema);
+    hw_py_raise(&err);
+    return -1;
+  }
+  hw_row_converter_start_partition(conv, 0);
+  PyObject* it = PyObject_GetIter(rows);
+  int64_t capacity = 0;
+  int failed = it == NULL;
+  PyObject* row;
+  while (!failed && (row = PyIter_Next(it)) != NULL) {
+    failed = hw_row_converter_append(conv, row, &err) != 0;
+    Py_DECREF(row);
+    if (failed) hw_py_raise(&err);
+    if (!failed && hw_row_converter_rows(conv) >= max_rows) {
+      if (*n == capacity) {
+        capacity = capacity ? capacity * 2 : 8;
+        struct ArrowArray* grown = realloc(*batches, (size_t)capacity * sizeof **batches);
+        if (!grown) {
+          PyErr_NoMemory();
+          failed = 1;
+          break;
+        }
+        *batches = grown;
+      }
+      if (hw_row_converter_finish(conv, &(*batches)[*n], &err) != 0) {
+        hw_py_raise(&err);
+        failed = 1;
+      } else {
+        (*n)++;
+      }
+    }
+  }
+  if (!failed && PyErr_Occurred()) failed = 1; /* the iterator raised */
+  if (!failed && (hw_row_converter_rows(conv) > 0 || *n == 0)) {
+    struct ArrowArray* grown = realloc(*batches, (size_t)(*n + 1) * sizeof **batches);
+    if (!grown) {
+      PyErr_NoMemory();
+      failed = 1;
+    } else {
+      *batches = grown;
+      if (hw_row_converter_finish(conv, &(*batches)[*n], &err) != 0) {
+        hw_py_raise(&err);
+        failed = 1;
+      } else {
+        (*n)++;
+      }
+    }
+  }
+  Py_XDECREF(it);
+  hw_row_converter_free(conv);
+  if (failed) {
+    for (int64_t i = 0; i < *n; i++) hw_array_release(&(*batches)[i]);
+    free(*batches);
+    *batches = NULL;
+    *n = 0;
+    hw_field_release(schema);
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject* py_rows_to_batch(PyObject* module, PyObject* args) {
+  (void)module;
+  PyObject *schema_obj, *rows;
+  if (!PyArg_ParseTuple(args, "OO", &schema_obj, &rows)) return NULL;
+  hw_field schema;
+  struct ArrowArray* batches;
+  int64_t n;
+  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, &schema, &batches, &n) != 0) return NULL;
+  PyObject* out = hw_py_batch_new(&schema, &batches[0]);
+  free(batches);
+  return out;
+}
+
+static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* kwargs) {
+  (void)module;
+  static char* kwlist[] = {"schema", "rows", "max_rows_per_batch", NULL};
+  PyObject *schema_obj, *rows;
+  Py_ssize_t max_rows = HW_DEFAULT_MAX_ROWS_PER_BATCH;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|n", kwlist, &schema_obj, &rows, &max_rows)) return NULL;
+  if (max_rows <= 0) {
+    PyErr_SetString(PyExc_ValueError, "max_rows_per_batch must be positive");
+    return NULL;
+  }
+  hw_field schema;
+  struct ArrowArray* batches;
+  int64_t n;
+  if (convert_rows(schema_obj, rows, max_rows, &schema, &batches, &n) != 0) return NULL;
+  PyObject* out = hw_py_stream_from_batches(&schema, batches, n);
+  free(batches);
+  return out;
+}
+
+/* ---------------------------------------------------------------- import */
+
+static void* take_capsule(PyObject* obj, const char* method, const char* name, PyObject** capsule_out) {
+  PyObject* capsule = PyObject_CallMethod(obj, method, NULL);
+  if (!capsule) {
+    if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+      PyErr_Clear();
+      PyErr_Format(PyExc_TypeError, "expected an object with %s, got %s", method, Py_TYPE(obj)->tp_name);
+    }
+    return NULL;
+  }
+  void* ptr = PyCapsule_GetPointer(capsule, name);
+  if (!ptr) {
+    Py_DECREF(capsule);
+    return NULL;
+  }
+  *capsule_out = capsule;
+  return ptr;
+}
+
+static PyObject* py_import_stream(PyObject* module, PyObject* obj) {
+  (void)module;
+  PyObject* capsule;
+  struct ArrowArrayStream* stream = take_capsule(obj, "__arrow_c_stream__", "arrow_array_stream", &capsule);
+  if (!stream) return NULL;
+  /* move the stream out: the capsule's destructor then sees it released */
+  struct ArrowArrayStream moved;
+  hw_stream_move(stream, &moved);
+  Py_DECREF(capsule);
+  return hw_py_stream_new(&moved);
+}
+
+static PyObject* py_import_batch(PyObject* module, PyObject* obj) {
+  (void)module;
+  PyObject* pair = PyObject_CallMethod(obj, "__arrow_c_array__", NULL);
+  if (!pair) return NULL;
+  if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+    Py_DECREF(pair);
+    PyErr_SetString(PyExc_TypeError, "__arrow_c_array__ must return a (schema, array) pair of capsules");
+    return NULL;
+  }
+  struct ArrowSchema* schema = PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 0), "arrow_schema");
+  struct ArrowArray* array = schema ? PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 1), "arrow_array") : NULL;
+  if (!array) {
+    Py_DECREF(pair);
+    return NULL;
+  }
+  hw_field field;
+  hw_error err;
+  hw_error_init(&err);
+  if (hw_field_from_arrow(schema, &field, &err) != 0) {
+    Py_DECREF(pair);
+    return hw_py_raise(&err);
+  }
+  if (field.type != HW_TYPE_STRUCT) {
+    hw_field_release(&field);
+    Py_DECREF(pair);
+    hw_error_set(&err, "INVALID_SCHEMA.NON_STRUCT_TYPE", "a record batch needs a struct array");
+    return hw_py_raise(&err);
+  }
+  struct ArrowArray moved;
+  hw_array_move(array, &moved);
+  Py_DECREF(pair);
+  return hw_py_batch_new(&field, &moved);
+}
+
+static PyObject* py_version(PyObject* module, PyObject* unused) {
+  (void)module;
+  (void)unused;
+  return PyUnicode_FromString(hw_version());
+}
+
+static PyMethodDef module_methods[] = {
+    {"schema_from_ddl", py_schema_from_ddl, METH_O, "Parse Spark DDL into a Schema."},
+    {"schema_from_json", py_schema_from_json, METH_O, "Parse Spark's JSON schema form into a Schema."},
+    {"schema_from_arrow", py_schema_from_arrow, METH_O, "Read any object with __arrow_c_schema__ into a Schema."},
+    {"rows_to_batch", py_rows_to_batch, METH_VARARGS, "rows_to_batch(schema, rows): convert rows in C."},
+    {"rows_to_stream", (PyCFunction)(void (*)(void))py_rows_to_stream, METH_VARARGS | METH_KEYWORDS,
+     "rows_to_stream(schema, rows, max_rows_per_batch=10000): convert rows in C into an ArrowStream."},
+    {"import_stream", py_import_stream, METH_O, "Take an object's __arrow_c_stream__ into an ArrowStream."},
+    {"import_batch", py_import_batch, METH_O, "Take an object's __arrow_c_array__ into a RecordBatch."},
+    {"version", py_version, METH_NOARGS, "headwater's C core version."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "headwater._core", "headwater's C core.", 0, module_methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void) {
+  if (PyType_Ready(&hw_py_schema_type) < 0 || PyType_Ready(&hw_py_batch_type) < 0 ||
+      PyType_Ready(&hw_py_stream_type) < 0)
+    return NULL;
+  PyObject* m = PyModule_Create(&core_module);
+  if (!m) return NULL;
+  if (PyModule_AddObjectRef(m, "Schema", (PyObject*)&hw_py_schema_type) < 0 ||
+      PyModule_AddObjectRef(m, "RecordBatch", (PyObject*)&hw_py_batch_type) < 0 ||
+      PyModule_AddObjectRef(m, "ArrowStream", (PyObject*)&hw_py_stream_type) < 0 ||
+      PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
+}

@@ -1,0 +1,114 @@
+/*
+ * hw_field: headwater's own tree of named, typed fields. Every schema form
+ * (Spark DDL, Spark's JSON, Arrow's C schema, pyarrow) is converted to and
+ * from this one tree, so each form needs one parser and one renderer.
+ *
+ * The tree follows Arrow's physical layout: a list has one child (the
+ * element), a map has one child "entries", a non-nullable struct of
+ * "key" (non-nullable) and "value"; a struct has its fields as children.
+ */
+#ifndef HW_SCHEMA_FIELD_H
+#define HW_SCHEMA_FIELD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "headwater.h"
+
+typedef enum hw_type_id {
+  HW_TYPE_NULL,
+  HW_TYPE_BOOL,
+  HW_TYPE_INT8,
+  HW_TYPE_INT16,
+  HW_TYPE_INT32,
+  HW_TYPE_INT64,
+  HW_TYPE_UINT8,
+  HW_TYPE_UINT16,
+  HW_TYPE_UINT32,
+  HW_TYPE_UINT64,
+  HW_TYPE_FLOAT32,
+  HW_TYPE_FLOAT64,
+  HW_TYPE_UTF8,
+  HW_TYPE_LARGE_UTF8,
+  HW_TYPE_BINARY,
+  HW_TYPE_LARGE_BINARY,
+  HW_TYPE_DATE32,
+  HW_TYPE_TIMESTAMP,
+  HW_TYPE_DECIMAL128,
+  HW_TYPE_LIST,
+  HW_TYPE_MAP,
+  HW_TYPE_STRUCT,
+} hw_type_id;
+
+typedef enum hw_time_unit {
+  HW_TIME_SECOND,
+  HW_TIME_MILLI,
+  HW_TIME_MICRO,
+  HW_TIME_NANO,
+} hw_time_unit;
+
+/* Spark's CHAR(n)/VARCHAR(n) are strings in Arrow; we remember them to render DDL back. */
+typedef enum hw_string_kind {
+  HW_STRING_PLAIN,
+  HW_STRING_CHAR,
+  HW_STRING_VARCHAR,
+} hw_string_kind;
+
+#define HW_MAX_NESTING 64      /* deepest type nesting any parser accepts */
+#define HW_DECIMAL_MAX_PRECISION 38
+
+typedef struct hw_field {
+  char* name;           /* owned; NULL = anonymous (renders as "") */
+  hw_type_id type;
+  bool nullable;
+  int32_t precision;    /* decimal128 */
+  int32_t scale;        /* decimal128 */
+  hw_time_unit unit;    /* timestamp */
+  char* timezone;       /* timestamp; owned; NULL = no zone (Spark TIMESTAMP_NTZ) */
+  hw_string_kind string_kind; /* utf8 only */
+  int32_t string_length;      /* n of CHAR(n)/VARCHAR(n) */
+  char* comment;        /* owned; NULL = none */
+  int32_t n_children;
+  struct hw_field* children; /* owned array of n_children */
+} hw_field;
+
+/* Zeroes f into a nullable, anonymous NULL-typed field with no children. */
+void hw_field_init(hw_field* f);
+
+/* Frees everything f owns (recursively) and re-initialises it. */
+void hw_field_release(hw_field* f);
+
+/* Sets f->name to a copy of name[0..len). Returns -1 on allocation failure. */
+int hw_field_set_name(hw_field* f, const char* name, size_t len, hw_error* err);
+
+/* Allocates n zero-initialised children (each hw_field_init'ed). f must have none. */
+int hw_field_alloc_children(hw_field* f, int32_t n, hw_error* err);
+
+/* Deep copy; dst is overwritten (must not own anything). */
+int hw_field_copy(hw_field* dst, const hw_field* src, hw_error* err);
+
+/* Structural equality: types, struct field names, nullability, parameters (the top level's name
+ * and nullability, names of list elements and map entries, comments and CHAR/VARCHAR are
+ * ignored). */
+bool hw_field_equal(const hw_field* a, const hw_field* b);
+
+/* Arrow C schema <-> hw_field. to_arrow: *out is written on success, caller releases it. */
+int hw_field_to_arrow(const hw_field* f, struct ArrowSchema* out, hw_error* err);
+int hw_field_from_arrow(const struct ArrowSchema* schema, hw_field* out, hw_error* err);
+
+/* Spark DDL. parse: a field list ("a INT, b STRING") gives a struct; a lone type gives that type.
+ * Errors are "line:col: expected ...". out is written only on success. */
+int hw_ddl_parse(const char* ddl, hw_field* out, hw_error* err);
+
+/* DDL of a struct's fields ("a INT NOT NULL, `b c` STRING COMMENT 'x'"); of any other type, its
+ * type ("ARRAY<INT>"). Types with no Spark equivalent (unsigned ints) are an error. */
+int hw_ddl_render(const hw_field* f, char** out, hw_error* err);
+
+/* Spark's simpleString: "struct<a:int,b:array<string>>". */
+int hw_simple_string(const hw_field* f, char** out, hw_error* err);
+
+/* Spark's JSON schema form (StructType.json()) <-> hw_field. */
+int hw_spark_json_parse(const char* json, hw_field* out, hw_error* err);
+int hw_spark_json_render(const hw_field* f, char** out, hw_error* err);
+
+#endif
