@@ -76,7 +76,10 @@ static bool utf8_valid(const char* s, size_t len) {
 static void quote_text(const char* s, size_t len, char* buf, size_t cap) {
   size_t o = 0;
   bool cut = len > 40;
-  if (cut) len = 40;
+  if (cut) {
+    len = 40;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--; /* cut at a character */
+  }
   buf[o++] = '\'';
   for (size_t i = 0; i < len && o + 8 < cap;) {
     unsigned char c = (unsigned char)s[i];

@@ -413,6 +413,21 @@ static bool match_params(const char* name, const char* prefix, int want, param* 
   return p[0] == ')' && p[1] == '\0';
 }
 
+/* The source text of the JSON string at pos, for messages: printable and valid UTF-8 once the
+ * syntax pass is done; at most 40 bytes, cut at a character. */
+static int source_text(const jparser* j, size_t pos, const char** out, bool* cut) {
+  const char* src = j->s + pos + 1;
+  size_t len = 0;
+  while (src[len] != '"') len += src[len] == '\\' ? 2 : 1;
+  *cut = len > 40;
+  if (*cut) {
+    len = 40;
+    while (len > 0 && ((unsigned char)src[len] & 0xC0) == 0x80) len--;
+  }
+  *out = src;
+  return (int)len;
+}
+
 static const struct json_atomic {
   const char* name;
   hw_type_id type;
@@ -457,16 +472,10 @@ static int read_atomic(jparser* j, size_t pos, hw_field* f) {
                  name[0] == 'c' ? "char" : "varchar", v[0].len, v[0].text);
     f->string_length = (int32_t)v[0].value;
   } else {
-    /* Quote the source text: printable, valid UTF-8 after the syntax pass; cut at a character. */
-    const char* src = j->s + pos + 1;
-    size_t len = 0;
-    while (src[len] != '"') len += src[len] == '\\' ? 2 : 1;
-    bool cut = len > 40;
-    if (cut) {
-      len = 40;
-      while (len > 0 && ((unsigned char)src[len] & 0xC0) == 0x80) len--;
-    }
-    rc = jfail(j, pos, "INVALID_JSON_DATA_TYPE", "unknown data type \"%.*s%s\"", (int)len, src, cut ? "..." : "");
+    const char* src;
+    bool cut;
+    int len = source_text(j, pos, &src, &cut);
+    rc = jfail(j, pos, "INVALID_JSON_DATA_TYPE", "unknown data type \"%.*s%s\"", len, src, cut ? "..." : "");
   }
   free(name);
   return rc;
@@ -540,12 +549,13 @@ static int read_type(jparser* j, size_t pos, int depth, hw_field* f) {
                     : strcmp(kind, "map") == 0   ? HW_TYPE_MAP
                                                  : HW_TYPE_NULL;
   if (type == HW_TYPE_NULL) {
-    int n = (int)strlen(kind);
-    int rc = jfail(j, at[K_TYPE], "INVALID_JSON_DATA_TYPE",
-                   "unsupported data type object \"%.*s%s\" (expected \"struct\", \"array\" or \"map\")",
-                   n > 40 ? 40 : n, kind, n > 40 ? "..." : "");
     free(kind);
-    return rc;
+    const char* src;
+    bool cut;
+    int len = source_text(j, at[K_TYPE], &src, &cut);
+    return jfail(j, at[K_TYPE], "INVALID_JSON_DATA_TYPE",
+                 "unsupported data type object \"%.*s%s\" (expected \"struct\", \"array\" or \"map\")", len, src,
+                 cut ? "..." : "");
   }
   free(kind);
   if (depth + 1 > HW_MAX_NESTING)

@@ -75,10 +75,11 @@ static char* nest(const char* prefix, const char* open, int n, const char* inner
   size_t len = strlen(prefix) + (size_t)n * (strlen(open) + strlen(close)) + strlen(inner) + 1;
   char* s = malloc(len);
   assert_non_null(s);
-  strcpy(s, prefix);
-  for (int i = 0; i < n; i++) strcat(s, open);
-  strcat(s, inner);
-  for (int i = 0; i < n; i++) strcat(s, close);
+  char* o = s;
+  o += sprintf(o, "%s", prefix);
+  for (int i = 0; i < n; i++) o += sprintf(o, "%s", open);
+  o += sprintf(o, "%s", inner);
+  for (int i = 0; i < n; i++) o += sprintf(o, "%s", close);
   return s;
 }
 

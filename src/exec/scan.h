@@ -1,0 +1,76 @@
+/*
+ * A scan: the partitions of one query, each read by calling the data
+ * source's read(partition) and converting what it yields to Arrow in C,
+ * handed to the consumer as an ArrowArrayStream.
+ *
+ * Modes:
+ *   inline - the consumer's thread does the work inside get_next, lazily: the
+ *            first batch is out before the source has finished;
+ *   thread - a pool of C threads, each taking the next partition, stepping its
+ *            Python iterator under the GIL and releasing the GIL while it waits
+ *            to hand a batch over. Batches wait in a small bounded queue per
+ *            partition, so memory stays bounded and, in ordered mode, the
+ *            consumer always makes progress on the lowest unfinished partition.
+ *
+ * Semantics follow Spark's Python data source reader: read() must return an
+ * iterator; items are tuples, lists, Rows (converted) or pyarrow RecordBatches
+ * (passed through after checking their columns); rows are grouped into batches
+ * of at most max_rows_per_batch rows (or max_bytes_per_batch bytes); batches
+ * never span partitions.
+ *
+ * A scan is shared by reference count between its creator and the stream it
+ * is moved into, so the creator can still ask why it failed.
+ */
+#ifndef HW_EXEC_SCAN_H
+#define HW_EXEC_SCAN_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+
+#include "schema/field.h"
+
+typedef enum hw_exec_mode {
+  HW_EXEC_INLINE,
+  HW_EXEC_THREAD,
+} hw_exec_mode;
+
+typedef struct hw_scan_config {
+  hw_exec_mode mode;
+  int32_t workers;             /* thread mode: threads (capped at the number of partitions) */
+  int64_t max_rows_per_batch;  /* Spark's spark.sql.execution.arrow.maxRecordsPerBatch: 10000 */
+  int64_t max_bytes_per_batch; /* a batch also closes at this many buffer bytes; <= 0: no limit */
+  int32_t queue_depth;         /* thread mode: batches buffered per partition */
+  bool ordered;                /* thread mode: partition order (true) or as completed (false) */
+} hw_scan_config;
+
+/* Spark's defaults, thread count from the machine. */
+void hw_scan_config_default(hw_scan_config* cfg);
+
+typedef struct hw_scan hw_scan;
+
+/*
+ * Makes a scan of `partitions` (a list; each item is passed to read_fn) with rows converted to
+ * schema (a struct). read_fn(partition) must return an iterator. source_name names the source in
+ * messages. Takes new references to read_fn and partitions. GIL.
+ */
+int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObject* partitions,
+                const char* source_name, const hw_scan_config* cfg, hw_error* err);
+
+/* Starts the scan and writes the stream that yields its batches; the stream holds its own
+ * reference. A scan can be streamed once. GIL. */
+int hw_scan_stream(hw_scan* scan, struct ArrowArrayStream* out, hw_error* err);
+
+/* Why the scan failed: returns false if it has not. Otherwise fills err and, when the failure was
+ * an exception raised by the source's own code, *exception gets a new reference to it (else
+ * NULL). GIL. */
+bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception);
+
+/* Batches and rows produced so far. */
+void hw_scan_counts(hw_scan* scan, int64_t* batches, int64_t* rows);
+
+/* Drops a reference; the last one stops the workers and frees everything. Any thread, with or
+ * without the GIL. */
+void hw_scan_unref(hw_scan* scan);
+
+#endif
