@@ -7,6 +7,7 @@ interface) run on headwater's C core; results come out as Arrow through the PyCa
 from headwater import _core
 from headwater.errors import AnalysisException, HeadwaterException, ParseException, PythonException
 from headwater.schema import parse_schema, to_arrow_schema
+from headwater.session import SparkSession, session
 
 __version__ = _core.version()
 
@@ -15,7 +16,9 @@ __all__ = [
     "HeadwaterException",
     "ParseException",
     "PythonException",
+    "SparkSession",
     "parse_schema",
+    "session",
     "to_arrow_schema",
     "__version__",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "ParseException",
     "PythonException",
     "IllegalArgumentException",
+    "HeadwaterNotImplementedError",
 ]
 
 
@@ -63,6 +64,14 @@ class PythonException(HeadwaterException):
 
 class IllegalArgumentException(HeadwaterException):
     """An argument has a value headwater cannot use."""
+
+
+class HeadwaterNotImplementedError(HeadwaterException, NotImplementedError):
+    """A method of the Data Source API that the source does not implement (``NOT_IMPLEMENTED``)."""
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(f"{feature} is not implemented.", "NOT_IMPLEMENTED")
+        self.feature = feature
 
 
 def _from_core(error_class: str, message: str, partition: int, row: int, column: int) -> HeadwaterException:

@@ -128,3 +128,47 @@ int hw_shared_array_view(hw_shared_array* shared, int64_t offset, int64_t length
   out->private_data = p;
   return 0;
 }
+
+/* The reordered array keeps src alive in its private data; its children pointers are src's,
+ * permuted. */
+typedef struct reordered_private {
+  struct ArrowArray src;
+  struct ArrowArray** children;
+} reordered_private;
+
+static void release_reordered(struct ArrowArray* array) {
+  reordered_private* p = array->private_data;
+  hw_array_release(&p->src);
+  free(p->children);
+  free(p);
+  array->release = NULL;
+}
+
+int hw_array_reorder_children(struct ArrowArray* src, const int64_t* order, int64_t n, struct ArrowArray* out,
+                              hw_error* err) {
+  reordered_private* p = calloc(1, sizeof *p);
+  struct ArrowArray** children = calloc((size_t)(n > 0 ? n : 1), sizeof *children);
+  if (!p || !children) {
+    free(p);
+    free(children);
+    hw_array_release(src);
+    return hw_error_oom(err);
+  }
+  for (int64_t i = 0; i < n; i++) {
+    if (order[i] < 0 || order[i] >= src->n_children) {
+      free(p);
+      free(children);
+      hw_array_release(src);
+      return hw_error_set(err, "HW_INVALID_ARGUMENT", "child %lld does not exist", (long long)order[i]);
+    }
+    children[i] = src->children[order[i]];
+  }
+  hw_array_move(src, &p->src);
+  p->children = children;
+  memcpy(out, &p->src, sizeof *out);
+  out->n_children = n;
+  out->children = children;
+  out->release = release_reordered;
+  out->private_data = p;
+  return 0;
+}

@@ -27,6 +27,7 @@ struct hw_row_converter {
   int64_t partition;
   int64_t row;            /* row number within the partition */
   PyObject* decimal_type; /* decimal.Decimal */
+  char source_name[128];  /* for messages */
   /* Named rows: the last __fields__ seen and, per schema column, its position in that row. */
   PyObject* cached_names; /* tuple of the names (identity-compared) or NULL */
   Py_ssize_t* name_positions;
@@ -398,6 +399,30 @@ static int append_value(hw_row_converter* conv, const conv_node* node, PyObject*
 
 /* ---------------------------------------------------------------- rows */
 
+/* Spark's message when a named Row's fields are not the schema's: both name lists, as Python
+ * prints them. */
+static int names_mismatch(hw_row_converter* conv, PyObject* names, hw_error* err) {
+  const conv_node* root = &conv->root;
+  PyObject* expected = PyList_New(root->n_children);
+  for (int32_t c = 0; expected && c < root->n_children; c++) {
+    Py_INCREF(root->children[c].name);
+    PyList_SET_ITEM(expected, c, root->children[c].name);
+  }
+  PyObject* e = expected ? PyObject_Str(expected) : NULL;
+  PyObject* a = PyObject_Str(names);
+  const char* es = e ? PyUnicode_AsUTF8(e) : NULL;
+  const char* as = a ? PyUnicode_AsUTF8(a) : NULL;
+  hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
+               "Return schema mismatch in the result from 'read' method. Expected: %s columns, Found: %s columns. "
+               "Make sure the returned values match the required output schema.",
+               es ? es : "?", as ? as : "?");
+  Py_XDECREF(expected);
+  Py_XDECREF(e);
+  Py_XDECREF(a);
+  PyErr_Clear();
+  return -1;
+}
+
 /* Positions of the schema's columns in a named row's __fields__; cached while rows keep the same
  * names (compared by identity, which holds for Rows made from the same keyword arguments). */
 static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error* err) {
@@ -429,10 +454,7 @@ static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error
     if (conv->name_positions[c] < 0) {
       Py_DECREF(seq);
       Py_CLEAR(conv->cached_names);
-      err->column = c;
-      return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
-                          "Return schema mismatch in the result from 'read' method. Row has no field '%s'",
-                          root->children[c].field->name ? root->children[c].field->name : "");
+      return names_mismatch(conv, names, err);
     }
   }
   Py_XSETREF(conv->cached_names, PySequence_Tuple(seq));
@@ -441,28 +463,28 @@ static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error
   return 0;
 }
 
+/* Spark's checks of a row, in Spark's order: width first (anything with a length), then the kind
+ * (tuple or list; a Row is a tuple), then the names of a named Row (the same set as the schema's). */
 static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
   const conv_node* root = &conv->root;
-  PyObject* names = NULL;
   err->column = -1;
-  if (!PyTuple_CheckExact(row)) {
-    if (!PyTuple_Check(row) && !PyList_Check(row))
-      return hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
-                          "Unsupported return type ('%s') from Python data source. Expected types: tuple, list, "
-                          "Row, pyarrow.RecordBatch.",
-                          Py_TYPE(row)->tp_name);
-    if (PyTuple_Check(row)) {
-      names = PyObject_GetAttrString(row, "__fields__");
-      if (!names) PyErr_Clear();
-    }
-  }
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(row);
-  if (n != root->n_children) {
-    Py_XDECREF(names);
+  bool sequence = PyTuple_Check(row) || PyList_Check(row);
+  Py_ssize_t n = sequence ? PySequence_Fast_GET_SIZE(row) : PyObject_Size(row);
+  if (n < 0) PyErr_Clear(); /* no length: only the kind check applies */
+  if (n >= 0 && n != root->n_children)
     return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
                         "Return schema mismatch in the result from 'read' method. Expected: %d columns, Found: "
                         "%zd columns. Make sure the returned values match the required output schema.",
                         root->n_children, n);
+  if (!sequence)
+    return hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
+                        "Unsupported return type ('%s') from Python data source '%s'. Expected types: tuple, list, "
+                        "`pyspark.sql.types.Row`, `pyarrow.RecordBatch`.",
+                        Py_TYPE(row)->tp_name, conv->source_name);
+  PyObject* names = NULL;
+  if (!PyTuple_CheckExact(row) && PyTuple_Check(row)) {
+    names = PyObject_GetAttrString(row, "__fields__");
+    if (!names) PyErr_Clear();
   }
   PyObject** items = PySequence_Fast_ITEMS(row);
   if (names) {
@@ -533,7 +555,7 @@ static int node_init(conv_node* node, const hw_field* field, hw_builder* builder
 }
 
 int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const hw_allocator* allocator,
-                         hw_error* err) {
+                         const char* source_name, hw_error* err) {
   if (schema->type != HW_TYPE_STRUCT)
     return hw_error_set(err, "INVALID_SCHEMA.NON_STRUCT_TYPE", "rows need a struct schema");
   if (!PyDateTimeAPI) {
@@ -551,6 +573,8 @@ int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const h
     return -1;
   }
   conv->schema.nullable = false; /* a batch has no null rows */
+  if (snprintf(conv->source_name, sizeof conv->source_name, "%s", source_name ? source_name : "") < 0)
+    conv->source_name[0] = '\0';
   if (hw_builder_init(&conv->batch, &conv->schema, allocator, err) != 0 ||
       node_init(&conv->root, &conv->batch.field, &conv->batch, err) != 0) {
     hw_row_converter_free(conv);
@@ -586,6 +610,14 @@ void hw_row_converter_start_partition(hw_row_converter* conv, int64_t partition)
 }
 
 int64_t hw_row_converter_rows(const hw_row_converter* conv) { return conv->batch.length; }
+
+static int64_t builder_bytes(const hw_builder* b) {
+  int64_t n = b->validity.bytes.size + b->bits.bytes.size + b->values.size + b->data.size;
+  for (int32_t i = 0; i < b->n_children; i++) n += builder_bytes(&b->children[i]);
+  return n;
+}
+
+int64_t hw_row_converter_bytes(const hw_row_converter* conv) { return builder_bytes(&conv->batch); }
 
 int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_error* err) {
   return hw_builder_finish(&conv->batch, out, err);

@@ -21,9 +21,10 @@
 typedef struct hw_row_converter hw_row_converter;
 
 /* Makes a converter for rows of schema (a struct field; copied). Buffers come from allocator,
- * which must outlive the converter and the batches it finishes. GIL. */
+ * which must outlive the converter and the batches it finishes. source_name names the data source
+ * in messages. GIL. */
 int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const hw_allocator* allocator,
-                         hw_error* err);
+                         const char* source_name, hw_error* err);
 
 /* Frees the converter and anything appended but not finished. GIL. */
 void hw_row_converter_free(hw_row_converter* conv);
@@ -37,6 +38,9 @@ int hw_row_converter_append(hw_row_converter* conv, PyObject* row, hw_error* err
 
 /* Rows appended since the last finish. */
 int64_t hw_row_converter_rows(const hw_row_converter* conv);
+
+/* Bytes of Arrow buffers in use for the rows appended since the last finish. */
+int64_t hw_row_converter_bytes(const hw_row_converter* conv);
 
 /* Moves the rows appended so far into out as a record batch (a struct array). No GIL needed. */
 int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_error* err);

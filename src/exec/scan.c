@@ -10,6 +10,7 @@
 #include "arrow/array.h"
 #include "arrow/allocator.h"
 #include "common/error.h"
+#include "convert/batch_check.h"
 #include "convert/rows_to_arrow.h"
 
 /* One partition being read: its iterator and converter. */
@@ -75,12 +76,33 @@ void hw_scan_config_default(hw_scan_config* cfg) {
 
 /* ---------------------------------------------------------------- failures */
 
+/* The raised exception as one object (its traceback attached), clearing it; NULL if none. GIL.
+ * (PyErr_GetRaisedException is 3.12+; this works on 3.11.) */
+static PyObject* take_exception(void) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  if (!type) return NULL;
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (tb && value) PyException_SetTraceback(value, tb);
+  Py_XDECREF(type);
+  Py_XDECREF(tb);
+  return value;
+}
+
+/* Raises exc again (steals the reference). GIL. */
+static void restore_exception(PyObject* exc) {
+  if (!exc) return;
+  PyObject* type = (PyObject*)Py_TYPE(exc);
+  Py_INCREF(type);
+  PyErr_Restore(type, exc, PyException_GetTraceback(exc));
+}
+
 /* Records the first failure (later ones are consequences). The caller holds the GIL; takes the
  * current Python exception, if any, as the source's own error. */
 static void record_failure(hw_scan* s, const hw_error* err, bool python_error, int64_t partition) {
   PyObject* exc = NULL;
   if (python_error) {
-    exc = PyErr_GetRaisedException();
+    exc = take_exception();
   }
   pthread_mutex_lock(&s->mu);
   if (!s->failed) {
@@ -97,7 +119,7 @@ static void record_failure(hw_scan* s, const hw_error* err, bool python_error, i
 
 /* The message of a Python exception for C consumers: "partition N: Type: message". GIL. */
 static void describe_python_error(hw_error* err, int64_t partition, const char* action) {
-  PyObject* exc = PyErr_GetRaisedException();
+  PyObject* exc = take_exception();
   PyObject* text = exc ? PyObject_Str(exc) : NULL;
   const char* msg = text ? PyUnicode_AsUTF8(text) : NULL;
   if (!msg) PyErr_Clear();
@@ -105,7 +127,7 @@ static void describe_python_error(hw_error* err, int64_t partition, const char* 
                exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "");
   err->partition = partition;
   Py_XDECREF(text);
-  PyErr_SetRaisedException(exc); /* keep it raised for record_failure */
+  restore_exception(exc); /* keep it raised for record_failure */
 }
 
 /* ---------------------------------------------------------------- reading a partition */

@@ -40,6 +40,7 @@ typedef struct {
 extern PyTypeObject hw_py_schema_type;
 extern PyTypeObject hw_py_batch_type;
 extern PyTypeObject hw_py_stream_type;
+extern PyTypeObject hw_py_scan_type;
 
 /* Constructors. Each takes ownership of what it is given (moved), also on failure. GIL. */
 PyObject* hw_py_schema_new(hw_field* field);

@@ -66,7 +66,7 @@ static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_row
   hw_error err;
   hw_error_init(&err);
   hw_row_converter* conv = NULL;
-  if (hw_row_converter_new(&conv, schema, hw_allocator_heap(), &err) != 0) {
+  if (hw_row_converter_new(&conv, schema, hw_allocator_heap(), "", &err) != 0) {
     hw_field_release(schema);
     hw_py_raise(&err);
     return -1;
@@ -251,13 +251,14 @@ static struct PyModuleDef core_module = {
 
 PyMODINIT_FUNC PyInit__core(void) {
   if (PyType_Ready(&hw_py_schema_type) < 0 || PyType_Ready(&hw_py_batch_type) < 0 ||
-      PyType_Ready(&hw_py_stream_type) < 0)
+      PyType_Ready(&hw_py_stream_type) < 0 || PyType_Ready(&hw_py_scan_type) < 0)
     return NULL;
   PyObject* m = PyModule_Create(&core_module);
   if (!m) return NULL;
   if (PyModule_AddObjectRef(m, "Schema", (PyObject*)&hw_py_schema_type) < 0 ||
       PyModule_AddObjectRef(m, "RecordBatch", (PyObject*)&hw_py_batch_type) < 0 ||
       PyModule_AddObjectRef(m, "ArrowStream", (PyObject*)&hw_py_stream_type) < 0 ||
+      PyModule_AddObjectRef(m, "Scan", (PyObject*)&hw_py_scan_type) < 0 ||
       PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0) {
     Py_DECREF(m);
     return NULL;

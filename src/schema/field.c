@@ -80,15 +80,16 @@ static bool same_string(const char* a, const char* b) {
 
 /* Names of list elements and map entries are layout details ("item" in pyarrow, "element" here):
  * only struct field names take part in equality, compared by the parent. */
-static bool equal_rec(const hw_field* a, const hw_field* b) {
-  if (a->type != b->type || a->nullable != b->nullable || a->n_children != b->n_children) return false;
+static bool equal_rec(const hw_field* a, const hw_field* b, bool nullability) {
+  if (a->type != b->type || (nullability && a->nullable != b->nullable) || a->n_children != b->n_children)
+    return false;
   if (a->type == HW_TYPE_DECIMAL128 && (a->precision != b->precision || a->scale != b->scale)) return false;
   if (a->type == HW_TYPE_TIMESTAMP && (a->unit != b->unit || (a->timezone == NULL) != (b->timezone == NULL) ||
                                        !same_string(a->timezone, b->timezone)))
     return false;
   for (int32_t i = 0; i < a->n_children; i++) {
     if (a->type == HW_TYPE_STRUCT && !same_string(a->children[i].name, b->children[i].name)) return false;
-    if (!equal_rec(&a->children[i], &b->children[i])) return false;
+    if (!equal_rec(&a->children[i], &b->children[i], nullability)) return false;
   }
   return true;
 }
@@ -97,5 +98,7 @@ bool hw_field_equal(const hw_field* a, const hw_field* b) {
   /* the top level is a schema, not a field: its name and nullability mean nothing */
   hw_field top = *b;
   top.nullable = a->nullable;
-  return equal_rec(a, &top);
+  return equal_rec(a, &top, true);
 }
+
+bool hw_field_same_type(const hw_field* a, const hw_field* b) { return equal_rec(a, b, false); }

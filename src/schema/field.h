@@ -92,6 +92,10 @@ int hw_field_copy(hw_field* dst, const hw_field* src, hw_error* err);
  * ignored). */
 bool hw_field_equal(const hw_field* a, const hw_field* b);
 
+/* Same data type: like hw_field_equal, but nullability is ignored at every level (the layout of
+ * the data is the same either way). */
+bool hw_field_same_type(const hw_field* a, const hw_field* b);
+
 /* Arrow C schema <-> hw_field. to_arrow: *out is written on success, caller releases it. */
 int hw_field_to_arrow(const hw_field* f, struct ArrowSchema* out, hw_error* err);
 int hw_field_from_arrow(const struct ArrowSchema* schema, hw_field* out, hw_error* err);

@@ -1,0 +1,426 @@
+"""The measured peers. ``run.py`` starts each one in a fresh interpreter:
+
+    python bench/peers.py PEER CONFIG.json OUT.json
+
+A peer does its set-up (imports, session start-up: JVM, Lakesail server, headwater session),
+one untimed warm-up run (JIT, Python workers, S1a's prepared tuples), then ``reps`` timed runs,
+and writes one JSON object to ``OUT.json``: ``status`` (``ok`` or ``unavailable``), ``reason``
+when unavailable, ``import_s``/``session_s`` (start-up, reported apart from the runs),
+``warmup_s``, ``times_s`` (the timed runs), ``cache_builds_timed`` (S1a: prepared-tuple builds
+that happened inside timed runs; 0 when the set-up was fair) and peer-specific details.
+
+The ``s0-*`` peers are different: each process is one cold user session that registers a
+10-row source and collects it; ``run.py`` starts it several times and measures the whole
+process from outside.
+
+Every peer reads ``sources.BenchSource`` (format ``"bench"``), the same class everywhere.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from typing import Any, Callable, Dict, Optional
+
+T_START = time.perf_counter()
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+if BENCH_DIR not in sys.path:
+    sys.path.insert(0, BENCH_DIR)
+
+now = time.perf_counter
+
+
+class Unavailable(Exception):
+    """The peer cannot run here; the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _build_count() -> int:
+    log = os.environ.get("HW_BENCH_BUILD_LOG")
+    if not log or not os.path.exists(log):
+        return 0
+    with open(log) as f:
+        return sum(1 for _ in f)
+
+
+def _options(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    return {"rows": cfg["rows"], "partitions": cfg["partitions"], "scenario": cfg["scenario"]}
+
+
+def _measure(run: Callable[[], Optional[int]], cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """One untimed warm-up run, then ``cfg["reps"]`` timed runs of ``run``.
+
+    ``run`` returns the number of rows it saw, or None when the peer cannot count them
+    (Spark's noop sink).
+    """
+    expected = cfg["rows"]
+    b0 = _build_count()
+    t = now()
+    seen = run()
+    out["warmup_s"] = now() - t
+    out["cache_builds_warmup"] = _build_count() - b0
+    if seen is not None and seen != expected:
+        raise RuntimeError(f"warm-up run saw {seen} rows, expected {expected}")
+    times = []
+    builds = 0
+    for _ in range(cfg["reps"]):
+        b = _build_count()
+        t = now()
+        seen = run()
+        times.append(now() - t)
+        builds += _build_count() - b
+        if seen is not None and seen != expected:
+            raise RuntimeError(f"timed run saw {seen} rows, expected {expected}")
+    out["times_s"] = times
+    out["cache_builds_timed"] = builds
+    out["rows_counted"] = seen is not None
+
+
+def _version(dist: str) -> Optional[str]:
+    try:
+        from importlib.metadata import version
+
+        return version(dist)
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# S1 peers
+
+
+def peer_floor(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """(a) The floor: the source's own generators, consumed with no conversion at all."""
+    import sources
+
+    ds = sources.BenchSource(_options(cfg))
+    reader = ds.reader(ds.schema())
+    parts = reader.partitions()
+    out["consumer"] = "collections.deque(reader.read(p), 0) per partition, one thread"
+
+    def run() -> int:
+        n = 0
+        for p in parts:
+            collections.deque(reader.read(p), 0)
+            n += p.end - p.start
+        return n
+
+    _measure(run, cfg, out)
+
+
+def _headwater_session(out: Dict[str, Any]):
+    t = now()
+    try:
+        import headwater
+    except Exception as e:  # noqa: BLE001
+        raise Unavailable(f"import headwater failed: {type(e).__name__}: {e}") from e
+    out["import_s"] = now() - t
+    out["headwater_version"] = getattr(headwater, "__version__", None)
+    if not hasattr(headwater, "SparkSession"):
+        raise Unavailable(
+            f"headwater {out['headwater_version']} has no SparkSession yet "
+            f"(module {headwater.__file__})"
+        )
+    t = now()
+    spark = headwater.SparkSession.builder.getOrCreate()
+    out["session_s"] = now() - t
+    return headwater, spark
+
+
+def _peer_headwater(mode: str, cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """(b)/(c) headwater, executor mode ``mode``, consumed as an Arrow stream."""
+    import pyarrow as pa
+
+    import sources
+
+    _, spark = _headwater_session(out)
+    t = now()
+    spark.conf.set("headwater.executor.mode", mode)
+    spark.dataSource.register(sources.BenchSource)
+    out["register_s"] = now() - t
+    opts = _options(cfg)
+    out["consumer"] = "pa.RecordBatchReader.from_stream(df), batches read and dropped"
+    info: Dict[str, Any] = {}
+
+    def run() -> int:
+        df = (
+            spark.read.format("bench")
+            .option("rows", opts["rows"])
+            .option("partitions", opts["partitions"])
+            .option("scenario", opts["scenario"])
+            .load()
+        )
+        reader = pa.RecordBatchReader.from_stream(df)
+        n = 0
+        batches = 0
+        for batch in reader:
+            n += batch.num_rows
+            batches += 1
+        if not info:
+            info["arrow_schema"] = str(reader.schema).replace("\n", "; ")
+            info["batches"] = batches
+        return n
+
+    _measure(run, cfg, out)
+    out.update(info)
+
+
+def peer_hw_inline(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    _peer_headwater("inline", cfg, out)
+
+
+def peer_hw_thread(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    _peer_headwater("thread", cfg, out)
+
+
+def peer_from_pylist(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """(d) ``pyarrow.RecordBatch.from_pylist`` on S1a's rows, as dicts built before timing."""
+    if cfg["scenario"] != "s1a":
+        raise Unavailable("from_pylist is measured on S1a's prepared rows only")
+    import pyarrow as pa
+
+    import sources
+
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("x", pa.float64()),
+            ("s", pa.string()),
+            ("ts", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+    batch_rows = int(cfg.get("batch_rows", 65536))
+    t = now()
+    names = ("id", "x", "s", "ts")
+    parts = [
+        [dict(zip(names, row)) for row in rows]
+        for rows in sources.prepared_rows(cfg["rows"], cfg["partitions"])
+    ]
+    out["prepare_s"] = now() - t
+    out["consumer"] = (
+        f"pa.RecordBatch.from_pylist(dicts[i:i+{batch_rows}], schema) per partition; "
+        "the dicts are built from the prepared tuples before timing"
+    )
+
+    def run() -> int:
+        n = 0
+        for rows in parts:
+            for i in range(0, len(rows), batch_rows):
+                n += pa.RecordBatch.from_pylist(rows[i : i + batch_rows], schema=schema).num_rows
+        return n
+
+    _measure(run, cfg, out)
+
+
+def _noop_run(spark, cfg: Dict[str, Any]) -> Callable[[], None]:
+    opts = _options(cfg)
+
+    def run() -> None:
+        (
+            spark.read.format("bench")
+            .option("rows", opts["rows"])
+            .option("partitions", opts["partitions"])
+            .option("scenario", opts["scenario"])
+            .load()
+            .write.format("noop")
+            .mode("overwrite")
+            .save()
+        )
+        return None
+
+    return run
+
+
+def _pyspark_session(cfg: Dict[str, Any], out: Dict[str, Any]):
+    t = now()
+    try:
+        from pyspark.sql import SparkSession
+    except Exception as e:  # noqa: BLE001
+        raise Unavailable(f"import pyspark failed: {type(e).__name__}: {e}") from e
+    out["import_s"] = now() - t
+    out["pyspark_version"] = _version("pyspark")
+    master = cfg.get("spark_master", "local[2]")
+    out["master"] = master
+    t = now()
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("headwater-bench")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", cfg.get("spark_driver_memory", "4g"))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    out["session_s"] = now() - t
+    return spark
+
+
+def peer_pyspark(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """(e) Apache Spark (PySpark, local[2]): the same source read into the noop sink."""
+    import sources
+
+    spark = _pyspark_session(cfg, out)
+    try:
+        t = now()
+        spark.dataSource.register(sources.BenchSource)
+        out["register_s"] = now() - t
+        out["consumer"] = 'df.write.format("noop").mode("overwrite").save()'
+        _measure(_noop_run(spark, cfg), cfg, out)
+    finally:
+        spark.stop()
+
+
+def _sail_session(cfg: Dict[str, Any], out: Dict[str, Any]):
+    t = now()
+    try:
+        from pysail.spark import SparkConnectServer
+        from pyspark.sql import SparkSession
+    except Exception as e:  # noqa: BLE001
+        raise Unavailable(
+            f"import pysail/pyspark failed in {sys.executable}: {type(e).__name__}: {e}"
+        ) from e
+    out["import_s"] = now() - t
+    out["pysail_version"] = _version("pysail")
+    out["pyspark_client_version"] = _version("pyspark-client") or _version("pyspark")
+    t = now()
+    server = SparkConnectServer("127.0.0.1", 0)
+    server.start(background=True)
+    host, port = server.listening_address
+    spark = SparkSession.builder.remote(f"sc://{host}:{port}").getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    out["session_s"] = now() - t
+    out["server"] = "pysail.spark.SparkConnectServer in-process, Spark Connect client"
+    return server, spark
+
+
+def peer_lakesail(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """(f) Lakesail: in-process Sail Spark Connect server; the same source into noop."""
+    import sources
+
+    server, spark = _sail_session(cfg, out)
+    try:
+        t = now()
+        spark.dataSource.register(sources.BenchSource)
+        out["register_s"] = now() - t
+        out["consumer"] = 'df.write.format("noop").mode("overwrite").save()'
+        _measure(_noop_run(spark, cfg), cfg, out)
+    finally:
+        try:
+            spark.stop()
+        finally:
+            server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# S0 peers: one cold session per process; the parent times the whole process.
+
+
+def _s0_read(spark, out: Dict[str, Any], arrow_fallback: bool) -> None:
+    import sources
+
+    t = now()
+    spark.dataSource.register(sources.BenchSource)
+    df = spark.read.format("bench").option("rows", 10).option("scenario", "s1b").load()
+    if hasattr(df, "collect"):
+        rows = df.collect()
+        out["collect"] = "df.collect()"
+    elif arrow_fallback:
+        import pyarrow as pa
+
+        rows = pa.RecordBatchReader.from_stream(df).read_all().to_pylist()
+        out["collect"] = "pa.RecordBatchReader.from_stream(df).read_all()"
+    else:
+        raise Unavailable("DataFrame has no collect()")
+    out["read_s"] = now() - t
+    if len(rows) != 10:
+        raise RuntimeError(f"collected {len(rows)} rows, expected 10")
+    out["first_row"] = repr(tuple(rows[0]) if not isinstance(rows[0], dict) else tuple(rows[0].values()))
+
+
+def peer_s0_headwater(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    _, spark = _headwater_session(out)
+    try:
+        out["executor_mode"] = spark.conf.get("headwater.executor.mode")
+    except Exception:  # noqa: BLE001
+        out["executor_mode"] = "default (conf.get unavailable)"
+    _s0_read(spark, out, arrow_fallback=True)
+
+
+def peer_s0_pyspark(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    spark = _pyspark_session(cfg, out)
+    try:
+        _s0_read(spark, out, arrow_fallback=False)
+    finally:
+        t = now()
+        spark.stop()
+        out["stop_s"] = now() - t
+
+
+def peer_s0_lakesail(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    server, spark = _sail_session(cfg, out)
+    try:
+        _s0_read(spark, out, arrow_fallback=False)
+    finally:
+        t = now()
+        try:
+            spark.stop()
+        finally:
+            server.stop()
+        out["stop_s"] = now() - t
+
+
+PEERS: Dict[str, Callable[[Dict[str, Any], Dict[str, Any]], None]] = {
+    "floor": peer_floor,
+    "hw-inline": peer_hw_inline,
+    "hw-thread": peer_hw_thread,
+    "from_pylist": peer_from_pylist,
+    "pyspark": peer_pyspark,
+    "lakesail": peer_lakesail,
+    "s0-headwater": peer_s0_headwater,
+    "s0-pyspark": peer_s0_pyspark,
+    "s0-lakesail": peer_s0_lakesail,
+}
+
+
+def main(argv: list) -> int:
+    if len(argv) != 4 or argv[1] not in PEERS:
+        print(f"usage: {argv[0]} {{{','.join(PEERS)}}} CONFIG.json OUT.json", file=sys.stderr)
+        return 2
+    name, cfg_path, out_path = argv[1:]
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    out: Dict[str, Any] = {"peer": name, "python": sys.executable, "pid": os.getpid()}
+    try:
+        PEERS[name](cfg, out)
+        out["status"] = "ok"
+    except Unavailable as e:
+        out["status"] = "unavailable"
+        out["reason"] = str(e)
+    except BaseException as e:  # noqa: BLE001 - a broken peer is reported, never fatal
+        out["status"] = "unavailable"
+        msg = " ".join(str(e).split())
+        out["reason"] = f"{type(e).__name__}: {msg[:2000]}"
+        out["traceback"] = traceback.format_exc()[-8000:]
+    out["in_process_total_s"] = now() - T_START
+    out["peak_rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open(out_path, "w") as f:
+        json.dump(out, f, indent=1, default=str)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if name.startswith("s0-"):
+        return 0  # S0 times the whole process as a user gets it: a normal interpreter exit
+    # S1: exit at once, so no lingering non-daemon thread of Spark or Sail holds the process
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

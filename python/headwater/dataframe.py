@@ -1,0 +1,212 @@
+"""What ``load()`` returns: a DataFrame over one read. Each action re-runs the source, as in Spark;
+the data comes out of the C scan as Arrow."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
+
+import pyarrow as pa
+
+from headwater import _core
+from headwater.errors import PythonException, _from_core
+from headwater.types import Row, _make_row
+
+if TYPE_CHECKING:
+    from headwater.plan import ReadPlan
+    from headwater.session import SparkSession
+
+__all__ = ["DataFrame"]
+
+
+def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
+    """Raise the headwater exception for a failed scan (what stopped it, with the source's own
+    traceback when the source raised)."""
+    failure = scan.failure()
+    if failure is None:
+        if original is not None:
+            raise original
+        return
+    error_class, message, partition, row, column, exc = failure
+    if exc is not None:
+        import traceback
+
+        tb = "".join(traceback.format_exception(exc))
+        err = PythonException(
+            f"An exception was thrown from the Python data source in partition {partition}:\n{tb}",
+            "PYTHON_DATA_SOURCE_ERROR" if False else None,
+            partition=partition,
+        )
+        raise err from exc
+    err = _from_core(error_class, message, partition, row, column)
+    if not isinstance(err, PythonException):
+        err = PythonException(message, error_class or None, partition=err.partition, row=err.row, column=err.column)
+    raise err from None
+
+
+class DataFrame:
+    """The result of ``spark.read...load()``."""
+
+    def __init__(self, spark: "SparkSession", plan: "ReadPlan") -> None:
+        self.sparkSession = spark
+        self._plan = plan
+
+    # ---- schema
+
+    @property
+    def schema(self) -> Any:
+        """The schema, as a StructType of the flavor the source was written against."""
+        return self._plan.schema
+
+    @property
+    def columns(self) -> List[str]:
+        return list(self._plan.core_schema.names)
+
+    @property
+    def dtypes(self) -> List[Tuple[str, str]]:
+        return [(f.name, f.dataType.simpleString()) for f in self._plan.schema.fields]
+
+    def printSchema(self) -> None:
+        print(self._tree_string(), end="")
+
+    def _tree_string(self) -> str:
+        lines = ["root"]
+
+        def walk(dtype: Any, depth: int) -> None:
+            for f in getattr(dtype, "fields", []):
+                lines.append(
+                    f"{' |   ' * depth} |-- {f.name}: {f.dataType.typeName()} (nullable = {str(f.nullable).lower()})"
+                )
+                walk(f.dataType, depth + 1)
+
+        walk(self._plan.schema, 0)
+        return "\n".join(lines) + "\n"
+
+    # ---- running
+
+    def _run(self) -> Iterator[pa.RecordBatch]:
+        """Runs the source once, yielding its Arrow batches; failures raise headwater's exceptions."""
+        scan, _, _ = self._plan.new_scan()
+        reader = pa.RecordBatchReader.from_stream(scan)
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                yield batch
+        except (pa.ArrowException, OSError) as e:
+            _raise_failure(scan, e)
+        finally:
+            reader.close()
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        scan, _, _ = self._plan.new_scan()
+        return scan.__arrow_c_stream__(requested_schema)
+
+    def toArrow(self) -> pa.Table:
+        return pa.Table.from_batches(list(self._run()), schema=pa.schema(self._plan.core_schema))
+
+    def toPandas(self) -> Any:
+        return self.toArrow().to_pandas()
+
+    def count(self) -> int:
+        return sum(b.num_rows for b in self._run())
+
+    def collect(self) -> List[Row]:
+        table = self.toArrow()
+        names = table.column_names
+        columns = [_python_values(col) for col in table.columns]
+        return [_make_row(names, values) for values in zip(*columns)] if names else [
+            _make_row([], ()) for _ in range(table.num_rows)
+        ]
+
+    def take(self, num: int) -> List[Row]:
+        return self.collect()[:num]
+
+    def head(self, n: Optional[int] = None) -> Any:
+        rows = self.take(1 if n is None else n)
+        if n is None:
+            return rows[0] if rows else None
+        return rows
+
+    def first(self) -> Optional[Row]:
+        return self.head()
+
+    def show(self, n: int = 20, truncate: Any = True, vertical: bool = False) -> None:
+        print(self._show_string(n, truncate), end="")
+
+    def _show_string(self, n: int, truncate: Any) -> str:
+        rows = self.collect()
+        width = 20 if truncate is True else int(truncate) if truncate else 0
+        names = self.columns
+
+        def cell(v: Any) -> str:
+            s = "NULL" if v is None else _show_value(v)
+            if width and len(s) > width:
+                s = s[: width - 3] + "..." if width > 3 else s[:width]
+            return s
+
+        body = [[cell(v) for v in r] for r in rows[:n]]
+        widths = [max([3, len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(names)]
+        sep = "+" + "+".join("-" * w for w in widths) + "+\n"
+        fmt = lambda cells: "|" + "|".join(c.rjust(w) for c, w in zip(cells, widths)) + "|\n"  # noqa: E731
+        out = sep + fmt(names) + sep + "".join(fmt(r) for r in body) + sep
+        if len(rows) > n:
+            out += f"only showing top {n} row{'s' if n != 1 else ''}\n"
+        return out
+
+    def explain(self, extended: bool = False) -> None:
+        print(self._explain_string())
+
+    def _explain_string(self) -> str:
+        plan = self._plan
+        reader = plan.make_reader()
+        parts = plan.make_partitions(reader)
+        mode, why = plan.execution_mode(len(parts))
+        return (
+            "== Physical Plan ==\n"
+            f"PythonDataSourceScan {plan.name} [{', '.join(self.columns)}]\n"
+            f"  partitions: {len(parts)}\n"
+            f"  execution: {mode} ({why})\n"
+        )
+
+    def __repr__(self) -> str:
+        return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
+
+
+def _show_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (bytes, bytearray)):
+        return "[" + " ".join(f"{b:02X}" for b in v) + "]"
+    if isinstance(v, list):
+        return "[" + ", ".join("NULL" if x is None else _show_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_show_value(k)} -> {'NULL' if x is None else _show_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, Row):
+        return "{" + ", ".join("NULL" if x is None else _show_value(x) for x in v) + "}"
+    return str(v)
+
+
+def _python_values(column: Any) -> List[Any]:
+    """Arrow column -> Python values as Spark's collect() gives them (structs as Rows, maps as
+    dicts, binary as bytearray, timestamps as naive local datetimes)."""
+    typ = column.type
+    return _convert_values(column.to_pylist(), typ)
+
+
+def _convert_values(values: List[Any], typ: Any) -> List[Any]:
+    if pa.types.is_struct(typ):
+        names = [f.name for f in typ]
+        sub = {f.name: _convert_values([None if v is None else v[f.name] for v in values], f.type) for f in typ}
+        return [None if v is None else _make_row(names, tuple(sub[nm][i] for nm in names)) for i, v in enumerate(values)]
+    if pa.types.is_map(typ):
+        return [None if v is None else dict(zip(_convert_values([k for k, _ in v], typ.key_type),
+                                                _convert_values([x for _, x in v], typ.item_type))) for v in values]
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return [None if v is None else _convert_values(v, typ.value_type) for v in values]
+    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        return [None if v is None else bytearray(v) for v in values]
+    if pa.types.is_timestamp(typ) and typ.tz is not None:
+        return [None if v is None else v.astimezone().replace(tzinfo=None) for v in values]
+    return values

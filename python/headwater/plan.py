@@ -1,0 +1,182 @@
+"""Planning a read in Spark's order and with Spark's checks.
+
+Runs once per query (no per-row work): instantiate the source with its options, take the user's
+schema or call ``schema()``, then per action ``reader(schema)`` and ``partitions()``. The rows are
+read and converted by the C scan (``headwater._core.Scan``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from headwater import _core
+from headwater.errors import AnalysisException, HeadwaterException
+from headwater.schema import parse_schema, to_struct_type
+
+__all__ = ["ReadPlan", "Flavor"]
+
+
+class Flavor:
+    """The classes a source was written against: headwater's or pyspark's. A source built on
+    pyspark gets pyspark's StructType and CaseInsensitiveDict, so its own comparisons hold."""
+
+    def __init__(self, source_cls: type) -> None:
+        self.pyspark = any(c.__module__.startswith("pyspark.") for c in source_cls.__mro__)
+        if self.pyspark:
+            from pyspark.sql import datasource as ds
+
+            self.module: Any = ds
+        else:
+            from headwater import datasource as ds_ours
+
+            self.module = ds_ours
+        self._reader_types = _both("DataSourceReader")
+        self._partition_types = _both("InputPartition")
+
+    def options(self, values: Dict[str, Optional[str]]) -> Any:
+        return self.module.CaseInsensitiveDict(values)
+
+    def struct_type(self, core_schema: Any) -> Any:
+        return to_struct_type(core_schema, flavor="pyspark" if self.pyspark else "headwater")
+
+    def is_reader(self, obj: Any) -> bool:
+        return isinstance(obj, self._reader_types)
+
+    def is_partition(self, obj: Any) -> bool:
+        return isinstance(obj, self._partition_types)
+
+
+def _both(name: str) -> Tuple[type, ...]:
+    """headwater's class of that name and, when pyspark is installed, pyspark's."""
+    from headwater import datasource as ours
+
+    types: List[type] = [getattr(ours, name)]
+    try:
+        from pyspark.sql import datasource as theirs
+
+        types.append(getattr(theirs, name))
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def _source_error(action: str, name: str, e: BaseException) -> AnalysisException:
+    """Spark's PYTHON_DATA_SOURCE_ERROR for a failure in the source's own planning code."""
+    if isinstance(e, HeadwaterException) and e.error_class == "NOT_IMPLEMENTED":
+        err = AnalysisException(f"Failed to {action} Python data source {name}: {e}", "PYTHON_DATA_SOURCE_ERROR")
+    else:
+        err = AnalysisException(
+            f"Failed to {action} Python data source {name}: {type(e).__name__}: {e}", "PYTHON_DATA_SOURCE_ERROR"
+        )
+    err.__cause__ = e
+    return err
+
+
+class ReadPlan:
+    """One ``spark.read...load()``: the source instance and its schema, resolved eagerly as Spark
+    does; readers and partitions are made per action."""
+
+    def __init__(
+        self,
+        source_cls: type,
+        options: Dict[str, Optional[str]],
+        user_schema: Any,
+        conf: Any,
+    ) -> None:
+        self.source_cls = source_cls
+        self.name = source_cls.name()
+        self.flavor = Flavor(source_cls)
+        self.conf = conf
+        self.options = self.flavor.options(options)
+        try:
+            self.source = source_cls(self.options)
+        except Exception as e:
+            raise _source_error("create", self.name, e) from e
+        if user_schema is not None:
+            self.core_schema = parse_schema(user_schema)
+        else:
+            try:
+                declared = self.source.schema()
+            except Exception as e:
+                raise _source_error("create", self.name, e) from e
+            self.core_schema = parse_schema(declared)
+        if not self.core_schema.is_struct:
+            raise AnalysisException(
+                f"Schema of the Python data source {self.name} must be a struct, "
+                f"got {self.core_schema.simple_string()}.",
+                "INVALID_SCHEMA.NON_STRUCT_TYPE",
+            )
+        self.schema = self.flavor.struct_type(self.core_schema)
+
+    # ---- per action
+
+    def make_reader(self) -> Any:
+        try:
+            reader = self.source.reader(self.schema)
+        except Exception as e:
+            raise _source_error("initialize reader", self.name, e) from e
+        if not self.flavor.is_reader(reader):
+            raise AnalysisException(
+                f"Expected an instance of DataSourceReader, but got '{type(reader).__name__}'.",
+                "DATA_SOURCE_TYPE_MISMATCH",
+            )
+        return reader
+
+    def make_partitions(self, reader: Any) -> List[Any]:
+        try:
+            partitions = reader.partitions()
+        except NotImplementedError:
+            return [None]
+        except Exception as e:
+            raise _source_error("plan read", self.name, e) from e
+        if not isinstance(partitions, list):
+            raise AnalysisException(
+                f"Expected 'partitions' to return a list, but got '{type(partitions).__name__}'.",
+                "DATA_SOURCE_TYPE_MISMATCH",
+            )
+        bad = [p for p in partitions if not self.flavor.is_partition(p)]
+        if bad:
+            raise AnalysisException(
+                "Expected elements in 'partitions' to be of type 'InputPartition', but got "
+                + ", ".join(f"'{type(p).__name__}'" for p in partitions)
+                + ".",
+                "DATA_SOURCE_TYPE_MISMATCH",
+            )
+        return partitions or [None]
+
+    def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
+        """The executor mode and why it was chosen."""
+        mode = (self.conf.get("headwater.executor.mode") or "auto").lower()
+        if mode in ("inline", "thread"):
+            return mode, "set by headwater.executor.mode"
+        if mode != "auto":
+            raise AnalysisException(
+                f"headwater.executor.mode must be auto, inline or thread, got '{mode}'.", "HW_INVALID_CONF"
+            )
+        return "inline", "auto: in-process conversion in the consumer's thread (no GIL contention)"
+
+    def new_scan(self) -> Tuple[Any, str, str]:
+        """A fresh C scan for one action, with the mode that runs it and why."""
+        reader = self.make_reader()
+        partitions = self.make_partitions(reader)
+        mode, why = self.execution_mode(len(partitions))
+        workers = int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+        scan = _core.Scan(
+            self.core_schema,
+            reader.read,
+            partitions,
+            source_name=self.name,
+            mode=mode,
+            workers=workers,
+            max_rows_per_batch=int(self.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
+            max_bytes_per_batch=int(self.conf.get("headwater.batch.maxBytes") or 0),
+        )
+        self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
+        return scan, mode, why
+
+
+def paths_option(paths: List[str]) -> str:
+    """Spark passes several load() paths as the option ``paths``, a JSON array."""
+    return json.dumps(list(paths))

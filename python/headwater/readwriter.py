@@ -1,0 +1,71 @@
+"""``spark.read``: Spark's DataFrameReader for Python data sources."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+from headwater.plan import ReadPlan, paths_option
+
+if TYPE_CHECKING:
+    from headwater.dataframe import DataFrame
+    from headwater.session import SparkSession
+
+__all__ = ["DataFrameReader"]
+
+
+def _to_str(value: Any) -> Optional[str]:
+    """Spark's option values: strings; booleans lower-cased; None stays None."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return None
+    return str(value)
+
+
+class DataFrameReader:
+    """Builds a read: ``format``, ``option``/``options``, ``schema``, then ``load``."""
+
+    def __init__(self, spark: "SparkSession") -> None:
+        self._spark = spark
+        self._format: Optional[str] = None
+        self._options: Dict[str, Optional[str]] = {}
+        self._schema: Any = None
+
+    def format(self, source: str) -> "DataFrameReader":
+        self._format = source
+        return self
+
+    def option(self, key: str, value: Any) -> "DataFrameReader":
+        self._options[key] = _to_str(value)
+        return self
+
+    def options(self, **options: Any) -> "DataFrameReader":
+        for k, v in options.items():
+            self.option(k, v)
+        return self
+
+    def schema(self, schema: Any) -> "DataFrameReader":
+        """A user schema (DDL string or StructType) that replaces the source's ``schema()``."""
+        self._schema = schema
+        return self
+
+    def load(self, path: Union[str, List[str], None] = None, format: Optional[str] = None, schema: Any = None,
+             **options: Any) -> "DataFrame":
+        from headwater.dataframe import DataFrame
+
+        if format is not None:
+            self.format(format)
+        if schema is not None:
+            self.schema(schema)
+        self.options(**options)
+        if isinstance(path, str):
+            self._options["path"] = path
+        elif path is not None:
+            self._options["paths"] = paths_option(list(path))
+        if self._format is None:
+            from headwater.errors import AnalysisException
+
+            raise AnalysisException("No data source format given: call format(name) first.", "HW_NO_FORMAT")
+        cls = self._spark._registry.lookup(self._format)
+        plan = ReadPlan(cls, dict(self._options), self._schema, self._spark.conf)
+        return DataFrame(self._spark, plan)

@@ -1,0 +1,187 @@
+"""The Spark-like session: configuration, the data source registry and ``read``."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Any, Dict, Optional, Type
+
+from headwater.datasource import DataSourceRegistration
+from headwater.errors import AnalysisException
+
+__all__ = ["SparkSession", "RuntimeConfig", "session"]
+
+# Defaults of the settings headwater reads; everything else set is kept and returned as given.
+_DEFAULT_CONF: Dict[str, str] = {
+    "headwater.executor.mode": "auto",
+    "headwater.executor.workers": "0",  # 0: one per CPU
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
+    "headwater.batch.maxBytes": str(64 << 20),
+}
+
+
+class RuntimeConfig:
+    """``spark.conf``: string settings, as in Spark."""
+
+    def __init__(self, initial: Optional[Dict[str, str]] = None) -> None:
+        self._values: Dict[str, str] = dict(_DEFAULT_CONF)
+        self._values.update(initial or {})
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = str(value).lower() if isinstance(value, bool) else str(value)
+
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        return self._values.get(key, default)
+
+    def unset(self, key: str) -> None:
+        self._values.pop(key, None)
+        if key in _DEFAULT_CONF:
+            self._values[key] = _DEFAULT_CONF[key]
+
+    def getAll(self) -> Dict[str, str]:
+        return dict(self._values)
+
+
+class _Registry:
+    """Data source classes by lower-cased name; installed ``pyspark_*`` packages exposing
+    ``DefaultSource`` and the ``headwater.datasources`` entry points are found on first lookup."""
+
+    def __init__(self) -> None:
+        self._sources: Dict[str, type] = {}
+        self._discovered = False
+
+    def register(self, cls: type, *, warn: bool = True) -> None:
+        if not isinstance(cls, type) or not callable(getattr(cls, "name", None)):
+            raise AnalysisException(
+                f"Expected a data source class with a name() classmethod, but got '{type(cls).__name__}'.",
+                "DATA_SOURCE_TYPE_MISMATCH",
+            )
+        name = cls.name()
+        key = name.lower()
+        if warn and key in self._sources and self._sources[key] is not cls:
+            warnings.warn(f"The data source '{name}' replaces a data source registered under the same name.")
+        self._sources[key] = cls
+
+    def lookup(self, name: str) -> type:
+        key = name.lower()
+        if key not in self._sources and not self._discovered:
+            self._discover()
+        if key not in self._sources:
+            raise AnalysisException(
+                f"Data source '{name}' not found. Please make sure the data source is registered.",
+                "DATA_SOURCE_NOT_EXIST",
+            )
+        return self._sources[key]
+
+    def _discover(self) -> None:
+        self._discovered = True
+        import importlib
+        import pkgutil
+        from importlib.metadata import entry_points
+
+        for info in pkgutil.iter_modules():
+            if info.name.startswith("pyspark_"):
+                try:
+                    module = importlib.import_module(info.name)
+                except Exception as e:  # a broken package must not break every lookup
+                    warnings.warn(f"cannot import data source package {info.name}: {e}")
+                    continue
+                cls = getattr(module, "DefaultSource", None)
+                if isinstance(cls, type) and cls.name().lower() not in self._sources:
+                    self.register(cls, warn=False)
+        for ep in entry_points(group="headwater.datasources"):
+            try:
+                cls = ep.load()
+            except Exception as e:
+                warnings.warn(f"cannot load data source entry point {ep.name}: {e}")
+                continue
+            if isinstance(cls, type) and cls.name().lower() not in self._sources:
+                self.register(cls, warn=False)
+
+
+class SparkSession:
+    """headwater's session: ``read``, ``dataSource``, ``conf``; no JVM.
+
+    Create it with ``SparkSession.builder.getOrCreate()`` or :func:`headwater.session`.
+    """
+
+    _active: Optional["SparkSession"] = None
+    _lock = threading.Lock()
+
+    class Builder:
+        def __init__(self) -> None:
+            self._conf: Dict[str, str] = {}
+
+        def config(self, key: Optional[str] = None, value: Any = None, conf: Optional[Dict[str, Any]] = None) -> "SparkSession.Builder":
+            if conf:
+                for k, v in conf.items():
+                    self._conf[k] = str(v)
+            if key is not None:
+                self._conf[key] = str(value).lower() if isinstance(value, bool) else str(value)
+            return self
+
+        def appName(self, name: str) -> "SparkSession.Builder":
+            return self.config("spark.app.name", name)
+
+        def master(self, master: str) -> "SparkSession.Builder":
+            return self.config("spark.master", master)
+
+        def getOrCreate(self) -> "SparkSession":
+            with SparkSession._lock:
+                if SparkSession._active is None:
+                    SparkSession._active = SparkSession(self._conf)
+                else:
+                    for k, v in self._conf.items():
+                        SparkSession._active.conf.set(k, v)
+                return SparkSession._active
+
+        def create(self) -> "SparkSession":
+            return SparkSession(self._conf)
+
+    builder: "SparkSession.Builder"
+
+    def __init__(self, conf: Optional[Dict[str, str]] = None) -> None:
+        self.conf = RuntimeConfig(conf)
+        self._registry = _Registry()
+        self.dataSource = DataSourceRegistration(self)
+
+    @property
+    def read(self) -> "DataFrameReader":
+        from headwater.readwriter import DataFrameReader
+
+        return DataFrameReader(self)
+
+    def stop(self) -> None:
+        with SparkSession._lock:
+            if SparkSession._active is self:
+                SparkSession._active = None
+
+    def __enter__(self) -> "SparkSession":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @classmethod
+    def getActiveSession(cls) -> Optional["SparkSession"]:
+        return cls._active
+
+
+class _BuilderDescriptor:
+    def __get__(self, obj: Any, owner: Type[SparkSession]) -> SparkSession.Builder:
+        return SparkSession.Builder()
+
+
+SparkSession.builder = _BuilderDescriptor()  # type: ignore[assignment]
+
+
+def session(**conf: Any) -> SparkSession:
+    """The active session (created on first use); keyword arguments are settings."""
+    builder = SparkSession.builder
+    for k, v in conf.items():
+        builder.config(k, v)
+    return builder.getOrCreate()
+
+
+if False:  # for type checkers only
+    from headwater.readwriter import DataFrameReader  # noqa: F401

@@ -1,0 +1,20 @@
+/*
+ * Checks of the RecordBatches a data source yields itself: they pass through
+ * without copying, after their columns are matched to the declared schema.
+ * Pure C: no Python, no GIL needed.
+ */
+#ifndef HW_CONVERT_BATCH_CHECK_H
+#define HW_CONVERT_BATCH_CHECK_H
+
+#include "schema/field.h"
+
+/*
+ * Matches a batch (array, of schema `got`) to the declared schema: same number of columns, every
+ * declared column present by name (as Spark checks), each of the declared type (nullability
+ * aside). Columns in another order are put in schema order without copying. On success the array
+ * is moved into out; on failure it is left to the caller and err names the column and both types.
+ */
+int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowArray* array, struct ArrowArray* out,
+                     hw_error* err);
+
+#endif

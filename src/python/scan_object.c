@@ -1,0 +1,130 @@
+/* headwater._core.Scan: one execution of a data source read, exported as an Arrow stream. */
+#include "common/error.h"
+#include "exec/scan.h"
+#include "python/glue.h"
+
+typedef struct {
+  PyObject_HEAD
+  hw_scan* scan;
+} hw_py_scan;
+
+static void release_stream_capsule(PyObject* capsule) {
+  struct ArrowArrayStream* stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
+  if (!stream) return;
+  hw_stream_release(stream);
+  PyMem_RawFree(stream);
+}
+
+static int parse_mode(const char* mode, hw_exec_mode* out) {
+  if (strcmp(mode, "inline") == 0) *out = HW_EXEC_INLINE;
+  else if (strcmp(mode, "thread") == 0) *out = HW_EXEC_THREAD;
+  else return -1;
+  return 0;
+}
+
+static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  static char* kwlist[] = {"schema", "read", "partitions", "source_name", "mode", "workers", "max_rows_per_batch",
+                           "max_bytes_per_batch", "queue_depth", "ordered", NULL};
+  PyObject *schema_obj, *read_fn, *partitions;
+  const char* source_name = "";
+  const char* mode = "inline";
+  hw_scan_config cfg;
+  hw_scan_config_default(&cfg);
+  int workers = 0, queue_depth = cfg.queue_depth, ordered = 1;
+  long long max_rows = cfg.max_rows_per_batch, max_bytes = cfg.max_bytes_per_batch;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLip", kwlist, &schema_obj, &read_fn, &PyList_Type,
+                                   &partitions, &source_name, &mode, &workers, &max_rows, &max_bytes, &queue_depth,
+                                   &ordered))
+    return NULL;
+  if (parse_mode(mode, &cfg.mode) != 0)
+    return PyErr_Format(PyExc_ValueError, "unknown execution mode '%s' (expected inline or thread)", mode);
+  if (workers > 0) cfg.workers = workers;
+  cfg.max_rows_per_batch = max_rows;
+  cfg.max_bytes_per_batch = max_bytes;
+  cfg.queue_depth = queue_depth;
+  cfg.ordered = ordered != 0;
+  hw_field schema;
+  if (hw_py_field_from_object(schema_obj, &schema) != 0) return NULL;
+  hw_error err;
+  hw_error_init(&err);
+  hw_scan* scan = NULL;
+  int rc = hw_scan_new(&scan, &schema, read_fn, partitions, source_name, &cfg, &err);
+  hw_field_release(&schema);
+  if (rc != 0) return hw_py_raise(&err);
+  hw_py_scan* self = (hw_py_scan*)type->tp_alloc(type, 0);
+  if (!self) {
+    hw_scan_unref(scan);
+    return NULL;
+  }
+  self->scan = scan;
+  return (PyObject*)self;
+}
+
+static void scan_dealloc(hw_py_scan* self) {
+  hw_scan_unref(self->scan);
+  Py_TYPE(self)->tp_free((PyObject*)self);
+}
+
+static PyObject* scan_arrow_c_stream(hw_py_scan* self, PyObject* args, PyObject* kwargs) {
+  static char* kwlist[] = {"requested_schema", NULL};
+  PyObject* requested = NULL;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", kwlist, &requested)) return NULL;
+  struct ArrowArrayStream* out = PyMem_RawCalloc(1, sizeof *out);
+  if (!out) return PyErr_NoMemory();
+  hw_error err;
+  hw_error_init(&err);
+  if (hw_scan_stream(self->scan, out, &err) != 0) {
+    PyMem_RawFree(out);
+    return hw_py_raise(&err);
+  }
+  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", release_stream_capsule);
+  if (!capsule) {
+    hw_stream_release(out);
+    PyMem_RawFree(out);
+  }
+  return capsule;
+}
+
+/* None, or (error_class, message, partition, row, column, exception-or-None). */
+static PyObject* scan_failure(hw_py_scan* self, PyObject* unused) {
+  (void)unused;
+  hw_error err;
+  PyObject* exc = NULL;
+  if (!hw_scan_failure(self->scan, &err, &exc)) Py_RETURN_NONE;
+  PyObject* out = Py_BuildValue("(ssLLiO)", err.error_class, err.message, (long long)err.partition,
+                                (long long)err.row, (int)err.column, exc ? exc : Py_None);
+  Py_XDECREF(exc);
+  return out;
+}
+
+static PyObject* scan_counts(hw_py_scan* self, void* closure) {
+  (void)closure;
+  int64_t batches, rows;
+  hw_scan_counts(self->scan, &batches, &rows);
+  return Py_BuildValue("(LL)", (long long)batches, (long long)rows);
+}
+
+static PyMethodDef scan_methods[] = {
+    {"__arrow_c_stream__", (PyCFunction)(void (*)(void))scan_arrow_c_stream, METH_VARARGS | METH_KEYWORDS,
+     "Start the scan and export it as an Arrow stream PyCapsule (once)."},
+    {"failure", (PyCFunction)scan_failure, METH_NOARGS,
+     "None, or (error_class, message, partition, row, column, exception) of what stopped the scan."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef scan_getset[] = {
+    {"counts", (getter)scan_counts, NULL, "(batches, rows) produced so far.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject hw_py_scan_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.Scan",
+    .tp_basicsize = sizeof(hw_py_scan),
+    .tp_dealloc = (destructor)scan_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Scan(schema, read, partitions, source_name='', mode='inline', workers=0, max_rows_per_batch=10000, "
+              "max_bytes_per_batch=64MiB, queue_depth=2, ordered=True): one execution of a data source read.",
+    .tp_new = scan_new,
+    .tp_methods = scan_methods,
+    .tp_getset = scan_getset,
+};
