@@ -25,6 +25,13 @@ def test_unsupported_row_type_names_the_type():
     assert "'dict'" in str(info.value)
 
 
+def test_width_is_checked_before_the_row_type_as_spark_does():
+    with pytest.raises(Exception) as info:
+        convert("a INT", [{"a": 1, "b": 2}])
+    assert info.value.getErrorClass() == "DATA_SOURCE_RETURN_SCHEMA_MISMATCH"
+    assert "Expected: 1 columns, Found: 2 columns" in str(info.value)
+
+
 def test_value_error_names_partition_row_column_type_and_value():
     rows = [(1, 2.0), (2, 3.0), (3, "abc")]
     with pytest.raises(PythonException) as info:
@@ -64,7 +71,7 @@ def test_named_row_missing_a_field():
     with pytest.raises(Exception) as info:
         convert("a INT, b INT", [Row(a=1, c=2)])
     assert info.value.getErrorClass() == "DATA_SOURCE_RETURN_SCHEMA_MISMATCH"
-    assert "no field 'b'" in str(info.value)
+    assert "Expected: ['a', 'b'] columns, Found: ['a', 'c'] columns" in str(info.value)
 
 
 def test_iterator_exception_propagates_unchanged():
