@@ -51,37 +51,58 @@ def _build_count() -> int:
         return sum(1 for _ in f)
 
 
+def _read_count() -> int:
+    """Rows of all partitions read to their end so far (``sources._note_read``)."""
+    log = os.environ.get("HW_BENCH_READ_LOG")
+    if not log or not os.path.exists(log):
+        return 0
+    with open(log) as f:
+        return sum(int(line.split()[2]) for line in f if line.strip())
+
+
 def _options(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    return {"rows": cfg["rows"], "partitions": cfg["partitions"], "scenario": cfg["scenario"]}
+    opts = {"rows": cfg["rows"], "partitions": cfg["partitions"], "scenario": cfg["scenario"]}
+    if cfg.get("no_ts"):
+        opts["no_ts"] = "true"
+    return opts
+
+
+def _load(spark, opts: Dict[str, Any]):
+    r = spark.read.format("bench")
+    for k, v in opts.items():
+        r = r.option(k, v)
+    return r.load()
 
 
 def _measure(run: Callable[[], Optional[int]], cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     """One untimed warm-up run, then ``cfg["reps"]`` timed runs of ``run``.
 
-    ``run`` returns the number of rows it saw, or None when the peer cannot count them
-    (Spark's noop sink).
+    ``run`` returns the number of rows the consumer saw, or None when it cannot count them
+    (a noop sink). Either way the source's own log must show every partition read to its end.
     """
     expected = cfg["rows"]
-    b0 = _build_count()
-    t = now()
-    seen = run()
-    out["warmup_s"] = now() - t
-    out["cache_builds_warmup"] = _build_count() - b0
-    if seen is not None and seen != expected:
-        raise RuntimeError(f"warm-up run saw {seen} rows, expected {expected}")
-    times = []
-    builds = 0
-    for _ in range(cfg["reps"]):
-        b = _build_count()
+
+    def one() -> float:
+        r0 = _read_count()
         t = now()
         seen = run()
-        times.append(now() - t)
-        builds += _build_count() - b
+        dt = now() - t
+        pulled = _read_count() - r0
+        if pulled != expected:
+            raise RuntimeError(f"the source yielded {pulled} rows to their end, expected {expected}")
         if seen is not None and seen != expected:
-            raise RuntimeError(f"timed run saw {seen} rows, expected {expected}")
+            raise RuntimeError(f"the consumer saw {seen} rows, expected {expected}")
+        return dt
+
+    b0 = _build_count()
+    out["warmup_s"] = one()
+    out["cache_builds_warmup"] = _build_count() - b0
+    times = []
+    b0 = _build_count()
+    for _ in range(cfg["reps"]):
+        times.append(one())
     out["times_s"] = times
-    out["cache_builds_timed"] = builds
-    out["rows_counted"] = seen is not None
+    out["cache_builds_timed"] = _build_count() - b0
 
 
 def _version(dist: str) -> Optional[str]:
@@ -137,11 +158,11 @@ def _headwater_session(out: Dict[str, Any]):
 
 def _peer_headwater(mode: str, cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     """(b)/(c) headwater, executor mode ``mode``, consumed as an Arrow stream."""
+    _, spark = _headwater_session(out)
     import pyarrow as pa
 
     import sources
 
-    _, spark = _headwater_session(out)
     t = now()
     spark.conf.set("headwater.executor.mode", mode)
     spark.dataSource.register(sources.BenchSource)
@@ -151,13 +172,7 @@ def _peer_headwater(mode: str, cfg: Dict[str, Any], out: Dict[str, Any]) -> None
     info: Dict[str, Any] = {}
 
     def run() -> int:
-        df = (
-            spark.read.format("bench")
-            .option("rows", opts["rows"])
-            .option("partitions", opts["partitions"])
-            .option("scenario", opts["scenario"])
-            .load()
-        )
+        df = _load(spark, opts)
         reader = pa.RecordBatchReader.from_stream(df)
         n = 0
         batches = 0
@@ -224,16 +239,7 @@ def _noop_run(spark, cfg: Dict[str, Any]) -> Callable[[], None]:
     opts = _options(cfg)
 
     def run() -> None:
-        (
-            spark.read.format("bench")
-            .option("rows", opts["rows"])
-            .option("partitions", opts["partitions"])
-            .option("scenario", opts["scenario"])
-            .load()
-            .write.format("noop")
-            .mode("overwrite")
-            .save()
-        )
+        _load(spark, opts).write.format("noop").mode("overwrite").save()
         return None
 
     return run
@@ -266,9 +272,9 @@ def _pyspark_session(cfg: Dict[str, Any], out: Dict[str, Any]):
 
 def peer_pyspark(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     """(e) Apache Spark (PySpark, local[2]): the same source read into the noop sink."""
+    spark = _pyspark_session(cfg, out)
     import sources
 
-    spark = _pyspark_session(cfg, out)
     try:
         t = now()
         spark.dataSource.register(sources.BenchSource)
@@ -304,9 +310,9 @@ def _sail_session(cfg: Dict[str, Any], out: Dict[str, Any]):
 
 def peer_lakesail(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     """(f) Lakesail: in-process Sail Spark Connect server; the same source into noop."""
+    server, spark = _sail_session(cfg, out)
     import sources
 
-    server, spark = _sail_session(cfg, out)
     try:
         t = now()
         spark.dataSource.register(sources.BenchSource)
@@ -322,6 +328,16 @@ def peer_lakesail(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # S0 peers: one cold session per process; the parent times the whole process.
+
+
+def peer_lakesail_nots(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """(f') Lakesail on the same rows without ``ts``: a lower bound of Lakesail's time.
+
+    Sail's row path cannot build Spark's ``timestamp`` column (see README), so this variant
+    gives Lakesail strictly less work than every other peer does.
+    """
+    peer_lakesail(dict(cfg, no_ts=True), out)
+    out["note"] = "rows without the ts column (Lakesail cannot build Spark timestamps from rows)"
 
 
 def _s0_read(spark, out: Dict[str, Any], arrow_fallback: bool) -> None:
@@ -385,6 +401,7 @@ PEERS: Dict[str, Callable[[Dict[str, Any], Dict[str, Any]], None]] = {
     "from_pylist": peer_from_pylist,
     "pyspark": peer_pyspark,
     "lakesail": peer_lakesail,
+    "lakesail-nots": peer_lakesail_nots,
     "s0-headwater": peer_s0_headwater,
     "s0-pyspark": peer_s0_pyspark,
     "s0-lakesail": peer_s0_lakesail,

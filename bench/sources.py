@@ -31,7 +31,8 @@ once. Every peer does one untimed warm-up run first, so in the timed runs every 
 reads (the host for headwater and Lakesail, each reused Python worker for PySpark) finds all
 partitions prepared, whichever partition it is handed. Each build is appended to the file named by
 ``$HW_BENCH_BUILD_LOG`` (when set), so the harness can prove that no build happened inside a
-timed run and report it if one did.
+timed run and report it if one did. Likewise each partition read to its end appends its row count
+to ``$HW_BENCH_READ_LOG``, so the harness checks that every peer pulled every row.
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ def prepared_rows(rows: int, partitions: int, no_ts: bool = False) -> List[List[
     return got
 
 
+def _note_read(partition: RangePartition) -> None:
+    """Once per partition read to its end: append its row count to ``$HW_BENCH_READ_LOG``.
+
+    Lets the harness check that engines it cannot ask for a row count (a noop sink) really
+    pulled every row of every partition.
+    """
+    log = os.environ.get("HW_BENCH_READ_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {partition.index} {partition.end - partition.start}\n")
+
+
 class BenchReader(DataSourceReader):
     def __init__(self, rows: int, partitions: int, scenario: str, no_ts: bool = False) -> None:
         self.rows = rows
@@ -136,14 +149,14 @@ class BenchReader(DataSourceReader):
     def read(self, partition: InputPartition) -> Iterator[Row]:
         if self.scenario == "s1a":
             yield from prepared_rows(self.rows, self.nparts, self.no_ts)[partition.index]
-            return
-        if self.no_ts:
+        elif self.no_ts:
             for i in range(partition.start, partition.end):
                 yield (i, i * 0.5, f"name-{i:011d}")
-            return
-        base = BASE
-        for i in range(partition.start, partition.end):
-            yield (i, i * 0.5, f"name-{i:011d}", base + timedelta(seconds=i))
+        else:
+            base = BASE
+            for i in range(partition.start, partition.end):
+                yield (i, i * 0.5, f"name-{i:011d}", base + timedelta(seconds=i))
+        _note_read(partition)
 
 
 class BenchSource(DataSource):

@@ -64,9 +64,10 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowAr
                           expected, found);
     }
     if (!hw_field_same_type(want, &got->children[order[i]])) {
+      const hw_field* found = &got->children[order[i]];
       free(order);
       err->column = (int32_t)i;
-      return type_mismatch(want, &got->children[order[i]], err);
+      return type_mismatch(want, found, err);
     }
     identity = identity && order[i] == i;
   }
