@@ -340,12 +340,15 @@ def peer_lakesail_nots(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     out["note"] = "rows without the ts column (Lakesail cannot build Spark timestamps from rows)"
 
 
-def _s0_read(spark, out: Dict[str, Any], arrow_fallback: bool) -> None:
+def _s0_read(spark, cfg: Dict[str, Any], out: Dict[str, Any], arrow_fallback: bool) -> None:
     import sources
 
     t = now()
     spark.dataSource.register(sources.BenchSource)
-    df = spark.read.format("bench").option("rows", 10).option("scenario", "s1b").load()
+    df = spark.read.format("bench").option("rows", 10).option("scenario", "s1b")
+    if cfg.get("no_ts"):
+        df = df.option("no_ts", "true")
+    df = df.load()
     if hasattr(df, "collect"):
         rows = df.collect()
         out["collect"] = "df.collect()"
@@ -368,13 +371,13 @@ def peer_s0_headwater(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
         out["executor_mode"] = spark.conf.get("headwater.executor.mode")
     except Exception:  # noqa: BLE001
         out["executor_mode"] = "default (conf.get unavailable)"
-    _s0_read(spark, out, arrow_fallback=True)
+    _s0_read(spark, cfg, out, arrow_fallback=True)
 
 
 def peer_s0_pyspark(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     spark = _pyspark_session(cfg, out)
     try:
-        _s0_read(spark, out, arrow_fallback=False)
+        _s0_read(spark, cfg, out, arrow_fallback=False)
     finally:
         t = now()
         spark.stop()
@@ -384,7 +387,7 @@ def peer_s0_pyspark(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
 def peer_s0_lakesail(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     server, spark = _sail_session(cfg, out)
     try:
-        _s0_read(spark, out, arrow_fallback=False)
+        _s0_read(spark, cfg, out, arrow_fallback=False)
     finally:
         t = now()
         try:
@@ -392,6 +395,11 @@ def peer_s0_lakesail(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
         finally:
             server.stop()
         out["stop_s"] = now() - t
+
+
+def peer_s0_lakesail_nots(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    peer_s0_lakesail(dict(cfg, no_ts=True), out)
+    out["note"] = "rows without the ts column (Lakesail cannot build Spark timestamps from rows)"
 
 
 PEERS: Dict[str, Callable[[Dict[str, Any], Dict[str, Any]], None]] = {
@@ -405,6 +413,7 @@ PEERS: Dict[str, Callable[[Dict[str, Any], Dict[str, Any]], None]] = {
     "s0-headwater": peer_s0_headwater,
     "s0-pyspark": peer_s0_pyspark,
     "s0-lakesail": peer_s0_lakesail,
+    "s0-lakesail-nots": peer_s0_lakesail_nots,
 }
 
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from headwater import _core
 from headwater.errors import PythonException, _from_core
-from headwater.types import Row, _make_row
+from headwater.types import Row
 
 if TYPE_CHECKING:
     from headwater.plan import ReadPlan
@@ -113,12 +113,8 @@ class DataFrame:
         return sum(b.num_rows for b in self._run())
 
     def collect(self) -> List[Row]:
-        table = self.toArrow()
-        names = table.column_names
-        columns = [_python_values(col) for col in table.columns]
-        return [_make_row(names, values) for values in zip(*columns)] if names else [
-            _make_row([], ()) for _ in range(table.num_rows)
-        ]
+        """All rows, as PySpark returns them (converted from Arrow in C)."""
+        return _core.rows_from_arrow(self.toArrow(), Row)
 
     def take(self, num: int) -> List[Row]:
         return self.collect()[:num]
@@ -186,27 +182,3 @@ def _show_value(v: Any) -> str:
     if isinstance(v, Row):
         return "{" + ", ".join("NULL" if x is None else _show_value(x) for x in v) + "}"
     return str(v)
-
-
-def _python_values(column: Any) -> List[Any]:
-    """Arrow column -> Python values as Spark's collect() gives them (structs as Rows, maps as
-    dicts, binary as bytearray, timestamps as naive local datetimes)."""
-    typ = column.type
-    return _convert_values(column.to_pylist(), typ)
-
-
-def _convert_values(values: List[Any], typ: Any) -> List[Any]:
-    if pa.types.is_struct(typ):
-        names = [f.name for f in typ]
-        sub = {f.name: _convert_values([None if v is None else v[f.name] for v in values], f.type) for f in typ}
-        return [None if v is None else _make_row(names, tuple(sub[nm][i] for nm in names)) for i, v in enumerate(values)]
-    if pa.types.is_map(typ):
-        return [None if v is None else dict(zip(_convert_values([k for k, _ in v], typ.key_type),
-                                                _convert_values([x for _, x in v], typ.item_type))) for v in values]
-    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
-        return [None if v is None else _convert_values(v, typ.value_type) for v in values]
-    if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
-        return [None if v is None else bytearray(v) for v in values]
-    if pa.types.is_timestamp(typ) and typ.tz is not None:
-        return [None if v is None else v.astimezone().replace(tzinfo=None) for v in values]
-    return values

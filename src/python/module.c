@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "convert/arrow_to_rows.h"
 #include "convert/rows_to_arrow.h"
 #include "python/glue.h"
 
@@ -226,6 +227,52 @@ static PyObject* py_import_batch(PyObject* module, PyObject* obj) {
   return hw_py_batch_new(&field, &moved);
 }
 
+/* rows_from_arrow(obj, row_type): every row of an Arrow stream (obj.__arrow_c_stream__) as Rows. */
+static PyObject* py_rows_from_arrow(PyObject* module, PyObject* args) {
+  (void)module;
+  PyObject *obj, *row_type;
+  if (!PyArg_ParseTuple(args, "OO!", &obj, &PyType_Type, &row_type)) return NULL;
+  if (!PyType_IsSubtype((PyTypeObject*)row_type, &PyTuple_Type)) {
+    PyErr_SetString(PyExc_TypeError, "row_type must be a tuple subclass");
+    return NULL;
+  }
+  PyObject* capsule;
+  struct ArrowArrayStream* stream = take_capsule(obj, "__arrow_c_stream__", "arrow_array_stream", &capsule);
+  if (!stream) return NULL;
+  hw_error err;
+  hw_error_init(&err);
+  struct ArrowSchema schema;
+  hw_field field;
+  PyObject* rows = NULL;
+  if (stream->get_schema(stream, &schema) != 0) {
+    hw_error_set(&err, "HW_INTERNAL", "the Arrow stream has no schema: %s",
+                 stream->get_last_error(stream) ? stream->get_last_error(stream) : "");
+    goto done;
+  }
+  int rc = hw_field_from_arrow(&schema, &field, &err);
+  hw_schema_release(&schema);
+  if (rc != 0) goto done;
+  rows = PyList_New(0);
+  while (rows) {
+    struct ArrowArray batch;
+    if (stream->get_next(stream, &batch) != 0) {
+      hw_error_set(&err, "HW_INTERNAL", "reading the Arrow stream failed: %s",
+                   stream->get_last_error(stream) ? stream->get_last_error(stream) : "");
+      Py_CLEAR(rows);
+      break;
+    }
+    if (!batch.release) break; /* end of stream */
+    rc = hw_arrow_to_rows(&field, &batch, row_type, rows, &err);
+    hw_array_release(&batch);
+    if (rc != 0) Py_CLEAR(rows);
+  }
+  hw_field_release(&field);
+done:
+  Py_DECREF(capsule);
+  if (!rows && !PyErr_Occurred()) hw_py_raise(&err);
+  return rows;
+}
+
 static PyObject* py_version(PyObject* module, PyObject* unused) {
   (void)module;
   (void)unused;
@@ -241,6 +288,8 @@ static PyMethodDef module_methods[] = {
      "rows_to_stream(schema, rows, max_rows_per_batch=10000): convert rows in C into an ArrowStream."},
     {"import_stream", py_import_stream, METH_O, "Take an object's __arrow_c_stream__ into an ArrowStream."},
     {"import_batch", py_import_batch, METH_O, "Take an object's __arrow_c_array__ into a RecordBatch."},
+    {"rows_from_arrow", py_rows_from_arrow, METH_VARARGS,
+     "rows_from_arrow(obj, row_type): the rows of an Arrow stream as Row objects, converted in C."},
     {"version", py_version, METH_NOARGS, "headwater's C core version."},
     {NULL, NULL, 0, NULL},
 };

@@ -454,3 +454,33 @@ def test_timestamps_collect_as_naive_local_datetimes(spark):
     (row,) = spark.read.format("src").load().collect()
     assert row.t == dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
     assert row.n == dt.datetime(2024, 1, 1, 12)
+
+
+def test_collect_gives_pyspark_value_types_for_every_type(spark):
+    from decimal import Decimal
+
+    ddl = (
+        "b BOOLEAN, i8 TINYINT, i64 BIGINT, f FLOAT, d DOUBLE, dec DECIMAL(10,3), s STRING, bin BINARY, "
+        "dt DATE, ntz TIMESTAMP_NTZ, v VOID, arr ARRAY<INT>, m MAP<STRING, ARRAY<INT>>, "
+        "st STRUCT<x: INT, y: STRUCT<z: STRING>>"
+    )
+    row = (
+        True, -5, 2**40, 1.5, -2.25, Decimal("-12.345"), "héllo", b"\x00\x01", dt.date(2024, 2, 29),
+        dt.datetime(1969, 7, 20, 20, 17, 40, 123456), None, [1, None, 3], {"k": [1, 2], "n": None},
+        (7, ("deep",)),
+    )
+
+    class All(DataSourceReader):
+        def read(self, p):
+            yield row
+            yield (None,) * 14
+
+    spark.dataSource.register(source_with(All, ddl))
+    got = spark.read.format("src").load().collect()
+    assert got[0] == row[:7] + (bytearray(b"\x00\x01"),) + row[8:]
+    assert type(got[0].bin) is bytearray
+    assert got[0].dec == Decimal("-12.345") and str(got[0].dec) == "-12.345"
+    assert got[0].st.y.z == "deep" and got[0].st.x == 7
+    assert got[0].m == {"k": [1, 2], "n": None}
+    assert got[1] == (None,) * 14
+    assert got[0].asDict()["i64"] == 2**40

@@ -1,0 +1,566 @@
+"""headwater's benchmark harness: peers measured side by side in one run.
+
+    .venv/bin/python bench/run.py [--rows N] [--partitions 1,8] [--scenarios s0,s1a,s1b]
+                                  [--peers floor,hw-inline,...] [--reps 3] [--quick]
+
+Each peer runs in a fresh interpreter (``bench/peers.py``), one after another, never two at a
+time. The table shows start-up apart from the runs, the median of the timed runs, rows/s and
+ratios; the targets of the project's issue are checked at the end. Everything lands in
+``bench/results/bench-<time>.json`` (and ``bench/results/latest.json``). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Tuple
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH_DIR)
+RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+DEFAULT_SAIL_PYTHON = os.path.join(BENCH_DIR, ".venv-sail", "bin", "python")
+
+S1_PEERS = ["floor", "hw-inline", "hw-thread", "from_pylist", "pyspark", "lakesail", "lakesail-nots"]
+S0_PEERS = ["s0-headwater", "s0-pyspark", "s0-lakesail", "s0-lakesail-nots"]
+SAIL_PEERS = {"lakesail", "lakesail-nots", "s0-lakesail", "s0-lakesail-nots"}
+
+SCENARIO_TITLES = {
+    "s0": "S0  time to first row: a new process, a 10-row source, collect()",
+    "s1a": "S1a converter-bound: read() yields tuples that already exist",
+    "s1b": "S1b realistic: read() builds each tuple (arithmetic, f-string, base + timedelta)",
+}
+
+PEER_LABELS = {
+    "floor": "floor (no conversion)",
+    "hw-inline": "headwater inline",
+    "hw-thread": "headwater thread",
+    "from_pylist": "pa.RecordBatch.from_pylist",
+    "pyspark": "PySpark local[2] -> noop",
+    "lakesail": "Lakesail -> noop",
+    "lakesail-nots": "Lakesail, no ts col -> noop",
+    "s0-headwater": "headwater",
+    "s0-pyspark": "PySpark local[2]",
+    "s0-lakesail": "Lakesail",
+    "s0-lakesail-nots": "Lakesail, no ts col",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# machine
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _cmd(args: List[str], timeout: float = 60) -> str:
+    try:
+        p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        return (p.stdout + p.stderr).strip()
+    except Exception as e:  # noqa: BLE001
+        return f"unavailable: {e}"
+
+
+def _dist_version(name: str) -> Optional[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def machine_info(sail_python: str) -> Dict[str, Any]:
+    cpu = _read("/proc/cpuinfo")
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("model name")),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        (int(line.split()[1]) for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")),
+        0,
+    )
+    info: Dict[str, Any] = {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "pyspark": _dist_version("pyspark"),
+        "pyarrow": _dist_version("pyarrow"),
+        "headwater": _dist_version("headwater"),
+        "java": _cmd(["java", "-version"]).splitlines()[0] if shutil.which("java") else None,
+    }
+    if os.path.exists(sail_python):
+        info["sail_venv"] = {
+            "python": sail_python,
+            "versions": _cmd(
+                [
+                    sail_python,
+                    "-c",
+                    "from importlib.metadata import version as v; "
+                    "print(' '.join(f'{d}={v(d)}' for d in ('pysail', 'pyspark-client', 'pyarrow')))",
+                ]
+            ),
+        }
+    else:
+        info["sail_venv"] = None
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# running peers
+
+
+def _kill_group(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+def run_peer(
+    peer: str,
+    cfg: Dict[str, Any],
+    args: argparse.Namespace,
+    log_path: str,
+) -> Tuple[Dict[str, Any], float]:
+    """Run ``peers.py PEER`` in a fresh interpreter; returns (its result, whole-process wall s)."""
+    python = args.sail_python if peer in SAIL_PEERS else sys.executable
+    if peer in SAIL_PEERS and not os.path.exists(python):
+        return (
+            {
+                "status": "unavailable",
+                "reason": f"no Lakesail venv at {os.path.dirname(os.path.dirname(python))} "
+                "(make bench creates it: pysail + pyspark-client, bench/requirements-sail.txt)",
+            },
+            0.0,
+        )
+    work = tempfile.mkdtemp(prefix="hwbench-")
+    cfg_path = os.path.join(work, "config.json")
+    out_path = os.path.join(work, "out.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    env = dict(os.environ)
+    env["TZ"] = "UTC"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (BENCH_DIR, env.get("PYTHONPATH", "")) if p)
+    env["PYSPARK_PYTHON"] = python
+    env["PYSPARK_DRIVER_PYTHON"] = python
+    env["HW_BENCH_BUILD_LOG"] = os.path.join(work, "builds.log")
+    env["HW_BENCH_READ_LOG"] = os.path.join(work, "reads.log")
+    env.pop("SPARK_REMOTE", None)
+    env.pop("SPARK_CONNECT_MODE_ENABLED", None)
+    timeout = args.timeout
+    with open(log_path, "ab") as log:
+        log.write(f"\n=== {peer} {json.dumps(cfg)} ({python})\n".encode())
+        log.flush()
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            [python, os.path.join(BENCH_DIR, "peers.py"), peer, cfg_path, out_path],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        try:
+            rc = p.wait(timeout=timeout)
+            wall = time.perf_counter() - t0
+        except subprocess.TimeoutExpired:
+            _kill_group(p)
+            shutil.rmtree(work, ignore_errors=True)
+            return {"status": "unavailable", "reason": f"timed out after {timeout:.0f} s"}, 0.0
+        # whatever the peer left behind (a JVM, Python workers) goes with its process group
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        with open(out_path) as f:
+            res = json.load(f)
+    except (OSError, ValueError):
+        tail = _read(log_path)[-1500:].strip()
+        res = {"status": "unavailable", "reason": f"peer process exited {rc} without a result; log tail: {tail}"}
+    shutil.rmtree(work, ignore_errors=True)
+    return res, wall
+
+
+def summarize_s1(res: Dict[str, Any], rows: int) -> None:
+    times = res.get("times_s") or []
+    if res.get("status") == "ok" and times:
+        med = statistics.median(times)
+        res["median_s"] = med
+        res["min_s"] = min(times)
+        res["max_s"] = max(times)
+        res["rows_per_s"] = rows / med if med > 0 else None
+
+
+def run_s1(args: argparse.Namespace, scenario: str, partitions: int, log_path: str) -> List[Dict[str, Any]]:
+    out = []
+    cfg = {
+        "rows": args.rows,
+        "partitions": partitions,
+        "scenario": scenario,
+        "reps": args.reps,
+        "batch_rows": args.batch_rows,
+        "spark_master": args.spark_master,
+        "spark_driver_memory": args.spark_driver_memory,
+    }
+    for peer in args.peers:
+        if peer not in S1_PEERS:
+            continue
+        if peer == "from_pylist" and scenario != "s1a":
+            res: Dict[str, Any] = {"status": "n/a", "reason": "measured on S1a's prepared rows only"}
+        else:
+            print(f"  {scenario} P={partitions} {peer} ...", end="", flush=True, file=sys.stderr)
+            res, wall = run_peer(peer, cfg, args, log_path)
+            res["process_wall_s"] = wall
+            summarize_s1(res, args.rows)
+            print(f" {res.get('status')}", file=sys.stderr)
+        res.update({"scenario": scenario, "partitions": partitions, "peer": peer, "rows": args.rows})
+        out.append(res)
+    return out
+
+
+def run_s0(args: argparse.Namespace, log_path: str) -> List[Dict[str, Any]]:
+    out = []
+    cfg = {
+        "rows": 10,
+        "partitions": 1,
+        "scenario": "s1b",
+        "reps": 1,
+        "spark_master": args.spark_master,
+        "spark_driver_memory": args.spark_driver_memory,
+    }
+    for peer in args.peers:
+        if peer not in S0_PEERS:
+            continue
+        print(f"  s0 {peer} ...", end="", flush=True, file=sys.stderr)
+        runs = []
+        res: Dict[str, Any] = {}
+        # one untimed warm-up process (OS page cache: jars, shared libraries), then s0_reps
+        for i in range(args.s0_reps + 1):
+            r, wall = run_peer(peer, cfg, args, log_path)
+            if r.get("status") != "ok":
+                res = r
+                break
+            r["process_wall_s"] = wall
+            if i > 0:
+                runs.append(r)
+        if runs:
+            res = dict(runs[-1])
+            res["status"] = "ok"
+            for key in ("process_wall_s", "read_s", "session_s", "import_s"):
+                vals = [r[key] for r in runs if key in r]
+                if vals:
+                    res[key + "_all"] = vals
+                    res[key] = statistics.median(vals)
+        print(f" {res.get('status')}", file=sys.stderr)
+        res.update({"scenario": "s0", "partitions": 1, "peer": peer, "rows": 10})
+        out.append(res)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ratios and targets
+
+
+def _find(results: List[Dict[str, Any]], scenario: str, partitions: int, peer: str) -> Optional[Dict[str, Any]]:
+    for r in results:
+        if r["scenario"] == scenario and r["partitions"] == partitions and r["peer"] == peer:
+            return r
+    return None
+
+
+def _why(r: Optional[Dict[str, Any]], peer: str) -> str:
+    if r is None:
+        return f"{peer} not run"
+    return f"{peer} {r.get('status')}: {r.get('reason', '')}"
+
+
+def ratio_entry(
+    results, scenario, partitions, num, den, op, target, name, note=""
+) -> Dict[str, Any]:
+    a = _find(results, scenario, partitions, num)
+    b = _find(results, scenario, partitions, den)
+    e: Dict[str, Any] = {
+        "name": name,
+        "scenario": scenario,
+        "partitions": partitions,
+        "numerator": num,
+        "denominator": den,
+        "target": None if op is None else f"{op} {target}",
+        "value": None,
+        "met": None,
+    }
+    if note:
+        e["note"] = note
+    if not (a and a.get("median_s")):
+        e["unavailable"] = _why(a, num)
+    elif not (b and b.get("median_s")):
+        e["unavailable"] = _why(b, den)
+    else:
+        v = a["median_s"] / b["median_s"]
+        e["value"] = v
+        e["met"] = _check(v, op, target)
+    return e
+
+
+def _check(v: float, op: Optional[str], target: float) -> Optional[bool]:
+    if op is None:
+        return None
+    return {"<=": v <= target, ">=": v >= target, ">": v > target, "<": v < target}[op]
+
+
+def compute_ratios(results: List[Dict[str, Any]], args: argparse.Namespace) -> List[Dict[str, Any]]:
+    out = []
+    for p in args.partitions:
+        if "s1b" in args.scenarios:
+            out.append(ratio_entry(results, "s1b", p, "hw-inline", "floor", "<=", 1.3,
+                                   "S1b headwater inline / floor"))
+            out.append(ratio_entry(results, "s1b", p, "hw-thread", "floor", None, None,
+                                   "S1b headwater thread / floor (info)"))
+        if "s1a" in args.scenarios:
+            out.append(ratio_entry(results, "s1a", p, "pyspark", "hw-inline", ">=", 10,
+                                   "S1a PySpark / headwater inline"))
+            out.append(ratio_entry(results, "s1a", p, "lakesail", "hw-inline", ">=", 50,
+                                   "S1a Lakesail / headwater inline"))
+            out.append(ratio_entry(
+                results, "s1a", p, "lakesail-nots", "hw-inline", ">=", 50,
+                "S1a Lakesail (no ts) / headwater inline",
+                note="lower bound: Lakesail reads 3 of the 4 columns (its row path cannot build "
+                "Spark timestamps); a met target here is met for the full rows too",
+            ))
+            out.append(ratio_entry(results, "s1a", p, "from_pylist", "hw-inline", ">", 1,
+                                   "S1a from_pylist / headwater inline"))
+            out.append(ratio_entry(results, "s1a", p, "hw-thread", "hw-inline", None, None,
+                                   "S1a headwater thread / inline (info)"))
+    if "s0" in args.scenarios:
+        hw = _find(results, "s0", 1, "s0-headwater")
+        for key, limit, name in (("read_s", 0.1, "S0 headwater read (register -> collected)"),
+                                 ("process_wall_s", 1.0, "S0 headwater whole process")):
+            e: Dict[str, Any] = {"name": name, "scenario": "s0", "partitions": 1,
+                                 "target": f"< {limit} s", "value": None, "met": None, "unit": "s"}
+            if hw and hw.get("status") == "ok" and key in hw:
+                e["value"] = hw[key]
+                e["met"] = hw[key] < limit
+            else:
+                e["unavailable"] = _why(hw, "s0-headwater")
+            out.append(e)
+        for key, name in (("process_wall_s", "S0 PySpark / headwater, whole process (info)"),
+                          ("read_s", "S0 PySpark / headwater, read part (info)")):
+            ps = _find(results, "s0", 1, "s0-pyspark")
+            e = {"name": name, "scenario": "s0", "partitions": 1, "target": None, "value": None, "met": None}
+            if ps and hw and ps.get("status") == "ok" and hw.get("status") == "ok":
+                e["value"] = ps[key] / hw[key]
+            else:
+                e["unavailable"] = _why(hw, "s0-headwater") if not (hw and hw.get("status") == "ok") \
+                    else _why(ps, "s0-pyspark")
+            out.append(e)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# printing
+
+
+def fmt_t(s: Optional[float]) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.0f} us"
+    if s < 1:
+        return f"{s * 1e3:.1f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_rate(r: Optional[float]) -> str:
+    if not r:
+        return "-"
+    if r >= 1e6:
+        return f"{r / 1e6:.2f} M/s"
+    return f"{r / 1e3:.0f} k/s"
+
+
+def _clip(text: str, n: int = 150) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def print_s1_table(results: List[Dict[str, Any]], scenario: str, partitions: int, rows: int) -> None:
+    block = [r for r in results if r["scenario"] == scenario and r["partitions"] == partitions]
+    if not block:
+        return
+    print()
+    print(f"{SCENARIO_TITLES[scenario]}   rows={rows:,}  partitions={partitions}")
+    hdr = f"  {'peer':30} {'start-up':>9} {'warm-up':>9} {'median':>9} {'min..max':>19} {'rows/s':>10} {'x floor':>8} {'x hw-inl':>8}"
+    print(hdr)
+    print("  " + "-" * (len(hdr) - 2))
+    floor = _find(results, scenario, partitions, "floor")
+    hw = _find(results, scenario, partitions, "hw-inline")
+    for r in block:
+        label = PEER_LABELS.get(r["peer"], r["peer"])
+        if r.get("status") != "ok":
+            print(f"  {label:30} {r.get('status')}: {_clip(r.get('reason', ''))}")
+            continue
+        med = r.get("median_s")
+        xf = f"{med / floor['median_s']:.2f}" if floor and floor.get("median_s") else "-"
+        xh = f"{med / hw['median_s']:.2f}" if hw and hw.get("median_s") else "-"
+        start = r.get("session_s")
+        spread = f"{fmt_t(r.get('min_s'))}..{fmt_t(r.get('max_s'))}"
+        print(f"  {label:30} {fmt_t(start):>9} {fmt_t(r.get('warmup_s')):>9} {fmt_t(med):>9} "
+              f"{spread:>19} {fmt_rate(r.get('rows_per_s')):>10} {xf:>8} {xh:>8}")
+        if r.get("cache_builds_timed"):
+            print(f"  {'':30} WARNING: {r['cache_builds_timed']} prepared-tuple build(s) inside timed runs")
+
+
+def print_s0_table(results: List[Dict[str, Any]], reps: int) -> None:
+    block = [r for r in results if r["scenario"] == "s0"]
+    if not block:
+        return
+    print()
+    print(f"{SCENARIO_TITLES['s0']}   median of {reps} new processes (after 1 untimed)")
+    hdr = f"  {'peer':30} {'process':>9} {'import':>9} {'session':>9} {'read':>9}   first row"
+    print(hdr)
+    print("  " + "-" * (len(hdr) - 2))
+    for r in block:
+        label = PEER_LABELS.get(r["peer"], r["peer"])
+        if r.get("status") != "ok":
+            print(f"  {label:30} {r.get('status')}: {_clip(r.get('reason', ''))}")
+            continue
+        print(f"  {label:30} {fmt_t(r.get('process_wall_s')):>9} {fmt_t(r.get('import_s')):>9} "
+              f"{fmt_t(r.get('session_s')):>9} {fmt_t(r.get('read_s')):>9}   {_clip(r.get('first_row', ''), 70)}")
+
+
+def print_ratios(ratios: List[Dict[str, Any]]) -> None:
+    print()
+    print("Ratios and targets (time / time, medians of one run; headwater = inline mode)")
+    for e in ratios:
+        where = "" if e["scenario"] == "s0" else f" P={e['partitions']}"
+        name = f"{e['name']}{where}"
+        target = e.get("target") or ""
+        if e.get("unavailable"):
+            print(f"  {name:52} {target:>8}   unavailable: {_clip(e['unavailable'], 110)}")
+            continue
+        v = e["value"]
+        val = fmt_t(v) if e.get("unit") == "s" else f"{v:.2f}x"
+        verdict = "" if e["met"] is None else ("MET" if e["met"] else "NOT MET")
+        print(f"  {name:52} {target:>8}   {val:>9}  {verdict}")
+        if e.get("note"):
+            print(f"  {'':52}            ({_clip(e['note'], 120)})")
+
+
+def print_machine(m: Dict[str, Any]) -> None:
+    print(f"machine: {m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), "
+          f"{m['memory_gib']} GiB; {m['platform']}")
+    print(f"python {m['python']}, pyspark {m['pyspark']}, pyarrow {m['pyarrow']}, "
+          f"headwater {m['headwater']}, {m['java']}")
+    sail = m.get("sail_venv")
+    print(f"lakesail venv: {sail['versions'] if sail else 'not set up'}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=None, help="rows per S1 run (default 10,000,000; --quick 1,000,000)")
+    ap.add_argument("--partitions", default="1,8", help="comma-separated partition counts (default 1,8)")
+    ap.add_argument("--scenarios", default="s0,s1a,s1b", help="comma-separated: s0,s1a,s1b")
+    ap.add_argument("--peers", default=",".join(S1_PEERS + S0_PEERS),
+                    help="comma-separated peers (default all): " + ",".join(S1_PEERS + S0_PEERS))
+    ap.add_argument("--reps", type=int, default=None, help="timed runs per peer, median reported (default 3)")
+    ap.add_argument("--s0-reps", type=int, default=None, help="new processes per S0 peer (default --reps)")
+    ap.add_argument("--quick", action="store_true", help="1,000,000 rows, 2 reps")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per peer process (default scales with --rows)")
+    ap.add_argument("--batch-rows", type=int, default=65536, help="rows per from_pylist batch (default 65536)")
+    ap.add_argument("--spark-master", default="local[2]")
+    ap.add_argument("--spark-driver-memory", default="4g")
+    ap.add_argument("--sail-python", default=DEFAULT_SAIL_PYTHON,
+                    help="interpreter of the Lakesail venv (default bench/.venv-sail/bin/python)")
+    ap.add_argument("--out", default=None, help="JSON path (default bench/results/bench-<time>.json)")
+    a = ap.parse_args(argv)
+    a.rows = a.rows or (1_000_000 if a.quick else 10_000_000)
+    a.reps = a.reps or (2 if a.quick else 3)
+    a.s0_reps = a.s0_reps or a.reps
+    a.partitions = [int(x) for x in a.partitions.split(",") if x.strip()]
+    a.scenarios = [x.strip().lower() for x in a.scenarios.split(",") if x.strip()]
+    bad = [s for s in a.scenarios if s not in SCENARIO_TITLES]
+    if bad:
+        ap.error(f"unknown scenario(s) {bad}")
+    a.peers = [x.strip() for x in a.peers.split(",") if x.strip()]
+    bad = [p for p in a.peers if p not in S1_PEERS + S0_PEERS]
+    if bad:
+        ap.error(f"unknown peer(s) {bad}")
+    if a.timeout is None:
+        a.timeout = 600 + a.rows * (a.reps + 1) * 5e-5
+    return a
+
+
+def main(argv: List[str]) -> int:
+    args = parse_args(argv)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    os.makedirs(os.path.join(RESULTS_DIR, "logs"), exist_ok=True)
+    log_path = os.path.join(RESULTS_DIR, "logs", f"bench-{stamp}.log")
+    out_path = args.out or os.path.join(RESULTS_DIR, f"bench-{stamp}.json")
+    machine = machine_info(args.sail_python)
+    print_machine(machine)
+    print(f"rows={args.rows:,} partitions={args.partitions} reps={args.reps} (median; 1 warm-up run "
+          f"excluded) scenarios={args.scenarios}; peer output: {os.path.relpath(log_path, ROOT)}",
+          flush=True)
+
+    t0 = time.perf_counter()
+    results: List[Dict[str, Any]] = []
+    if "s0" in args.scenarios:
+        results += run_s0(args, log_path)
+    for scenario in ("s1a", "s1b"):
+        if scenario in args.scenarios:
+            for p in args.partitions:
+                results += run_s1(args, scenario, p, log_path)
+    ratios = compute_ratios(results, args)
+
+    if "s0" in args.scenarios:
+        print_s0_table(results, args.s0_reps)
+    for scenario in ("s1a", "s1b"):
+        if scenario in args.scenarios:
+            for p in args.partitions:
+                print_s1_table(results, scenario, p, args.rows)
+    print_ratios(ratios)
+
+    doc = {
+        "when_utc": stamp,
+        "wall_s": time.perf_counter() - t0,
+        "machine": machine,
+        "config": {k: v for k, v in vars(args).items()},
+        "results": results,
+        "ratios": ratios,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    with open(out_path, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+    shutil.copyfile(out_path, os.path.join(RESULTS_DIR, "latest.json"))
+    print(f"\nresults: {os.path.relpath(out_path, ROOT)} (and bench/results/latest.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
