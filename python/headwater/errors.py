@@ -85,7 +85,7 @@ def _from_core(error_class: str, message: str, partition: int, row: int, column:
         cls: type[HeadwaterException] = ParseException
     elif error_class == "HW_INVALID_ARGUMENT":
         cls = IllegalArgumentException
-    elif row >= 0 or error_class == "CANNOT_CONVERT_VALUE":
+    elif row >= 0 or error_class in ("CANNOT_CONVERT_VALUE", "AXIS_LENGTH_MISMATCH"):
         cls = PythonException
     else:
         cls = AnalysisException

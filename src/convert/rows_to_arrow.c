@@ -3,6 +3,7 @@
 #include <datetime.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "arrow/builder.h"
 #include "common/error.h"
@@ -28,6 +29,7 @@ struct hw_row_converter {
   int64_t row;            /* row number within the partition */
   PyObject* decimal_type; /* decimal.Decimal */
   char source_name[128];  /* for messages */
+  bool local_is_utc;      /* naive TIMESTAMP values need no shift */
   /* Named rows: the last __fields__ seen and, per schema column, its position in that row. */
   PyObject* cached_names; /* tuple of the names (identity-compared) or NULL */
   Py_ssize_t* name_positions;
@@ -135,8 +137,13 @@ static int append_float(const conv_node* node, PyObject* v, hw_error* err) {
   return hw_builder_append_double(node->builder, x) ? oom(err) : 0;
 }
 
-/* Spark's StringType takes any value and stores its str(). */
+/* Spark's StringType takes any value and stores its str(); booleans as "true"/"false", as the JVM
+ * side of PySpark renders them. */
 static int append_string(const conv_node* node, PyObject* v, hw_error* err) {
+  if (PyBool_Check(v)) {
+    const char* text = v == Py_True ? "true" : "false";
+    return hw_builder_append_bytes(node->builder, text, (int64_t)strlen(text)) ? oom(err) : 0;
+  }
   PyObject* s = PyUnicode_Check(v) ? (Py_INCREF(v), v) : PyObject_Str(v);
   if (!s) return value_error(node->field, v, "str() failed", err);
   Py_ssize_t n;
@@ -152,14 +159,7 @@ static int append_binary(const conv_node* node, PyObject* v, hw_error* err) {
     return hw_builder_append_bytes(node->builder, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) ? oom(err) : 0;
   if (PyByteArray_Check(v))
     return hw_builder_append_bytes(node->builder, PyByteArray_AS_STRING(v), PyByteArray_GET_SIZE(v)) ? oom(err) : 0;
-  if (PyObject_CheckBuffer(v) && !PyUnicode_Check(v)) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(v, &view, PyBUF_CONTIG_RO) != 0) return value_error(node->field, v, NULL, err);
-    int rc = hw_builder_append_bytes(node->builder, view.buf, view.len) ? oom(err) : 0;
-    PyBuffer_Release(&view);
-    return rc;
-  }
-  return value_error(node->field, v, NULL, err);
+  return value_error(node->field, v, "BINARY takes bytes or bytearray", err);
 }
 
 static int append_date(const conv_node* node, PyObject* v, hw_error* err) {
@@ -170,7 +170,7 @@ static int append_date(const conv_node* node, PyObject* v, hw_error* err) {
 
 static const int64_t unit_per_second[] = {1, 1000, 1000000, 1000000000};
 
-static int append_timestamp(const conv_node* node, PyObject* v, hw_error* err) {
+static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   if (!PyDateTime_Check(v)) return value_error(node->field, v, NULL, err);
   int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
   int64_t seconds = days * 86400 + PyDateTime_DATE_GET_HOUR(v) * 3600 + PyDateTime_DATE_GET_MINUTE(v) * 60 +
@@ -179,7 +179,22 @@ static int append_timestamp(const conv_node* node, PyObject* v, hw_error* err) {
   /* An aware datetime is an instant: store it as UTC. A zone-less column (TIMESTAMP_NTZ) keeps the
    * wall-clock time. Naive datetimes are taken as UTC (see README: session time zone). */
   PyObject* tzinfo = PyDateTime_DATE_GET_TZINFO(v);
-  if (node->field->timezone && tzinfo != Py_None && tzinfo != PyDateTime_TimeZone_UTC) {
+  if (!node->field->timezone && tzinfo != Py_None)
+    return value_error(node->field, v, "TIMESTAMP_NTZ takes naive datetimes", err);
+  if (node->field->timezone && tzinfo == Py_None && !conv->local_is_utc) {
+    /* naive: local time of this process, as datetime.astimezone() reads it in PySpark */
+    struct tm tm = {0};
+    tm.tm_year = PyDateTime_GET_YEAR(v) - 1900;
+    tm.tm_mon = PyDateTime_GET_MONTH(v) - 1;
+    tm.tm_mday = PyDateTime_GET_DAY(v);
+    tm.tm_hour = PyDateTime_DATE_GET_HOUR(v);
+    tm.tm_min = PyDateTime_DATE_GET_MINUTE(v);
+    tm.tm_sec = PyDateTime_DATE_GET_SECOND(v);
+    tm.tm_isdst = PyDateTime_DATE_GET_FOLD(v) ? 0 : -1;
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1 && tm.tm_year != 69) return value_error(node->field, v, "not a valid local time", err);
+    seconds = (int64_t)t;
+  } else if (node->field->timezone && tzinfo != Py_None && tzinfo != PyDateTime_TimeZone_UTC) {
     PyObject* offset = PyObject_CallMethod(v, "utcoffset", NULL);
     if (!offset) return value_error(node->field, v, "utcoffset() failed", err);
     if (PyDelta_Check(offset)) {
@@ -203,28 +218,15 @@ static hw_u128 pow10_u128(int n) {
   return p;
 }
 
-/* Decimal (or int) -> unscaled 128-bit integer at the column's scale, rounding half up like Spark.
- * Decimal('NaN') is null, as in Spark. */
+/* Decimal -> unscaled 128-bit integer at the column's scale, rounding half to even as PySpark's
+ * quantize does. Decimal('NaN') is null, as in Spark; ints are not taken (PySpark refuses them). */
 static int append_decimal(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   const hw_field* f = node->field;
   int sign = 0;
   hw_u128 magnitude = 0;
   int digits_after = 0; /* digits of magnitude after the decimal point */
   int overflow = 0;
-  if (PyLong_Check(v) && !PyBool_Check(v)) {
-    PyObject* text = PyObject_Str(v);
-    const char* s = text ? PyUnicode_AsUTF8(text) : NULL;
-    if (!s) {
-      Py_XDECREF(text);
-      return value_error(f, v, NULL, err);
-    }
-    if (*s == '-') sign = 1, s++;
-    for (; *s; s++) {
-      if (magnitude > pow10_u128(38)) overflow = 1;
-      else magnitude = magnitude * 10 + (hw_u128)(*s - '0');
-    }
-    Py_DECREF(text);
-  } else if (PyObject_IsInstance(v, conv->decimal_type) == 1) {
+  if (PyObject_IsInstance(v, conv->decimal_type) == 1) {
     PyObject* t = PyObject_CallMethod(v, "as_tuple", NULL);
     if (!t) return value_error(f, v, NULL, err);
     PyObject* exponent = PyTuple_GET_ITEM(t, 2);
@@ -261,7 +263,8 @@ static int append_decimal(hw_row_converter* conv, const conv_node* node, PyObjec
       hw_u128 div = pow10_u128(drop);
       hw_u128 rem = magnitude % div;
       magnitude /= div;
-      if (rem * 2 >= div) magnitude += 1;
+      /* round half to even, as PySpark's quantize does */
+      if (rem * 2 > div || (rem * 2 == div && (magnitude & 1))) magnitude += 1;
     }
   } else if (!overflow && digits_after < f->scale) {
     int add = f->scale - digits_after;
@@ -277,18 +280,29 @@ static int append_decimal(hw_row_converter* conv, const conv_node* node, PyObjec
 
 static int append_value(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err);
 
+/* ARRAY takes a list or an array.array, as PySpark does (not a tuple). */
 static int append_list(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
-  if (!PyList_Check(v) && !PyTuple_Check(v)) return value_error(node->field, v, NULL, err);
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
-  PyObject** items = PySequence_Fast_ITEMS(v);
+  PyObject* seq;
+  if (PyList_Check(v)) {
+    Py_INCREF(v);
+    seq = v;
+  } else if (strcmp(Py_TYPE(v)->tp_name, "array.array") == 0) {
+    seq = PySequence_List(v);
+    if (!seq) return value_error(node->field, v, NULL, err);
+  } else {
+    return value_error(node->field, v, "ARRAY takes a list", err);
+  }
+  Py_ssize_t n = PyList_GET_SIZE(seq);
   for (Py_ssize_t i = 0; i < n; i++) {
-    if (append_value(conv, &node->children[0], items[i], err) != 0) {
+    if (append_value(conv, &node->children[0], PyList_GET_ITEM(seq, i), err) != 0) {
+      Py_DECREF(seq);
       char segment[32];
       snprintf(segment, sizeof segment, "[%zd]", i);
       path_prepend(conv, segment);
       return -1;
     }
   }
+  Py_DECREF(seq);
   return hw_builder_close_list(node->builder) ? oom(err) : 0;
 }
 
@@ -324,50 +338,49 @@ static int append_field(hw_row_converter* conv, const conv_node* child, PyObject
   return 0;
 }
 
-static int append_struct_from_sequence(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
-  Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
-  if (n != node->n_children) {
-    hw_error_set(err, "CANNOT_CONVERT_VALUE", "expected a struct of %d fields, got %s of %zd items", node->n_children,
-                 Py_TYPE(v)->tp_name, n);
-    return -1;
-  }
-  PyObject** items = PySequence_Fast_ITEMS(v);
-  for (int32_t i = 0; i < node->n_children; i++)
-    if (append_field(conv, &node->children[i], items[i], err) != 0) return -1;
-  return 0;
-}
-
+/* STRUCT takes a tuple (a Row too, by position), a dict (by name; missing keys are null) or an
+ * object (by its __dict__), as PySpark does. */
 static int append_struct(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
-  if (PyTuple_CheckExact(v) || PyList_Check(v)) {
-    if (append_struct_from_sequence(conv, node, v, err) != 0) return -1;
-  } else if (PyDict_Check(v)) {
-    for (int32_t i = 0; i < node->n_children; i++) {
-      PyObject* item = PyDict_GetItemWithError(v, node->children[i].name); /* borrowed; missing -> null */
-      if (!item && PyErr_Occurred()) return value_error(node->field, v, "dict lookup failed", err);
-      if (append_field(conv, &node->children[i], item ? item : Py_None, err) != 0) return -1;
+  if (PyTuple_Check(v)) {
+    Py_ssize_t n = PyTuple_GET_SIZE(v);
+    if (n != node->n_children)
+      return hw_error_set(err, "AXIS_LENGTH_MISMATCH",
+                          "Length mismatch: Expected axis has %d element, new values have %zd elements.",
+                          node->n_children, n);
+    for (int32_t i = 0; i < node->n_children; i++)
+      if (append_field(conv, &node->children[i], PyTuple_GET_ITEM(v, i), err) != 0) return -1;
+    return hw_builder_close_struct(node->builder) ? oom(err) : 0;
+  }
+  PyObject* dict = NULL;
+  if (PyDict_Check(v)) {
+    Py_INCREF(v);
+    dict = v;
+  } else if (!PyList_Check(v)) {
+    dict = PyObject_GetAttrString(v, "__dict__");
+    if (dict && !PyDict_Check(dict)) Py_CLEAR(dict);
+    PyErr_Clear();
+  }
+  if (!dict) return value_error(node->field, v, "STRUCT takes a tuple, Row, dict or object", err);
+  for (int32_t i = 0; i < node->n_children; i++) {
+    PyObject* item = PyDict_GetItemWithError(dict, node->children[i].name); /* borrowed; missing -> null */
+    if (!item && PyErr_Occurred()) {
+      Py_DECREF(dict);
+      return value_error(node->field, v, "field lookup failed", err);
     }
-  } else if (PyTuple_Check(v) && !PyObject_HasAttrString(v, "__fields__")) {
-    if (append_struct_from_sequence(conv, node, v, err) != 0) return -1;
-  } else {
-    /* a named Row or any object: fields by attribute */
-    for (int32_t i = 0; i < node->n_children; i++) {
-      PyObject* item = PyObject_GetAttr(v, node->children[i].name);
-      if (!item) {
-        PyErr_Clear();
-        hw_error_set(err, "CANNOT_CONVERT_VALUE", "%s has no field '%s'", Py_TYPE(v)->tp_name,
-                     node->children[i].field->name ? node->children[i].field->name : "");
-        return -1;
-      }
-      int rc = append_field(conv, &node->children[i], item, err);
-      Py_DECREF(item);
-      if (rc != 0) return -1;
+    if (append_field(conv, &node->children[i], item ? item : Py_None, err) != 0) {
+      Py_DECREF(dict);
+      return -1;
     }
   }
+  Py_DECREF(dict);
   return hw_builder_close_struct(node->builder) ? oom(err) : 0;
 }
 
 static int append_value(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
-  if (v == Py_None) return hw_builder_append_null(node->builder) ? oom(err) : 0;
+  if (v == Py_None) {
+    if (!node->field->nullable) return value_error(node->field, v, "the field is NOT NULL", err);
+    return hw_builder_append_null(node->builder) ? oom(err) : 0;
+  }
   switch (node->field->type) {
     case HW_TYPE_NULL: return value_error(node->field, v, NULL, err);
     case HW_TYPE_BOOL:
@@ -388,7 +401,7 @@ static int append_value(hw_row_converter* conv, const conv_node* node, PyObject*
     case HW_TYPE_BINARY:
     case HW_TYPE_LARGE_BINARY: return append_binary(node, v, err);
     case HW_TYPE_DATE32: return append_date(node, v, err);
-    case HW_TYPE_TIMESTAMP: return append_timestamp(node, v, err);
+    case HW_TYPE_TIMESTAMP: return append_timestamp(conv, node, v, err);
     case HW_TYPE_DECIMAL128: return append_decimal(conv, node, v, err);
     case HW_TYPE_LIST: return append_list(conv, node, v, err);
     case HW_TYPE_MAP: return append_map(conv, node, v, err);
@@ -573,6 +586,8 @@ int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const h
     return -1;
   }
   conv->schema.nullable = false; /* a batch has no null rows */
+  tzset();
+  conv->local_is_utc = timezone == 0 && daylight == 0;
   if (snprintf(conv->source_name, sizeof conv->source_name, "%s", source_name ? source_name : "") < 0)
     conv->source_name[0] = '\0';
   if (hw_builder_init(&conv->batch, &conv->schema, allocator, err) != 0 ||

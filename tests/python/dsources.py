@@ -44,32 +44,44 @@ def local_naive(aware: dt.datetime) -> dt.datetime:
 # expected outcomes
 
 
+def is_error_class(cls):
+    """True for Spark error classes (``DATA_SOURCE_NOT_FOUND``, ``INVALID_SCHEMA.NON_STRUCT_TYPE``),
+    False for exception type names (``ArrowInvalid``, ``java.lang.IllegalStateException``)."""
+    return isinstance(cls, str) and cls.replace(".", "").replace("_", "").isupper()
+
+
 class Err:
     """An expected failure.
 
-    kind:  "analysis" (AnalysisException) or "python" (PythonException from inside a task).
-    cls:   Spark's error class: ``getCondition()`` for AnalysisException; for PythonException,
+    kind:  "analysis" (AnalysisException incl. ParseException), "python" (PythonException from
+           inside a task), or another exception type name (``Py4JJavaError``,
+           ``UnsupportedOperationException``) where PySpark raises something else.
+    cls:   Spark's error class: ``getCondition()`` for captured exceptions; for PythonException,
            whose getCondition() is None in Spark, the ``[CLASS]`` prefix of the worker's final
            exception line, or when it has none the worker exception's type name
-           (e.g. ``AssertionError``, ``ArrowInvalid``, ``PySparkValueError``).
+           (e.g. ``AssertionError``, ``ArrowInvalid``, ``PySparkValueError``); for a raw
+           Py4JJavaError the root cause's condition or Java class name.
+           As a headwater expectation: "ANY" (any class) or a tuple of acceptable classes.
     phase: "load" (raised by load()) or "collect".
-    msg:   a substring of Spark's message.
-    hw_cls: headwater's expected getErrorClass(); default: ``cls`` when it is an error class
-           (upper case), else ``ANY`` (Spark has no class to match, any class is fine).
-    hw_msg: substring headwater's message must contain; default ``msg`` when cls is an error
-           class, else None.
+    msg:   a substring of the message.
     """
 
-    ANY = object()
+    ANY = "ANY"
 
-    def __init__(self, kind, cls, phase="collect", msg=None, *, hw_cls=None, hw_msg=None):
+    def __init__(self, kind, cls, phase="collect", msg=None):
         self.kind = kind
         self.cls = cls
         self.phase = phase
         self.msg = msg
-        is_class = cls.replace(".", "_").replace("_", "").isupper()
-        self.hw_cls = hw_cls if hw_cls is not None else (cls if is_class else Err.ANY)
-        self.hw_msg = hw_msg if hw_msg is not None else (msg if is_class else None)
+
+    def for_headwater(self):
+        """What headwater must raise when the case has no explicit ``hw`` expectation: the same
+        kind, phase and class. When Spark's failure has no error class (a bare Python exception
+        from pyarrow, an assert, ...), any class is accepted and the message is not compared;
+        headwater reports such conversion failures with its own class."""
+        if is_error_class(self.cls):
+            return self
+        return Err(self.kind, Err.ANY, self.phase, None)
 
     def __repr__(self):
         return f"Err({self.kind!r}, {self.cls!r}, {self.phase!r}, {self.msg!r})"
@@ -501,13 +513,17 @@ V("smallint_ok", "v SMALLINT", lambda: [(32767,), (-32768,)], [(32767,), (-32768
 V("smallint_overflow", "v SMALLINT", lambda: [(32768,)], Err(PE, "ArrowInvalid", msg="too large"))
 V("int_ok", "v INT", lambda: [(2**31 - 1,), (-(2**31),), (None,)], [(2**31 - 1,), (-(2**31),), (None,)])
 V("int_overflow", "v INT", lambda: [(2**31,)], Err(PE, "ArrowInvalid", msg="too large"))
-V("int_from_float", "v INT", lambda: [(1.0,)], Err(PE, "ArrowInvalid", msg="tried to convert to int32"))
-V("int_from_float_frac", "v INT", lambda: [(1.5,)], Err(PE, "ArrowInvalid", msg="tried to convert to int32"))
-V("int_from_bool", "v INT", lambda: [(True,)], Err(PE, "ArrowInvalid", msg="tried to convert to int32"))
-V("int_from_str", "v INT", lambda: [("1",)], Err(PE, "ArrowInvalid", msg="tried to convert to int32"))
-V("int_from_decimal", "v INT", lambda: [(Decimal("1"),)], Err(PE, "ArrowInvalid", msg="tried to convert to int32"))
+# floats and Decimals into integer columns are truncated toward zero by pyarrow (no error)
+V("int_from_float", "v INT", lambda: [(1.0,), (2.7,), (-1.5,), (-2.7,)], [(1,), (2,), (-1,), (-2,)],
+  types=[["int"]] * 4)
+V("int_from_float_out_of_range", "v INT", lambda: [(1e10,)], Err(PE, "ArrowInvalid", msg="Could not convert 10000000000.0 with type float: tried to convert to int32"))
+V("int_from_float_nan", "v INT", lambda: [(float("nan"),)], Err(PE, "ArrowInvalid", msg="tried to convert to int32"))
+V("int_from_decimal", "v INT", lambda: [(Decimal("1"),), (Decimal("2.5"),), (Decimal("-1.9"),)], [(1,), (2,), (-1,)])
+V("int_from_bool", "v INT", lambda: [(True,)], Err(PE, "ArrowTypeError", msg="Expected integer, got bool"))
+V("int_from_str", "v INT", lambda: [("1",)], Err(PE, "ArrowInvalid", msg="Could not convert '1' with type str: tried to convert to int32"))
 V("bigint_ok", "v BIGINT", lambda: [(2**63 - 1,), (-(2**63),)], [(2**63 - 1,), (-(2**63),)])
-V("bigint_overflow", "v BIGINT", lambda: [(2**63,)], Err(PE, "ArrowInvalid", msg="too large"))
+V("bigint_overflow", "v BIGINT", lambda: [(2**63,)], Err(PE, "OverflowError", msg="Python int too large to convert to C long"))
+V("bigint_underflow", "v BIGINT", lambda: [(-(2**63) - 1,)], Err(PE, "OverflowError", msg="Python int too large to convert to C long"))
 
 # ---- floating point
 V(
@@ -516,15 +532,16 @@ V(
     lambda: [(1.5,), (1,), (1.1,), (float("nan"),), (float("inf"),), (1e40,), (None,)],
     [(1.5,), (1.0,), (1.100000023841858,), (NAN,), (math.inf,), (math.inf,), (None,)],
 )
-V("float_from_str", "v FLOAT", lambda: [("1.5",)], Err(PE, "ArrowInvalid", msg="tried to convert to float"))
+V("float_from_str", "v FLOAT", lambda: [("1.5",)], Err(PE, "ArrowInvalid", msg="Could not convert '1.5' with type str: tried to convert to float32"))
+V("float_from_inexact_int", "v FLOAT", lambda: [(2**24 + 1,)], Err(PE, "ArrowInvalid", msg="outside of the range exactly representable by a IEEE 754 single precision value"))
 V(
     "double_ok",
     "v DOUBLE",
-    lambda: [(1.25,), (3,), (2**53 + 1,), (float("nan"),), (float("-inf"),), (None,)],
-    [(1.25,), (3.0,), (9007199254740992.0,), (NAN,), (-math.inf,), (None,)],
-    types=[["float"], ["float"], ["float"], ["float"], ["float"], ["NoneType"]],
+    lambda: [(1.25,), (3,), (2**53,), (True,), (float("nan"),), (float("-inf"),), (None,)],
+    [(1.25,), (3.0,), (9007199254740992.0,), (1.0,), (NAN,), (-math.inf,), (None,)],
+    types=[["float"]] * 6 + [["NoneType"]],
 )
-V("double_from_bool", "v DOUBLE", lambda: [(True,)], Err(PE, "ArrowInvalid", msg="tried to convert to double"))
+V("double_from_inexact_int", "v DOUBLE", lambda: [(2**53 + 1,)], Err(PE, "ArrowInvalid", msg="Integer value 9007199254740993 is outside of the range exactly representable by a IEEE 754 double precision value"))
 V("double_from_decimal", "v DOUBLE", lambda: [(Decimal("1.5"),)], Err(PE, "ArrowInvalid", msg="tried to convert to double"))
 V("double_from_str", "v DOUBLE", lambda: [("1.5",)], Err(PE, "ArrowInvalid", msg="tried to convert to double"))
 
@@ -571,13 +588,11 @@ V(
     lambda: [([True, 1, None], {"k": 2.5}, (False,))],
     [(["true", "1", None], {"k": "2.5"}, {"x": "false"})],
 )
-V(
-    "varchar_char",
-    "v VARCHAR(3), c CHAR(3)",
-    lambda: [("abcdef", "a")],
-    [("abcdef", "a")],
-    note="no length check or padding on read",
-)
+# CHAR/VARCHAR are kept in the schema and the worker cannot convert them to Arrow: every read fails
+V("varchar", "v VARCHAR(3)", lambda: [("ab",)],
+  Err(PE, "UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION", msg="VarcharType(3) is not supported in conversion to Arrow."))
+V("char", "c CHAR(3)", lambda: [("ab",)],
+  Err(PE, "UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION", msg="CharType(3) is not supported in conversion to Arrow."))
 
 # ---- BINARY
 V(
@@ -585,7 +600,7 @@ V(
     "b BINARY",
     lambda: [(b"ab",), (bytearray(b"\x00\xff"),), (b"",), (None,)],
     [(b"ab",), (b"\x00\xff",), (b"",), (None,)],
-    types=[["bytearray"], ["bytearray"], ["bytearray"], ["NoneType"]],
+    types=[["bytes"], ["bytes"], ["bytes"], ["NoneType"]],
 )
 V("binary_from_str", "b BINARY", lambda: [("ab",)], Err(PE, "AssertionError"))
 V("binary_from_memoryview", "b BINARY", lambda: [(memoryview(b"ab"),)], Err(PE, "AssertionError"))
@@ -603,8 +618,10 @@ V(
     lambda: [(dt.datetime(2024, 1, 2, 23, 59, 59),)],
     [(dt.date(2024, 1, 2),)],
 )
-V("date_from_str", "d DATE", lambda: [("2024-01-02",)], Err(PE, "ArrowTypeError", msg="date"))
-V("date_from_int", "d DATE", lambda: [(1,)], Err(PE, "ArrowTypeError", msg="date"))
+V("date_from_str", "d DATE", lambda: [("2024-01-02",)], Err(PE, "ArrowTypeError", msg="object of type <class 'str'> cannot be converted to int"))
+# ints (and floats, truncated) are days since 1970-01-01
+V("date_from_int", "d DATE", lambda: [(1,), (-1,), (1.5,)], [(dt.date(1970, 1, 2),), (dt.date(1969, 12, 31),), (dt.date(1970, 1, 2),)])
+V("date_from_int_out_of_range", "d DATE", lambda: [(2**31,)], Err(PE, "ArrowInvalid", msg="Integer too large for date32"))
 
 # ---- TIMESTAMP: naive = process-local time of the Python worker; aware converted to UTC;
 #      collect() gives naive datetimes in the driver process's local time zone.
@@ -659,7 +676,9 @@ V(
 V("array_string_tuple", "a ARRAY<STRING>", lambda: [(("x", "y"),)], Err(PE, "AssertionError"),
   note="ARRAY<STRING> has a converter that asserts list/array.array")
 V("array_nested", "a ARRAY<ARRAY<STRING>>", lambda: [([["a"], None, []],)], [([["a"], None, []],)])
-V("array_from_str", "a ARRAY<INT>", lambda: [("ab",)], Err(PE, "ArrowTypeError"))
+V("array_from_str", "a ARRAY<INT>", lambda: [("ab",)], Err(PE, "ArrowInvalid", msg="Could not convert 'a' with type str: tried to convert to int32"),
+  note="a str is iterated as a sequence of characters")
+V("array_int_from_floats", "a ARRAY<INT>", lambda: [([1.9, -1.9],)], [([1, -1],)])
 V("array_bad_element", "a ARRAY<INT>", lambda: [([1, "x"],)], Err(PE, "ArrowInvalid"))
 
 # ---- MAP
@@ -705,7 +724,8 @@ V(
         ({"a": 7, "b": None},),
         (None,),
     ],
-    types=[[["Row", "int", "str"]]] * 3 + [[["Row", "int", "str"]]] * 4 + [["NoneType"]],
+    types=[[["Row", "int", "str"]]] * 2 + [[["Row", "NoneType", "str"]]] + [[["Row", "int", "str"]]] * 3
+    + [[["Row", "int", "NoneType"]]] + [["NoneType"]],
 )
 V(
     "struct_row_by_position",
@@ -722,7 +742,8 @@ V(
 )
 V("struct_from_list", ST, lambda: [([1, "x"],)], Err(PE, "AssertionError"))
 V("struct_from_scalar", ST, lambda: [(5,)], Err(PE, "AssertionError"))
-V("struct_wrong_length", ST, lambda: [((1,),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="expected_length", hw_cls=Err.ANY))
+V("struct_wrong_length", ST, lambda: [((1,),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="Length mismatch: Expected axis has 2 element, new values have 1 elements."))
+V("struct_row_wrong_length", ST, lambda: [(Row(a=1),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="Length mismatch: Expected axis has 2 element, new values have 1 elements."))
 V("struct_bad_field", ST, lambda: [(("x", "y"),)], Err(PE, "ArrowInvalid"))
 V(
     "struct_nested_all",
@@ -732,13 +753,22 @@ V(
 )
 
 # ---- NOT NULL
+# Top-level columns are converted as if nullable: the worker sends the null, and the JVM fails
+# reading it (a raw py4j error for INT) or lets it through (STRING).
 V(
     "not_null_top_level_none",
     "a INT NOT NULL, b STRING",
     lambda: [(None, "x")],
-    [(None, "x")],
-    note="Spark does not check top-level nullability of read() output: null leaks into a NOT NULL column",
-    # headwater: should probably reject, but Spark lets it through; we match Spark for now.
+    Err("Py4JJavaError", "java.lang.IllegalStateException", msg="Value at index is null"),
+    # DELIBERATE DIFFERENCE: Spark fails with an internal JVM error (no error class, not a
+    # PySpark exception); headwater should raise a PythonException for the null.
+    hw=Err(PE, "ANY"),
+)
+V(
+    "not_null_top_level_none_string",
+    "a STRING NOT NULL",
+    lambda: [(None,)],
+    None,
 )
 V(
     "not_null_in_struct",
@@ -846,20 +876,44 @@ V("arrow_ok", RS, lambda: [_rb(a=[1, 2], b=["x", None]), _rb(a=[3], b=["z"])],
 VALUES["arrow_ok"] = (RS, lambda: [_arrow_ab([1, 2], ["x", None]), _arrow_ab([3], ["z"])], "gen")
 CASES[-1].expect = [(1, "x"), (2, None), (3, "z")]
 V("arrow_empty_batch", RS, lambda: [_arrow_ab([], [])], [])
-V("arrow_reordered_columns", RS, lambda: [_arrow_ba(["x"], [1])], None)
+# RecordBatches: only the first batch's column count and names are checked; the JVM then reads
+# the columns by position and with the declared types.
+V("arrow_reordered_columns", RS, lambda: [_arrow_ba(["x"], [1])],
+  Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION",
+      msg='Cannot call the method "getInt" of the class "org.apache.spark.sql.vectorized.ArrowColumnVector$ArrowVectorAccessor"'),
+  # DELIBERATE DIFFERENCE: Spark reads the batch positionally and crashes in the JVM; headwater
+  # should reject the batch (or reorder it) with a PythonException instead.
+  hw=Err(PE, "ANY"))
+V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], None)
 V("arrow_missing_column", RS, lambda: [_rb_a_only([1])],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 1 columns"))
 V("arrow_extra_column", RS, lambda: [_arrow_abc()],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 3 columns"))
 V("arrow_wrong_names", RS, lambda: [_arrow_named(["a", "c"])],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: ['a', 'b'] columns, Found: ['a', 'c'] columns"))
-V("arrow_int64_for_int", RS, lambda: [_arrow_ab_i64()], None)
-V("arrow_int32_for_bigint", "a BIGINT, b STRING", lambda: [_arrow_ab([1], ["x"])], None)
-V("arrow_large_string", RS, lambda: [_arrow_ab_large()], None)
-V("arrow_then_tuple", RS, lambda: [_arrow_ab([1], ["x"]), (2, "y")], None)
-V("tuple_then_arrow", RS, lambda: [(2, "y"), _arrow_ab([1], ["x"])], None)
-V("tuple_then_arrow_2rows", RS, lambda: [(2, "y"), _arrow_ab([1, 3], ["x", "z"])], None)
-V("arrow_second_batch_bad", RS, lambda: [_arrow_ab([1], ["x"]), _rb_a_only([2])], None)
+# DELIBERATE DIFFERENCE (both): Spark crashes in the JVM reading a column of another Arrow type.
+V("arrow_int64_for_int", RS, lambda: [_arrow_ab_i64()],
+  Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION", msg='Cannot call the method "getInt"'),
+  hw=Err(PE, "ANY"))
+V("arrow_int32_for_bigint", "a BIGINT, b STRING", lambda: [_arrow_ab([1], ["x"])],
+  Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION", msg='Cannot call the method "getLong"'),
+  hw=Err(PE, "ANY"))
+V("arrow_large_string", RS, lambda: [_arrow_ab_large()], [(1, "x")])
+V("arrow_then_tuple", RS, lambda: [_arrow_ab([1], ["x"]), (2, "y")],
+  Err(PE, "UDF_RETURN_TYPE", msg="Return type of the user-defined function should be iterator of pyarrow.RecordBatch, but is iterator of tuple."))
+# A RecordBatch after a row goes through the row path: len(batch) is its row count, so it is a
+# width mismatch unless num_rows == number of columns, then an unsupported row type.
+V("tuple_then_arrow", RS, lambda: [(2, "y"), _arrow_ab([1], ["x"])],
+  Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 1 columns"),
+  # headwater may report this quirk as either class
+  hw=Err(PE, ("DATA_SOURCE_RETURN_SCHEMA_MISMATCH", "DATA_SOURCE_INVALID_RETURN_TYPE")))
+V("tuple_then_arrow_2rows", RS, lambda: [(2, "y"), _arrow_ab([1, 3], ["x", "z"])],
+  Err(PE, "DATA_SOURCE_INVALID_RETURN_TYPE", msg="Unsupported return type ('RecordBatch') from Python data source 'hw_values'"))
+V("arrow_second_batch_bad", RS, lambda: [_arrow_ab([1], ["x"]), _rb_a_only([2])],
+  Err(PE, "ArrowInvalid", msg="Tried to write record batch with different schema"))
+V("arrow_multiple_batches_partitions", RS,
+  lambda: [_arrow_ab([i, i + 1], [str(i), None]) for i in range(0, 12, 2)],
+  None, partitions=3)
 
 
 def _arrow_ab(a, b):
@@ -916,12 +970,16 @@ V("read_returns_tuple", RS, lambda: [(1, "x")], Err(PE, "DATA_SOURCE_INVALID_RET
 V("read_returns_none", RS, lambda: [(1, "x")], Err(PE, "DATA_SOURCE_INVALID_RETURN_TYPE",
   msg="Unsupported return type ('NoneType')"), mode="none")
 V("read_returns_iter", RS, lambda: [(1, "x")], [(1, "x")], mode="iter")
-V("read_raises", RS, lambda: [(1, "x")], Err(PE, "ValueError", msg="boom from read", hw_msg="boom from read"),
-  mode="raise")
+V("read_raises", RS, lambda: [(1, "x")], Err(PE, "ValueError", msg="boom from read"), mode="raise",
+  # headwater: a PythonException whose message has the original exception and its traceback
+  hw=Err(PE, "ANY", "collect", "ValueError: boom from read"))
 
 # ---- user schema
-V("user_schema_reorders", RS, lambda: [(1, "x")], None, schema="b STRING, a INT")
-V("user_schema_narrows", RS, lambda: [(1, "x")], None, schema="a INT")
+V("user_schema_reorders", RS, lambda: [(1, "x")],
+  Err(PE, "ArrowInvalid", msg="Could not convert 'x' with type str: tried to convert to int32"),
+  schema="b STRING, a INT", note="tuples are positional against the user schema")
+V("user_schema_narrows", RS, lambda: [(1, "x")],
+  Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 1 columns, Found: 2 columns"), schema="a INT")
 V("user_schema_widens_type", RS, lambda: [(1, "x")], [(1, "x")], schema="a BIGINT, b STRING")
 V("user_schema_named_row", RS, lambda: [Row(b="x", a=1)], [("x", 1)], schema="b STRING, a INT")
 
@@ -933,7 +991,10 @@ P("schema_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", "boom from schema
 P("schema_nonstruct", Err(AE, "INVALID_SCHEMA.NON_STRUCT_TYPE", "load"))
 P("schema_nonstruct_type", Err(AE, "INVALID_SCHEMA.NON_STRUCT_TYPE", "load"))
 P("schema_bad_ddl", Err(AE, "PARSE_SYNTAX_ERROR", "load"))
-P("schema_int", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load"))
+P("schema_int", Err("Py4JJavaError", "java.lang.NegativeArraySizeException", "load"),
+  # DELIBERATE DIFFERENCE: Spark breaks its worker protocol (raw py4j error); headwater should
+  # raise an AnalysisException.
+  hw=Err(AE, "ANY", "load"))
 P("schema_struct_type", [("InputPartition", "'only'")])
 P("schema_must_not_be_called", [("InputPartition", "'only'")], schema="p STRING, v STRING")
 P("reader_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "boom from reader"))
@@ -962,15 +1023,25 @@ CASES.append(Case("name_lower", [(1,)], fmt="hwmixedcase"))
 CASES.append(Case("name_upper", [(1,)], fmt="HWMIXEDCASE"))
 CASES.append(Case("name_default_is_class_name", [(7,)], fmt="hwdefaultname"))
 CASES.append(Case("name_registered_twice_last_wins", [(2,)], fmt="hw_dup"))
-CASES.append(Case("name_not_registered", Err(AE, "DATA_SOURCE_NOT_FOUND", "load", "hw_nope"), fmt="hw_nope"))
+CASES.append(Case(
+    "name_not_registered",
+    Err("Py4JJavaError", "DATA_SOURCE_NOT_FOUND", "load", "[DATA_SOURCE_NOT_FOUND] Failed to find the data source: hw_nope."),
+    fmt="hw_nope",
+    # DELIBERATE DIFFERENCE: PySpark does not convert SparkClassNotFoundException, so Python sees a
+    # raw Py4JJavaError; headwater raises AnalysisException with the same error class.
+    hw=Err(AE, "DATA_SOURCE_NOT_FOUND", "load", "Failed to find the data source: hw_nope."),
+))
 
 # ---- options
 CASES.append(Case(
     "options_stringified",
     None,
     fmt="hw_options",
-    options={"MyKey": "V", "flag": True, "off": False, "n": 1, "f": 1.5, "none": None},
+    options={"MyKey": "V", "flag": True, "off": False, "n": 1, "f": 1.5, "UPPER": "Keep Case"},
 ))
+CASES.append(Case("options_none_value", None, fmt="hw_options", options={"k": None}))
+CASES.append(Case("options_path_and_option", None, fmt="hw_options", options={"path": "/from/option"},
+                  load=("/from/load",)))
 CASES.append(Case("options_path", None, fmt="hw_options", load=("/tmp/some/path",)))
 CASES.append(Case("options_paths", None, fmt="hw_options", load=(["/p/one", "/p/two"],)))
 
@@ -1034,6 +1105,17 @@ def spark_error_info(exc):
     from pyspark.errors.exceptions.captured import AnalysisException, PythonException
 
     msg = str(exc)
+    from py4j.protocol import Py4JJavaError
+
+    if isinstance(exc, Py4JJavaError):
+        j = exc.java_exception
+        while j.getCause() is not None:
+            j = j.getCause()
+        try:
+            cond = j.getCondition()
+        except Exception:  # noqa: BLE001 - not a SparkThrowable
+            cond = None
+        return "Py4JJavaError", cond or j.getClass().getName(), msg
     if isinstance(exc, AnalysisException):
         return "analysis", exc.getCondition(), msg
     if isinstance(exc, PythonException):

@@ -131,16 +131,18 @@ def test_aware_timestamps_are_stored_as_utc_and_ntz_keeps_wall_clock():
     assert batch.column(1)[0].as_py() == dt.datetime(2024, 6, 1, 12, 0)
 
 
-def test_decimals_round_half_up_and_nan_is_null():
+def test_decimals_round_half_to_even_and_nan_is_null():
     batch = pa.record_batch(
-        _core.rows_to_batch("d DECIMAL(6,2)", [(Decimal("1.005"),), (Decimal("-1.005"),), (Decimal("NaN"),), (7,)])
+        _core.rows_to_batch(
+            "d DECIMAL(6,2)", [(Decimal("1.005"),), (Decimal("1.015"),), (Decimal("-1.005"),), (Decimal("NaN"),)]
+        )
     )
-    assert batch.column(0).to_pylist() == [Decimal("1.01"), Decimal("-1.01"), None, Decimal("7.00")]
+    assert batch.column(0).to_pylist() == [Decimal("1.00"), Decimal("1.02"), Decimal("-1.00"), None]
 
 
-def test_strings_take_str_of_any_value():
+def test_strings_take_str_of_any_value_and_lower_case_booleans():
     batch = pa.record_batch(_core.rows_to_batch("s STRING", [(1,), (1.5,), (True,), (dt.date(2024, 1, 1),)]))
-    assert batch.column(0).to_pylist() == ["1", "1.5", "True", "2024-01-01"]
+    assert batch.column(0).to_pylist() == ["1", "1.5", "true", "2024-01-01"]
 
 
 def test_rows_may_be_lists_named_rows_and_tuples():

@@ -81,3 +81,68 @@ def test_iterator_exception_propagates_unchanged():
 
     with pytest.raises(ValueError, match="source broke"):
         convert("a INT", rows())
+
+
+@pytest.mark.parametrize(
+    "ddl,value,message",
+    [
+        ("a ARRAY<INT>", (1, 2), "ARRAY takes a list"),
+        ("a BINARY", "text", "BINARY takes bytes or bytearray"),
+        ("a BINARY", memoryview(b"x"), "BINARY takes bytes or bytearray"),
+        ("a STRUCT<x: INT>", [1], "STRUCT takes a tuple, Row, dict or object"),
+        ("a DECIMAL(5,2)", 7, "expected DECIMAL(5,2), got int 7"),
+        ("a INT NOT NULL", None, "the field is NOT NULL"),
+        ("a ARRAY<STRUCT<x: INT NOT NULL>>", [(None,)], "column 'a[0].x': expected INT, got NoneType None"),
+        ("a VOID", 1, "expected VOID, got int 1"),
+    ],
+)
+def test_values_pyspark_refuses(ddl, value, message):
+    with pytest.raises(PythonException) as info:
+        convert(ddl, [(value,)])
+    assert message in str(info.value)
+
+
+def test_aware_datetime_in_timestamp_ntz():
+    import datetime as dt
+
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    with pytest.raises(PythonException, match="TIMESTAMP_NTZ takes naive datetimes"):
+        convert("t TIMESTAMP_NTZ", [(when,)])
+
+
+def test_struct_tuple_of_the_wrong_length_is_axis_length_mismatch():
+    with pytest.raises(PythonException) as info:
+        convert("s STRUCT<x: INT, y: INT>", [((1,),)])
+    assert info.value.getErrorClass() == "AXIS_LENGTH_MISMATCH"
+    assert "Expected axis has 2 element, new values have 1 elements" in str(info.value)
+
+
+def test_struct_from_an_object_reads_its_attributes():
+    class Point:
+        def __init__(self):
+            self.x, self.y = 3, 4
+
+    import pyarrow as pa
+
+    batch = pa.record_batch(convert("p STRUCT<x: INT, y: INT>", [(Point(),)]))
+    assert batch.column(0).to_pylist() == [{"x": 3, "y": 4}]
+
+
+def test_naive_timestamps_are_local_time_of_the_process():
+    """PySpark reads a naive datetime in a TIMESTAMP column as local time (datetime.astimezone)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import datetime as dt, pyarrow as pa\n"
+        "from headwater import _core\n"
+        "b = pa.record_batch(_core.rows_to_batch('t TIMESTAMP', [(dt.datetime(2024, 1, 1, 12),), (dt.datetime(2024, 7, 1, 12),)]))\n"
+        "print([v.isoformat() for v in b.column(0).to_pylist()])\n"
+        "print([r.t.isoformat() for r in _core.rows_from_arrow(pa.table(b), __import__('headwater.types').types.Row)])\n"
+    )
+    env = {"TZ": "America/New_York", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [
+        "['2024-01-01T17:00:00+00:00', '2024-07-01T16:00:00+00:00']",
+        "['2024-01-01T12:00:00', '2024-07-01T12:00:00']",
+    ]
