@@ -8,8 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-# Debian packages the build and tests need: cmocka for the C tests, pkg-config to find it.
-APT_PACKAGES := libcmocka-dev pkg-config
+# Debian packages the build and tests need: cmocka for the C tests, pkg-config to find it, Java 17
+# for the differential tests against real PySpark.
+APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless
 
 .PHONY: demo test ctest pytest sanitize build setup system-deps clean
 

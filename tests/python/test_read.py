@@ -484,3 +484,73 @@ def test_collect_gives_pyspark_value_types_for_every_type(spark):
     assert got[0].m == {"k": [1, 2], "n": None}
     assert got[1] == (None,) * 14
     assert got[0].asDict()["i64"] == 2**40
+
+
+def test_discovers_pyspark_packages_and_entry_points(tmp_path, monkeypatch):
+    pkg = tmp_path / "pyspark_hwprobe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from headwater.datasource import DataSource, DataSourceReader\n"
+        "class DefaultSource(DataSource):\n"
+        "    @classmethod\n"
+        "    def name(cls): return 'probe_pkg'\n"
+        "    def schema(self): return 'a INT'\n"
+        "    def reader(self, s): return R()\n"
+        "class R(DataSourceReader):\n"
+        "    def read(self, p): yield (41,)\n"
+    )
+    (tmp_path / "hw_ep_source.py").write_text(
+        "from headwater.datasource import DataSource, DataSourceReader\n"
+        "class EP(DataSource):\n"
+        "    @classmethod\n"
+        "    def name(cls): return 'probe_ep'\n"
+        "    def schema(self): return 'b STRING'\n"
+        "    def reader(self, s): return R()\n"
+        "class R(DataSourceReader):\n"
+        "    def read(self, p): yield ('ep',)\n"
+    )
+    dist = tmp_path / "hw_ep_source-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: hw-ep-source\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[headwater.datasources]\nprobe_ep = hw_ep_source:EP\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spark = headwater.SparkSession.builder.create()
+    assert spark.read.format("PROBE_PKG").load().collect() == [Row(a=41)]
+    assert spark.read.format("probe_ep").load().collect() == [Row(b="ep")]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_source_built_on_pyspark_classes_gets_pyspark_types(spark, mode):
+    ps_ds = pytest.importorskip("pyspark.sql.datasource")
+    ps_types = pytest.importorskip("pyspark.sql.types")
+    seen = {}
+
+    class SparkSource(ps_ds.DataSource):
+        @classmethod
+        def name(cls):
+            return "sparkish"
+
+        def schema(self):
+            return ps_types.StructType(
+                [ps_types.StructField("id", ps_types.LongType()), ps_types.StructField("s", ps_types.StringType())]
+            )
+
+        def reader(self, schema):
+            seen["schema"] = schema
+            seen["string_field"] = schema["s"].dataType == ps_types.StringType()
+            seen["options"] = type(self.options)
+            return SparkReader()
+
+    class SparkReader(ps_ds.DataSourceReader):
+        def partitions(self):
+            return [ps_ds.InputPartition(i) for i in range(2)]
+
+        def read(self, partition):
+            yield ps_types.Row(s=f"p{partition.value}", id=partition.value)
+
+    use(spark, mode).dataSource.register(SparkSource)
+    rows = spark.read.format("sparkish").option("x", 1).load().collect()
+    assert rows == [Row(id=0, s="p0"), Row(id=1, s="p1")]
+    assert isinstance(seen["schema"], ps_types.StructType)
+    assert seen["string_field"] is True
+    assert seen["options"] is ps_ds.CaseInsensitiveDict
