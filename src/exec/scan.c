@@ -10,18 +10,7 @@
 #include "arrow/array.h"
 #include "arrow/allocator.h"
 #include "common/error.h"
-#include "convert/batch_check.h"
-#include "convert/rows_to_arrow.h"
-
-/* One partition being read: its iterator and converter. */
-typedef struct part_reader {
-  int64_t index;
-  PyObject* iterator;      /* NULL until opened */
-  hw_row_converter* conv;
-  PyObject* pending;       /* a RecordBatch that must follow the rows being converted */
-  bool arrow_items;        /* the first item was a RecordBatch: Spark then takes all items as batches */
-  bool seen_item;
-} part_reader;
+#include "exec/partition_reader.h"
 
 /* Finished batches of one partition waiting for the consumer (thread mode). */
 typedef struct part_queue {
@@ -40,6 +29,7 @@ struct hw_scan {
   int64_t n_partitions;
   PyObject* record_batch_type; /* pyarrow.RecordBatch, or NULL when pyarrow is absent */
   char* source_name;
+  hw_read_context ctx;      /* points into the fields above */
   bool streamed;
 
   /* shared state: mu guards everything below */
@@ -52,7 +42,7 @@ struct hw_scan {
   int64_t rows_out;
 
   /* inline mode */
-  part_reader inline_reader;
+  hw_partition_reader inline_reader;
   int64_t inline_next;      /* next partition to open */
 
   /* thread mode */
@@ -76,33 +66,12 @@ void hw_scan_config_default(hw_scan_config* cfg) {
 
 /* ---------------------------------------------------------------- failures */
 
-/* The raised exception as one object (its traceback attached), clearing it; NULL if none. GIL.
- * (PyErr_GetRaisedException is 3.12+; this works on 3.11.) */
-static PyObject* take_exception(void) {
-  PyObject *type, *value, *tb;
-  PyErr_Fetch(&type, &value, &tb);
-  if (!type) return NULL;
-  PyErr_NormalizeException(&type, &value, &tb);
-  if (tb && value) PyException_SetTraceback(value, tb);
-  Py_XDECREF(type);
-  Py_XDECREF(tb);
-  return value;
-}
-
-/* Raises exc again (steals the reference). GIL. */
-static void restore_exception(PyObject* exc) {
-  if (!exc) return;
-  PyObject* type = (PyObject*)Py_TYPE(exc);
-  Py_INCREF(type);
-  PyErr_Restore(type, exc, PyException_GetTraceback(exc));
-}
-
 /* Records the first failure (later ones are consequences). The caller holds the GIL; takes the
  * current Python exception, if any, as the source's own error. */
 static void record_failure(hw_scan* s, const hw_error* err, bool python_error, int64_t partition) {
   PyObject* exc = NULL;
   if (python_error) {
-    exc = take_exception();
+    exc = hw_take_exception();
   }
   pthread_mutex_lock(&s->mu);
   if (!s->failed) {
@@ -115,148 +84,6 @@ static void record_failure(hw_scan* s, const hw_error* err, bool python_error, i
   pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
   Py_XDECREF(exc);
-}
-
-/* The message of a Python exception for C consumers: "partition N: Type: message". GIL. */
-static void describe_python_error(hw_error* err, int64_t partition, const char* action) {
-  PyObject* exc = take_exception();
-  PyObject* text = exc ? PyObject_Str(exc) : NULL;
-  const char* msg = text ? PyUnicode_AsUTF8(text) : NULL;
-  if (!msg) PyErr_Clear();
-  hw_error_set(err, "PYTHON_EXCEPTION", "partition %lld: %s failed: %s: %s", (long long)partition, action,
-               exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "");
-  err->partition = partition;
-  Py_XDECREF(text);
-  restore_exception(exc); /* keep it raised for record_failure */
-}
-
-/* ---------------------------------------------------------------- reading a partition */
-
-static void reader_close(part_reader* r) {
-  Py_CLEAR(r->iterator);
-  Py_CLEAR(r->pending);
-  hw_row_converter_free(r->conv);
-  r->conv = NULL;
-}
-
-/* Calls read(partition) and checks it returned an iterator. GIL. */
-static int reader_open(hw_scan* s, part_reader* r, int64_t index, hw_error* err) {
-  memset(r, 0, sizeof *r);
-  r->index = index;
-  if (hw_row_converter_new(&r->conv, &s->schema, hw_allocator_heap(), s->source_name, err) != 0) return -1;
-  hw_row_converter_start_partition(r->conv, index);
-  PyObject* partition = PyList_GET_ITEM(s->partitions, index); /* borrowed */
-  PyObject* result = PyObject_CallOneArg(s->read_fn, partition);
-  if (!result) {
-    describe_python_error(err, index, "read()");
-    return -1;
-  }
-  if (!PyIter_Check(result)) {
-    hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
-                 "Unsupported return type ('%s') from Python data source '%s'. Expected types: iterator.",
-                 Py_TYPE(result)->tp_name, s->source_name);
-    err->partition = index;
-    Py_DECREF(result);
-    return -1;
-  }
-  r->iterator = result;
-  return 0;
-}
-
-/* A RecordBatch yielded by the source: checked against the schema (Spark: same column count,
- * every schema column present), put in schema order without copying, and moved into out. GIL. */
-static int take_record_batch(hw_scan* s, part_reader* r, PyObject* item, struct ArrowArray* out, hw_error* err) {
-  PyObject* pair = PyObject_CallMethod(item, "__arrow_c_array__", NULL);
-  if (!pair) {
-    describe_python_error(err, r->index, "RecordBatch.__arrow_c_array__()");
-    return -1;
-  }
-  struct ArrowSchema* cschema = NULL;
-  struct ArrowArray* carray = NULL;
-  if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2) {
-    cschema = PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 0), "arrow_schema");
-    carray = cschema ? PyCapsule_GetPointer(PyTuple_GET_ITEM(pair, 1), "arrow_array") : NULL;
-  }
-  if (!carray) {
-    Py_DECREF(pair);
-    PyErr_Clear();
-    hw_error_set(err, "HW_INTERNAL", "partition %lld: a RecordBatch exported no Arrow array", (long long)r->index);
-    return -1;
-  }
-  hw_field got;
-  int rc = hw_field_from_arrow(cschema, &got, err);
-  if (rc == 0) {
-    rc = hw_batch_conform(&s->schema, &got, carray, out, err);
-    hw_field_release(&got);
-  }
-  Py_DECREF(pair); /* carray was moved into out on success; the capsule frees what is left */
-  if (rc != 0) {
-    err->partition = r->index;
-    hw_error_prefix(err, "partition %lld: ", (long long)r->index);
-  }
-  return rc;
-}
-
-/*
- * Produces the partition's next batch into out (*done = false), or reports that the partition is
- * finished (*done = true, out untouched). GIL.
- */
-static int reader_next_batch(hw_scan* s, part_reader* r, struct ArrowArray* out, bool* done, hw_error* err,
-                             bool* python_error) {
-  *done = false;
-  *python_error = false;
-  if (r->pending) {
-    PyObject* item = r->pending;
-    r->pending = NULL;
-    int rc = take_record_batch(s, r, item, out, err);
-    Py_DECREF(item);
-    return rc;
-  }
-  int64_t max_rows = s->cfg.max_rows_per_batch;
-  int64_t max_bytes = s->cfg.max_bytes_per_batch;
-  for (;;) {
-    if (atomic_load_explicit(&s->cancelled, memory_order_relaxed)) {
-      *done = true;
-      return 0;
-    }
-    PyObject* item = PyIter_Next(r->iterator);
-    if (!item) {
-      if (PyErr_Occurred()) {
-        describe_python_error(err, r->index, "read()");
-        *python_error = true;
-        return -1;
-      }
-      if (hw_row_converter_rows(r->conv) > 0) return hw_row_converter_finish(r->conv, out, err);
-      *done = true;
-      return 0;
-    }
-    bool is_batch = s->record_batch_type && PyObject_TypeCheck(item, (PyTypeObject*)s->record_batch_type);
-    if (!r->seen_item) {
-      r->seen_item = true;
-      r->arrow_items = is_batch;
-    }
-    if (r->arrow_items) {
-      int rc;
-      if (!is_batch) {
-        hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
-                     "Unsupported return type ('%s') from Python data source '%s'. Expected types: "
-                     "pyarrow.RecordBatch (the partition's first item was a RecordBatch, so all must be).",
-                     Py_TYPE(item)->tp_name, s->source_name);
-        err->partition = r->index;
-        rc = -1;
-      } else {
-        rc = take_record_batch(s, r, item, out, err);
-      }
-      Py_DECREF(item);
-      return rc;
-    }
-    int rc = hw_row_converter_append(r->conv, item, err);
-    Py_DECREF(item);
-    if (rc != 0) return -1;
-    int64_t rows = hw_row_converter_rows(r->conv);
-    if (rows >= max_rows || (max_bytes > 0 && (rows & 255) == 0 && hw_row_converter_bytes(r->conv) >= max_bytes))
-      return hw_row_converter_finish(r->conv, out, err);
-  }
 }
 
 static void count_batch(hw_scan* s, const struct ArrowArray* batch) {
@@ -278,24 +105,25 @@ static int inline_next(hw_scan* s, struct ArrowArray* out) {
       rc = EIO;
       break;
     }
-    part_reader* r = &s->inline_reader;
+    hw_partition_reader* r = &s->inline_reader;
+    bool python_error;
     if (!r->iterator) {
       if (s->inline_next >= s->n_partitions) {
         memset(out, 0, sizeof *out); /* end of stream */
         break;
       }
       int64_t index = s->inline_next++;
-      if (reader_open(s, r, index, &err) != 0) {
-        record_failure(s, &err, PyErr_Occurred() != NULL, index);
-        reader_close(r);
+      if (hw_partition_open(&s->ctx, r, index, PyList_GET_ITEM(s->partitions, index), &err, &python_error) != 0) {
+        record_failure(s, &err, python_error, index);
+        hw_partition_close(r);
         rc = EIO;
         break;
       }
     }
-    bool done, python_error;
-    if (reader_next_batch(s, r, out, &done, &err, &python_error) != 0) {
+    bool done;
+    if (hw_partition_next_batch(&s->ctx, r, out, &done, &err, &python_error) != 0) {
       record_failure(s, &err, python_error, r->index);
-      reader_close(r);
+      hw_partition_close(r);
       rc = EIO;
       break;
     }
@@ -303,7 +131,7 @@ static int inline_next(hw_scan* s, struct ArrowArray* out) {
       count_batch(s, out);
       break;
     }
-    reader_close(r);
+    hw_partition_close(r);
   }
   PyGILState_Release(gil);
   return rc;
@@ -317,7 +145,7 @@ static void wait_changed(hw_scan* s) { pthread_cond_wait(&s->changed, &s->mu); }
 static void* worker_main(void* arg) {
   hw_scan* s = arg;
   PyGILState_STATE gil = PyGILState_Ensure();
-  part_reader r;
+  hw_partition_reader r;
   memset(&r, 0, sizeof r);
   hw_error err;
   hw_error_init(&err);
@@ -326,17 +154,18 @@ static void* worker_main(void* arg) {
     int64_t index = s->failed ? s->n_partitions : s->next_claim++;
     pthread_mutex_unlock(&s->mu);
     if (index >= s->n_partitions || atomic_load(&s->cancelled)) break;
-    if (reader_open(s, &r, index, &err) != 0) {
-      record_failure(s, &err, PyErr_Occurred() != NULL, index);
-      reader_close(&r);
+    bool python_error;
+    if (hw_partition_open(&s->ctx, &r, index, PyList_GET_ITEM(s->partitions, index), &err, &python_error) != 0) {
+      record_failure(s, &err, python_error, index);
+      hw_partition_close(&r);
       break;
     }
     part_queue* q = &s->queues[index];
     bool stop = false;
     for (;;) {
       struct ArrowArray batch;
-      bool done, python_error;
-      if (reader_next_batch(s, &r, &batch, &done, &err, &python_error) != 0) {
+      bool done;
+      if (hw_partition_next_batch(&s->ctx, &r, &batch, &done, &err, &python_error) != 0) {
         record_failure(s, &err, python_error, index);
         stop = true;
         break;
@@ -362,7 +191,7 @@ static void* worker_main(void* arg) {
       if (give_up) stop = true;
       if (done || stop) break;
     }
-    reader_close(&r);
+    hw_partition_close(&r);
     if (stop) break;
   }
   PyGILState_Release(gil);
@@ -506,10 +335,9 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   Py_INCREF(partitions);
   s->partitions = partitions;
   s->n_partitions = PyList_GET_SIZE(partitions);
-  PyObject* pyarrow = PyImport_ImportModule("pyarrow");
-  s->record_batch_type = pyarrow ? PyObject_GetAttrString(pyarrow, "RecordBatch") : NULL;
-  Py_XDECREF(pyarrow);
-  PyErr_Clear(); /* without pyarrow, items simply cannot be RecordBatches */
+  s->record_batch_type = hw_record_batch_type();
+  s->ctx = (hw_read_context){&s->schema, s->read_fn, s->record_batch_type, s->source_name,
+                             cfg->max_rows_per_batch, cfg->max_bytes_per_batch, hw_allocator_heap(), &s->cancelled};
   *out = s;
   return 0;
 }
@@ -537,7 +365,7 @@ void hw_scan_unref(hw_scan* s) {
   if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
   stop_threads(s);
   PyGILState_STATE gil = PyGILState_Ensure();
-  reader_close(&s->inline_reader);
+  hw_partition_close(&s->inline_reader);
   Py_CLEAR(s->read_fn);
   Py_CLEAR(s->partitions);
   Py_CLEAR(s->record_batch_type);
