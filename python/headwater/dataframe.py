@@ -26,17 +26,25 @@ def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
         if original is not None:
             raise original
         return
-    error_class, message, partition, row, column, exc = failure
+    error_class, message, partition, row, column, exc, traceback_text = failure
     if exc is not None:
         import traceback
 
         tb = "".join(traceback.format_exception(exc))
         err = PythonException(
             f"An exception was thrown from the Python data source in partition {partition}:\n{tb}",
-            "PYTHON_DATA_SOURCE_ERROR" if False else None,
             partition=partition,
         )
         raise err from exc
+    if traceback_text:  # raised by the source's code in a worker process
+        raise PythonException(
+            f"An exception was thrown from the Python data source in partition {partition} "
+            f"(in a worker process):\n{traceback_text}",
+            error_class if error_class not in ("PYTHON_EXCEPTION", "") else None,
+            partition=partition,
+            row=None if row < 0 else row,
+            column=None if column < 0 else column,
+        ) from None
     err = _from_core(error_class, message, partition, row, column)
     if not isinstance(err, PythonException):
         err = PythonException(message, error_class or None, partition=err.partition, row=err.row, column=err.column)
@@ -85,7 +93,7 @@ class DataFrame:
 
     def _run(self) -> Iterator[pa.RecordBatch]:
         """Runs the source once, yielding its Arrow batches; failures raise headwater's exceptions."""
-        scan, _, _ = self._plan.new_scan()
+        scan, _, _ = self._plan.new_scan(self.sparkSession)
         reader = pa.RecordBatchReader.from_stream(scan)
         try:
             while True:
@@ -100,7 +108,7 @@ class DataFrame:
             reader.close()
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        scan, _, _ = self._plan.new_scan()
+        scan, _, _ = self._plan.new_scan(self.sparkSession)
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
@@ -158,7 +166,8 @@ class DataFrame:
         plan = self._plan
         reader = plan.make_reader()
         parts = plan.make_partitions(reader)
-        mode, why = plan.execution_mode(len(parts))
+        last = getattr(plan, "last_run", None)
+        mode, why = (last["mode"], last["why"]) if last else plan.execution_mode(len(parts))
         return (
             "== Physical Plan ==\n"
             f"PythonDataSourceScan {plan.name} [{', '.join(self.columns)}]\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 from headwater import _core
@@ -147,34 +148,83 @@ class ReadPlan:
         return partitions or [None]
 
     def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
-        """The executor mode and why it was chosen."""
+        """The executor mode asked for, and why (``auto`` is settled in :meth:`new_scan`, where it is
+        known whether the reader pickles)."""
         mode = (self.conf.get("headwater.executor.mode") or "auto").lower()
-        if mode in ("inline", "thread"):
+        if mode in ("inline", "thread", "process"):
             return mode, "set by headwater.executor.mode"
         if mode != "auto":
             raise AnalysisException(
-                f"headwater.executor.mode must be auto, inline or thread, got '{mode}'.", "HW_INVALID_CONF"
+                f"headwater.executor.mode must be auto, inline, thread or process, got '{mode}'.", "HW_INVALID_CONF"
             )
-        return "inline", "auto: in-process conversion in the consumer's thread (no GIL contention)"
+        if n_partitions > 1:
+            return "process", "auto: more than one partition, run on worker processes"
+        return "thread", "auto: a single partition"
 
-    def new_scan(self) -> Tuple[Any, str, str]:
+    def new_scan(self, session: Any = None) -> Tuple[Any, str, str]:
         """A fresh C scan for one action, with the mode that runs it and why."""
         reader = self.make_reader()
         partitions = self.make_partitions(reader)
         mode, why = self.execution_mode(len(partitions))
-        workers = int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
-        scan = _core.Scan(
-            self.core_schema,
-            reader.read,
-            partitions,
+        explicit = (self.conf.get("headwater.executor.mode") or "auto").lower() == "process"
+        options = dict(
             source_name=self.name,
-            mode=mode,
-            workers=workers,
+            workers=int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1),
             max_rows_per_batch=int(self.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
             max_bytes_per_batch=int(self.conf.get("headwater.batch.maxBytes") or 0),
         )
+        if mode == "process":
+            shipped = self._pickle_for_workers(reader, partitions, explicit)
+            if shipped is None:
+                mode, why = "thread", "auto: the reader does not pickle, so it cannot go to worker processes"
+            else:
+                try:
+                    scan = _core.Scan(
+                        self.core_schema, reader.read, partitions, mode="process", pool=session._worker_pool(),
+                        pickled_reader=shipped[0], pickled_partitions=shipped[1], **options,
+                    )
+                except HeadwaterException as e:
+                    if e.error_class != "HW_POOL_BUSY" or explicit:
+                        raise
+                    mode, why = "thread", "auto: the worker processes are busy with another query"
+                else:
+                    self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
+                    return scan, mode, why
+        scan = _core.Scan(self.core_schema, reader.read, partitions, mode=mode, **options)
         self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
         return scan, mode, why
+
+    def _pickle_for_workers(self, reader: Any, partitions: List[Any], explicit: bool) -> Optional[Tuple[bytes, List[bytes]]]:
+        """The reader and partitions as cloudpickle bytes (as Spark ships them); None when the reader
+        does not pickle and ``auto`` may fall back to threads (with a warning), else an error that
+        names the attribute that failed."""
+        import cloudpickle
+
+        try:
+            return cloudpickle.dumps(reader), [cloudpickle.dumps(p) for p in partitions]
+        except Exception as e:
+            culprit = _unpicklable_attribute(reader)
+            where = f"attribute '{culprit[0]}' ({culprit[1]})" if culprit else f"{type(e).__name__}: {e}"
+            message = (
+                f"The reader of Python data source {self.name} cannot be pickled for worker processes: {where}. "
+                "Create connections and other live objects inside read()."
+            )
+            if explicit:
+                raise AnalysisException(message, "PYTHON_DATA_SOURCE_ERROR") from e
+            warnings.warn(message + " Running on threads instead.")
+            return None
+
+
+def _unpicklable_attribute(obj: Any) -> Optional[Tuple[str, str]]:
+    """The first attribute of obj that cloudpickle refuses, and why."""
+    import cloudpickle
+
+    for name, value in getattr(obj, "__dict__", {}).items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception as e:
+            return name, f"{type(e).__name__}: {e}"
+    return None
 
 
 def paths_option(paths: List[str]) -> str:

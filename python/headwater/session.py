@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 import threading
 import warnings
 from typing import Any, Dict, Optional, Type
@@ -144,6 +147,28 @@ class SparkSession:
         self.conf = RuntimeConfig(conf)
         self._registry = _Registry()
         self.dataSource = DataSourceRegistration(self)
+        self._pool: Any = None
+        atexit.register(self._stop_pool)
+
+    def _worker_pool(self) -> Any:
+        """The session's worker processes, started on first use (and again if the configured
+        number changed); they live until the session stops or the interpreter exits."""
+        from headwater import _core
+
+        size = int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+        if self._pool is not None and self._pool.size != size:
+            self._stop_pool()
+        if self._pool is None:
+            # workers import what the host imports: the same interpreter and sys.path
+            path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
+            env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
+            self._pool = _core.WorkerPool(size, sys.executable, env)
+        return self._pool
+
+    def _stop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()
 
     @property
     def read(self) -> "DataFrameReader":
@@ -152,6 +177,8 @@ class SparkSession:
         return DataFrameReader(self)
 
     def stop(self) -> None:
+        """Stops the session's worker processes; the active session is forgotten."""
+        self._stop_pool()
         with SparkSession._lock:
             if SparkSession._active is self:
                 SparkSession._active = None

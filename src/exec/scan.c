@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "arrow/array.h"
@@ -15,6 +16,7 @@
 /* Finished batches of one partition waiting for the consumer (thread mode). */
 typedef struct part_queue {
   struct ArrowArray* items; /* ring of queue_depth */
+  int32_t* producers;       /* process mode: the worker that sent each item (it gets a credit back) */
   int32_t head;
   int32_t count;
   bool done;
@@ -52,7 +54,24 @@ struct hw_scan {
   part_queue* queues;
   pthread_t* threads;
   int32_t n_threads;
+
+  /* process mode */
+  hw_pool* pool;              /* leased while the scan runs */
+  PyObject* pickled_reader;   /* bytes */
+  PyObject* pickled_partitions; /* list of bytes */
+  char* schema_json;
+  int64_t query;
+  char* traceback;            /* a worker's formatted traceback, with the failure */
+  struct proxy* proxies;
 };
+
+/* One host thread per worker process in process mode: it feeds its worker partitions and files the
+ * batches that come back. */
+typedef struct proxy {
+  hw_scan* scan;
+  int32_t slot;
+  int64_t running; /* partition the worker is on, -1 when idle */
+} proxy;
 
 void hw_scan_config_default(hw_scan_config* cfg) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -90,6 +109,18 @@ static void count_batch(hw_scan* s, const struct ArrowArray* batch) {
   pthread_mutex_lock(&s->mu);
   s->batches_out++;
   s->rows_out += batch->length;
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* A failure reported by a worker process (no GIL needed). */
+static void record_worker_failure(hw_scan* s, const hw_error* err, const char* traceback) {
+  pthread_mutex_lock(&s->mu);
+  if (!s->failed) {
+    s->failed = true;
+    s->error = *err;
+    s->traceback = traceback && traceback[0] ? strdup(traceback) : NULL;
+  }
+  pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -198,8 +229,10 @@ static void* worker_main(void* arg) {
   return NULL;
 }
 
+static void* proxy_main(void* arg);
+
 static int start_threads(hw_scan* s, hw_error* err) {
-  int32_t n = s->cfg.workers;
+  int32_t n = s->pool ? s->pool->n : s->cfg.workers;
   if (n > s->n_partitions) n = (int32_t)s->n_partitions;
   if (n < 1) n = 1;
   s->queues = calloc((size_t)(s->n_partitions > 0 ? s->n_partitions : 1), sizeof *s->queues);
@@ -207,10 +240,16 @@ static int start_threads(hw_scan* s, hw_error* err) {
   if (!s->queues || !s->threads) return hw_error_oom(err);
   for (int64_t i = 0; i < s->n_partitions; i++) {
     s->queues[i].items = calloc((size_t)s->cfg.queue_depth, sizeof(struct ArrowArray));
-    if (!s->queues[i].items) return hw_error_oom(err);
+    s->queues[i].producers = calloc((size_t)s->cfg.queue_depth, sizeof(int32_t));
+    if (!s->queues[i].items || !s->queues[i].producers) return hw_error_oom(err);
+  }
+  if (s->pool) {
+    s->proxies = calloc((size_t)n, sizeof *s->proxies);
+    if (!s->proxies) return hw_error_oom(err);
   }
   for (int32_t i = 0; i < n; i++) {
-    if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0)
+    if (s->pool) s->proxies[i] = (proxy){s, i, -1};
+    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0)
       return hw_error_set(err, "HW_INTERNAL", "cannot start a scan thread: %s", strerror(errno));
     s->n_threads = i + 1;
   }
@@ -219,7 +258,7 @@ static int start_threads(hw_scan* s, hw_error* err) {
 
 /* Pops the next batch for the consumer; mu held. Returns 1 with out filled, 0 at the end, -1 when
  * the scan failed, 2 when it must wait. */
-static int pop_ready(hw_scan* s, struct ArrowArray* out) {
+static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
   if (s->failed) return -1;
   while (s->consumer_at < s->n_partitions && s->queues[s->consumer_at].done &&
          s->queues[s->consumer_at].count == 0)
@@ -230,6 +269,7 @@ static int pop_ready(hw_scan* s, struct ArrowArray* out) {
     part_queue* q = &s->queues[i];
     if (q->count > 0) {
       hw_array_move(&q->items[q->head], out);
+      *producer = q->producers[q->head];
       q->head = (q->head + 1) % s->cfg.queue_depth;
       q->count--;
       return 1;
@@ -243,16 +283,237 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
   pthread_mutex_lock(&s->mu);
   int got;
-  while ((got = pop_ready(s, out)) == 2) wait_changed(s);
+  int32_t producer = -1;
+  while ((got = pop_ready(s, out, &producer)) == 2) wait_changed(s);
   if (got == 1) {
     s->batches_out++;
     s->rows_out += out->length;
   }
+  hw_worker_link* credit_to = NULL;
+  if (got == 1 && s->pool && producer >= 0 && s->pool->workers[producer].link) {
+    credit_to = s->pool->workers[producer].link;
+    atomic_fetch_add(&credit_to->refs, 1);
+  }
   pthread_cond_broadcast(&s->changed); /* a queue slot is free */
   pthread_mutex_unlock(&s->mu);
+  if (credit_to) { /* the worker may build one more batch */
+    hw_error ignored;
+    hw_link_send(credit_to, HW_MSG_CREDIT, NULL, -1, &ignored);
+    hw_link_unref(credit_to);
+  }
   if (ts) PyEval_RestoreThread(ts);
   if (got == 0) memset(out, 0, sizeof *out);
   return got < 0 ? EIO : 0;
+}
+
+/* ---------------------------------------------------------------- process mode */
+
+/* A batch on a worker's region was released by whoever held it: the worker may reuse the region. */
+static void release_region_batch(void* token) {
+  hw_host_region* r = token;
+  hw_wbuf b = {0};
+  hw_wbuf_put_i64(&b, r->region.id);
+  hw_error ignored;
+  hw_link_send(r->link, HW_MSG_RELEASE, &b, -1, &ignored);
+  hw_wbuf_free(&b);
+  hw_host_region_unref(r);
+}
+
+static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
+  hw_wbuf b = {0};
+  hw_wbuf_put_i64(&b, s->query);
+  hw_wbuf_put_i64(&b, s->cfg.queue_depth); /* credits: batches in flight per worker */
+  hw_wbuf_put_i64(&b, s->cfg.max_rows_per_batch);
+  hw_wbuf_put_i64(&b, s->cfg.max_bytes_per_batch);
+  hw_wbuf_put_bytes(&b, s->schema_json, strlen(s->schema_json));
+  hw_wbuf_put_bytes(&b, PyBytes_AS_STRING(s->pickled_reader), (size_t)PyBytes_GET_SIZE(s->pickled_reader));
+  hw_wbuf_put_bytes(&b, s->source_name, strlen(s->source_name));
+  int rc = hw_link_send(w->link, HW_MSG_SETUP, &b, -1, err);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
+static int send_run(hw_scan* s, hw_worker* w, int64_t index, hw_error* err) {
+  PyObject* pickled = PyList_GET_ITEM(s->pickled_partitions, index); /* bytes: immutable, no GIL needed */
+  hw_wbuf b = {0};
+  hw_wbuf_put_i64(&b, index);
+  hw_wbuf_put_bytes(&b, PyBytes_AS_STRING(pickled), (size_t)PyBytes_GET_SIZE(pickled));
+  int rc = hw_link_send(w->link, HW_MSG_RUN, &b, -1, err);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
+/* Files one batch the worker sent for partition index. */
+static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payload, size_t len, hw_error* err) {
+  hw_rbuf in = {payload, len, 0, 0};
+  int64_t index = hw_rbuf_i64(&in), region_id = hw_rbuf_i64(&in);
+  size_t n;
+  const uint8_t* desc = hw_rbuf_bytes(&in, &n);
+  if (in.failed || index != px->running || region_id < 0 || region_id >= w->n_regions)
+    return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent a batch for an unknown partition or region");
+  hw_host_region* r = w->regions[region_id];
+  struct ArrowArray batch;
+  atomic_fetch_add(&r->refs, 1);
+  if (hw_batch_decode(&s->schema, desc, n, &r->region, release_region_batch, r, &batch, err) != 0) {
+    hw_host_region_unref(r);
+    err->partition = index;
+    return -1;
+  }
+  pthread_mutex_lock(&s->mu);
+  part_queue* q = &s->queues[index];
+  bool keep = !s->failed && !atomic_load(&s->cancelled);
+  bool overrun = keep && q->count >= s->cfg.queue_depth;
+  if (keep && !overrun) {
+    int32_t slot = (q->head + q->count) % s->cfg.queue_depth;
+    hw_array_move(&batch, &q->items[slot]);
+    q->producers[slot] = px->slot;
+    q->count++;
+    pthread_cond_broadcast(&s->changed);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (overrun) {
+    hw_array_release(&batch);
+    return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent more batches than it had credits for");
+  }
+  if (!keep) {
+    hw_array_release(&batch); /* cancelled or failed: hand the region straight back */
+    hw_error ignored;
+    hw_link_send(w->link, HW_MSG_CREDIT, NULL, -1, &ignored);
+  }
+  return 0;
+}
+
+static void* proxy_main(void* arg) {
+  proxy* px = arg;
+  hw_scan* s = px->scan;
+  hw_pool* pool = s->pool;
+  hw_error err;
+  hw_error_init(&err);
+  hw_worker* w = &pool->workers[px->slot];
+  if (!w->pid && hw_pool_respawn(pool, px->slot, &err) != 0) {
+    record_worker_failure(s, &err, NULL);
+    return NULL;
+  }
+  if (send_setup(s, w, &err) != 0) goto lost;
+  for (;;) {
+    pthread_mutex_lock(&s->mu);
+    int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions : s->next_claim++;
+    px->running = index < s->n_partitions ? index : -1;
+    pthread_mutex_unlock(&s->mu);
+    if (index >= s->n_partitions) break;
+    if (send_run(s, w, index, &err) != 0) goto lost;
+    for (;;) { /* until the worker says the task ended */
+      hw_msg_type type;
+      uint8_t* payload;
+      size_t len;
+      int fd;
+      int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
+      if (got != 0) goto lost;
+      hw_rbuf in = {payload, len, 0, 0};
+      int rc = 0;
+      bool ended = false;
+      if (type == HW_MSG_REGION) {
+        int64_t id = hw_rbuf_i64(&in), capacity = hw_rbuf_i64(&in);
+        if (in.failed || fd < 0 || capacity <= 0) {
+          if (fd >= 0) close(fd);
+          rc = hw_error_set(&err, "HW_MALFORMED_BATCH", "a worker announced a region without memory");
+        } else {
+          rc = hw_worker_add_region(w, (int32_t)id, fd, (size_t)capacity, &err);
+        }
+      } else {
+        if (fd >= 0) close(fd);
+        if (type == HW_MSG_BATCH) {
+          rc = accept_batch(s, px, w, payload, len, &err);
+        } else if (type == HW_MSG_DONE) {
+          pthread_mutex_lock(&s->mu);
+          s->queues[index].done = true;
+          px->running = -1; /* together, so a finished scan never cancels an idle worker */
+          pthread_cond_broadcast(&s->changed);
+          pthread_mutex_unlock(&s->mu);
+          ended = true;
+        } else if (type == HW_MSG_ERROR) {
+          int64_t partition = hw_rbuf_i64(&in), row = hw_rbuf_i64(&in), column = hw_rbuf_i64(&in);
+          size_t nc, nm, nt;
+          const uint8_t* cls = hw_rbuf_bytes(&in, &nc);
+          const uint8_t* msg = hw_rbuf_bytes(&in, &nm);
+          const uint8_t* tb = hw_rbuf_bytes(&in, &nt);
+          hw_error werr;
+          hw_error_init(&werr);
+          if (in.failed) {
+            hw_error_set(&werr, "HW_MALFORMED_BATCH", "a worker sent a malformed error");
+          } else {
+            hw_error_set(&werr, NULL, "%.*s", (int)nm, (const char*)msg);
+            snprintf(werr.error_class, sizeof werr.error_class, "%.*s", (int)nc, (const char*)cls);
+          }
+          werr.partition = partition >= 0 ? partition : index;
+          werr.row = row;
+          werr.column = (int32_t)column;
+          char* traceback = tb ? strndup((const char*)tb, nt) : NULL;
+          record_worker_failure(s, &werr, traceback);
+          free(traceback);
+          ended = true;
+        }
+      }
+      free(payload);
+      if (rc != 0) {
+        record_worker_failure(s, &err, NULL);
+        goto kill_worker; /* a worker that breaks the protocol is not trusted again */
+      }
+      if (ended) break;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool stop = s->failed;
+    px->running = -1;
+    pthread_mutex_unlock(&s->mu);
+    if (stop) break;
+  }
+  return NULL;
+
+lost: {
+  /* the worker died (or its connection broke): say how, reap it, start a fresh one */
+  char how[160];
+  int64_t running = px->running;
+  pid_t pid = w->pid;
+  pthread_mutex_lock(&s->mu); /* the consumer reads worker slots when it sends credits */
+  hw_pool_bury(pool, px->slot, how, sizeof how);
+  hw_error died;
+  hw_error_init(&died);
+  if (running >= 0)
+    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while reading it",
+                 (long long)running, (int)pid, how);
+  else
+    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "the worker process (pid %d) %s", (int)pid, how);
+  died.partition = running;
+  hw_error ignored;
+  hw_pool_respawn(pool, px->slot, &ignored);
+  pthread_mutex_unlock(&s->mu);
+  record_worker_failure(s, &died, NULL);
+  return NULL;
+}
+kill_worker:
+  kill(w->pid, SIGKILL);
+  {
+    char how[160];
+    hw_error ignored;
+    pthread_mutex_lock(&s->mu);
+    hw_pool_bury(pool, px->slot, how, sizeof how);
+    hw_pool_respawn(pool, px->slot, &ignored);
+    pthread_mutex_unlock(&s->mu);
+  }
+  return NULL;
+}
+
+/* Cancels what the workers are running (the scan was abandoned or failed). */
+static void cancel_workers(hw_scan* s) {
+  pthread_mutex_lock(&s->mu);
+  for (int32_t i = 0; s->proxies && i < s->n_threads; i++) {
+    if (s->proxies[i].running < 0) continue;
+    hw_worker* w = &s->pool->workers[s->proxies[i].slot];
+    hw_error ignored;
+    if (w->link) hw_link_send(w->link, HW_MSG_CANCEL, NULL, -1, &ignored);
+    if (w->pid) kill(w->pid, SIGUSR1); /* interrupts user code that is not yielding */
+  }
+  pthread_mutex_unlock(&s->mu);
 }
 
 static void stop_threads(hw_scan* s) {
@@ -261,6 +522,7 @@ static void stop_threads(hw_scan* s) {
   pthread_mutex_lock(&s->mu);
   pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
+  if (s->pool) cancel_workers(s);
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
   for (int32_t i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
   if (ts) PyEval_RestoreThread(ts);
@@ -278,7 +540,7 @@ static int stream_get_schema(struct ArrowArrayStream* stream, struct ArrowSchema
 
 static int stream_get_next(struct ArrowArrayStream* stream, struct ArrowArray* out) {
   hw_scan* s = stream->private_data;
-  return s->cfg.mode == HW_EXEC_THREAD ? thread_next(s, out) : inline_next(s, out);
+  return s->cfg.mode == HW_EXEC_INLINE ? inline_next(s, out) : thread_next(s, out);
 }
 
 static const char* stream_get_last_error(struct ArrowArrayStream* stream) {
@@ -294,7 +556,9 @@ static void stream_release(struct ArrowArrayStream* stream) {
 int hw_scan_stream(hw_scan* s, struct ArrowArrayStream* out, hw_error* err) {
   if (s->streamed) return hw_error_set(err, "HW_INVALID_ARGUMENT", "a scan can be streamed once");
   s->streamed = true;
-  if (s->cfg.mode == HW_EXEC_THREAD && start_threads(s, err) != 0) {
+  if (s->cfg.mode == HW_EXEC_PROCESS && !s->pool)
+    return hw_error_set(err, "HW_INVALID_ARGUMENT", "process mode needs a worker pool (hw_scan_use_pool)");
+  if (s->cfg.mode != HW_EXEC_INLINE && start_threads(s, err) != 0) {
     stop_threads(s);
     return -1;
   }
@@ -342,16 +606,43 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   return 0;
 }
 
-bool hw_scan_failure(hw_scan* s, hw_error* err, PyObject** exception) {
+bool hw_scan_failure(hw_scan* s, hw_error* err, PyObject** exception, char** traceback) {
   pthread_mutex_lock(&s->mu);
   bool failed = s->failed;
   if (failed) {
     *err = s->error;
     *exception = s->exception;
     Py_XINCREF(*exception);
+    *traceback = s->traceback ? strdup(s->traceback) : NULL;
   }
   pthread_mutex_unlock(&s->mu);
   return failed;
+}
+
+int hw_scan_use_pool(hw_scan* s, hw_pool* pool, PyObject* pickled_reader, PyObject* pickled_partitions,
+                     hw_error* err) {
+  if (!PyBytes_Check(pickled_reader) || !PyList_Check(pickled_partitions) ||
+      PyList_GET_SIZE(pickled_partitions) != s->n_partitions)
+    return hw_error_set(err, "HW_INVALID_ARGUMENT", "process mode needs the pickled reader and one pickled partition each");
+  for (int64_t i = 0; i < s->n_partitions; i++)
+    if (!PyBytes_Check(PyList_GET_ITEM(pickled_partitions, i)))
+      return hw_error_set(err, "HW_INVALID_ARGUMENT", "pickled partitions must be bytes");
+  if (hw_spark_json_render(&s->schema, &s->schema_json, err) != 0) return -1;
+  pthread_mutex_lock(&pool->mu);
+  bool busy = pool->busy;
+  if (!busy) {
+    pool->busy = true;
+    s->query = ++pool->next_query;
+  }
+  pthread_mutex_unlock(&pool->mu);
+  if (busy) return hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
+  s->pool = pool;
+  s->cfg.mode = HW_EXEC_PROCESS;
+  Py_INCREF(pickled_reader);
+  s->pickled_reader = pickled_reader;
+  Py_INCREF(pickled_partitions);
+  s->pickled_partitions = pickled_partitions;
+  return 0;
 }
 
 void hw_scan_counts(hw_scan* s, int64_t* batches, int64_t* rows) {
@@ -370,13 +661,24 @@ void hw_scan_unref(hw_scan* s) {
   Py_CLEAR(s->partitions);
   Py_CLEAR(s->record_batch_type);
   Py_CLEAR(s->exception);
+  Py_CLEAR(s->pickled_reader);
+  Py_CLEAR(s->pickled_partitions);
   PyGILState_Release(gil);
+  if (s->pool) {
+    pthread_mutex_lock(&s->pool->mu);
+    s->pool->busy = false;
+    pthread_mutex_unlock(&s->pool->mu);
+  }
+  free(s->proxies);
+  free(s->schema_json);
+  free(s->traceback);
   if (s->queues) {
     for (int64_t i = 0; i < s->n_partitions; i++) {
       part_queue* q = &s->queues[i];
       for (int32_t k = 0; q->items && k < q->count; k++)
         hw_array_release(&q->items[(q->head + k) % s->cfg.queue_depth]);
       free(q->items);
+      free(q->producers);
     }
   }
   free(s->queues);

@@ -28,11 +28,13 @@
 #include <Python.h>
 #include <stdbool.h>
 
+#include "exec/pool.h"
 #include "schema/field.h"
 
 typedef enum hw_exec_mode {
   HW_EXEC_INLINE,
   HW_EXEC_THREAD,
+  HW_EXEC_PROCESS,
 } hw_exec_mode;
 
 typedef struct hw_scan_config {
@@ -57,14 +59,23 @@ typedef struct hw_scan hw_scan;
 int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObject* partitions,
                 const char* source_name, const hw_scan_config* cfg, hw_error* err);
 
+/*
+ * Process mode: the partitions run on pool's worker processes (leased for the whole scan; -1 with
+ * HW_POOL_BUSY if another scan holds it). pickled_reader is the reader (cloudpickle bytes),
+ * pickled_partitions a list of bytes, one per partition. Call before hw_scan_stream. GIL.
+ */
+int hw_scan_use_pool(hw_scan* scan, hw_pool* pool, PyObject* pickled_reader, PyObject* pickled_partitions,
+                     hw_error* err);
+
 /* Starts the scan and writes the stream that yields its batches; the stream holds its own
  * reference. A scan can be streamed once. GIL. */
 int hw_scan_stream(hw_scan* scan, struct ArrowArrayStream* out, hw_error* err);
 
-/* Why the scan failed: returns false if it has not. Otherwise fills err and, when the failure was
- * an exception raised by the source's own code, *exception gets a new reference to it (else
- * NULL). GIL. */
-bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception);
+/* Why the scan failed: returns false if it has not. Otherwise fills err; when the failure was an
+ * exception raised by the source's own code in this process, *exception gets a new reference to
+ * it (else NULL); when it was raised in a worker process, *traceback gets its formatted traceback
+ * (malloc'd; else NULL). GIL. */
+bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception, char** traceback);
 
 /* Batches and rows produced so far. */
 void hw_scan_counts(hw_scan* scan, int64_t* batches, int64_t* rows);

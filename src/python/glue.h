@@ -41,6 +41,17 @@ extern PyTypeObject hw_py_schema_type;
 extern PyTypeObject hw_py_batch_type;
 extern PyTypeObject hw_py_stream_type;
 extern PyTypeObject hw_py_scan_type;
+extern PyTypeObject hw_py_pool_type;
+
+/* headwater._core.WorkerPool */
+typedef struct hw_pool hw_pool;
+typedef struct {
+  PyObject_HEAD
+  hw_pool* pool; /* NULL once stopped */
+} hw_py_pool;
+
+/* _core.worker_main(fd, parent_pid): the loop of a worker process. */
+PyObject* hw_py_worker_main(PyObject* module, PyObject* args);
 
 /* Constructors. Each takes ownership of what it is given (moved), also on failure. GIL. */
 PyObject* hw_py_schema_new(hw_field* field);

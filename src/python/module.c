@@ -291,6 +291,7 @@ static PyMethodDef module_methods[] = {
     {"rows_from_arrow", py_rows_from_arrow, METH_VARARGS,
      "rows_from_arrow(obj, row_type): the rows of an Arrow stream as Row objects, converted in C."},
     {"version", py_version, METH_NOARGS, "headwater's C core version."},
+    {"worker_main", hw_py_worker_main, METH_VARARGS, "worker_main(fd, parent_pid): serve the host (worker processes)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -300,7 +301,8 @@ static struct PyModuleDef core_module = {
 
 PyMODINIT_FUNC PyInit__core(void) {
   if (PyType_Ready(&hw_py_schema_type) < 0 || PyType_Ready(&hw_py_batch_type) < 0 ||
-      PyType_Ready(&hw_py_stream_type) < 0 || PyType_Ready(&hw_py_scan_type) < 0)
+      PyType_Ready(&hw_py_stream_type) < 0 || PyType_Ready(&hw_py_scan_type) < 0 ||
+      PyType_Ready(&hw_py_pool_type) < 0)
     return NULL;
   PyObject* m = PyModule_Create(&core_module);
   if (!m) return NULL;
@@ -308,6 +310,7 @@ PyMODINIT_FUNC PyInit__core(void) {
       PyModule_AddObjectRef(m, "RecordBatch", (PyObject*)&hw_py_batch_type) < 0 ||
       PyModule_AddObjectRef(m, "ArrowStream", (PyObject*)&hw_py_stream_type) < 0 ||
       PyModule_AddObjectRef(m, "Scan", (PyObject*)&hw_py_scan_type) < 0 ||
+      PyModule_AddObjectRef(m, "WorkerPool", (PyObject*)&hw_py_pool_type) < 0 ||
       PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0) {
     Py_DECREF(m);
     return NULL;

@@ -1,4 +1,7 @@
 /* headwater._core.Scan: one execution of a data source read, exported as an Arrow stream. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/error.h"
 #include "exec/scan.h"
 #include "python/glue.h"
@@ -18,13 +21,16 @@ static void release_stream_capsule(PyObject* capsule) {
 static int parse_mode(const char* mode, hw_exec_mode* out) {
   if (strcmp(mode, "inline") == 0) *out = HW_EXEC_INLINE;
   else if (strcmp(mode, "thread") == 0) *out = HW_EXEC_THREAD;
+  else if (strcmp(mode, "process") == 0) *out = HW_EXEC_PROCESS;
   else return -1;
   return 0;
 }
 
 static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static char* kwlist[] = {"schema", "read", "partitions", "source_name", "mode", "workers", "max_rows_per_batch",
-                           "max_bytes_per_batch", "queue_depth", "ordered", NULL};
+                           "max_bytes_per_batch", "queue_depth", "ordered", "pool", "pickled_reader",
+                           "pickled_partitions", NULL};
+  PyObject *pool_obj = Py_None, *pickled_reader = Py_None, *pickled_partitions = Py_None;
   PyObject *schema_obj, *read_fn, *partitions;
   const char* source_name = "";
   const char* mode = "inline";
@@ -32,12 +38,12 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   hw_scan_config_default(&cfg);
   int workers = 0, queue_depth = cfg.queue_depth, ordered = 1;
   long long max_rows = cfg.max_rows_per_batch, max_bytes = cfg.max_bytes_per_batch;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLip", kwlist, &schema_obj, &read_fn, &PyList_Type,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOO", kwlist, &schema_obj, &read_fn, &PyList_Type,
                                    &partitions, &source_name, &mode, &workers, &max_rows, &max_bytes, &queue_depth,
-                                   &ordered))
+                                   &ordered, &pool_obj, &pickled_reader, &pickled_partitions))
     return NULL;
   if (parse_mode(mode, &cfg.mode) != 0)
-    return PyErr_Format(PyExc_ValueError, "unknown execution mode '%s' (expected inline or thread)", mode);
+    return PyErr_Format(PyExc_ValueError, "unknown execution mode '%s' (expected inline, thread or process)", mode);
   if (workers > 0) cfg.workers = workers;
   cfg.max_rows_per_batch = max_rows;
   cfg.max_bytes_per_batch = max_bytes;
@@ -51,6 +57,18 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   int rc = hw_scan_new(&scan, &schema, read_fn, partitions, source_name, &cfg, &err);
   hw_field_release(&schema);
   if (rc != 0) return hw_py_raise(&err);
+  if (cfg.mode == HW_EXEC_PROCESS) {
+    hw_pool* pool = PyObject_TypeCheck(pool_obj, &hw_py_pool_type) ? ((hw_py_pool*)pool_obj)->pool : NULL;
+    if (!pool) {
+      hw_scan_unref(scan);
+      PyErr_SetString(PyExc_ValueError, "process mode needs a running WorkerPool");
+      return NULL;
+    }
+    if (hw_scan_use_pool(scan, pool, pickled_reader, pickled_partitions, &err) != 0) {
+      hw_scan_unref(scan);
+      return hw_py_raise(&err);
+    }
+  }
   hw_py_scan* self = (hw_py_scan*)type->tp_alloc(type, 0);
   if (!self) {
     hw_scan_unref(scan);
@@ -85,14 +103,19 @@ static PyObject* scan_arrow_c_stream(hw_py_scan* self, PyObject* args, PyObject*
   return capsule;
 }
 
-/* None, or (error_class, message, partition, row, column, exception-or-None). */
+/* None, or (error_class, message, partition, row, column, exception-or-None, traceback-or-None). */
 static PyObject* scan_failure(hw_py_scan* self, PyObject* unused) {
   (void)unused;
   hw_error err;
   PyObject* exc = NULL;
-  if (!hw_scan_failure(self->scan, &err, &exc)) Py_RETURN_NONE;
-  PyObject* out = Py_BuildValue("(ssLLiO)", err.error_class, err.message, (long long)err.partition,
-                                (long long)err.row, (int)err.column, exc ? exc : Py_None);
+  char* traceback = NULL;
+  if (!hw_scan_failure(self->scan, &err, &exc, &traceback)) Py_RETURN_NONE;
+  PyObject* tb = traceback ? PyUnicode_DecodeUTF8(traceback, (Py_ssize_t)strlen(traceback), "replace") : Py_None;
+  if (traceback) free(traceback);
+  PyObject* out = tb ? Py_BuildValue("(ssLLiOO)", err.error_class, err.message, (long long)err.partition,
+                                     (long long)err.row, (int)err.column, exc ? exc : Py_None, tb)
+                     : NULL;
+  if (tb != Py_None) Py_XDECREF(tb);
   Py_XDECREF(exc);
   return out;
 }
@@ -108,7 +131,7 @@ static PyMethodDef scan_methods[] = {
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))scan_arrow_c_stream, METH_VARARGS | METH_KEYWORDS,
      "Start the scan and export it as an Arrow stream PyCapsule (once)."},
     {"failure", (PyCFunction)scan_failure, METH_NOARGS,
-     "None, or (error_class, message, partition, row, column, exception) of what stopped the scan."},
+     "None, or (error_class, message, partition, row, column, exception, traceback) of what stopped the scan."},
     {NULL, NULL, 0, NULL},
 };
 

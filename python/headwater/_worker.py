@@ -1,0 +1,29 @@
+"""Entry point of headwater's worker processes: ``python -m headwater._worker FD PARENT_PID``.
+
+Started by the session's worker pool with posix_spawn; the loop itself is C (headwater._core).
+"""
+
+import signal
+import sys
+
+
+class _Cancelled(BaseException):
+    """The host cancelled the running task (SIGUSR1)."""
+
+
+def _cancel(signum, frame):
+    raise _Cancelled()
+
+
+def main() -> None:
+    fd, parent = int(sys.argv[1]), int(sys.argv[2])
+    # Ctrl-C in the host's terminal reaches the whole process group: the host decides, not us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _cancel)
+    from headwater import _core
+
+    _core.worker_main(fd, parent)
+
+
+if __name__ == "__main__":
+    main()

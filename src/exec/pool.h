@@ -1,0 +1,83 @@
+/*
+ * The worker pool: Python worker processes started once per session with
+ * posix_spawn (never fork() of a threaded host), each connected to the host by
+ * a socketpair, reused across queries, replaced when one dies.
+ *
+ * Workers stop when the pool is freed (SHUTDOWN, then SIGKILL after a grace
+ * period), when the host exits, and when the host dies by any means: each
+ * worker runs a watchdog thread that exits the process once its parent is gone.
+ * The host reaps every worker it started: no zombies.
+ */
+#ifndef HW_EXEC_POOL_H
+#define HW_EXEC_POOL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "exec/shm.h"
+#include "exec/wire.h"
+
+/* The host's end of one worker's socket, shared with the batches on the worker's regions (which send
+ * RELEASE from whatever thread drops them). */
+typedef struct hw_worker_link {
+  atomic_int refs;
+  pthread_mutex_t mu; /* serialises sends */
+  int sock;           /* -1 once the worker is gone */
+} hw_worker_link;
+
+/* A worker's region as mapped by the host; referenced by the worker's table and each live batch. */
+typedef struct hw_host_region {
+  hw_region region;
+  atomic_int refs;
+  hw_worker_link* link;
+} hw_host_region;
+
+typedef struct hw_worker {
+  pid_t pid;           /* 0 when the slot has no live worker */
+  int sock;            /* receiving end (the proxy thread of the running query reads it) */
+  hw_worker_link* link;
+  hw_host_region** regions; /* by region id */
+  int32_t n_regions;
+} hw_worker;
+
+typedef struct hw_pool {
+  int32_t n;
+  hw_worker* workers;
+  char* python;  /* interpreter that runs `-m headwater._worker` */
+  char** env;    /* environment of the workers (NULL-terminated, owned) */
+  pthread_mutex_t mu;
+  bool busy;     /* a query is using the workers */
+  int64_t next_query;
+} hw_pool;
+
+/* Starts n workers running `python -m headwater._worker`. env is copied. Blocks until each says
+ * READY; a worker that fails to start is an error naming how it ended. */
+int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, hw_error* err);
+
+/* Stops every worker (SHUTDOWN, then SIGKILL after a grace period) and reaps them. */
+void hw_pool_free(hw_pool* pool);
+
+/* Replaces a dead or missing worker in slot i. */
+int hw_pool_respawn(hw_pool* pool, int32_t i, hw_error* err);
+
+/* Reaps worker i after its connection ended and describes how it died ("killed by signal 9
+ * (Killed)", "exited with code 3"); the slot is left empty. */
+void hw_pool_bury(hw_pool* pool, int32_t i, char* how, size_t how_size);
+
+/* Whether slot i has a live worker (reaps it if it exited). */
+bool hw_pool_alive(hw_pool* pool, int32_t i);
+
+/* Sends a message to a worker through its link (any thread). */
+int hw_link_send(hw_worker_link* link, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err);
+
+void hw_link_unref(hw_worker_link* link);
+
+/* Drops a reference to a host region (the last one unmaps it). */
+void hw_host_region_unref(hw_host_region* r);
+
+/* Records a region a worker announced (fd taken over). */
+int hw_worker_add_region(hw_worker* w, int32_t id, int fd, size_t capacity, hw_error* err);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * The host <-> worker protocol over a socketpair (SOCK_STREAM): framed messages,
+ * shared-memory file descriptors passed with SCM_RIGHTS, and the descriptor of
+ * a batch (where each buffer of each node lies in a region), which the host
+ * checks before it touches any of it.
+ */
+#ifndef HW_EXEC_WIRE_H
+#define HW_EXEC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exec/shm.h"
+#include "schema/field.h"
+
+typedef enum hw_msg_type {
+  /* host -> worker */
+  HW_MSG_SETUP = 1,   /* query, credits, limits, schema (Spark JSON), pickled reader, source name */
+  HW_MSG_RUN = 2,     /* partition index, pickled partition */
+  HW_MSG_CREDIT = 3,  /* one more batch may be sent */
+  HW_MSG_RELEASE = 4, /* region id: the host dropped the batch it held */
+  HW_MSG_CANCEL = 5,  /* stop the current task */
+  HW_MSG_SHUTDOWN = 6,
+  /* worker -> host */
+  HW_MSG_READY = 20,  /* pid */
+  HW_MSG_REGION = 21, /* region id, capacity; carries the memfd */
+  HW_MSG_BATCH = 22,  /* partition, region id, descriptor */
+  HW_MSG_DONE = 23,   /* partition finished (or stopped by CANCEL) */
+  HW_MSG_ERROR = 24,  /* partition, row, column, error class, message, traceback */
+} hw_msg_type;
+
+/* A growable payload and a cursor to read one. */
+typedef struct hw_wbuf {
+  uint8_t* data;
+  size_t size, capacity;
+  int failed; /* an allocation failed: the payload is unusable */
+} hw_wbuf;
+
+void hw_wbuf_put_i64(hw_wbuf* b, int64_t v);
+void hw_wbuf_put_bytes(hw_wbuf* b, const void* p, size_t n); /* length-prefixed */
+void hw_wbuf_free(hw_wbuf* b);
+
+typedef struct hw_rbuf {
+  const uint8_t* data;
+  size_t size, pos;
+  int failed; /* read past the end */
+} hw_rbuf;
+
+int64_t hw_rbuf_i64(hw_rbuf* r);
+/* A length-prefixed byte string, pointing into the payload; NULL (and failed) if it overruns. */
+const uint8_t* hw_rbuf_bytes(hw_rbuf* r, size_t* n);
+
+/* Sends one message (with fd attached when pass_fd >= 0). -1 with err set when the peer is gone. */
+int hw_wire_send(int sock, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err);
+
+/* Receives one message: *payload is malloc'd (caller frees), *fd gets a passed descriptor or -1.
+ * Returns 0, 1 at end of stream (peer closed), -1 on error. EINTR is retried unless
+ * *interrupted is non-NULL, when it returns -1 with *interrupted = 1. */
+int hw_wire_recv(int sock, hw_msg_type* type, uint8_t** payload, size_t* len, int* fd, int* interrupted,
+                 hw_error* err);
+
+/* Worker side: describes batch (of schema) for the host. Buffers already in region are referenced
+ * by offset; any other buffer (a RecordBatch the source built) is copied into region once. */
+int hw_batch_encode(const hw_field* schema, const struct ArrowArray* batch, hw_region* region, hw_wbuf* out,
+                    hw_error* err);
+
+/* Host side: checks a descriptor against schema and the region's bounds and builds the batch over
+ * the region's memory, without copying. on_release(token) runs when the batch is released. */
+int hw_batch_decode(const hw_field* schema, const uint8_t* desc, size_t len, const hw_region* region,
+                    void (*on_release)(void* token), void* token, struct ArrowArray* out, hw_error* err);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * The worker process's loop: it takes a query's reader (pickled with
+ * cloudpickle, as Spark ships it), then one partition per task, and converts
+ * what read(partition) yields straight into shared-memory regions, sending the
+ * host only a descriptor per batch. Credits from the host bound the batches in
+ * flight; regions come back when the host releases their batch.
+ */
+#include "exec/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arrow/array.h"
+#include "common/error.h"
+#include "exec/partition_reader.h"
+#include "exec/shm.h"
+#include "exec/wire.h"
+
+typedef struct wstate {
+  int sock;
+  pid_t parent;
+  /* the current query */
+  int64_t query;
+  hw_field schema;
+  PyObject* reader;
+  PyObject* read_fn;
+  PyObject* record_batch_type;
+  char source_name[256];
+  int64_t max_rows, max_bytes;
+  int64_t credits;
+  atomic_bool cancelled;
+  /* regions, by id */
+  hw_region** regions;
+  int32_t n_regions;
+  hw_region_allocator ra;
+  PyObject* loads; /* cloudpickle.loads */
+  bool stop;
+} wstate;
+
+/* ---------------------------------------------------------------- watchdog */
+
+/* Exits the process once the host is gone (reparented), whatever the main thread is doing, so no
+ * worker outlives its host, even one killed with SIGKILL. */
+static void* watchdog(void* arg) {
+  pid_t parent = (pid_t)(intptr_t)arg;
+  for (;;) {
+    if (getppid() != parent) _exit(0);
+    usleep(100 * 1000);
+  }
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static int send_error(wstate* w, int64_t partition, const hw_error* e, const char* traceback) {
+  hw_wbuf b = {0};
+  hw_wbuf_put_i64(&b, partition);
+  hw_wbuf_put_i64(&b, e->row);
+  hw_wbuf_put_i64(&b, e->column);
+  hw_wbuf_put_bytes(&b, e->error_class, strlen(e->error_class));
+  hw_wbuf_put_bytes(&b, e->message, strlen(e->message));
+  hw_wbuf_put_bytes(&b, traceback ? traceback : "", traceback ? strlen(traceback) : 0);
+  hw_error ignored;
+  int rc = hw_wire_send(w->sock, HW_MSG_ERROR, &b, -1, &ignored);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
+/* The traceback of the raised exception, formatted (malloc'd), and the exception cleared. */
+static char* format_exception(void) {
+  PyObject* exc = hw_take_exception();
+  if (!exc) return NULL;
+  char* out = NULL;
+  PyObject* tb_mod = PyImport_ImportModule("traceback");
+  PyObject* lines = tb_mod ? PyObject_CallMethod(tb_mod, "format_exception", "O", exc) : NULL;
+  PyObject* empty = lines ? PyUnicode_FromString("") : NULL;
+  PyObject* text = empty ? PyUnicode_Join(empty, lines) : NULL;
+  const char* s = text ? PyUnicode_AsUTF8(text) : NULL;
+  if (s) out = strdup(s);
+  PyErr_Clear();
+  Py_XDECREF(text);
+  Py_XDECREF(empty);
+  Py_XDECREF(lines);
+  Py_XDECREF(tb_mod);
+  Py_DECREF(exc);
+  return out;
+}
+
+static void handle_control(wstate* w, hw_msg_type type, const uint8_t* payload, size_t len) {
+  hw_rbuf in = {payload, len, 0, 0};
+  switch (type) {
+    case HW_MSG_RELEASE: {
+      int64_t id = hw_rbuf_i64(&in);
+      if (!in.failed && id >= 0 && id < w->n_regions) hw_region_reset(w->regions[id]);
+      break;
+    }
+    case HW_MSG_CREDIT: w->credits += 1; break;
+    case HW_MSG_CANCEL: atomic_store(&w->cancelled, true); break;
+    case HW_MSG_SHUTDOWN: w->stop = true; break;
+    default: break;
+  }
+}
+
+/* Receives one control message; waits if block, else returns 0 when none is ready. -1 when the host
+ * is gone. Runs without the GIL while it waits. */
+static int pump(wstate* w, bool block) {
+  if (!block) {
+    struct pollfd p = {w->sock, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) return 0;
+  }
+  hw_msg_type type;
+  uint8_t* payload;
+  size_t len;
+  int fd, interrupted;
+  hw_error err;
+  hw_error_init(&err);
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = hw_wire_recv(w->sock, &type, &payload, &len, &fd, &interrupted, &err);
+  Py_END_ALLOW_THREADS
+  if (rc == -1 && interrupted) {
+    /* a signal: the cancel handler raises; a cancel is what it means */
+    if (PyErr_CheckSignals() != 0) PyErr_Clear();
+    atomic_store(&w->cancelled, true);
+    return 0;
+  }
+  if (rc != 0) return -1;
+  if (fd >= 0) close(fd);
+  handle_control(w, type, payload, len);
+  free(payload);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- regions */
+
+/* A free region for the next batch: one the host released, or a new one announced to the host. */
+static int pick_region(wstate* w, hw_error* err) {
+  for (int32_t i = 0; i < w->n_regions; i++) {
+    if (!w->regions[i]->in_flight) {
+      hw_region_reset(w->regions[i]);
+      w->ra.current = w->regions[i];
+      return 0;
+    }
+  }
+  hw_region* r = calloc(1, sizeof *r);
+  hw_region** grown = realloc(w->regions, sizeof *grown * (size_t)(w->n_regions + 1));
+  if (!r || !grown) {
+    free(r);
+    if (grown) w->regions = grown;
+    return hw_error_oom(err);
+  }
+  w->regions = grown;
+  if (hw_region_create(r, w->n_regions, err) != 0) {
+    free(r);
+    return -1;
+  }
+  w->regions[w->n_regions++] = r;
+  hw_wbuf b = {0};
+  hw_wbuf_put_i64(&b, r->id);
+  hw_wbuf_put_i64(&b, (int64_t)r->capacity);
+  int rc = hw_wire_send(w->sock, HW_MSG_REGION, &b, r->fd, err);
+  hw_wbuf_free(&b);
+  w->ra.current = r;
+  return rc;
+}
+
+/* ---------------------------------------------------------------- tasks */
+
+static void clear_query(wstate* w) {
+  hw_field_release(&w->schema);
+  Py_CLEAR(w->reader);
+  Py_CLEAR(w->read_fn);
+}
+
+static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
+  hw_rbuf in = {payload, len, 0, 0};
+  clear_query(w);
+  w->query = hw_rbuf_i64(&in);
+  w->credits = hw_rbuf_i64(&in);
+  w->max_rows = hw_rbuf_i64(&in);
+  w->max_bytes = hw_rbuf_i64(&in);
+  size_t n_schema, n_reader, n_name;
+  const uint8_t* schema_json = hw_rbuf_bytes(&in, &n_schema);
+  const uint8_t* pickled = hw_rbuf_bytes(&in, &n_reader);
+  const uint8_t* name = hw_rbuf_bytes(&in, &n_name);
+  hw_error err;
+  hw_error_init(&err);
+  if (in.failed) {
+    hw_error_set(&err, "HW_INTERNAL", "a malformed SETUP message");
+    return send_error(w, -1, &err, NULL);
+  }
+  snprintf(w->source_name, sizeof w->source_name, "%.*s", (int)n_name, (const char*)name);
+  char* json = strndup((const char*)schema_json, n_schema);
+  int rc = json ? hw_spark_json_parse(json, &w->schema, &err) : hw_error_oom(&err);
+  free(json);
+  if (rc != 0) return send_error(w, -1, &err, NULL);
+  PyObject* bytes = PyBytes_FromStringAndSize((const char*)pickled, (Py_ssize_t)n_reader);
+  w->reader = bytes ? PyObject_CallOneArg(w->loads, bytes) : NULL;
+  Py_XDECREF(bytes);
+  w->read_fn = w->reader ? PyObject_GetAttrString(w->reader, "read") : NULL;
+  if (!w->read_fn) {
+    char* tb = format_exception();
+    hw_error_set(&err, "PYTHON_DATA_SOURCE_ERROR", "a worker could not unpickle the reader of %s", w->source_name);
+    rc = send_error(w, -1, &err, tb);
+    free(tb);
+    clear_query(w);
+    return rc;
+  }
+  atomic_store(&w->cancelled, false);
+  return 0;
+}
+
+static int send_done(wstate* w, int64_t partition) {
+  hw_wbuf b = {0};
+  hw_wbuf_put_i64(&b, partition);
+  hw_error ignored;
+  int rc = hw_wire_send(w->sock, HW_MSG_DONE, &b, -1, &ignored);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
+/* Reports a failed task: a cancel ends quietly, anything else as ERROR with the traceback. */
+static int task_failed(wstate* w, int64_t partition, hw_error* err, bool python_error) {
+  char* tb = python_error ? format_exception() : NULL;
+  PyErr_Clear();
+  int rc = atomic_load(&w->cancelled) ? send_done(w, partition) : send_error(w, partition, err, tb);
+  free(tb);
+  return rc;
+}
+
+/* SIGUSR1 (the host's cancel) may interrupt only the task it was sent for: it is blocked between
+ * tasks, and a stale one is discarded before the next task starts. */
+static void cancel_signal(bool deliver) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  if (deliver) {
+    struct timespec now = {0, 0};
+    while (sigtimedwait(&set, NULL, &now) == SIGUSR1) {
+    }
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  } else {
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (PyErr_CheckSignals() != 0) PyErr_Clear(); /* a cancel that came as the task ended */
+  }
+}
+
+static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
+  hw_rbuf in = {payload, len, 0, 0};
+  int64_t index = hw_rbuf_i64(&in);
+  size_t n;
+  const uint8_t* pickled = hw_rbuf_bytes(&in, &n);
+  hw_error err;
+  hw_error_init(&err);
+  if (in.failed || !w->read_fn) {
+    hw_error_set(&err, "HW_INTERNAL", "a task arrived without a reader");
+    return send_error(w, index, &err, NULL);
+  }
+  PyObject* bytes = PyBytes_FromStringAndSize((const char*)pickled, (Py_ssize_t)n);
+  PyObject* partition = bytes ? PyObject_CallOneArg(w->loads, bytes) : NULL;
+  Py_XDECREF(bytes);
+  if (!partition) {
+    hw_error_set(&err, "PYTHON_DATA_SOURCE_ERROR", "partition %lld: cannot unpickle the partition",
+                 (long long)index);
+    return task_failed(w, index, &err, true);
+  }
+  hw_read_context ctx = {&w->schema, w->read_fn,   w->record_batch_type, w->source_name,
+                         w->max_rows, w->max_bytes, &w->ra.allocator,    &w->cancelled};
+  hw_partition_reader r;
+  bool python_error;
+  int rc = 0;
+  if (pick_region(w, &err) != 0 || hw_partition_open(&ctx, &r, index, partition, &err, &python_error) != 0) {
+    Py_DECREF(partition);
+    return task_failed(w, index, &err, PyErr_Occurred() != NULL);
+  }
+  Py_DECREF(partition);
+  for (;;) {
+    struct ArrowArray batch;
+    bool done;
+    if (hw_partition_next_batch(&ctx, &r, &batch, &done, &err, &python_error) != 0) {
+      rc = task_failed(w, index, &err, python_error);
+      break;
+    }
+    if (done) {
+      rc = send_done(w, index);
+      break;
+    }
+    hw_region* region = w->ra.current;
+    hw_wbuf b = {0};
+    hw_wbuf_put_i64(&b, index);
+    hw_wbuf_put_i64(&b, region->id);
+    hw_wbuf desc = {0};
+    rc = hw_batch_encode(&w->schema, &batch, region, &desc, &err);
+    hw_array_release(&batch); /* the buffers stay in the region until the host releases it */
+    if (rc == 0) {
+      hw_wbuf_put_bytes(&b, desc.data, desc.size);
+      region->in_flight = true;
+      rc = hw_wire_send(w->sock, HW_MSG_BATCH, &b, -1, &err);
+    }
+    hw_wbuf_free(&desc);
+    hw_wbuf_free(&b);
+    if (rc != 0) {
+      task_failed(w, index, &err, false);
+      break;
+    }
+    w->credits--;
+    while (pump(w, false) > 0) {
+    }
+    while (w->credits <= 0 && !atomic_load(&w->cancelled) && !w->stop)
+      if (pump(w, true) < 0) {
+        w->stop = true;
+        break;
+      }
+    if (w->stop) break;
+    if (pick_region(w, &err) != 0) {
+      rc = task_failed(w, index, &err, false);
+      break;
+    }
+  }
+  hw_partition_close(&r);
+  return rc;
+}
+
+int hw_worker_main(int sock, pid_t parent) {
+  pthread_t dog;
+  if (pthread_create(&dog, NULL, watchdog, (void*)(intptr_t)parent) == 0) pthread_detach(dog);
+  if (getppid() != parent) _exit(0); /* the host died before we started watching */
+  wstate w;
+  memset(&w, 0, sizeof w);
+  w.sock = sock;
+  w.parent = parent;
+  atomic_init(&w.cancelled, false);
+  hw_region_allocator_init(&w.ra);
+  PyObject* cloudpickle = PyImport_ImportModule("cloudpickle");
+  w.loads = cloudpickle ? PyObject_GetAttrString(cloudpickle, "loads") : NULL;
+  Py_XDECREF(cloudpickle);
+  w.record_batch_type = hw_record_batch_type();
+  if (!w.loads) return -1;
+  hw_wbuf ready = {0};
+  hw_wbuf_put_i64(&ready, (int64_t)getpid());
+  hw_error err;
+  hw_error_init(&err);
+  cancel_signal(false);
+  int rc = hw_wire_send(sock, HW_MSG_READY, &ready, -1, &err);
+  hw_wbuf_free(&ready);
+  while (rc == 0 && !w.stop) {
+    hw_msg_type type;
+    uint8_t* payload;
+    size_t len;
+    int fd, interrupted;
+    int got;
+    Py_BEGIN_ALLOW_THREADS
+    got = hw_wire_recv(sock, &type, &payload, &len, &fd, &interrupted, &err);
+    Py_END_ALLOW_THREADS
+    if (got == -1 && interrupted) {
+      if (PyErr_CheckSignals() != 0) PyErr_Clear(); /* a cancel with no task running */
+      continue;
+    }
+    if (got != 0) break; /* the host is gone */
+    if (fd >= 0) close(fd);
+    if (type == HW_MSG_SETUP) rc = handle_setup(&w, payload, len);
+    else if (type == HW_MSG_RUN) {
+      atomic_store(&w.cancelled, false);
+      cancel_signal(true);
+      rc = handle_run(&w, payload, len);
+      cancel_signal(false);
+    } else handle_control(&w, type, payload, len);
+    free(payload);
+  }
+  clear_query(&w);
+  for (int32_t i = 0; i < w.n_regions; i++) {
+    hw_region_destroy(w.regions[i]);
+    free(w.regions[i]);
+  }
+  free(w.regions);
+  Py_XDECREF(w.loads);
+  Py_XDECREF(w.record_batch_type);
+  return 0;
+}

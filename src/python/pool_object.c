@@ -1,0 +1,111 @@
+/* headwater._core.WorkerPool (a session's worker processes) and worker_main (a worker's loop). */
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "exec/pool.h"
+#include "exec/worker.h"
+#include "python/glue.h"
+
+static PyObject* pool_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  static char* kwlist[] = {"workers", "python", "env", NULL};
+  int workers;
+  const char* python;
+  PyObject* env;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "isO!", kwlist, &workers, &python, &PyList_Type, &env)) return NULL;
+  if (workers < 1) return PyErr_Format(PyExc_ValueError, "a pool needs at least one worker, got %d", workers);
+  Py_ssize_t n = PyList_GET_SIZE(env);
+  char** envp = calloc((size_t)n + 1, sizeof *envp);
+  if (!envp) return PyErr_NoMemory();
+  for (Py_ssize_t i = 0; i < n; i++) {
+    envp[i] = (char*)PyUnicode_AsUTF8(PyList_GET_ITEM(env, i));
+    if (!envp[i]) {
+      free(envp);
+      return NULL;
+    }
+  }
+  hw_error err;
+  hw_error_init(&err);
+  hw_pool* pool = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = hw_pool_new(&pool, workers, python, envp, &err);
+  Py_END_ALLOW_THREADS
+  free(envp);
+  if (rc != 0) return hw_py_raise(&err);
+  hw_py_pool* self = (hw_py_pool*)type->tp_alloc(type, 0);
+  if (!self) {
+    hw_pool_free(pool);
+    return NULL;
+  }
+  self->pool = pool;
+  return (PyObject*)self;
+}
+
+static void stop_pool(hw_py_pool* self) {
+  hw_pool* pool = self->pool;
+  self->pool = NULL;
+  if (!pool) return;
+  Py_BEGIN_ALLOW_THREADS
+  hw_pool_free(pool);
+  Py_END_ALLOW_THREADS
+}
+
+static void pool_dealloc(hw_py_pool* self) {
+  stop_pool(self);
+  Py_TYPE(self)->tp_free((PyObject*)self);
+}
+
+static PyObject* pool_stop(hw_py_pool* self, PyObject* unused) {
+  (void)unused;
+  stop_pool(self);
+  Py_RETURN_NONE;
+}
+
+static PyObject* pool_pids(hw_py_pool* self, void* closure) {
+  (void)closure;
+  if (!self->pool) return PyList_New(0);
+  PyObject* pids = PyList_New(0);
+  for (int32_t i = 0; pids && i < self->pool->n; i++) {
+    if (!hw_pool_alive(self->pool, i)) continue;
+    PyObject* pid = PyLong_FromLong(self->pool->workers[i].pid);
+    if (!pid || PyList_Append(pids, pid) != 0) Py_CLEAR(pids);
+    Py_XDECREF(pid);
+  }
+  return pids;
+}
+
+static PyObject* pool_size(hw_py_pool* self, void* closure) {
+  (void)closure;
+  return PyLong_FromLong(self->pool ? self->pool->n : 0);
+}
+
+static PyMethodDef pool_methods[] = {
+    {"stop", (PyCFunction)pool_stop, METH_NOARGS, "Stop and reap every worker (idempotent)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef pool_getset[] = {
+    {"pids", (getter)pool_pids, NULL, "Process ids of the live workers.", NULL},
+    {"size", (getter)pool_size, NULL, "Number of worker slots (0 once stopped).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject hw_py_pool_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.WorkerPool",
+    .tp_basicsize = sizeof(hw_py_pool),
+    .tp_dealloc = (destructor)pool_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "WorkerPool(workers, python, env): worker processes started with posix_spawn.",
+    .tp_new = pool_new,
+    .tp_methods = pool_methods,
+    .tp_getset = pool_getset,
+};
+
+PyObject* hw_py_worker_main(PyObject* module, PyObject* args) {
+  (void)module;
+  int fd, parent;
+  if (!PyArg_ParseTuple(args, "ii", &fd, &parent)) return NULL;
+  hw_worker_main(fd, (pid_t)parent);
+  if (PyErr_Occurred()) return NULL;
+  Py_RETURN_NONE;
+}
