@@ -6,6 +6,7 @@ interface) run on headwater's C core; results come out as Arrow through the PyCa
 
 from headwater import _core
 from headwater.errors import AnalysisException, HeadwaterException, ParseException, PythonException
+from headwater.generic import read_python
 from headwater.schema import parse_schema, to_arrow_schema
 from headwater.session import SparkSession, session
 
@@ -18,6 +19,7 @@ __all__ = [
     "PythonException",
     "SparkSession",
     "parse_schema",
+    "read_python",
     "session",
     "to_arrow_schema",
     "__version__",

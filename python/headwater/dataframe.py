@@ -91,9 +91,9 @@ class DataFrame:
 
     # ---- running
 
-    def _run(self) -> Iterator[pa.RecordBatch]:
+    def _run(self, ordered: bool = True) -> Iterator[pa.RecordBatch]:
         """Runs the source once, yielding its Arrow batches; failures raise headwater's exceptions."""
-        scan, _, _ = self._plan.new_scan(self.sparkSession)
+        scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=ordered)
         reader = pa.RecordBatchReader.from_stream(scan)
         try:
             while True:
@@ -108,7 +108,10 @@ class DataFrame:
             reader.close()
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        scan, _, _ = self._plan.new_scan(self.sparkSession)
+        """The rows as an Arrow stream (pyarrow, polars, DuckDB, ...): batches come as partitions
+        complete, with bounded memory, unless ``headwater.stream.ordered`` is true."""
+        ordered = (self.sparkSession.conf.get("headwater.stream.ordered") or "false").lower() == "true"
+        scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=ordered)
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
@@ -118,7 +121,7 @@ class DataFrame:
         return self.toArrow().to_pandas()
 
     def count(self) -> int:
-        return sum(b.num_rows for b in self._run())
+        return sum(b.num_rows for b in self._run(ordered=False))
 
     def collect(self) -> List[Row]:
         """All rows, as PySpark returns them (converted from Arrow in C)."""

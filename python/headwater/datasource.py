@@ -304,6 +304,14 @@ class DataSourceRegistration:
         name again replaces the earlier source, with a warning."""
         self.sparkSession._registry.register(dataSource)
 
+    def register_python(self, name: str, source: Any) -> None:
+        """Register a three-method generic source class (``"pkg.module:Class"`` or the class) under
+        ``name``, so that ``spark.read.format(name)`` reads it as ``format("python")`` would.
+        See :mod:`headwater.generic`."""
+        from headwater.generic import register_python
+
+        register_python(self.sparkSession, name, source)
+
 
 class CaseInsensitiveDict(UserDict):
     """A dict whose string keys are case-insensitive (stored lower-cased), as Spark's options."""

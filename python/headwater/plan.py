@@ -161,8 +161,13 @@ class ReadPlan:
             return "process", "auto: more than one partition, run on worker processes"
         return "thread", "auto: a single partition"
 
-    def new_scan(self, session: Any = None) -> Tuple[Any, str, str]:
-        """A fresh C scan for one action, with the mode that runs it and why."""
+    def new_scan(self, session: Any = None, ordered: bool = True) -> Tuple[Any, str, str]:
+        """A fresh C scan for one action, with the mode that runs it and why.
+
+        ``ordered``: batches in partition order, buffered without bound (for actions that keep
+        everything anyway: collect, toArrow); otherwise as partitions complete, with at most
+        ``headwater.executor.queueDepth`` batches in flight per worker, so memory stays bounded
+        however slow the consumer."""
         reader = self.make_reader()
         partitions = self.make_partitions(reader)
         mode, why = self.execution_mode(len(partitions))
@@ -172,6 +177,8 @@ class ReadPlan:
             workers=int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1),
             max_rows_per_batch=int(self.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
             max_bytes_per_batch=int(self.conf.get("headwater.batch.maxBytes") or 0),
+            ordered=ordered,
+            queue_depth=0 if ordered else int(self.conf.get("headwater.executor.queueDepth") or 2),
         )
         if mode == "process":
             shipped = self._pickle_for_workers(reader, partitions, explicit)

@@ -66,6 +66,11 @@ class DataFrameReader:
             from headwater.errors import AnalysisException
 
             raise AnalysisException("No data source format given: call format(name) first.", "HW_NO_FORMAT")
-        cls = self._spark._registry.lookup(self._format)
-        plan = ReadPlan(cls, dict(self._options), self._schema, self._spark.conf)
+        # The generic format: format("python") and names registered with register_python.
+        from headwater.generic import plan_for
+
+        plan = plan_for(self._spark, self._format, dict(self._options), self._schema)
+        if plan is None:
+            cls = self._spark._registry.lookup(self._format)
+            plan = ReadPlan(cls, dict(self._options), self._schema, self._spark.conf)
         return DataFrame(self._spark, plan)

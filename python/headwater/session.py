@@ -20,6 +20,8 @@ _DEFAULT_CONF: Dict[str, str] = {
     "headwater.executor.workers": "0",  # 0: one per CPU
     "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
     "headwater.batch.maxBytes": str(64 << 20),
+    "headwater.executor.queueDepth": "2",  # batches in flight per worker when streaming
+    "headwater.stream.ordered": "false",  # __arrow_c_stream__ in partition order (may stall workers)
 }
 
 

@@ -38,7 +38,7 @@ import os
 import sys
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,7 +65,13 @@ _ENGINE_FILES = {os.path.abspath(__file__)}
 
 class GenericSourceError(Exception):
     """A generic source could not be imported, lacks a method, failed in one of its methods or
-    returned something the engine cannot use. The message says which, and where."""
+    returned something the engine cannot use. The message says which, and where; ``error_class``
+    is Spark's (or headwater's) error class when there is one."""
+
+    def __init__(self, message: str, error_class: Optional[str] = None) -> None:
+        self.message = message
+        self.error_class = error_class
+        super().__init__(f"[{error_class}] {message}" if error_class else message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,14 +362,16 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
         missing = [n for n in target.names if n not in names]
         if missing:
             raise GenericSourceError(
-                f"[DATA_SOURCE_RETURN_SCHEMA_MISMATCH] {where}: the RecordBatch has no column "
-                f"'{missing[0]}' (schema columns: {target.names}, RecordBatch columns: {names})"
+                f"{where}: the RecordBatch has no column '{missing[0]}' (schema columns: "
+                f"{target.names}, RecordBatch columns: {names})",
+                "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
             )
         if len(names) != len(target.names):
             extra = [n for n in names if n not in target.names]
             raise GenericSourceError(
-                f"[DATA_SOURCE_RETURN_SCHEMA_MISMATCH] {where}: the RecordBatch has columns the schema "
-                f"lacks: {extra} (schema columns: {target.names})"
+                f"{where}: the RecordBatch has columns the schema lacks: {extra} (schema columns: "
+                f"{target.names})",
+                "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
             )
         batch = batch.select(target.names)
     if batch.schema.equals(target, check_metadata=False):
@@ -380,15 +388,16 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
                 columns.append(col)
                 continue
             raise GenericSourceError(
-                f"[DATA_SOURCE_RETURN_SCHEMA_MISMATCH] {where}: column '{want.name}' is {col.type} "
-                f"in the RecordBatch, but the schema declares {want.type} (option cast=true casts safely)"
+                f"{where}: column '{want.name}' is {col.type} in the RecordBatch, but the schema "
+                f"declares {want.type} (the option cast=true casts safely)",
+                "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
             )
         try:
             columns.append(col.cast(want.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
             raise GenericSourceError(
-                f"[CAST_INVALID_INPUT] {where}: cannot cast column '{want.name}' from {col.type} to "
-                f"{want.type} safely: {e}"
+                f"{where}: cannot cast column '{want.name}' from {col.type} to {want.type} safely: {e}",
+                "CAST_INVALID_INPUT",
             ) from None
         changed = True
     if not changed:

@@ -15,12 +15,47 @@
 
 /* Finished batches of one partition waiting for the consumer (thread mode). */
 typedef struct part_queue {
-  struct ArrowArray* items; /* ring of queue_depth */
+  struct ArrowArray* items; /* ring of capacity */
   int32_t* producers;       /* process mode: the worker that sent each item (it gets a credit back) */
+  int32_t capacity;
   int32_t head;
   int32_t count;
   bool done;
 } part_queue;
+
+/* Makes room for one more item, growing the ring (unbounded queues only). mu held. */
+static int queue_grow(part_queue* q) {
+  int32_t cap = q->capacity ? q->capacity * 2 : 4;
+  struct ArrowArray* items = calloc((size_t)cap, sizeof *items);
+  int32_t* producers = calloc((size_t)cap, sizeof *producers);
+  if (!items || !producers) {
+    free(items);
+    free(producers);
+    return -1;
+  }
+  for (int32_t k = 0; k < q->count; k++) {
+    int32_t from = (q->head + k) % q->capacity;
+    items[k] = q->items[from]; /* a plain struct copy moves an ArrowArray */
+    producers[k] = q->producers[from];
+  }
+  free(q->items);
+  free(q->producers);
+  q->items = items;
+  q->producers = producers;
+  q->capacity = cap;
+  q->head = 0;
+  return 0;
+}
+
+/* Appends a batch (moved) from producer; grows when allowed. -1 when full or out of memory. */
+static int queue_push(part_queue* q, struct ArrowArray* batch, int32_t producer, bool bounded) {
+  if (q->count == q->capacity && (bounded || queue_grow(q) != 0)) return -1;
+  int32_t slot = (q->head + q->count) % q->capacity;
+  hw_array_move(batch, &q->items[slot]);
+  q->producers[slot] = producer;
+  q->count++;
+  return 0;
+}
 
 struct hw_scan {
   atomic_int refs;
@@ -64,6 +99,10 @@ struct hw_scan {
   char* traceback;            /* a worker's formatted traceback, with the failure */
   struct proxy* proxies;
 };
+
+/* Whether queues (and so the batches in flight per worker) are bounded; unbounded ones suit a
+ * consumer that keeps everything anyway (collect, toArrow) and wants partition order. */
+static bool bounded(const hw_scan* s) { return s->cfg.queue_depth > 0; }
 
 /* One host thread per worker process in process mode: it feeds its worker partitions and files the
  * batches that come back. */
@@ -204,15 +243,19 @@ static void* worker_main(void* arg) {
       /* hand over (or mark done) without the GIL: the consumer may be waiting for it */
       PyThreadState* ts = PyEval_SaveThread();
       pthread_mutex_lock(&s->mu);
-      while (!done && q->count == s->cfg.queue_depth && !atomic_load(&s->cancelled) && !s->failed)
+      while (!done && bounded(s) && q->count == q->capacity && !atomic_load(&s->cancelled) && !s->failed)
         wait_changed(s);
       bool give_up = atomic_load(&s->cancelled) || s->failed;
       if (!give_up) {
         if (done) {
           q->done = true;
-        } else {
-          hw_array_move(&batch, &q->items[(q->head + q->count) % s->cfg.queue_depth]);
-          q->count++;
+        } else if (queue_push(q, &batch, -1, bounded(s)) != 0) {
+          hw_error oom;
+          hw_error_init(&oom);
+          hw_error_oom(&oom);
+          s->failed = true; /* mu held: record directly */
+          s->error = oom;
+          give_up = true;
         }
       }
       pthread_cond_broadcast(&s->changed);
@@ -239,8 +282,10 @@ static int start_threads(hw_scan* s, hw_error* err) {
   s->threads = calloc((size_t)n, sizeof *s->threads);
   if (!s->queues || !s->threads) return hw_error_oom(err);
   for (int64_t i = 0; i < s->n_partitions; i++) {
-    s->queues[i].items = calloc((size_t)s->cfg.queue_depth, sizeof(struct ArrowArray));
-    s->queues[i].producers = calloc((size_t)s->cfg.queue_depth, sizeof(int32_t));
+    int32_t cap = bounded(s) ? s->cfg.queue_depth : 4;
+    s->queues[i].items = calloc((size_t)cap, sizeof(struct ArrowArray));
+    s->queues[i].producers = calloc((size_t)cap, sizeof(int32_t));
+    s->queues[i].capacity = cap;
     if (!s->queues[i].items || !s->queues[i].producers) return hw_error_oom(err);
   }
   if (s->pool) {
@@ -270,7 +315,7 @@ static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
     if (q->count > 0) {
       hw_array_move(&q->items[q->head], out);
       *producer = q->producers[q->head];
-      q->head = (q->head + 1) % s->cfg.queue_depth;
+      q->head = (q->head + 1) % q->capacity;
       q->count--;
       return 1;
     }
@@ -322,7 +367,8 @@ static void release_region_batch(void* token) {
 static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
   hw_wbuf b = {0};
   hw_wbuf_put_i64(&b, s->query);
-  hw_wbuf_put_i64(&b, s->cfg.queue_depth); /* credits: batches in flight per worker */
+  /* credits: batches in flight per worker (unbounded queues: as many as the worker makes) */
+  hw_wbuf_put_i64(&b, bounded(s) ? s->cfg.queue_depth : INT64_MAX / 2);
   hw_wbuf_put_i64(&b, s->cfg.max_rows_per_batch);
   hw_wbuf_put_i64(&b, s->cfg.max_bytes_per_batch);
   hw_wbuf_put_bytes(&b, s->schema_json, strlen(s->schema_json));
@@ -362,14 +408,8 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   pthread_mutex_lock(&s->mu);
   part_queue* q = &s->queues[index];
   bool keep = !s->failed && !atomic_load(&s->cancelled);
-  bool overrun = keep && q->count >= s->cfg.queue_depth;
-  if (keep && !overrun) {
-    int32_t slot = (q->head + q->count) % s->cfg.queue_depth;
-    hw_array_move(&batch, &q->items[slot]);
-    q->producers[slot] = px->slot;
-    q->count++;
-    pthread_cond_broadcast(&s->changed);
-  }
+  bool overrun = keep && queue_push(q, &batch, px->slot, bounded(s)) != 0;
+  if (keep && !overrun) pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
   if (overrun) {
     hw_array_release(&batch);
@@ -578,8 +618,8 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   if (!PyList_Check(partitions)) return hw_error_set(err, "HW_INVALID_ARGUMENT", "partitions must be a list");
   if (schema->type != HW_TYPE_STRUCT)
     return hw_error_set(err, "INVALID_SCHEMA.NON_STRUCT_TYPE", "a scan needs a struct schema");
-  if (cfg->max_rows_per_batch <= 0 || cfg->queue_depth <= 0 || cfg->workers <= 0)
-    return hw_error_set(err, "HW_INVALID_ARGUMENT", "rows per batch, queue depth and workers must be positive");
+  if (cfg->max_rows_per_batch <= 0 || cfg->workers <= 0)
+    return hw_error_set(err, "HW_INVALID_ARGUMENT", "rows per batch and workers must be positive");
   hw_scan* s = calloc(1, sizeof *s);
   if (!s) return hw_error_oom(err);
   atomic_init(&s->refs, 1);
@@ -676,7 +716,7 @@ void hw_scan_unref(hw_scan* s) {
     for (int64_t i = 0; i < s->n_partitions; i++) {
       part_queue* q = &s->queues[i];
       for (int32_t k = 0; q->items && k < q->count; k++)
-        hw_array_release(&q->items[(q->head + k) % s->cfg.queue_depth]);
+        hw_array_release(&q->items[(q->head + k) % q->capacity]);
       free(q->items);
       free(q->producers);
     }

@@ -42,7 +42,8 @@ typedef struct hw_scan_config {
   int32_t workers;             /* thread mode: threads (capped at the number of partitions) */
   int64_t max_rows_per_batch;  /* Spark's spark.sql.execution.arrow.maxRecordsPerBatch: 10000 */
   int64_t max_bytes_per_batch; /* a batch also closes at this many buffer bytes; <= 0: no limit */
-  int32_t queue_depth;         /* thread mode: batches buffered per partition */
+  int32_t queue_depth;         /* thread/process: batches buffered per partition (per worker in flight);
+                                  <= 0: unbounded, for consumers that keep everything anyway */
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
 } hw_scan_config;
 
