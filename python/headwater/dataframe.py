@@ -27,6 +27,8 @@ def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
             raise original
         return
     error_class, message, partition, row, column, exc, traceback_text = failure
+    if error_class == "HW_CANCELLED":
+        raise KeyboardInterrupt(message)
     if exc is not None:
         import traceback
 
@@ -102,6 +104,7 @@ class DataFrame:
                 except StopIteration:
                     return
                 yield batch
+                del batch  # a traceback through this frame must not keep shared memory alive
         except (pa.ArrowException, OSError) as e:
             _raise_failure(scan, e)
         finally:

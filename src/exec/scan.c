@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arrow/array.h"
@@ -323,13 +324,57 @@ static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
   return 2;
 }
 
+/* Waits up to 100 ms for a change; mu held. */
+static void wait_changed_briefly(hw_scan* s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += 100 * 1000 * 1000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_cond_timedwait(&s->changed, &s->mu, &until);
+}
+
+/* Ctrl-C while the consumer waits: fail the scan as HW_CANCELLED (the workers are stopped when it
+ * is released; headwater's Python layer raises KeyboardInterrupt for it). Needs the consumer's
+ * thread state; mu not held. */
+static bool interrupted(hw_scan* s, PyThreadState* ts) {
+  if (!ts) return false;
+  PyEval_RestoreThread(ts);
+  bool hit = PyErr_CheckSignals() != 0;
+  if (hit) {
+    PyErr_Clear(); /* the consumer (often pyarrow) reports the stream's error instead */
+    hw_error err;
+    hw_error_init(&err);
+    hw_error_set(&err, "HW_CANCELLED", "the read was interrupted");
+    record_worker_failure(s, &err, NULL);
+    atomic_store(&s->cancelled, true);
+  }
+  PyEval_SaveThread();
+  return hit;
+}
+
 static int thread_next(hw_scan* s, struct ArrowArray* out) {
   /* never block while holding the GIL: the workers need it to make progress */
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
   pthread_mutex_lock(&s->mu);
   int got;
   int32_t producer = -1;
-  while ((got = pop_ready(s, out, &producer)) == 2) wait_changed(s);
+  while ((got = pop_ready(s, out, &producer)) == 2) {
+    wait_changed_briefly(s);
+    if (ts && (got = pop_ready(s, out, &producer)) == 2) { /* still nothing: let Ctrl-C through */
+      pthread_mutex_unlock(&s->mu);
+      bool hit = interrupted(s, ts);
+      pthread_mutex_lock(&s->mu);
+      if (hit) {
+        got = -1;
+        break;
+      }
+    } else if (ts) {
+      break;
+    }
+  }
   if (got == 1) {
     s->batches_out++;
     s->rows_out += out->length;
@@ -588,8 +633,28 @@ static const char* stream_get_last_error(struct ArrowArrayStream* stream) {
   return s->failed ? s->error.message : NULL;
 }
 
+/* The stream is gone: stop the threads and hand the worker pool back now, not when the last
+ * reference (say, one held by an exception's traceback) goes. Idempotent. */
+static void scan_quiesce(hw_scan* s) {
+  stop_threads(s);
+  pthread_mutex_lock(&s->mu); /* batches nobody will consume: hand their memory back */
+  for (int64_t i = 0; s->queues && i < s->n_partitions; i++) {
+    part_queue* q = &s->queues[i];
+    for (; q->count > 0; q->count--, q->head = (q->head + 1) % q->capacity) hw_array_release(&q->items[q->head]);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (s->pool) {
+    pthread_mutex_lock(&s->pool->mu);
+    s->pool->busy = false;
+    pthread_mutex_unlock(&s->pool->mu);
+    s->pool = NULL;
+  }
+}
+
 static void stream_release(struct ArrowArrayStream* stream) {
-  hw_scan_unref(stream->private_data);
+  hw_scan* s = stream->private_data;
+  scan_quiesce(s);
+  hw_scan_unref(s);
   stream->release = NULL;
 }
 
@@ -694,7 +759,7 @@ void hw_scan_counts(hw_scan* s, int64_t* batches, int64_t* rows) {
 
 void hw_scan_unref(hw_scan* s) {
   if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
-  stop_threads(s);
+  scan_quiesce(s);
   PyGILState_STATE gil = PyGILState_Ensure();
   hw_partition_close(&s->inline_reader);
   Py_CLEAR(s->read_fn);
@@ -704,11 +769,6 @@ void hw_scan_unref(hw_scan* s) {
   Py_CLEAR(s->pickled_reader);
   Py_CLEAR(s->pickled_partitions);
   PyGILState_Release(gil);
-  if (s->pool) {
-    pthread_mutex_lock(&s->pool->mu);
-    s->pool->busy = false;
-    pthread_mutex_unlock(&s->pool->mu);
-  }
   free(s->proxies);
   free(s->schema_json);
   free(s->traceback);

@@ -41,6 +41,8 @@ int hw_region_attach(hw_region* r, int32_t id, int fd, size_t capacity, hw_error
     r->fd = -1;
     return hw_error_set(err, "HW_SHM", "mapping a worker's shared-memory region failed: %s", strerror(e));
   }
+  close(fd); /* the mapping outlives the descriptor: keep no fd per region */
+  r->fd = -1;
   r->id = id;
   r->base = base;
   r->capacity = capacity;

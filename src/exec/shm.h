@@ -31,7 +31,7 @@ typedef struct hw_region {
 /* Creates a region (memfd + ftruncate + shared mapping). */
 int hw_region_create(hw_region* r, int32_t id, hw_error* err);
 
-/* Maps a region received from a worker (fd is taken over). */
+/* Maps a region received from a worker, read-only (fd is taken over and closed once mapped). */
 int hw_region_attach(hw_region* r, int32_t id, int fd, size_t capacity, hw_error* err);
 
 /* Unmaps and closes. */

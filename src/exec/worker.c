@@ -328,6 +328,9 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
 }
 
 int hw_worker_main(int sock, pid_t parent) {
+  /* block the cancel signal first: the watchdog inherits the mask, so a cancel can only ever land
+   * on the main thread, and only while a task runs */
+  cancel_signal(false);
   pthread_t dog;
   if (pthread_create(&dog, NULL, watchdog, (void*)(intptr_t)parent) == 0) pthread_detach(dog);
   if (getppid() != parent) _exit(0); /* the host died before we started watching */
@@ -346,7 +349,6 @@ int hw_worker_main(int sock, pid_t parent) {
   hw_wbuf_put_i64(&ready, (int64_t)getpid());
   hw_error err;
   hw_error_init(&err);
-  cancel_signal(false);
   int rc = hw_wire_send(sock, HW_MSG_READY, &ready, -1, &err);
   hw_wbuf_free(&ready);
   while (rc == 0 && !w.stop) {
