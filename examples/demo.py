@@ -1,6 +1,7 @@
-"""headwater's main job: read the built-in example data source through the C core and show what
-comes out — its rows, the rate, and the same Arrow data taken by pyarrow, DuckDB and Polars."""
+"""headwater's main job: a PySpark-API data source read on the C engine — its rows, the rate in
+each execution mode, and the same Arrow data queried by DuckDB and read by Polars without a copy."""
 
+import os
 import time
 
 import duckdb
@@ -8,44 +9,45 @@ import polars as pl
 import pyarrow as pa
 
 import headwater
-from headwater import _core
 from headwater.examples import TradesSource
 
 
+def rate(spark, mode: str, rows: int, partitions: int) -> float:
+    spark.conf.set("headwater.executor.mode", mode)
+    df = spark.read.format("trades").option("rows", rows).option("partitions", partitions).load()
+    df.count()  # warm up (starts the worker processes once)
+    started = time.perf_counter()
+    n = df.count()
+    return n / (time.perf_counter() - started)
+
+
 def main() -> None:
-    print(f"headwater {headwater.__version__} — Python data sources on a C engine\n")
-    source = TradesSource(rows=10)
-    schema = headwater.parse_schema(source.schema())
-    print("schema (Spark DDL):  ", schema.to_ddl())
-    print("schema (simpleString):", schema.simple_string())
+    print(f"headwater {headwater.__version__}: Python data sources on a C engine ({os.cpu_count()} cores)\n")
+    spark = headwater.SparkSession.builder.getOrCreate()
+    spark.dataSource.register(TradesSource)
 
-    table = pa.RecordBatchReader.from_stream(_core.rows_to_stream(schema, source.read(0))).read_all()
-    print(f"\n{table.num_rows} rows converted in C, as pyarrow sees them:")
-    print(table.to_pandas().to_string(index=False))
+    df = spark.read.format("trades").option("rows", 10).load()
+    print("schema:", df.schema.simpleString())
+    df.show()
 
-    n = 1_000_000
-    big = TradesSource(rows=n)
-    rows = list(big.read(0))  # materialise so the timing below is the conversion, not the generator
-    t0 = time.perf_counter()
-    stream = _core.rows_to_stream(schema, rows)
-    elapsed = time.perf_counter() - t0
-    print(f"\nconverted {n:,} rows to Arrow in {elapsed * 1000:.0f} ms: {n / elapsed:,.0f} rows/s")
+    n, parts = 2_000_000, 8
+    print(f"reading {n:,} generated rows in {parts} partitions (each row built by the source's generator):")
+    inline = rate(spark, "inline", n, parts)
+    for mode in ("inline", "thread", "process"):
+        r = inline if mode == "inline" else rate(spark, mode, n, parts)
+        print(f"  {mode:8s} {r:>12,.0f} rows/s   {r / inline:4.2f}x inline")
 
-    dicts = [dict(zip(table.column_names, r)) for r in rows[:200_000]]  # from_pylist wants mappings
-    t0 = time.perf_counter()
-    pa.RecordBatch.from_pylist(dicts, schema=table.schema)
-    ref = len(dicts) / (time.perf_counter() - t0)
-    print(f"(pyarrow.RecordBatch.from_pylist on the same rows: {ref:,.0f} rows/s)")
-
-    result = duckdb.sql(
-        "select symbol, count(*) as trades, round(avg(price), 2) as avg_price "
-        "from stream group by symbol order by symbol"
-    )
-    print("\nDuckDB over the same Arrow stream (no copy):")
-    print(result)
-    df = pl.DataFrame(_core.rows_to_batch(schema, rows[:5]))
-    print("Polars over a headwater RecordBatch:")
-    print(df)
+    spark.conf.set("headwater.executor.mode", "auto")
+    trades = spark.read.format("trades").option("rows", 200_000).option("partitions", 4).load()
+    print("\nDuckDB over the DataFrame's Arrow stream (no copy):")
+    print(duckdb.sql(
+        "select symbol, count(*) as trades, round(avg(price), 2) as avg_price from trades group by symbol order by symbol"
+    ))
+    print("Polars over the same DataFrame:")
+    print(pl.DataFrame(trades).select(pl.col("quantity").sum().alias("total_quantity")))
+    table: pa.Table = trades.toArrow()
+    print(f"pyarrow: {table.num_rows:,} rows, {table.nbytes / 1e6:.1f} MB in {len(table.to_batches())} batches")
+    spark.stop()
 
 
 if __name__ == "__main__":
