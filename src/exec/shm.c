@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -11,6 +12,7 @@ int hw_region_create(hw_region* r, int32_t id, hw_error* err) {
   memset(r, 0, sizeof *r);
   r->fd = memfd_create("headwater-batch", MFD_CLOEXEC);
   if (r->fd < 0) return hw_error_set(err, "HW_SHM", "memfd_create failed: %s", strerror(errno));
+  fchmod(r->fd, 0600); /* owner only, though a memfd has no name another user could open */
   if (ftruncate(r->fd, (off_t)HW_REGION_CAPACITY) != 0) {
     int e = errno;
     close(r->fd);

@@ -1,6 +1,7 @@
 #include "exec/wire.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -166,8 +167,16 @@ int hw_wire_recv(int sock, hw_msg_type* type, uint8_t** payload, size_t* len, in
   }
   if (r == 0) return 1;
   if (r < 0) return hw_error_set(err, "HW_WORKER_LOST", "receiving failed: %s", strerror(errno));
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t k = 0; k < n; k++) { /* keep the first descriptor; a peer sending more leaks none */
+      int got;
+      memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+      if (*fd < 0) *fd = got;
+      else close(got);
+    }
+  }
   int rc = 0;
   if ((size_t)r < sizeof h) rc = read_all(sock, (uint8_t*)&h + r, sizeof h - (size_t)r, NULL, err);
   if (rc != 0 || h.length > ((uint64_t)1 << 34)) {
@@ -177,7 +186,11 @@ int hw_wire_recv(int sock, hw_msg_type* type, uint8_t** payload, size_t* len, in
   }
   if (h.length) {
     *payload = malloc(h.length);
-    if (!*payload) return hw_error_oom(err);
+    if (!*payload) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+      return hw_error_oom(err);
+    }
     rc = read_all(sock, *payload, h.length, NULL, err);
     if (rc != 0) {
       free(*payload);
@@ -306,24 +319,31 @@ typedef struct node {
   struct ArrowArray** children;
 } node;
 
+/* The decoded tree: one block of nodes, alive while any node is. Every node holds a reference, so
+ * a consumer may move a child out and release the parent (as the C Data Interface allows); the
+ * region goes back to the worker when the last node is released. */
 typedef struct decoded {
   void (*on_release)(void* token);
   void* token;
   node* nodes; /* all nodes, pre-order */
   int64_t n_nodes;
+  atomic_int_fast64_t refs;
 } decoded;
 
-static void release_decoded(struct ArrowArray* array) {
-  decoded* d = array->private_data;
+static void free_decoded(decoded* d) {
   for (int64_t i = 0; i < d->n_nodes; i++) free(d->nodes[i].children);
   free(d->nodes);
   if (d->on_release) d->on_release(d->token);
   free(d);
-  array->release = NULL;
 }
 
-/* Children and nested nodes are released with the root: theirs only mark them released. */
-static void release_child(struct ArrowArray* array) { array->release = NULL; }
+static void release_node(struct ArrowArray* array) {
+  decoded* d = array->private_data;
+  for (int64_t i = 0; i < array->n_children; i++)
+    if (array->children[i]->release) array->children[i]->release(array->children[i]);
+  array->release = NULL;
+  if (atomic_fetch_sub(&d->refs, 1) == 1) free_decoded(d);
+}
 
 static int bad(hw_error* err, const char* what) {
   return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent a malformed batch descriptor: %s", what);
@@ -382,7 +402,8 @@ static int decode_node(const hw_field* f, hw_rbuf* in, const hw_region* r, decod
   a->n_buffers = n;
   a->buffers = nd->buffers;
   a->n_children = n_children;
-  a->release = release_child;
+  a->release = release_node;
+  a->private_data = d;
   if (n_children > 0) {
     nd->children = calloc((size_t)n_children, sizeof *nd->children);
     if (!nd->children) return hw_error_oom(err);
@@ -395,11 +416,13 @@ static int decode_node(const hw_field* f, hw_rbuf* in, const hw_region* r, decod
     /* nodes never move (sized for the whole tree up front), so a and child stay valid */
     struct ArrowArray* child = &d->nodes[child_at].array;
     a->children[i] = child;
+    /* the child's own length must cover what the parent indexes: for a struct its logical rows
+     * [0, offset + length), for a list the element range up to the last offset */
     if (f->type == HW_TYPE_STRUCT) {
-      if (child->offset + child->length < end) return bad(err, "struct child too short");
+      if (child->length < end) return bad(err, "struct child too short");
     } else {
       int64_t last = last_offset(offsets, width, end);
-      if (child->offset + child->length < last) return bad(err, "list child too short");
+      if (child->length < last) return bad(err, "list child too short");
     }
   }
   return 0;
@@ -424,17 +447,18 @@ int hw_batch_decode(const hw_field* schema, const uint8_t* desc, size_t len, con
   d->nodes = nodes;
   hw_rbuf in = {desc, len, 0, 0};
   int64_t at = 0;
-  if (decode_node(schema, &in, region, d, capacity, &at, 0, err) != 0 || in.pos != in.size) {
-    if (in.pos != in.size && !err->message[0]) bad(err, "trailing bytes");
+  int rc = decode_node(schema, &in, region, d, capacity, &at, 0, err);
+  if (rc == 0 && in.pos != in.size) rc = bad(err, "trailing bytes");
+  if (rc != 0) {
     d->on_release = NULL;
-    struct ArrowArray tmp = {.private_data = d};
-    release_decoded(&tmp);
+    free_decoded(d);
     return -1;
   }
-  *out = nodes[0].array;
-  out->release = release_decoded;
-  out->private_data = d;
+  atomic_init(&d->refs, d->n_nodes);
   d->on_release = on_release;
   d->token = token;
+  /* the root is handed out by value; it keeps its reference like every other node */
+  *out = nodes[0].array;
+  nodes[0].array.release = NULL;
   return 0;
 }
