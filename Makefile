@@ -65,3 +65,23 @@ sanitize: setup
 
 clean:
 	rm -rf build
+
+# --- benchmarks (bench/README.md): `make bench`, or e.g. `make bench BENCH_ARGS=--quick` --------
+# Never part of `make test`. A peer that cannot run (headwater broken, no Java, no Lakesail venv)
+# is reported as unavailable and the others still run.
+BENCH_ARGS ?=
+SAIL_VENV := bench/.venv-sail
+
+.PHONY: bench
+bench: setup $(VENV)/.bench-deps-installed $(SAIL_VENV)/.deps-installed
+	@$(MAKE) --no-print-directory build || echo "bench: building headwater failed; its peers will say why"
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+$(VENV)/.bench-deps-installed: bench/requirements.txt $(VENV)/.deps-installed
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
+$(SAIL_VENV)/.deps-installed: bench/requirements-sail.txt
+	test -x $(SAIL_VENV)/bin/python || python3 -m venv $(SAIL_VENV)
+	$(SAIL_VENV)/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements-sail.txt \
+	  && touch $@ || echo "bench: setting up $(SAIL_VENV) failed; the Lakesail peers will say why"

@@ -470,6 +470,22 @@ def _spark_struct(schema: Any) -> Any:
     raise TypeError(f"expected a pyarrow.Schema, a DDL string or a StructType, got {type(schema).__name__}")
 
 
+def _arrow_schema(schema: Any) -> "pa.Schema":
+    """The read schema as Arrow: PySpark hands ``reader()`` a StructType, Lakesail a
+    ``pyarrow.Schema``."""
+    import pyarrow as pa
+
+    if isinstance(schema, pa.Schema):
+        return schema
+    if isinstance(schema, str):
+        from pyspark.sql.types import _parse_datatype_string
+
+        schema = _parse_datatype_string(schema)
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)
+
+
 def _same_spark_type(got: Any, want: Any) -> bool:
     """Do two Arrow types map to the same Spark type (ignoring nullability)?"""
     from pyspark.sql.pandas.types import from_arrow_type
@@ -530,9 +546,7 @@ def _base_classes() -> Tuple[type, type]:
             self._hw_call = call
             self._hw_options = options
             self._hw_cast = is_true(options.get("cast", "false"))
-            from pyspark.sql.pandas.types import to_arrow_schema
-
-            self._hw_arrow = to_arrow_schema(schema)
+            self._hw_arrow = _arrow_schema(schema)
 
         def partitions(self) -> List[Any]:
             call = self._hw_call
@@ -551,6 +565,8 @@ def _base_classes() -> Tuple[type, type]:
         def read(self, partition: Any) -> Iterator[Any]:
             import pyarrow as pa
 
+            if partition is None:  # Spark reads an empty partition list as one partition, None
+                return
             call = self._hw_call
             spec = partition.value
             index = getattr(partition, "_hw_index", None)

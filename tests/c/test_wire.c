@@ -1999,7 +1999,7 @@ static void tally_check(const char* what, const tally* t) {
                 t->unreadable);
   /* Fails while wire.c counts a child's offset toward its length (test_regression_*_offset_counted_*) */
   if (t->unreadable)
-    fail_msg("BUG: %s: %d accepted descriptors would make a consumer read out of bounds; first: %s", what,
+    fail_msg("regression: %s: %d accepted descriptors would make a consumer read out of bounds; first: %s", what,
              t->unreadable, t->example);
 }
 
@@ -2130,7 +2130,7 @@ static void test_release_runs_once(void** state) {
 /* ================================================================ bugs */
 
 /*
- * BUG (wire.c, decode_node, the struct child check):
+ * Regression test (was a bug in wire.c, decode_node, the struct child check):
  *     if (child->offset + child->length < end) return bad(err, "struct child too short");
  * A struct's offset applies to its children: a consumer reads child rows [parent.offset,
  * parent.offset + parent.length) as *logical* rows of the child, i.e. physical slots
@@ -2160,7 +2160,7 @@ static void test_regression_struct_child_offset_counted_as_length(void** state) 
   free(copy);
   hw_wbuf_free(&out);
   fixture_close(&fx);
-  if (rc == 0) fail_msg("BUG: a struct child of length 0 at offset 10 was accepted for a struct of 10 rows");
+  if (rc == 0) fail_msg("regression: a struct child of length 0 at offset 10 was accepted for a struct of 10 rows");
   assert_string_equal(err.error_class, "HW_MALFORMED_BATCH");
 }
 
@@ -2182,12 +2182,12 @@ static void test_regression_column_offset_counted_as_length(void** state) {
   if (rc == 0) a.release(&a);
   hw_wbuf_free(&out);
   fixture_close(&fx);
-  if (rc == 0) fail_msg("BUG: a column of length 0 at offset 10 was accepted for a batch of 10 rows");
+  if (rc == 0) fail_msg("regression: a column of length 0 at offset 10 was accepted for a batch of 10 rows");
   assert_string_equal(err.error_class, "HW_MALFORMED_BATCH");
 }
 
 /*
- * BUG (wire.c, decode_node, the list child check):
+ * Regression test (was a bug in wire.c, decode_node, the list child check):
  *     if (child->offset + child->length < last) return bad(err, "list child too short");
  * List offsets index the child's logical rows (physical slot child.offset + offsets[k]), so the
  * child needs child.length >= last offset. Input: column l (ARRAY<INT>) of the fixture, whose
@@ -2215,13 +2215,13 @@ static void test_regression_list_child_offset_counted_as_length(void** state) {
   if (rc == 0) a.release(&a);
   hw_wbuf_free(&out);
   fixture_close(&fx);
-  if (rc == 0) fail_msg("BUG: a list child of length 0 at offset %lld was accepted for offsets up to %lld",
+  if (rc == 0) fail_msg("regression: a list child of length 0 at offset %lld was accepted for offsets up to %lld",
                         (long long)last, (long long)last);
   assert_string_equal(err.error_class, "HW_MALFORMED_BATCH");
 }
 
 /*
- * BUG (wire.c, hw_batch_decode, the trailing-bytes report):
+ * Regression test (was a bug in wire.c, hw_batch_decode, the trailing-bytes report):
  *     if (in.pos != in.size && !err->message[0]) bad(err, "trailing bytes");
  * Whether trailing bytes are reported depends on what err held before the call: with a message
  * left in it from earlier (callers reuse one hw_error across messages), decode returns -1 with
@@ -2244,11 +2244,11 @@ static void test_regression_trailing_bytes_with_used_error(void** state) {
   fixture_close(&fx);
   assert_int_equal(rc, -1);
   if (strcmp(err.error_class, "HW_MALFORMED_BATCH") != 0)
-    fail_msg("BUG: trailing bytes reported as [%s] %s", err.error_class, err.message);
+    fail_msg("regression: trailing bytes reported as [%s] %s", err.error_class, err.message);
 }
 
 /*
- * BUG (wire.c, release_decoded / release_child): the C Data Interface lets a consumer move a child
+ * Regression test (was a bug in wire.c, release_decoded / release_child): the C Data Interface lets a consumer move a child
  * array out of a batch and release the parent right away, the child staying valid until its own
  * release ("Moving child arrays"). A decoded batch's children are views into the parent's
  * allocation and their release callbacks do nothing, so after the parent's release the moved
@@ -2278,12 +2278,12 @@ static void test_regression_moved_child_outlives_parent(void** state) {
   int after = atomic_load(&released);
   fixture_close(&fx);
   if (early != 0)
-    fail_msg("BUG: the region was handed back (on_release ran) while a moved-out child was still alive");
+    fail_msg("regression: the region was handed back (on_release ran) while a moved-out child was still alive");
   assert_int_equal(after, 1);
 }
 
 /*
- * BUG (wire.c, hw_wire_recv, the control buffer and the SCM_RIGHTS loop): the control buffer is
+ * Regression test (was a bug in wire.c, hw_wire_recv, the control buffer and the SCM_RIGHTS loop): the control buffer is
  * CMSG_SPACE(sizeof(int)) bytes, which on LP64 also holds CMSG_LEN(2 * sizeof(int)), so a peer
  * that passes two descriptors in one SCM_RIGHTS message gets both installed in the receiver; the
  * loop copies only the first into *fd and the second stays open in the host for good (one leaked
@@ -2332,7 +2332,7 @@ static void test_regression_second_passed_fd_leaks(void** state) {
   free(raw);
   int now = count_open_fds();
   assert_int_equal(rc, 0);
-  if (now != baseline) fail_msg("BUG: %d descriptor(s) leaked by a message carrying two fds", now - baseline);
+  if (now != baseline) fail_msg("regression: %d descriptor(s) leaked by a message carrying two fds", now - baseline);
 }
 
 int main(void) {

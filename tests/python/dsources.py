@@ -63,7 +63,7 @@ class Err:
            Py4JJavaError the root cause's condition or Java class name.
            As a headwater expectation: "ANY" (any class) or a tuple of acceptable classes.
     phase: "load" (raised by load()) or "collect".
-    msg:   a substring of the message.
+    msg:   a substring of the message, or a tuple of substrings.
     """
 
     ANY = "ANY"
@@ -82,6 +82,11 @@ class Err:
         if is_error_class(self.cls):
             return self
         return Err(self.kind, Err.ANY, self.phase, None)
+
+    def messages(self):
+        if self.msg is None:
+            return ()
+        return self.msg if isinstance(self.msg, tuple) else (self.msg,)
 
     def __repr__(self):
         return f"Err({self.kind!r}, {self.cls!r}, {self.phase!r}, {self.msg!r})"
@@ -292,7 +297,7 @@ class PlanReader(DataSourceReader):
         if w == "partitions_many":
             return [InputPartition(i) for i in range(20)]
         if w == "partitions_many_sparse":
-            return [InputPartition(i) for i in range(20)]
+            return [InputPartition(i) for i in range(10)]
         if w == "partitions_subclass":
             return [RangePartition(0, 2), RangePartition(2, 5)]
         return [InputPartition("only")]
@@ -618,6 +623,8 @@ V(
     lambda: [(dt.datetime(2024, 1, 2, 23, 59, 59),)],
     [(dt.date(2024, 1, 2),)],
 )
+V("date_from_aware_datetime", "d DATE", lambda: [(dt.datetime(2024, 1, 15, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=5))),)],
+  [(dt.date(2024, 1, 15),)], note="the wall-clock date; tzinfo ignored (UTC date would be 01-14)")
 V("date_from_str", "d DATE", lambda: [("2024-01-02",)], Err(PE, "ArrowTypeError", msg="object of type <class 'str'> cannot be converted to int"))
 # ints (and floats, truncated) are days since 1970-01-01
 V("date_from_int", "d DATE", lambda: [(1,), (-1,), (1.5,)], [(dt.date(1970, 1, 2),), (dt.date(1969, 12, 31),), (dt.date(1970, 1, 2),)])
@@ -768,7 +775,8 @@ V(
     "not_null_top_level_none_string",
     "a STRING NOT NULL",
     lambda: [(None,)],
-    None,
+    Err("Py4JJavaError", "java.lang.NullPointerException", msg="because \"input\" is null"),
+    hw=Err(PE, "ANY"),  # DELIBERATE DIFFERENCE, as above
 )
 V(
     "not_null_in_struct",
@@ -884,7 +892,8 @@ V("arrow_reordered_columns", RS, lambda: [_arrow_ba(["x"], [1])],
   # DELIBERATE DIFFERENCE: Spark reads the batch positionally and crashes in the JVM; headwater
   # should reject the batch (or reorder it) with a PythonException instead.
   hw=Err(PE, "ANY"))
-V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], None)
+# Same types in another order: Spark silently takes the columns by position (names ignored).
+V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], [("B", "A")])
 V("arrow_missing_column", RS, lambda: [_rb_a_only([1])],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 1 columns"))
 V("arrow_extra_column", RS, lambda: [_arrow_abc()],
@@ -913,7 +922,8 @@ V("arrow_second_batch_bad", RS, lambda: [_arrow_ab([1], ["x"]), _rb_a_only([2])]
   Err(PE, "ArrowInvalid", msg="Tried to write record batch with different schema"))
 V("arrow_multiple_batches_partitions", RS,
   lambda: [_arrow_ab([i, i + 1], [str(i), None]) for i in range(0, 12, 2)],
-  None, partitions=3)
+  [(0, "0"), (1, None), (6, "6"), (7, None), (2, "2"), (3, None), (8, "8"), (9, None), (4, "4"), (5, None), (10, "10"), (11, None)],
+  partitions=3)
 
 
 def _arrow_ab(a, b):
@@ -986,10 +996,15 @@ V("user_schema_named_row", RS, lambda: [Row(b="x", a=1)], [("x", 1)], schema="b 
 
 # ---- planning
 P("default", [("InputPartition", "'only'")])
-P("init_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", "boom from __init__"))
-P("schema_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", "boom from schema"))
-P("schema_nonstruct", Err(AE, "INVALID_SCHEMA.NON_STRUCT_TYPE", "load"))
-P("schema_nonstruct_type", Err(AE, "INVALID_SCHEMA.NON_STRUCT_TYPE", "load"))
+CREATE = "Failed to create Python data source instance"
+INIT = "Failed to initialize Python data source reader"
+GEN = "Failed to generate Python data source read partitions"
+P("init_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", (CREATE, "ValueError: boom from __init__")))
+P("schema_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", (CREATE, "RuntimeError: boom from schema")))
+P("schema_nonstruct", Err(AE, "INVALID_SCHEMA.NON_STRUCT_TYPE", "load",
+  'The input schema int is not a valid schema string. The input expression should be evaluated to struct type, but got "INT".'))
+P("schema_nonstruct_type", Err(AE, "INVALID_SCHEMA.NON_STRUCT_TYPE", "load",
+  'The input schema "integer" is not a valid schema string. The input expression should be evaluated to struct type, but got "INT".'))
 P("schema_bad_ddl", Err(AE, "PARSE_SYNTAX_ERROR", "load"))
 P("schema_int", Err("Py4JJavaError", "java.lang.NegativeArraySizeException", "load"),
   # DELIBERATE DIFFERENCE: Spark breaks its worker protocol (raw py4j error); headwater should
@@ -997,22 +1012,29 @@ P("schema_int", Err("Py4JJavaError", "java.lang.NegativeArraySizeException", "lo
   hw=Err(AE, "ANY", "load"))
 P("schema_struct_type", [("InputPartition", "'only'")])
 P("schema_must_not_be_called", [("InputPartition", "'only'")], schema="p STRING, v STRING")
-P("reader_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "boom from reader"))
-P("reader_bad", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "DATA_SOURCE_TYPE_MISMATCH"))
+P("reader_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", (INIT, "ValueError: boom from reader")))
+P("reader_bad", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
+  (INIT, "[DATA_SOURCE_TYPE_MISMATCH] Expected an instance of DataSourceReader, but got 'object'.")))
 P("reader_schema", [("type", "StructType"), ("p", "string"), ("v", "string")])
-P("partitions_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "boom from partitions"))
-P("partitions_tuple", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "'partitions' to return a list"))
-P("partitions_generator", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "'partitions' to return a list"))
-P("partitions_ints", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "'InputPartition'"))
-P("partitions_mixed", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", "'InputPartition'"))
+P("partitions_raises", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect", (GEN, "ValueError: boom from partitions")))
+P("partitions_tuple", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
+  (GEN, "[DATA_SOURCE_TYPE_MISMATCH] Expected 'partitions' to return a list, but got 'tuple'.")))
+P("partitions_generator", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
+  (GEN, "[DATA_SOURCE_TYPE_MISMATCH] Expected 'partitions' to return a list, but got 'generator'.")))
+P("partitions_ints", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
+  (GEN, "[DATA_SOURCE_TYPE_MISMATCH] Expected elements in 'partitions' to be of type 'InputPartition', but got 'int', 'int'.")))
+P("partitions_mixed", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
+  (GEN, "[DATA_SOURCE_TYPE_MISMATCH] Expected elements in 'partitions' to be of type 'InputPartition', but got 'InputPartition', 'int'.")))
 P("partitions_empty", [("NoneType", "None")])
 P("partitions_not_implemented", [("NoneType", "None")])
 P("partitions_default", [("NoneType", "None")])
 P("partitions_many", [(str(i), str(j)) for i in range(20) for j in range(3)])
-P("partitions_many_sparse", [(str(i), "x") for i in range(0, 20, 3)])
+P("partitions_many_sparse", [(str(i), "x") for i in range(0, 10, 3)])
 P("partitions_subclass", [("RangePartition", str(j)) for j in range(5)])
 
-CASES.append(Case("noschema_without_user_schema", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", "NOT_IMPLEMENTED"), fmt="hw_noschema"))
+CASES.append(Case("noschema_without_user_schema",
+                  Err(AE, "PYTHON_DATA_SOURCE_ERROR", "load", (CREATE, "[NOT_IMPLEMENTED] schema is not implemented.")),
+                  fmt="hw_noschema"))
 CASES.append(Case("noschema_with_user_schema", [("0", "1")], fmt="hw_noschema", schema="x STRING, y STRING"))
 CASES.append(Case("noschema_user_schema_structtype", [("0",)], fmt="hw_noschema",
                   schema=StructType([StructField("x", StringType())])))
@@ -1035,15 +1057,31 @@ CASES.append(Case(
 # ---- options
 CASES.append(Case(
     "options_stringified",
-    None,
+    [("f", "'1.5'"), ("flag", "'true'"), ("mykey", "'V'"), ("n", "'1'"), ("off", "'false'"),
+     ("upper", "'Keep Case'"), ("#lookup MyKey", "'V'"), ("#contains MYKEY", "True")],
     fmt="hw_options",
     options={"MyKey": "V", "flag": True, "off": False, "n": 1, "f": 1.5, "UPPER": "Keep Case"},
 ))
-CASES.append(Case("options_none_value", None, fmt="hw_options", options={"k": None}))
-CASES.append(Case("options_path_and_option", None, fmt="hw_options", options={"path": "/from/option"},
-                  load=("/from/load",)))
-CASES.append(Case("options_path", None, fmt="hw_options", load=("/tmp/some/path",)))
-CASES.append(Case("options_paths", None, fmt="hw_options", load=(["/p/one", "/p/two"],)))
+CASES.append(Case(
+    "options_none_value",
+    Err("Py4JJavaError", "INTERNAL_ERROR", "load"),
+    fmt="hw_options",
+    options={"k": None},
+    # DELIBERATE DIFFERENCE: a None option value is an internal error (NullPointerException) in
+    # Spark; headwater's behaviour is not compared.
+    hw="skip",
+))
+CASES.append(Case(
+    "options_path_and_option",
+    Err(AE, "_LEGACY_ERROR_TEMP_1306", "load", "There is a 'path' or 'paths' option set and load() is called with path parameters."),
+    fmt="hw_options",
+    options={"path": "/from/option"},
+    load=("/from/load",),
+))
+CASES.append(Case("options_path", [("path", "'/tmp/some/path'"), ("#lookup MyKey", "None"), ("#contains MYKEY", "False")],
+                  fmt="hw_options", load=("/tmp/some/path",)))
+CASES.append(Case("options_paths", [("paths", "'[\"/p/one\",\"/p/two\"]'"), ("#lookup MyKey", "None"), ("#contains MYKEY", "False")],
+                  fmt="hw_options", load=(["/p/one", "/p/two"],)))
 
 BY_NAME = {c.name: c for c in CASES}
 
@@ -1053,10 +1091,11 @@ BY_NAME = {c.name: c for c in CASES}
 
 
 class Outcome:
-    def __init__(self, rows=None, columns=None, schema=None, error=None, phase=None):
+    def __init__(self, rows=None, columns=None, schema=None, nullable=None, error=None, phase=None):
         self.rows = rows
         self.columns = columns
-        self.schema = schema
+        self.schema = schema  # simpleString()
+        self.nullable = nullable  # top-level fields' nullability
         self.error = error
         self.phase = phase
 
@@ -1078,7 +1117,8 @@ def run_case(session, case):
         df = r.load(*case.load_args)
         phase = "collect"
         rows = df.collect()
-        return Outcome(rows=rows, columns=list(df.columns), schema=df.schema.simpleString())
+        return Outcome(rows=rows, columns=list(df.columns), schema=df.schema.simpleString(),
+                       nullable=[f.nullable for f in df.schema.fields])
     except Exception as e:  # noqa: BLE001 - the error is the result
         return Outcome(error=e, phase=phase)
 
@@ -1108,14 +1148,17 @@ def spark_error_info(exc):
     from py4j.protocol import Py4JJavaError
 
     if isinstance(exc, Py4JJavaError):
-        j = exc.java_exception
-        while j.getCause() is not None:
-            j = j.getCause()
-        try:
-            cond = j.getCondition()
-        except Exception:  # noqa: BLE001 - not a SparkThrowable
-            cond = None
-        return "Py4JJavaError", cond or j.getClass().getName(), msg
+        # the first error class along the cause chain, else the root cause's Java class
+        j, root = exc.java_exception, None
+        while j is not None:
+            try:
+                cond = j.getCondition()
+            except Exception:  # noqa: BLE001 - not a SparkThrowable
+                cond = None
+            if cond:
+                return "Py4JJavaError", cond, msg
+            root, j = j, j.getCause()
+        return "Py4JJavaError", root.getClass().getName(), msg
     if isinstance(exc, AnalysisException):
         return "analysis", exc.getCondition(), msg
     if isinstance(exc, PythonException):
