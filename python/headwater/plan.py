@@ -64,13 +64,12 @@ def _both(name: str) -> Tuple[type, ...]:
 
 
 def _source_error(action: str, name: str, e: BaseException) -> AnalysisException:
-    """Spark's PYTHON_DATA_SOURCE_ERROR for a failure in the source's own planning code."""
-    if isinstance(e, HeadwaterException) and e.error_class == "NOT_IMPLEMENTED":
-        err = AnalysisException(f"Failed to {action} Python data source {name}: {e}", "PYTHON_DATA_SOURCE_ERROR")
-    else:
-        err = AnalysisException(
-            f"Failed to {action} Python data source {name}: {type(e).__name__}: {e}", "PYTHON_DATA_SOURCE_ERROR"
-        )
+    """Spark's PYTHON_DATA_SOURCE_ERROR for a failure in the source's own planning code ("Failed to
+    create Python data source instance: ..."), with the source's traceback."""
+    import traceback
+
+    tb = "".join(traceback.format_exception(e))
+    err = AnalysisException(f"Failed to {action} Python data source {name}: {tb}", "PYTHON_DATA_SOURCE_ERROR")
     err.__cause__ = e
     return err
 
@@ -94,14 +93,14 @@ class ReadPlan:
         try:
             self.source = source_cls(self.options)
         except Exception as e:
-            raise _source_error("create", self.name, e) from e
+            raise _source_error("create", "instance", e) from e
         if user_schema is not None:
             self.core_schema = parse_schema(user_schema)
         else:
             try:
                 declared = self.source.schema()
             except Exception as e:
-                raise _source_error("create", self.name, e) from e
+                raise _source_error("create", "instance", e) from e
             self.core_schema = parse_schema(declared)
         if not self.core_schema.is_struct:
             raise AnalysisException(
@@ -117,11 +116,13 @@ class ReadPlan:
         try:
             reader = self.source.reader(self.schema)
         except Exception as e:
-            raise _source_error("initialize reader", self.name, e) from e
+            raise _source_error("initialize", "reader", e) from e
         if not self.flavor.is_reader(reader):
+            # Spark reports the check inside PYTHON_DATA_SOURCE_ERROR (it runs in its planner process)
             raise AnalysisException(
-                f"Expected an instance of DataSourceReader, but got '{type(reader).__name__}'.",
-                "DATA_SOURCE_TYPE_MISMATCH",
+                "Failed to initialize Python data source reader: [DATA_SOURCE_TYPE_MISMATCH] Expected an "
+                f"instance of DataSourceReader, but got '{type(reader).__name__}'.",
+                "PYTHON_DATA_SOURCE_ERROR",
             )
         return reader
 
@@ -131,19 +132,21 @@ class ReadPlan:
         except NotImplementedError:
             return [None]
         except Exception as e:
-            raise _source_error("plan read", self.name, e) from e
+            raise _source_error("generate", "read partitions", e) from e
+        prefix = "Failed to generate Python data source read partitions: [DATA_SOURCE_TYPE_MISMATCH] "
         if not isinstance(partitions, list):
             raise AnalysisException(
-                f"Expected 'partitions' to return a list, but got '{type(partitions).__name__}'.",
-                "DATA_SOURCE_TYPE_MISMATCH",
+                prefix + f"Expected 'partitions' to return a list, but got '{type(partitions).__name__}'.",
+                "PYTHON_DATA_SOURCE_ERROR",
             )
         bad = [p for p in partitions if not self.flavor.is_partition(p)]
         if bad:
             raise AnalysisException(
-                "Expected elements in 'partitions' to be of type 'InputPartition', but got "
+                prefix
+                + "Expected elements in 'partitions' to be of type 'InputPartition', but got "
                 + ", ".join(f"'{type(p).__name__}'" for p in partitions)
                 + ".",
-                "DATA_SOURCE_TYPE_MISMATCH",
+                "PYTHON_DATA_SOURCE_ERROR",
             )
         return partitions or [None]
 

@@ -73,8 +73,9 @@ class _Registry:
             self._discover()
         if key not in self._sources:
             raise AnalysisException(
-                f"Data source '{name}' not found. Please make sure the data source is registered.",
-                "DATA_SOURCE_NOT_EXIST",
+                f"Failed to find the data source: {name}. Make sure the provider name is correct and the "
+                "package is properly registered and compatible with your Spark version.",
+                "DATA_SOURCE_NOT_FOUND",
             )
         return self._sources[key]
 

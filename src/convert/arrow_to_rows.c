@@ -180,14 +180,14 @@ static PyObject* value_at(ctx* c, const node* n, const struct ArrowArray* a, int
       const int32_t* off = values;
       const char* data = a->buffers[2];
       if (f->type == HW_TYPE_UTF8) return PyUnicode_DecodeUTF8(data + off[p], off[p + 1] - off[p], "replace");
-      return PyByteArray_FromStringAndSize(data + off[p], off[p + 1] - off[p]);
+      return PyBytes_FromStringAndSize(data + off[p], off[p + 1] - off[p]);
     }
     case HW_TYPE_LARGE_UTF8:
     case HW_TYPE_LARGE_BINARY: {
       const int64_t* off = values;
       const char* data = a->buffers[2];
       if (f->type == HW_TYPE_LARGE_UTF8) return PyUnicode_DecodeUTF8(data + off[p], off[p + 1] - off[p], "replace");
-      return PyByteArray_FromStringAndSize(data + off[p], off[p + 1] - off[p]);
+      return PyBytes_FromStringAndSize(data + off[p], off[p + 1] - off[p]);
     }
     case HW_TYPE_DATE32: return make_date(c, ((const int32_t*)values)[p]);
     case HW_TYPE_TIMESTAMP: return make_timestamp(c, f, ((const int64_t*)values)[p]);

@@ -3,7 +3,7 @@
  * and what a DataSourceWriter's write(iterator) receives.
  *
  * Values come out as PySpark gives them: structs as Rows, maps as dicts,
- * arrays as lists, binary as bytearray, decimals as Decimal, dates as date,
+ * arrays as lists, binary as bytes (Spark 4's binaryAsBytes default), decimals as Decimal, dates as date,
  * TIMESTAMP as a naive datetime in the process's local time zone and
  * TIMESTAMP_NTZ as a naive datetime. Needs the GIL.
  */

@@ -90,9 +90,25 @@ static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
   return era * 146097 + doe - 719468;
 }
 
-static int append_int(const conv_node* node, PyObject* v, hw_error* err) {
-  if (PyBool_Check(v) || !(PyLong_Check(v) || PyIndex_Check(v))) return value_error(node->field, v, NULL, err);
-  PyObject* index = PyLong_Check(v) ? (Py_INCREF(v), v) : PyNumber_Index(v);
+/* Integers as PySpark (through pyarrow) takes them: ints in range, floats and Decimals truncated
+ * toward zero; not bools. */
+static int append_int(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
+  PyObject* index;
+  if (PyBool_Check(v)) return value_error(node->field, v, NULL, err);
+  if (PyLong_Check(v)) {
+    Py_INCREF(v);
+    index = v;
+  } else if (PyFloat_Check(v)) {
+    double d = PyFloat_AS_DOUBLE(v);
+    if (!(d > -9.3e18 && d < 9.3e18)) return value_error(node->field, v, "out of range", err);
+    index = PyLong_FromLongLong((long long)d); /* C's cast truncates toward zero */
+  } else if (PyIndex_Check(v)) {
+    index = PyNumber_Index(v);
+  } else if (PyObject_IsInstance(v, conv->decimal_type) == 1) {
+    index = PyNumber_Long(v); /* int(Decimal) truncates toward zero */
+  } else {
+    return value_error(node->field, v, NULL, err);
+  }
   if (!index) return value_error(node->field, v, NULL, err);
   int overflow = 0;
   long long x = PyLong_AsLongLongAndOverflow(index, &overflow);
@@ -124,13 +140,21 @@ static int append_uint(const conv_node* node, PyObject* v, hw_error* err) {
   return hw_builder_append_uint(node->builder, x) ? oom(err) : 0;
 }
 
+/* Floats, bools (1.0/0.0) and ints the type represents exactly (2^24 for FLOAT, 2^53 for DOUBLE),
+ * as pyarrow takes them in PySpark. */
 static int append_float(const conv_node* node, PyObject* v, hw_error* err) {
   double x;
   if (PyFloat_Check(v)) {
     x = PyFloat_AS_DOUBLE(v);
-  } else if (PyLong_Check(v) && !PyBool_Check(v)) {
-    x = PyLong_AsDouble(v);
-    if (x == -1.0 && PyErr_Occurred()) return value_error(node->field, v, "out of range", err);
+  } else if (PyBool_Check(v)) {
+    x = v == Py_True ? 1.0 : 0.0;
+  } else if (PyLong_Check(v)) {
+    int overflow = 0;
+    long long i = PyLong_AsLongLongAndOverflow(v, &overflow);
+    long long limit = node->field->type == HW_TYPE_FLOAT32 ? (1LL << 24) : (1LL << 53);
+    if (overflow || i > limit || i < -limit)
+      return value_error(node->field, v, "outside the range the type represents exactly", err);
+    x = (double)i;
   } else {
     return value_error(node->field, v, NULL, err);
   }
@@ -162,9 +186,21 @@ static int append_binary(const conv_node* node, PyObject* v, hw_error* err) {
   return value_error(node->field, v, "BINARY takes bytes or bytearray", err);
 }
 
+/* A date, a datetime (its wall-clock date), or a number of days since 1970-01-01 (floats
+ * truncated), as pyarrow takes them in PySpark. */
 static int append_date(const conv_node* node, PyObject* v, hw_error* err) {
-  if (!PyDate_Check(v)) return value_error(node->field, v, NULL, err);
-  int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  int64_t days;
+  if (PyDate_Check(v)) {
+    days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+  } else if ((PyLong_Check(v) && !PyBool_Check(v)) || PyFloat_Check(v)) {
+    double d = PyFloat_Check(v) ? PyFloat_AS_DOUBLE(v) : 0;
+    int overflow = 0;
+    days = PyFloat_Check(v) ? (d > -2147483649.0 && d < 2147483648.0 ? (int64_t)d : INT64_MAX)
+                            : PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow || days < INT32_MIN || days > INT32_MAX) return value_error(node->field, v, "out of range", err);
+  } else {
+    return value_error(node->field, v, NULL, err);
+  }
   return hw_builder_append_int(node->builder, days) ? oom(err) : 0;
 }
 
@@ -280,13 +316,25 @@ static int append_decimal(hw_row_converter* conv, const conv_node* node, PyObjec
 
 static int append_value(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err);
 
-/* ARRAY takes a list or an array.array, as PySpark does (not a tuple). */
+/* Element types PySpark hands to pyarrow untouched (no converter of its own): for those, an array
+ * may also be a tuple. */
+static bool plain_elements(const hw_field* f) {
+  switch (f->type) {
+    case HW_TYPE_BOOL: case HW_TYPE_INT8: case HW_TYPE_INT16: case HW_TYPE_INT32: case HW_TYPE_INT64:
+    case HW_TYPE_FLOAT32: case HW_TYPE_FLOAT64: case HW_TYPE_DATE32: return f->nullable;
+    case HW_TYPE_LIST: return f->nullable && plain_elements(&f->children[0]);
+    default: return false;
+  }
+}
+
+/* ARRAY takes a list or an array.array, as PySpark does (a tuple only for plain elements). */
 static int append_list(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   PyObject* seq;
   if (PyList_Check(v)) {
     Py_INCREF(v);
     seq = v;
-  } else if (strcmp(Py_TYPE(v)->tp_name, "array.array") == 0) {
+  } else if (strcmp(Py_TYPE(v)->tp_name, "array.array") == 0 ||
+             (PyTuple_Check(v) && plain_elements(&node->field->children[0]))) {
     seq = PySequence_List(v);
     if (!seq) return value_error(node->field, v, NULL, err);
   } else {
@@ -389,7 +437,7 @@ static int append_value(hw_row_converter* conv, const conv_node* node, PyObject*
     case HW_TYPE_INT8:
     case HW_TYPE_INT16:
     case HW_TYPE_INT32:
-    case HW_TYPE_INT64: return append_int(node, v, err);
+    case HW_TYPE_INT64: return append_int(conv, node, v, err);
     case HW_TYPE_UINT8:
     case HW_TYPE_UINT16:
     case HW_TYPE_UINT32:

@@ -86,7 +86,7 @@ def test_iterator_exception_propagates_unchanged():
 @pytest.mark.parametrize(
     "ddl,value,message",
     [
-        ("a ARRAY<INT>", (1, 2), "ARRAY takes a list"),
+        ("a ARRAY<STRING>", ("x", "y"), "ARRAY takes a list"),  # a tuple only for plain elements
         ("a BINARY", "text", "BINARY takes bytes or bytearray"),
         ("a BINARY", memoryview(b"x"), "BINARY takes bytes or bytearray"),
         ("a STRUCT<x: INT>", [1], "STRUCT takes a tuple, Row, dict or object"),
@@ -146,3 +146,23 @@ def test_naive_timestamps_are_local_time_of_the_process():
         "['2024-01-01T17:00:00+00:00', '2024-07-01T16:00:00+00:00']",
         "['2024-01-01T12:00:00', '2024-07-01T12:00:00']",
     ]
+
+
+def test_numbers_as_pyspark_takes_them():
+    """Through pyarrow, PySpark truncates floats and Decimals into integer columns, takes bools and
+    exactly representable ints as floats, and ints as days for DATE."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    rows = [(2.7, Decimal("-1.9"), True, 2**24, 1, (1, 2)), (-1.5, Decimal("2.5"), 3, -5, 1.5, None)]
+    batch = pa.record_batch(convert("i INT, j BIGINT, f FLOAT, d DOUBLE, day DATE, arr ARRAY<INT>", rows))
+    assert batch.to_pylist() == [
+        {"i": 2, "j": -1, "f": 1.0, "d": float(2**24), "day": dt.date(1970, 1, 2), "arr": [1, 2]},
+        {"i": -1, "j": 2, "f": 3.0, "d": -5.0, "day": dt.date(1970, 1, 2), "arr": None},
+    ]
+    with pytest.raises(PythonException, match="exactly"):
+        convert("f FLOAT", [(2**24 + 1,)])
+    with pytest.raises(PythonException, match="expected INT, got bool True"):
+        convert("i INT", [(True,)])
