@@ -121,7 +121,14 @@ class DataFrame:
         return pa.Table.from_batches(list(self._run()), schema=pa.schema(self._plan.core_schema))
 
     def toPandas(self) -> Any:
-        return self.toArrow().to_pandas()
+        table = self.toArrow()
+        pdf = table.to_pandas()
+        if table.num_rows == 0:
+            # PySpark builds an empty frame from no records: its string columns are 'object'
+            for field in table.schema:
+                if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                    pdf[field.name] = pdf[field.name].astype(object)
+        return pdf
 
     def count(self) -> int:
         return sum(b.num_rows for b in self._run(ordered=False))

@@ -95,17 +95,25 @@ class ReadPlan:
         except Exception as e:
             raise _source_error("create", "instance", e) from e
         if user_schema is not None:
-            self.core_schema = parse_schema(user_schema)
+            declared = user_schema
         else:
             try:
                 declared = self.source.schema()
             except Exception as e:
                 raise _source_error("create", "instance", e) from e
+        try:
             self.core_schema = parse_schema(declared)
-        if not self.core_schema.is_struct:
+        except TypeError as e:
             raise AnalysisException(
-                f"Schema of the Python data source {self.name} must be a struct, "
-                f"got {self.core_schema.simple_string()}.",
+                f"The schema of Python data source {self.name} must be a DDL string or a StructType: {e}",
+                "INVALID_SCHEMA.NON_STRUCT_TYPE",
+            ) from None
+        if not self.core_schema.is_struct:
+            # Spark's message: the schema as given (DDL text, or a type's JSON), then its type
+            shown = declared if isinstance(declared, str) else f'"{self.core_schema.to_json().strip(chr(34))}"'
+            raise AnalysisException(
+                f"The input schema {shown} is not a valid schema string. The input expression should be "
+                f'evaluated to struct type, but got "{self.core_schema.to_ddl()}".',
                 "INVALID_SCHEMA.NON_STRUCT_TYPE",
             )
         self.schema = self.flavor.struct_type(self.core_schema)
@@ -238,5 +246,5 @@ def _unpicklable_attribute(obj: Any) -> Optional[Tuple[str, str]]:
 
 
 def paths_option(paths: List[str]) -> str:
-    """Spark passes several load() paths as the option ``paths``, a JSON array."""
-    return json.dumps(list(paths))
+    """Spark passes several load() paths as the option ``paths``, a JSON array (compact)."""
+    return json.dumps(list(paths), separators=(",", ":"))

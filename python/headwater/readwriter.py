@@ -58,6 +58,16 @@ class DataFrameReader:
         if schema is not None:
             self.schema(schema)
         self.options(**options)
+        if path is not None and any(k.lower() in ("path", "paths") for k in self._options):
+            from headwater.errors import AnalysisException
+
+            raise AnalysisException(  # Spark's check and words
+                "There is a 'path' or 'paths' option set and load() is called with path parameters. Either "
+                "remove the path option if it's the same as the path parameter, or add it to the load() "
+                "parameter if you do want to read multiple paths. To ignore this check, set "
+                "'spark.sql.legacy.pathOptionBehavior.enabled' to 'true'.",
+                "_LEGACY_ERROR_TEMP_1306",
+            )
         if isinstance(path, str):
             self._options["path"] = path
         elif path is not None:

@@ -24,7 +24,7 @@ def parse_schema(schema: Any) -> _core.Schema:
     if hasattr(schema, "__arrow_c_schema__"):
         return _core.schema_from_arrow(schema)
     json_method = getattr(schema, "json", None)
-    if callable(json_method) and hasattr(schema, "fields"):
+    if callable(json_method) and callable(getattr(schema, "jsonValue", None)):  # any Spark DataType
         return _core.schema_from_json(json_method())
     raise TypeError(
         "a schema must be a DDL string, a StructType, or an object with __arrow_c_schema__ "

@@ -47,6 +47,13 @@ class RuntimeConfig:
         return dict(self._values)
 
 
+# Spark's built-in formats: a Python source may not take their names (Spark refuses them too).
+_BUILTIN_NAMES = frozenset(
+    ["json", "csv", "parquet", "orc", "text", "avro", "jdbc", "noop", "libsvm", "binaryfile", "image", "xml",
+     "console", "memory", "rate", "socket", "kafka", "delta"]
+)
+
+
 class _Registry:
     """Data source classes by lower-cased name; installed ``pyspark_*`` packages exposing
     ``DefaultSource`` and the ``headwater.datasources`` entry points are found on first lookup."""
@@ -63,6 +70,11 @@ class _Registry:
             )
         name = cls.name()
         key = name.lower()
+        if key in _BUILTIN_NAMES:
+            raise AnalysisException(
+                f"Data source '{name}' already exists. Please choose a different name for the new data source.",
+                "DATA_SOURCE_ALREADY_EXISTS",
+            )
         if warn and key in self._sources and self._sources[key] is not cls:
             warnings.warn(f"The data source '{name}' replaces a data source registered under the same name.")
         self._sources[key] = cls

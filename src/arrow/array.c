@@ -129,46 +129,58 @@ int hw_shared_array_view(hw_shared_array* shared, int64_t offset, int64_t length
   return 0;
 }
 
-/* The reordered array keeps src alive in its private data; its children pointers are src's,
- * permuted. */
-typedef struct reordered_private {
+/* The rebuilt array keeps src alive in its private data; its children pointers are src's,
+ * permuted, or replacements it owns. */
+typedef struct rebuilt_private {
   struct ArrowArray src;
   struct ArrowArray** children;
-} reordered_private;
+  struct ArrowArray* replacements; /* n entries; release == NULL where src's child is used */
+  int64_t n;
+} rebuilt_private;
 
-static void release_reordered(struct ArrowArray* array) {
-  reordered_private* p = array->private_data;
+static void release_rebuilt(struct ArrowArray* array) {
+  rebuilt_private* p = array->private_data;
+  for (int64_t i = 0; i < p->n; i++) hw_array_release(&p->replacements[i]);
   hw_array_release(&p->src);
+  free(p->replacements);
   free(p->children);
   free(p);
   array->release = NULL;
 }
 
-int hw_array_reorder_children(struct ArrowArray* src, const int64_t* order, int64_t n, struct ArrowArray* out,
-                              hw_error* err) {
-  reordered_private* p = calloc(1, sizeof *p);
+int hw_array_rebuild_children(struct ArrowArray* src, const int64_t* order, struct ArrowArray* replacements,
+                              int64_t n, struct ArrowArray* out, hw_error* err) {
+  rebuilt_private* p = calloc(1, sizeof *p);
   struct ArrowArray** children = calloc((size_t)(n > 0 ? n : 1), sizeof *children);
-  if (!p || !children) {
+  struct ArrowArray* owned = calloc((size_t)(n > 0 ? n : 1), sizeof *owned);
+  int64_t bad = -1;
+  for (int64_t i = 0; i < n && bad < 0; i++)
+    if (order[i] < 0 || order[i] >= src->n_children) bad = i;
+  if (!p || !children || !owned || bad >= 0) {
     free(p);
     free(children);
+    free(owned);
+    for (int64_t i = 0; replacements && i < n; i++) hw_array_release(&replacements[i]);
     hw_array_release(src);
-    return hw_error_oom(err);
+    return bad >= 0 ? hw_error_set(err, "HW_INVALID_ARGUMENT", "child %lld does not exist", (long long)order[bad])
+                    : hw_error_oom(err);
   }
   for (int64_t i = 0; i < n; i++) {
-    if (order[i] < 0 || order[i] >= src->n_children) {
-      free(p);
-      free(children);
-      hw_array_release(src);
-      return hw_error_set(err, "HW_INVALID_ARGUMENT", "child %lld does not exist", (long long)order[i]);
+    if (replacements && replacements[i].release) {
+      hw_array_move(&replacements[i], &owned[i]);
+      children[i] = &owned[i];
+    } else {
+      children[i] = src->children[order[i]];
     }
-    children[i] = src->children[order[i]];
   }
   hw_array_move(src, &p->src);
   p->children = children;
+  p->replacements = owned;
+  p->n = n;
   memcpy(out, &p->src, sizeof *out);
   out->n_children = n;
   out->children = children;
-  out->release = release_reordered;
+  out->release = release_rebuilt;
   out->private_data = p;
   return 0;
 }

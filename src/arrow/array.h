@@ -38,10 +38,11 @@ int hw_shared_array_view(hw_shared_array* shared, int64_t offset, int64_t length
 /* Drops the caller's reference (from hw_shared_array_new). */
 void hw_shared_array_unref(hw_shared_array* shared);
 
-/* A struct array whose children are src's children in the order given (order[i] = index in src
- * of the i-th child); buffers are shared, nothing is copied. Takes ownership of src (moved), also
- * on failure, when it is released. */
-int hw_array_reorder_children(struct ArrowArray* src, const int64_t* order, int64_t n, struct ArrowArray* out,
-                              hw_error* err);
+/* A struct array whose i-th child is replacements[i] when that is set (release != NULL; moved in),
+ * else src's child order[i]; buffers are shared, nothing is copied. replacements may be NULL.
+ * Takes ownership of src and of the replacements (moved), also on failure, when they are
+ * released. */
+int hw_array_rebuild_children(struct ArrowArray* src, const int64_t* order, struct ArrowArray* replacements,
+                              int64_t n, struct ArrowArray* out, hw_error* err);
 
 #endif

@@ -36,6 +36,57 @@ static int type_mismatch(const hw_field* want, const hw_field* got, hw_error* er
   return -1;
 }
 
+/* large_utf8/large_binary where the schema says utf8/binary: the same data, 32-bit offsets. */
+static bool narrows(const hw_field* want, const hw_field* got) {
+  return (want->type == HW_TYPE_UTF8 && got->type == HW_TYPE_LARGE_UTF8) ||
+         (want->type == HW_TYPE_BINARY && got->type == HW_TYPE_LARGE_BINARY);
+}
+
+typedef struct narrowed_private {
+  int32_t* offsets;
+  const void* buffers[3];
+} narrowed_private;
+
+static void release_narrowed(struct ArrowArray* a) {
+  narrowed_private* p = a->private_data;
+  free(p->offsets);
+  free(p);
+  a->release = NULL;
+}
+
+/* A copy of col's offsets as int32 (the only copy: validity and data are shared with col, which
+ * the caller keeps alive). Offsets before col's own offset are 0 so indexes stay the same. */
+static int narrow_column(const hw_field* want, const struct ArrowArray* col, struct ArrowArray* out, hw_error* err) {
+  const int64_t* wide = col->buffers[1];
+  int64_t end = col->offset + col->length;
+  int64_t base = wide ? wide[col->offset] : 0;
+  if (wide && (wide[end] - base > INT32_MAX || base < 0))
+    return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
+                        "column '%s' holds more than 2 GiB of %s in one batch; declare it with the large type",
+                        name_of(want), want->type == HW_TYPE_UTF8 ? "text" : "bytes");
+  narrowed_private* p = calloc(1, sizeof *p);
+  int32_t* offsets = calloc((size_t)end + 1, sizeof *offsets);
+  if (!p || !offsets) {
+    free(p);
+    free(offsets);
+    return hw_error_oom(err);
+  }
+  for (int64_t k = col->offset; wide && k <= end; k++) offsets[k] = (int32_t)(wide[k] - base);
+  p->offsets = offsets;
+  p->buffers[0] = col->buffers[0];
+  p->buffers[1] = offsets;
+  p->buffers[2] = wide ? (const uint8_t*)col->buffers[2] + base : col->buffers[2];
+  memset(out, 0, sizeof *out);
+  out->length = col->length;
+  out->null_count = col->null_count;
+  out->offset = col->offset;
+  out->n_buffers = 3;
+  out->buffers = p->buffers;
+  out->release = release_narrowed;
+  out->private_data = p;
+  return 0;
+}
+
 int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowArray* array, struct ArrowArray* out,
                      hw_error* err) {
   if (got->type != HW_TYPE_STRUCT || got->n_children != schema->n_children || array->n_children != got->n_children)
@@ -46,7 +97,7 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowAr
   int64_t n = schema->n_children;
   int64_t* order = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
   if (!order) return hw_error_oom(err);
-  bool identity = true;
+  bool identity = true, narrow = false;
   for (int64_t i = 0; i < n; i++) {
     const hw_field* want = &schema->children[i];
     order[i] = -1;
@@ -63,22 +114,43 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowAr
                           "%s columns. Make sure the returned values match the required output schema.",
                           expected, found);
     }
-    if (!hw_field_same_type(want, &got->children[order[i]])) {
-      const hw_field* found = &got->children[order[i]];
+    const hw_field* found = &got->children[order[i]];
+    if (narrows(want, found)) {
+      narrow = true;
+    } else if (!hw_field_same_type(want, found)) {
       free(order);
       err->column = (int32_t)i;
       return type_mismatch(want, found, err);
     }
     identity = identity && order[i] == i;
   }
+  struct ArrowArray* replacements = NULL;
+  if (narrow) {
+    replacements = calloc((size_t)n, sizeof *replacements);
+    if (!replacements) {
+      free(order);
+      return hw_error_oom(err);
+    }
+    for (int64_t i = 0; i < n; i++) {
+      if (!narrows(&schema->children[i], &got->children[order[i]])) continue;
+      if (narrow_column(&schema->children[i], array->children[order[i]], &replacements[i], err) != 0) {
+        for (int64_t k = 0; k < i; k++) hw_array_release(&replacements[k]);
+        free(replacements);
+        free(order);
+        err->column = (int32_t)i;
+        return -1;
+      }
+    }
+  }
   int rc = 0;
-  if (identity) {
+  if (identity && !narrow) {
     hw_array_move(array, out);
   } else {
     struct ArrowArray moved;
     hw_array_move(array, &moved);
-    rc = hw_array_reorder_children(&moved, order, n, out, err);
+    rc = hw_array_rebuild_children(&moved, order, replacements, n, out, err);
   }
+  free(replacements);
   free(order);
   return rc;
 }

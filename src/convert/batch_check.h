@@ -11,7 +11,8 @@
 /*
  * Matches a batch (array, of schema `got`) to the declared schema: same number of columns, every
  * declared column present by name (as Spark checks), each of the declared type (nullability
- * aside). Columns in another order are put in schema order without copying. On success the array
+ * aside; large_string/large_binary columns are taken for string/binary, their offsets narrowed to
+ * 32 bits: the one copy). Columns in another order are put in schema order without copying. On success the array
  * is moved into out; on failure it is left to the caller and err names the column and both types.
  */
 int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowArray* array, struct ArrowArray* out,

@@ -541,7 +541,7 @@ static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
     return hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
                         "Unsupported return type ('%s') from Python data source '%s'. Expected types: tuple, list, "
                         "`pyspark.sql.types.Row`, `pyarrow.RecordBatch`.",
-                        Py_TYPE(row)->tp_name, conv->source_name);
+                        hw_type_name(row), conv->source_name);
   PyObject* names = NULL;
   if (!PyTuple_CheckExact(row) && PyTuple_Check(row)) {
     names = PyObject_GetAttrString(row, "__fields__");
@@ -687,3 +687,9 @@ int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_e
 }
 
 const hw_field* hw_row_converter_schema(const hw_row_converter* conv) { return &conv->schema; }
+
+const char* hw_type_name(PyObject* o) {
+  const char* full = Py_TYPE(o)->tp_name;
+  const char* dot = strrchr(full, '.');
+  return dot ? dot + 1 : full;
+}

@@ -45,6 +45,10 @@ int64_t hw_row_converter_bytes(const hw_row_converter* conv);
 /* Moves the rows appended so far into out as a record batch (a struct array). No GIL needed. */
 int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_error* err);
 
+/* A Python object's type name as Python prints type(o).__name__ ("RecordBatch", not
+ * "pyarrow.lib.RecordBatch"). */
+const char* hw_type_name(PyObject* o);
+
 /* The schema the converter builds. */
 const hw_field* hw_row_converter_schema(const hw_row_converter* conv);
 

@@ -70,7 +70,7 @@ int hw_partition_open(const hw_read_context* ctx, hw_partition_reader* r, int64_
   if (!PyIter_Check(result)) {
     hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
                  "Unsupported return type ('%s') from Python data source '%s'. Expected types: iterator.",
-                 Py_TYPE(result)->tp_name, ctx->source_name);
+                 hw_type_name(result), ctx->source_name);
     err->partition = index;
     Py_DECREF(result);
     return -1;
@@ -145,10 +145,11 @@ int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, 
     if (r->arrow_items) {
       int rc;
       if (!is_batch) {
-        hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
-                     "Unsupported return type ('%s') from Python data source '%s'. Expected types: "
-                     "pyarrow.RecordBatch (the partition's first item was a RecordBatch, so all must be).",
-                     Py_TYPE(item)->tp_name, ctx->source_name);
+        /* Spark's words: once the first item is a RecordBatch, the read is an Arrow UDF */
+        hw_error_set(err, "UDF_RETURN_TYPE",
+                     "Return type of the user-defined function should be iterator of pyarrow.RecordBatch, but is "
+                     "iterator of %s.",
+                     hw_type_name(item));
         err->partition = r->index;
         rc = -1;
       } else {

@@ -603,7 +603,7 @@ static int parse_type(parser* p, int depth, hw_field* f) {
   if (!kw) {
     char name[200];
     quote_text(p->src + p->tok.start, p->tok.end - p->tok.start, name, sizeof name);
-    return fail_at(p, p->tok.start, "UNSUPPORTED_DATATYPE", "unknown type %s", name);
+    return fail_at(p, p->tok.start, "PARSE_SYNTAX_ERROR", "unknown type %s", name);
   }
   bool nested = kw->form == FORM_ARRAY || kw->form == FORM_MAP || kw->form == FORM_STRUCT;
   if (nested && depth + 1 > HW_MAX_NESTING)

@@ -714,7 +714,7 @@ static void test_long_inputs(void** state) {
 
   memset(big, 'x', BIG);
   big[BIG] = '\0';
-  parse_fails(big, "UNSUPPORTED_DATATYPE", "1:1: unknown type 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
+  parse_fails(big, "PARSE_SYNTAX_ERROR", "1:1: unknown type 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
   memset(big, '<', BIG);
   parse_fails(big, "PARSE_SYNTAX_ERROR", "1:1: expected a field name, found '<'");
   memset(big, '`', BIG - 1); /* an odd number of backticks never closes */
@@ -734,10 +734,10 @@ static void test_malformed_inputs(void** state) {
   } cases[] = {
       {"a INT,", "PARSE_SYNTAX_ERROR", "1:7: expected a field name, found end of input"},
       {", a INT", "PARSE_SYNTAX_ERROR", "1:1: expected a field name, found ','"},
-      {"a INTEGRE", "UNSUPPORTED_DATATYPE", "1:3: unknown type 'INTEGRE'"},
-      {"INTEGRE", "UNSUPPORTED_DATATYPE", "1:1: unknown type 'INTEGRE'"},
-      {"date DATTE", "UNSUPPORTED_DATATYPE", "1:6: unknown type 'DATTE'"},
-      {"a VARIANT", "UNSUPPORTED_DATATYPE", "1:3: unknown type 'VARIANT'"},
+      {"a INTEGRE", "PARSE_SYNTAX_ERROR", "1:3: unknown type 'INTEGRE'"},
+      {"INTEGRE", "PARSE_SYNTAX_ERROR", "1:1: unknown type 'INTEGRE'"},
+      {"date DATTE", "PARSE_SYNTAX_ERROR", "1:6: unknown type 'DATTE'"},
+      {"a VARIANT", "PARSE_SYNTAX_ERROR", "1:3: unknown type 'VARIANT'"},
       {"ARRAY<INT", "PARSE_SYNTAX_ERROR", "1:10: expected '>' to close ARRAY<, found end of input"},
       {"a ARRAY<STRING, b INT", "PARSE_SYNTAX_ERROR", "1:15: expected '>' to close ARRAY<, found ','"},
       {"ARRAY<INT>>", "PARSE_SYNTAX_ERROR", "1:11: unexpected '>' after the schema"},
@@ -792,7 +792,7 @@ static void test_malformed_inputs(void** state) {
       {"VARCHAR(abc)", "PARSE_SYNTAX_ERROR", "1:9: expected the length of VARCHAR, found 'abc'"},
       {"CHAR(99999999999)", "DATATYPE_PARAMETER_VALUE_OUT_OF_RANGE",
        "1:6: CHAR length 99999999999 is out of the range of a 32-bit integer"},
-      {"INT x", "UNSUPPORTED_DATATYPE", "1:5: unknown type 'x'"},
+      {"INT x", "PARSE_SYNTAX_ERROR", "1:5: unknown type 'x'"},
       {"STRUCT<a:int>, b int", "PARSE_SYNTAX_ERROR", "1:14: unexpected ',' after the schema"},
       {"123 INT", "PARSE_SYNTAX_ERROR", "1:1: expected a field name, found '123'"},
       {"a.b INT", "PARSE_SYNTAX_ERROR", "1:2: expected a type name, found '.'"},
@@ -814,8 +814,8 @@ static void test_malformed_inputs(void** state) {
       {"a \xff", "PARSE_SYNTAX_ERROR", "1:3: expected a type name, found '\\xFF'"},
       {"a INT\x01", "PARSE_SYNTAX_ERROR", "1:6: expected ',' between fields, found '\\x01'"},
       {"é INT", "PARSE_SYNTAX_ERROR", "1:1: expected a field name, found 'é'"},
-      {"`é` INTEGRE", "UNSUPPORTED_DATATYPE", "1:5: unknown type 'INTEGRE'"},
-      {"a INT,\n  b INTEGRE", "UNSUPPORTED_DATATYPE", "2:5: unknown type 'INTEGRE'"},
+      {"`é` INTEGRE", "PARSE_SYNTAX_ERROR", "1:5: unknown type 'INTEGRE'"},
+      {"a INT,\n  b INTEGRE", "PARSE_SYNTAX_ERROR", "2:5: unknown type 'INTEGRE'"},
       {"a STRUCT<\n  x INT\n  y INT>", "PARSE_SYNTAX_ERROR", "3:3: expected ',' or '>' in STRUCT<, found 'y'"},
       {"a `b`", "PARSE_SYNTAX_ERROR", "1:3: expected a type name, found '`b`'"},
       {"a 'b'", "PARSE_SYNTAX_ERROR", "1:3: expected a type name, found a string literal"},

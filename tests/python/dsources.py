@@ -143,8 +143,8 @@ def type_names(rows):
             return ["Row"] + [t(x) for x in v]
         if isinstance(v, list):
             return ["list"] + [t(x) for x in v]
-        if isinstance(v, dict):
-            return ["dict"] + [[t(k), t(x)] for k, x in v.items()]
+        if isinstance(v, dict):  # Spark does not keep map order: compare pairs sorted by key
+            return ["dict"] + [[t(k), t(x)] for k, x in sorted(v.items(), key=lambda kv: repr(kv[0]))]
         if isinstance(v, dt.datetime):
             return "datetime" + ("+tz" if v.tzinfo else "")
         return type(v).__name__
@@ -175,12 +175,6 @@ def _rb(**cols):
     import pyarrow as pa
 
     return pa.RecordBatch.from_pydict(cols)
-
-
-def _rb_typed(arrays, names):
-    import pyarrow as pa
-
-    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 class ValuesSource(DataSource):
@@ -534,8 +528,8 @@ V("bigint_underflow", "v BIGINT", lambda: [(-(2**63) - 1,)], Err(PE, "OverflowEr
 V(
     "float_ok",
     "v FLOAT",
-    lambda: [(1.5,), (1,), (1.1,), (float("nan"),), (float("inf"),), (1e40,), (None,)],
-    [(1.5,), (1.0,), (1.100000023841858,), (NAN,), (math.inf,), (math.inf,), (None,)],
+    lambda: [(1.5,), (1,), (1.1,), (True,), (float("nan"),), (float("inf"),), (1e40,), (None,)],
+    [(1.5,), (1.0,), (1.100000023841858,), (1.0,), (NAN,), (math.inf,), (math.inf,), (None,)],
 )
 V("float_from_str", "v FLOAT", lambda: [("1.5",)], Err(PE, "ArrowInvalid", msg="Could not convert '1.5' with type str: tried to convert to float32"))
 V("float_from_inexact_int", "v FLOAT", lambda: [(2**24 + 1,)], Err(PE, "ArrowInvalid", msg="outside of the range exactly representable by a IEEE 754 single precision value"))
@@ -594,10 +588,13 @@ V(
     [(["true", "1", None], {"k": "2.5"}, {"x": "false"})],
 )
 # CHAR/VARCHAR are kept in the schema and the worker cannot convert them to Arrow: every read fails
+# DELIBERATE DIFFERENCE (both): headwater reads CHAR(n)/VARCHAR(n) columns as strings.
 V("varchar", "v VARCHAR(3)", lambda: [("ab",)],
-  Err(PE, "UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION", msg="VarcharType(3) is not supported in conversion to Arrow."))
+  Err(PE, "UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION", msg="VarcharType(3) is not supported in conversion to Arrow."),
+  hw=[("ab",)])
 V("char", "c CHAR(3)", lambda: [("ab",)],
-  Err(PE, "UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION", msg="CharType(3) is not supported in conversion to Arrow."))
+  Err(PE, "UNSUPPORTED_DATA_TYPE_FOR_ARROW_CONVERSION", msg="CharType(3) is not supported in conversion to Arrow."),
+  hw=[("ab",)])
 
 # ---- BINARY
 V(
@@ -837,8 +834,8 @@ def _all_expected():
 
 
 V("all_types_one_partition", ALL_DDL, _all_rows, _all_expected())
-V("all_types_three_partitions", ALL_DDL, _all_rows, None, partitions=3)  # expect filled below
-CASES[-1].expect = [r for k in range(3) for r in _all_expected()[k::3]]
+V("all_types_three_partitions", ALL_DDL, _all_rows, [r for k in range(3) for r in _all_expected()[k::3]],
+  partitions=3)  # items dealt round-robin; collect() keeps partition order
 V("empty_partitions", "a INT", lambda: [(1,), (2,)], [(1,), (2,)], partitions=5)
 V("no_rows", "a INT, b STRING", lambda: [], [], columns=["a", "b"])
 
@@ -879,10 +876,8 @@ V("row_mixed_shapes", RS, lambda: [(1, "t"), [2, "l"], Row(b="r", a=3), Row(4, "
   [(1, "t"), (2, "l"), (3, "r"), (4, "p")])
 
 # ---- pyarrow.RecordBatch
-V("arrow_ok", RS, lambda: [_rb(a=[1, 2], b=["x", None]), _rb(a=[3], b=["z"])],
-  None, note="types must match exactly; see arrow_* cases")
-VALUES["arrow_ok"] = (RS, lambda: [_arrow_ab([1, 2], ["x", None]), _arrow_ab([3], ["z"])], "gen")
-CASES[-1].expect = [(1, "x"), (2, None), (3, "z")]
+V("arrow_ok", RS, lambda: [_arrow_ab([1, 2], ["x", None]), _arrow_ab([3], ["z"])],
+  [(1, "x"), (2, None), (3, "z")], note="int32 + string, exactly the declared Arrow types")
 V("arrow_empty_batch", RS, lambda: [_arrow_ab([], [])], [])
 # RecordBatches: only the first batch's column count and names are checked; the JVM then reads
 # the columns by position and with the declared types.
@@ -890,10 +885,12 @@ V("arrow_reordered_columns", RS, lambda: [_arrow_ba(["x"], [1])],
   Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION",
       msg='Cannot call the method "getInt" of the class "org.apache.spark.sql.vectorized.ArrowColumnVector$ArrowVectorAccessor"'),
   # DELIBERATE DIFFERENCE: Spark reads the batch positionally and crashes in the JVM; headwater
-  # should reject the batch (or reorder it) with a PythonException instead.
-  hw=Err(PE, "ANY"))
+  # puts the columns in schema order by name (without copying).
+  hw=[(1, "x")])
 # Same types in another order: Spark silently takes the columns by position (names ignored).
-V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], [("B", "A")])
+# DELIBERATE DIFFERENCE: headwater matches them by name, so no value lands in the wrong column.
+V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], [("B", "A")],
+  hw=[("A", "B")])
 V("arrow_missing_column", RS, lambda: [_rb_a_only([1])],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 1 columns"))
 V("arrow_extra_column", RS, lambda: [_arrow_abc()],

@@ -42,6 +42,7 @@ def make_spark(session_tz=None):
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")  # short-lived JVM: C1 only
         .config("spark.ui.showConsoleProgress", "false")
     )
     if session_tz:
@@ -155,6 +156,14 @@ def probe_extras(spark):
         except Exception as ex:  # noqa: BLE001
             print(f"   not-null violation, {what}:", type(ex).__name__, str(ex).split("\n")[1][:200])
 
+    # load() and df.schema do not run reader(): a raising reader() only fails the first action
+    df = spark.read.format("hw_plan").option("what", "reader_raises").load()
+    print("reader() raising: load() ok, df.schema =", df.schema.simpleString(), "df.columns =", df.columns)
+
+    # toArrow() types
+    t = spark.read.format("hw_values").option("case", "all_types_one_partition").load().toArrow()
+    print("toArrow() schema of all types:", ", ".join(f"{f.name}: {f.type}" for f in t.schema))
+
     # binary results type with the binaryAsBytes conf (if present)
     conf = "spark.sql.execution.pyspark.binaryAsBytes"
     print(conf, "default:", spark.conf.get(conf, None))
@@ -194,6 +203,21 @@ def probe_extras(spark):
             yield (_os.getpid(),)
 
     spark.dataSource.register(Counting)
+
+    class OptionsType(DataSource):
+        @classmethod
+        def name(cls):
+            return "hw_options_type"
+
+        def schema(self):
+            return "t STRING"
+
+        def reader(self, schema):
+            t = type(self.options)
+            return dsources.ListReader([(f"{t.__module__}.{t.__qualname__}",)])
+
+    spark.dataSource.register(OptionsType)
+    print("type of DataSource.options:", spark.read.format("hw_options_type").load().collect()[0][0])
     print("driver pid", os.getpid(), "read() ran in pid",
           spark.read.format("hw_counting").load().collect()[0][0])
 
