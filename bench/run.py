@@ -154,6 +154,9 @@ def run_peer(
             0.0,
         )
     busy_before = other_load()
+    deadline = time.monotonic() + args.wait_quiet
+    while busy_before is not None and busy_before > args.busy_load and time.monotonic() < deadline:
+        busy_before = other_load()  # give a concurrent job the chance to finish first
     work = tempfile.mkdtemp(prefix="hwbench-")
     cfg_path = os.path.join(work, "config.json")
     out_path = os.path.join(work, "out.json")
@@ -529,6 +532,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--busy-load", type=float, default=0.25,
                     help="warn when other processes keep more cores than this busy just before "
                     "or after a peer (sampled 0.5 s each; default 0.25)")
+    ap.add_argument("--wait-quiet", type=float, default=30.0,
+                    help="before each peer, wait up to this many seconds for other processes to "
+                    "drop under --busy-load (default 30)")
     ap.add_argument("--out", default=None, help="JSON path (default bench/results/bench-<time>.json)")
     a = ap.parse_args(argv)
     a.rows = a.rows or (1_000_000 if a.quick else 10_000_000)
