@@ -22,7 +22,12 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, _cancel)
     from headwater import _core
 
-    _core.worker_main(fd, parent)
+    try:
+        _core.worker_main(fd, parent)
+    except _Cancelled:
+        pass  # a cancel that raced the end of the last task
+    finally:
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # nothing to cancel while the process exits
 
 
 if __name__ == "__main__":

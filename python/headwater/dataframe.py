@@ -35,6 +35,7 @@ def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
         tb = "".join(traceback.format_exception(exc))
         err = PythonException(
             f"An exception was thrown from the Python data source in partition {partition}:\n{tb}",
+            getattr(exc, "error_class", None),  # a headwater/Spark error raised by the source keeps its class
             partition=partition,
         )
         raise err from exc

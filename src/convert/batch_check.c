@@ -111,8 +111,9 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowAr
       err->column = (int32_t)i;
       return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
                           "Return schema mismatch in the result from 'read' method. Expected: %s columns, Found: "
-                          "%s columns. Make sure the returned values match the required output schema.",
-                          expected, found);
+                          "%s columns. Make sure the returned values match the required output schema. "
+                          "(Column '%s' is missing.)",
+                          expected, found, name_of(want));
     }
     const hw_field* found = &got->children[order[i]];
     if (narrows(want, found)) {

@@ -142,6 +142,7 @@ static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
 int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, hw_error* err) {
   hw_pool* pool = calloc(1, sizeof *pool);
   if (!pool) return hw_error_oom(err);
+  atomic_init(&pool->refs, 1);
   pthread_mutex_init(&pool->mu, NULL);
   pool->n = n;
   pool->workers = calloc((size_t)(n > 0 ? n : 1), sizeof *pool->workers);
@@ -171,6 +172,7 @@ int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, 
 }
 
 int hw_pool_respawn(hw_pool* pool, int32_t i, hw_error* err) {
+  if (pool->stopped) return hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped");
   if (pool->workers[i].pid) {
     char how[128];
     kill(pool->workers[i].pid, SIGKILL);
@@ -223,8 +225,25 @@ bool hw_pool_alive(hw_pool* pool, int32_t i) {
   return true;
 }
 
+void hw_pool_ref(hw_pool* pool) { atomic_fetch_add(&pool->refs, 1); }
+
+static void pool_release_memory(hw_pool* pool) {
+  free(pool->workers);
+  free(pool->python);
+  for (int i = 0; pool->env && pool->env[i]; i++) free(pool->env[i]);
+  free(pool->env);
+  pthread_mutex_destroy(&pool->mu);
+  free(pool);
+}
+
+void hw_pool_unref(hw_pool* pool) {
+  if (pool && atomic_fetch_sub(&pool->refs, 1) == 1) pool_release_memory(pool);
+}
+
 void hw_pool_free(hw_pool* pool) {
   if (!pool) return;
+  pthread_mutex_lock(&pool->mu); /* a scan's proxy that sees a worker die waits for this */
+  pool->stopped = true;
   hw_error ignored;
   for (int32_t i = 0; pool->workers && i < pool->n; i++)
     if (pool->workers[i].pid) hw_link_send(pool->workers[i].link, HW_MSG_SHUTDOWN, NULL, -1, &ignored);
@@ -245,10 +264,6 @@ void hw_pool_free(hw_pool* pool) {
     }
     drop_worker(w);
   }
-  free(pool->workers);
-  free(pool->python);
-  for (int i = 0; pool->env && pool->env[i]; i++) free(pool->env[i]);
-  free(pool->env);
-  pthread_mutex_destroy(&pool->mu);
-  free(pool);
+  pthread_mutex_unlock(&pool->mu);
+  hw_pool_unref(pool);
 }

@@ -43,6 +43,8 @@ typedef struct hw_worker {
 } hw_worker;
 
 typedef struct hw_pool {
+  atomic_int refs;  /* the owner's, and one per scan using the pool */
+  bool stopped;     /* no more workers are started */
   int32_t n;
   hw_worker* workers;
   char* python;  /* interpreter that runs `-m headwater._worker` */
@@ -56,8 +58,13 @@ typedef struct hw_pool {
  * READY; a worker that fails to start is an error naming how it ended. */
 int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, hw_error* err);
 
-/* Stops every worker (SHUTDOWN, then SIGKILL after a grace period) and reaps them. */
+/* Stops every worker (SHUTDOWN, then SIGKILL after a grace period), reaps them, and drops the
+ * owner's reference (the memory goes with the last reference: a scan may still hold one). */
 void hw_pool_free(hw_pool* pool);
+
+/* References held by scans. */
+void hw_pool_ref(hw_pool* pool);
+void hw_pool_unref(hw_pool* pool);
 
 /* Replaces a dead or missing worker in slot i. */
 int hw_pool_respawn(hw_pool* pool, int32_t i, hw_error* err);

@@ -475,7 +475,10 @@ static void* proxy_main(void* arg) {
   hw_error err;
   hw_error_init(&err);
   hw_worker* w = &pool->workers[px->slot];
-  if (!w->pid && hw_pool_respawn(pool, px->slot, &err) != 0) {
+  pthread_mutex_lock(&pool->mu);
+  int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
+  pthread_mutex_unlock(&pool->mu);
+  if (started != 0) {
     record_worker_failure(s, &err, NULL);
     return NULL;
   }
@@ -560,7 +563,12 @@ lost: {
   int64_t running = px->running;
   pid_t pid = w->pid;
   pthread_mutex_lock(&s->mu); /* the consumer reads worker slots when it sends credits */
-  hw_pool_bury(pool, px->slot, how, sizeof how);
+  pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
+  if (pool->stopped) {
+    snprintf(how, sizeof how, "was stopped with its session");
+  } else {
+    hw_pool_bury(pool, px->slot, how, sizeof how);
+  }
   hw_error died;
   hw_error_init(&died);
   if (running >= 0)
@@ -570,22 +578,26 @@ lost: {
     hw_error_set(&died, "PYTHON_WORKER_CRASHED", "the worker process (pid %d) %s", (int)pid, how);
   died.partition = running;
   hw_error ignored;
-  hw_pool_respawn(pool, px->slot, &ignored);
+  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored);
+  pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
   record_worker_failure(s, &died, NULL);
   return NULL;
 }
-kill_worker:
-  kill(w->pid, SIGKILL);
-  {
-    char how[160];
-    hw_error ignored;
-    pthread_mutex_lock(&s->mu);
+kill_worker: {
+  char how[160];
+  hw_error ignored;
+  pthread_mutex_lock(&s->mu);
+  pthread_mutex_lock(&pool->mu);
+  if (!pool->stopped && w->pid) {
+    kill(w->pid, SIGKILL);
     hw_pool_bury(pool, px->slot, how, sizeof how);
     hw_pool_respawn(pool, px->slot, &ignored);
-    pthread_mutex_unlock(&s->mu);
   }
+  pthread_mutex_unlock(&pool->mu);
+  pthread_mutex_unlock(&s->mu);
   return NULL;
+}
 }
 
 /* Cancels what the workers are running (the scan was abandoned or failed). */
@@ -647,6 +659,7 @@ static void scan_quiesce(hw_scan* s) {
     pthread_mutex_lock(&s->pool->mu);
     s->pool->busy = false;
     pthread_mutex_unlock(&s->pool->mu);
+    hw_pool_unref(s->pool);
     s->pool = NULL;
   }
 }
@@ -741,6 +754,7 @@ int hw_scan_use_pool(hw_scan* s, hw_pool* pool, PyObject* pickled_reader, PyObje
   }
   pthread_mutex_unlock(&pool->mu);
   if (busy) return hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
+  hw_pool_ref(pool); /* the pool's memory outlives a session that stops before this scan is freed */
   s->pool = pool;
   s->cfg.mode = HW_EXEC_PROCESS;
   Py_INCREF(pickled_reader);
