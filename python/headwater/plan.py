@@ -199,7 +199,8 @@ class ReadPlan:
                 try:
                     scan = _core.Scan(
                         self.core_schema, reader.read, partitions, mode="process", pool=session._worker_pool(),
-                        pickled_reader=shipped[0], pickled_partitions=shipped[1], **options,
+                        pickled_reader=shipped[0], pickled_partitions=shipped[1],
+                        task_retries=int(self.conf.get("headwater.executor.taskRetries") or 0), **options,
                     )
                 except HeadwaterException as e:
                     if e.error_class != "HW_POOL_BUSY" or explicit:

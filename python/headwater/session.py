@@ -22,6 +22,7 @@ _DEFAULT_CONF: Dict[str, str] = {
     "headwater.batch.maxBytes": str(64 << 20),
     "headwater.executor.queueDepth": "2",  # batches in flight per worker when streaming
     "headwater.stream.ordered": "false",  # __arrow_c_stream__ in partition order (may stall workers)
+    "headwater.executor.taskRetries": "0",  # re-runs of a partition whose worker died (local Spark: 0)
 }
 
 

@@ -22,6 +22,8 @@ typedef struct part_queue {
   int32_t head;
   int32_t count;
   bool done;
+  int64_t popped;   /* batches the consumer took: a partition is retried only while none were */
+  int32_t attempts; /* process mode: runs that ended with the worker dying */
 } part_queue;
 
 /* Makes room for one more item, growing the ring (unbounded queues only). mu held. */
@@ -98,6 +100,8 @@ struct hw_scan {
   char* schema_json;
   int64_t query;
   char* traceback;            /* a worker's formatted traceback, with the failure */
+  int64_t* retry;             /* partitions to run again (a worker died on them), claimed first */
+  int64_t n_retry;
   struct proxy* proxies;
 };
 
@@ -121,6 +125,7 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->max_bytes_per_batch = 64 << 20;
   cfg->queue_depth = 2;
   cfg->ordered = true;
+  cfg->task_retries = 0;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -316,6 +321,7 @@ static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
     if (q->count > 0) {
       hw_array_move(&q->items[q->head], out);
       *producer = q->producers[q->head];
+      q->popped++;
       q->head = (q->head + 1) % q->capacity;
       q->count--;
       return 1;
@@ -482,10 +488,13 @@ static void* proxy_main(void* arg) {
     record_worker_failure(s, &err, NULL);
     return NULL;
   }
+restart:
   if (send_setup(s, w, &err) != 0) goto lost;
   for (;;) {
     pthread_mutex_lock(&s->mu);
-    int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions : s->next_claim++;
+    int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions
+                    : s->n_retry > 0                          ? s->retry[--s->n_retry]
+                                                              : s->next_claim++;
     px->running = index < s->n_partitions ? index : -1;
     pthread_mutex_unlock(&s->mu);
     if (index >= s->n_partitions) break;
@@ -578,9 +587,27 @@ lost: {
     hw_error_set(&died, "PYTHON_WORKER_CRASHED", "the worker process (pid %d) %s", (int)pid, how);
   died.partition = running;
   hw_error ignored;
-  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored);
+  bool respawned = !pool->stopped && hw_pool_respawn(pool, px->slot, &ignored) == 0;
+  /* run the partition again on the fresh worker while retries are left and the consumer has
+   * taken none of its batches (what it holds must not be read twice) */
+  bool retry = false;
+  if (respawned && running >= 0 && !s->failed && !atomic_load(&s->cancelled)) {
+    part_queue* q = &s->queues[running];
+    if (q->popped == 0 && q->attempts < s->cfg.task_retries) {
+      for (; q->count > 0; q->count--, q->head = (q->head + 1) % q->capacity) hw_array_release(&q->items[q->head]);
+      q->attempts++;
+      int64_t* grown = realloc(s->retry, sizeof *grown * (size_t)(s->n_retry + 1));
+      if (grown) {
+        s->retry = grown;
+        s->retry[s->n_retry++] = running;
+        retry = true;
+      }
+    }
+  }
+  px->running = -1;
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
+  if (retry) goto restart;
   record_worker_failure(s, &died, NULL);
   return NULL;
 }
@@ -784,6 +811,7 @@ void hw_scan_unref(hw_scan* s) {
   Py_CLEAR(s->pickled_partitions);
   PyGILState_Release(gil);
   free(s->proxies);
+  free(s->retry);
   free(s->schema_json);
   free(s->traceback);
   if (s->queues) {

@@ -45,6 +45,7 @@ typedef struct hw_scan_config {
   int32_t queue_depth;         /* thread/process: batches buffered per partition (per worker in flight);
                                   <= 0: unbounded, for consumers that keep everything anyway */
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
+  int32_t task_retries;        /* process mode: runs again a partition whose worker died (default 0) */
 } hw_scan_config;
 
 /* Spark's defaults, thread count from the machine. */

@@ -326,3 +326,34 @@ def test_abandoned_stream_cancels_workers_and_the_pool_stays_usable(spark):
     del reader
     assert time.monotonic() - started < 1.0
     assert run(spark, "process", source(Mixed), action="count") > 0
+
+
+class DiesOnce(DataSourceReader):
+    """Partition 1's worker dies the first time it reads it (a marker file remembers)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def partitions(self):
+        return [InputPartition(i) for i in range(3)]
+
+    def read(self, partition):
+        yield (partition.value,)
+        if partition.value == 1 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(7)
+        yield (partition.value + 10,)
+
+
+def test_task_retries_rerun_a_partition_on_a_fresh_worker(spark, tmp_path):
+    marker = str(tmp_path / "died")
+    spark.conf.set("headwater.executor.taskRetries", 1)
+    rows = run(spark, "process", source(lambda: DiesOnce(marker), "a INT"))
+    assert os.path.exists(marker)  # the first attempt died
+    assert rows == [Row(a=0), Row(a=10), Row(a=1), Row(a=11), Row(a=2), Row(a=12)]  # no row twice
+
+
+def test_without_retries_the_dead_worker_fails_the_query(spark, tmp_path):
+    marker = str(tmp_path / "died")
+    with pytest.raises(PythonException, match="exited with code 7"):
+        run(spark, "process", source(lambda: DiesOnce(marker), "a INT"))
