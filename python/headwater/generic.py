@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 from headwater.datasource import InputPartition
 from headwater.errors import AnalysisException, PythonException
 from headwater.plan import Flavor, ReadPlan
 from headwater.schema import parse_schema, to_struct_type
-from headwater.spark import (
+from headwater.spark import (  # shared with the adapter
+    _SourceCall,
     _ENGINE_FILES,
     GenericSourceError,
     Options,
@@ -79,7 +79,7 @@ class GenericPartition(InputPartition):
         return f"GenericPartition({self.index}, {self.value})"
 
 
-class ReadPartition:
+class ReadPartition(_SourceCall):
     """The read function of a generic scan: ``read_fn(GenericPartition) -> iterator``.
 
     Picklable, and holds only ``(module, class, options, cast)``;
@@ -91,26 +91,16 @@ class ReadPartition:
     source's traceback; the original is the exception's ``__context__``.
     """
 
+    required = ("read_partition",)
+
     def __init__(self, module: str, qualname: str, options: Options, *, cast_schema: Any = None) -> None:
-        self.module = module
-        self.qualname = qualname
+        super().__init__(module, qualname)
         self.options = options
         # cast=true: the Arrow schema to cast RecordBatches to (None: no cast; the C check decides).
         self.cast_schema = cast_schema
-        self._instance: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def target(self) -> str:
-        return format_target(self.module, self.qualname)
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {
-            "module": self.module,
-            "qualname": self.qualname,
-            "options": dict(self.options),
-            "cast_schema": self.cast_schema,
-        }
+        return {**super().__getstate__(), "options": dict(self.options), "cast_schema": self.cast_schema}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
@@ -120,19 +110,10 @@ class ReadPartition:
     def instance(self) -> Any:
         """The source instance this copy reads with (made on first use, once per copy: a worker
         process unpickles the reader once per query)."""
-        inst = self._instance
-        if inst is not None:
-            return inst
-        with self._lock:
-            if self._instance is None:
-                try:
-                    cls = import_class(self.module, self.qualname)
-                    inst = instantiate(cls, self.target)
-                    check_methods(inst, self.target, ("read_partition",))
-                except GenericSourceError as e:
-                    raise PythonException(str(e), "PYTHON_DATA_SOURCE_ERROR") from None
-                self._instance = inst
-            return self._instance
+        try:
+            return super().instance()
+        except GenericSourceError as e:
+            raise PythonException(str(e), "PYTHON_DATA_SOURCE_ERROR") from None
 
     def _failure(self, e: BaseException, index: int, spec: Any) -> PythonException:
         err = PythonException(

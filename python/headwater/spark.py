@@ -411,7 +411,10 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
 
 class _SourceCall:
     """Imports, instantiates and calls a generic source; the instance is made once per copy of
-    this object (so once per Spark Python worker and reader) and is never pickled."""
+    this object (so once per Spark Python worker and reader) and is never pickled. headwater's own
+    read function (headwater.generic.ReadPartition) builds on it."""
+
+    required = ("plan_partitions", "read_partition")  # methods checked when the instance is made
 
     def __init__(self, module: str, qualname: str) -> None:
         self.module = module
@@ -435,7 +438,7 @@ class _SourceCall:
                 if self._instance is None:
                     cls = import_class(self.module, self.qualname)
                     inst = instantiate(cls, self.target)
-                    check_methods(inst, self.target, ("plan_partitions", "read_partition"))
+                    check_methods(inst, self.target, self.required)
                     self._instance = inst
         return self._instance
 
