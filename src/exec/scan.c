@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -346,9 +347,14 @@ static void wait_changed_briefly(hw_scan* s) {
  * is released; headwater's Python layer raises KeyboardInterrupt for it). Needs the consumer's
  * thread state; mu not held. */
 static bool interrupted(hw_scan* s, PyThreadState* ts) {
-  if (!ts) return false;
-  PyEval_RestoreThread(ts);
-  bool hit = PyErr_CheckSignals() != 0;
+  /* Python handles signals on the main thread only; and another thread must not wait for the GIL
+   * here (its holder may be waiting for this very batch) */
+  if (!ts && syscall(SYS_gettid) != getpid()) return false;
+  /* the consumer may have released the GIL itself (pyarrow does): take it to look */
+  PyGILState_STATE gil = PyGILState_LOCKED;
+  if (ts) PyEval_RestoreThread(ts);
+  else gil = PyGILState_Ensure();
+  bool hit = PyErr_CheckSignals() != 0; /* signals are handled on the main thread only */
   if (hit) {
     PyErr_Clear(); /* the consumer (often pyarrow) reports the stream's error instead */
     hw_error err;
@@ -357,7 +363,8 @@ static bool interrupted(hw_scan* s, PyThreadState* ts) {
     record_worker_failure(s, &err, NULL);
     atomic_store(&s->cancelled, true);
   }
-  PyEval_SaveThread();
+  if (ts) PyEval_SaveThread();
+  else PyGILState_Release(gil);
   return hit;
 }
 
@@ -369,15 +376,13 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
   int32_t producer = -1;
   while ((got = pop_ready(s, out, &producer)) == 2) {
     wait_changed_briefly(s);
-    if (ts && (got = pop_ready(s, out, &producer)) == 2) { /* still nothing: let Ctrl-C through */
-      pthread_mutex_unlock(&s->mu);
-      bool hit = interrupted(s, ts);
-      pthread_mutex_lock(&s->mu);
-      if (hit) {
-        got = -1;
-        break;
-      }
-    } else if (ts) {
+    if ((got = pop_ready(s, out, &producer)) != 2) break;
+    /* still nothing after a while: let Ctrl-C through */
+    pthread_mutex_unlock(&s->mu);
+    bool hit = interrupted(s, ts);
+    pthread_mutex_lock(&s->mu);
+    if (hit) {
+      got = -1;
       break;
     }
   }

@@ -357,3 +357,47 @@ def test_without_retries_the_dead_worker_fails_the_query(spark, tmp_path):
     marker = str(tmp_path / "died")
     with pytest.raises(PythonException, match="exited with code 7"):
         run(spark, "process", source(lambda: DiesOnce(marker), "a INT"))
+
+
+INTERRUPTED = textwrap.dedent(
+    """
+    import signal, sys, time, headwater
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if our parent ignores SIGINT
+    sys.path.insert(0, {tests!r})
+    from test_process import source, Mixed, DataSourceReader, InputPartition
+
+    class Endless(DataSourceReader):
+        def partitions(self):
+            return [InputPartition(i) for i in range(2)]
+
+        def read(self, partition):
+            while True:
+                time.sleep(0.01)
+                yield (1,)
+
+    spark = headwater.session()
+    spark.conf.set("headwater.executor.mode", "process")
+    spark.conf.set("headwater.executor.workers", 2)
+    spark.dataSource.register(source(Endless, "a INT", name="endless"))
+    print("reading", flush=True)
+    try:
+        spark.read.format("endless").load().collect()
+    except KeyboardInterrupt:
+        started = time.monotonic()
+    spark.dataSource.register(source(Mixed))
+    n = spark.read.format("proc").load().count()
+    print("after", n, round(time.monotonic() - started, 2), flush=True)
+    """
+)
+
+
+def test_ctrl_c_stops_the_workers_tasks_and_the_pool_stays_usable():
+    code = INTERRUPTED.format(tests=os.path.dirname(__file__))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "reading"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    words = out.split()
+    assert words[0] == "after" and int(words[1]) > 0  # the next query ran on the same pool
+    assert float(words[2]) < 5.0
