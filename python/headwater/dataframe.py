@@ -3,17 +3,18 @@ the data comes out of the C scan as Arrow."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
 from headwater import _core
-from headwater.errors import PythonException, _from_core
+from headwater.errors import AnalysisException, PythonException, _from_core
 from headwater.types import Row
 
 if TYPE_CHECKING:
     from headwater.plan import ReadPlan
     from headwater.session import SparkSession
+    from headwater.writer import DataFrameWriter
 
 __all__ = ["DataFrame"]
 
@@ -52,6 +53,23 @@ def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
     if not isinstance(err, PythonException):
         err = PythonException(message, error_class or None, partition=err.partition, row=err.row, column=err.column)
     raise err from None
+
+
+def _batches(scan: Any) -> Iterator[pa.RecordBatch]:
+    """The batches of a C scan; failures raise headwater's exceptions."""
+    reader = pa.RecordBatchReader.from_stream(scan)
+    try:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            yield batch
+            del batch  # a traceback through this frame must not keep shared memory alive
+    except (pa.ArrowException, OSError) as e:
+        _raise_failure(scan, e)
+    finally:
+        reader.close()
 
 
 class DataFrame:
@@ -97,19 +115,50 @@ class DataFrame:
     def _run(self, ordered: bool = True) -> Iterator[pa.RecordBatch]:
         """Runs the source once, yielding its Arrow batches; failures raise headwater's exceptions."""
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=ordered)
-        reader = pa.RecordBatchReader.from_stream(scan)
-        try:
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    return
-                yield batch
-                del batch  # a traceback through this frame must not keep shared memory alive
-        except (pa.ArrowException, OSError) as e:
-            _raise_failure(scan, e)
-        finally:
-            reader.close()
+        return _batches(scan)
+
+    def _write_tasks(self) -> List[Callable[[], Iterator[pa.RecordBatch]]]:
+        """One write task per partition of this DataFrame: a callable that runs that partition
+        alone (an inline single-partition C scan, on the calling thread) and yields its batches.
+        Reading and writing a partition are so pipelined, and partitions run in parallel on the
+        writer's threads. (A read error names partition 0, the index within its own scan.)"""
+        plan = self._plan
+        reader = plan.make_reader()
+        partitions = plan.make_partitions(reader)
+        conf = self.sparkSession.conf
+        options = dict(
+            source_name=plan.name,
+            mode="inline",
+            max_rows_per_batch=int(conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
+            max_bytes_per_batch=int(conf.get("headwater.batch.maxBytes") or 0),
+        )
+
+        def task(partition: Any) -> Callable[[], Iterator[pa.RecordBatch]]:
+            return lambda: _batches(_core.Scan(plan.core_schema, reader.read, [partition], **options))
+
+        return [task(p) for p in partitions]
+
+    def repartition(self, numPartitions: int) -> "DataFrame":
+        """The same rows in ``numPartitions`` partitions of contiguous, evenly sized row ranges
+        (each action reads this DataFrame once and slices it without copying). Spark distributes
+        rows round-robin; only the partition sizes match it."""
+        if isinstance(numPartitions, bool) or not isinstance(numPartitions, int) or numPartitions < 1:
+            raise AnalysisException(
+                f"repartition needs a positive number of partitions, got {numPartitions!r}.", "HW_INVALID_ARGUMENT"
+            )
+        from headwater.local import LocalPlan, split_evenly
+
+        parent = self
+        plan = LocalPlan(self._plan.core_schema, lambda: split_evenly(parent.toArrow(), numPartitions),
+                         self.sparkSession.conf, schema=self._plan.schema)
+        return DataFrame(self.sparkSession, plan)
+
+    @property
+    def write(self) -> "DataFrameWriter":
+        """A :class:`~headwater.writer.DataFrameWriter` for this DataFrame."""
+        from headwater.writer import DataFrameWriter
+
+        return DataFrameWriter(self)
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The rows as an Arrow stream (pyarrow, polars, DuckDB, ...): batches come as partitions

@@ -36,6 +36,26 @@ class Flavor:
         self._reader_types = _both("DataSourceReader")
         self._partition_types = _both("InputPartition")
 
+    @property
+    def row_type(self) -> type:
+        """The Row class a plain writer receives (pyspark's for a source built on pyspark)."""
+        if self.pyspark:
+            from pyspark.sql.types import Row as SparkRow
+
+            return SparkRow
+        from headwater.types import Row
+
+        return Row
+
+    def is_writer(self, obj: Any) -> bool:
+        return isinstance(obj, _both("DataSourceWriter"))
+
+    def is_arrow_writer(self, obj: Any) -> bool:
+        return isinstance(obj, _both("DataSourceArrowWriter"))
+
+    def is_commit_message(self, obj: Any) -> bool:
+        return isinstance(obj, _both("WriterCommitMessage"))
+
     def options(self, values: Dict[str, Optional[str]]) -> Any:
         return self.module.CaseInsensitiveDict(values)
 

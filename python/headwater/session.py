@@ -192,6 +192,35 @@ class SparkSession:
 
         return DataFrameReader(self)
 
+    def createDataFrame(self, data: Any, schema: Any = None) -> "DataFrame":
+        """A DataFrame over in-memory data: a list of tuples, Rows or dicts (converted in C; dicts
+        are mapped by the schema's names), a pandas or Polars DataFrame, a pyarrow Table or
+        RecordBatch (kept as Arrow, without copying when the types are Spark's already).
+
+        ``schema``: DDL, a StructType, or a list of column names. Without one, names come from the
+        Rows/dicts (else ``_1``, ``_2``, ...) and each column's type from its first non-null value.
+        The rows are split into ``min(rows, headwater.executor.workers)`` partitions, as Spark's
+        local data is split over its default parallelism."""
+        import pyarrow as pa
+
+        from headwater.dataframe import DataFrame
+        from headwater.local import LocalPlan, arrow_table_from, default_parallelism, infer_schema, rows_table
+        from headwater.local import split_evenly
+
+        names = list(schema) if isinstance(schema, (list, tuple)) else None
+        table = arrow_table_from(data, None if names else schema)
+        if table is None:
+            rows = list(data)
+            if schema is None or names is not None:
+                if not rows:
+                    raise AnalysisException("Can not infer schema from an empty dataset.", "CANNOT_INFER_EMPTY_SCHEMA")
+                schema = infer_schema(rows, names)
+            table = rows_table(rows, schema)
+        elif names:
+            table = table.rename_columns(names + table.column_names[len(names):])
+        n = min(max(table.num_rows, 1), default_parallelism(self.conf))
+        return DataFrame(self, LocalPlan(pa.schema(table.schema), split_evenly(table, n), self.conf))
+
     def stop(self) -> None:
         """Stops the session's worker processes; the active session is forgotten."""
         self._stop_pool()
@@ -227,4 +256,5 @@ def session(**conf: Any) -> SparkSession:
 
 
 if False:  # for type checkers only
+    from headwater.dataframe import DataFrame  # noqa: F401
     from headwater.readwriter import DataFrameReader  # noqa: F401
