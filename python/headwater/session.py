@@ -7,10 +7,14 @@ import os
 import sys
 import threading
 import warnings
-from typing import Any, Dict, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
 from headwater.datasource import DataSourceRegistration
 from headwater.errors import AnalysisException
+
+if TYPE_CHECKING:
+    from headwater.dataframe import DataFrame
+    from headwater.readwriter import DataFrameReader
 
 __all__ = ["SparkSession", "RuntimeConfig", "session"]
 
@@ -254,7 +258,3 @@ def session(**conf: Any) -> SparkSession:
         builder.config(k, v)
     return builder.getOrCreate()
 
-
-if False:  # for type checkers only
-    from headwater.dataframe import DataFrame  # noqa: F401
-    from headwater.readwriter import DataFrameReader  # noqa: F401

@@ -26,7 +26,7 @@ static void release_array_capsule(PyObject* capsule) {
   free(array);
 }
 
-static void release_stream_capsule(PyObject* capsule) {
+void hw_py_release_stream_capsule(PyObject* capsule) {
   struct ArrowArrayStream* stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
   if (!stream) return;
   hw_stream_release(stream);
@@ -350,7 +350,7 @@ static PyObject* views_stream_capsule(const hw_field* schema, hw_shared_array* c
     free(out);
     return hw_py_raise(&err);
   }
-  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", release_stream_capsule);
+  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", hw_py_release_stream_capsule);
   if (!capsule) {
     hw_stream_release(out);
     free(out);
@@ -432,7 +432,7 @@ static PyObject* stream_arrow_c_stream(hw_py_stream* self, PyObject* args, PyObj
   struct ArrowArrayStream* out = malloc(sizeof *out);
   if (!out) return PyErr_NoMemory();
   hw_stream_move(&self->stream, out);
-  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", release_stream_capsule);
+  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", hw_py_release_stream_capsule);
   if (!capsule) {
     hw_stream_release(out);
     free(out);

@@ -59,6 +59,9 @@ PyObject* hw_py_batch_new(hw_field* schema, struct ArrowArray* array);
 PyObject* hw_py_stream_new(struct ArrowArrayStream* stream);
 PyObject* hw_py_stream_from_batches(hw_field* schema, struct ArrowArray* batches, int64_t n);
 
+/* Destructor of an "arrow_array_stream" capsule whose stream was malloc'ed: releases and frees it. */
+void hw_py_release_stream_capsule(PyObject* capsule);
+
 /* Reads obj's schema: DDL text, a headwater Schema, or anything with __arrow_c_schema__. GIL. */
 int hw_py_field_from_object(PyObject* obj, hw_field* out);
 

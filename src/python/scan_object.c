@@ -11,13 +11,6 @@ typedef struct {
   hw_scan* scan;
 } hw_py_scan;
 
-static void release_stream_capsule(PyObject* capsule) {
-  struct ArrowArrayStream* stream = PyCapsule_GetPointer(capsule, "arrow_array_stream");
-  if (!stream) return;
-  hw_stream_release(stream);
-  PyMem_RawFree(stream);
-}
-
 static int parse_mode(const char* mode, hw_exec_mode* out) {
   if (strcmp(mode, "inline") == 0) *out = HW_EXEC_INLINE;
   else if (strcmp(mode, "thread") == 0) *out = HW_EXEC_THREAD;
@@ -89,18 +82,18 @@ static PyObject* scan_arrow_c_stream(hw_py_scan* self, PyObject* args, PyObject*
   static char* kwlist[] = {"requested_schema", NULL};
   PyObject* requested = NULL;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", kwlist, &requested)) return NULL;
-  struct ArrowArrayStream* out = PyMem_RawCalloc(1, sizeof *out);
+  struct ArrowArrayStream* out = calloc(1, sizeof *out);
   if (!out) return PyErr_NoMemory();
   hw_error err;
   hw_error_init(&err);
   if (hw_scan_stream(self->scan, out, &err) != 0) {
-    PyMem_RawFree(out);
+    free(out);
     return hw_py_raise(&err);
   }
-  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", release_stream_capsule);
+  PyObject* capsule = PyCapsule_New(out, "arrow_array_stream", hw_py_release_stream_capsule);
   if (!capsule) {
     hw_stream_release(out);
-    PyMem_RawFree(out);
+    free(out);
   }
   return capsule;
 }
