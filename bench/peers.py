@@ -6,8 +6,17 @@ A peer does its set-up (imports, session start-up: JVM, Lakesail server, headwat
 one untimed warm-up run (JIT, Python workers, S1a's prepared tuples), then ``reps`` timed runs,
 and writes one JSON object to ``OUT.json``: ``status`` (``ok`` or ``unavailable``), ``reason``
 when unavailable, ``import_s``/``session_s`` (start-up, reported apart from the runs),
-``warmup_s``, ``times_s`` (the timed runs), ``cache_builds_timed`` (S1a: prepared-tuple builds
-that happened inside timed runs; 0 when the set-up was fair) and peer-specific details.
+``warmup_s``, ``times_s`` (the timed runs), ``cache_builds_timed`` (S1a and S2: prepared-tuple or
+prepared-batch builds that happened inside timed runs; 0 when the set-up was fair) and
+peer-specific details. S2 runs also record ``bytes_s`` (the Arrow bytes the source yielded, per
+timed run) and, for headwater, ``bytes_consumed_s`` (``batch.nbytes`` summed by the consumer).
+headwater peers record peak memory: ``host_hwm_mb`` (the host's VmHWM at the end) and, in process
+mode, each worker's VmHWM (``workers_hwm_mb``) and the peak of the workers' summed VmRSS sampled
+every 50 ms (``workers_rss_sum_peak_mb``).
+
+The ``tx-*`` peers measure process mode's per-batch transport overhead (see README): one
+partition of S1a's tuples at 10,000 rows a batch and at 1 row a batch, inline or in process mode
+with one worker, recording wall time and CPU time (host and worker) per run.
 
 The ``s0-*`` peers are different: each process is one cold user session that registers a
 10-row source and collects it; ``run.py`` starts it several times and measures the whole
@@ -19,13 +28,15 @@ Every peer reads ``sources.BenchSource`` (format ``"bench"``), the same class ev
 from __future__ import annotations
 
 import collections
+import glob
 import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 T_START = time.perf_counter()
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -51,19 +62,32 @@ def _build_count() -> int:
         return sum(1 for _ in f)
 
 
-def _read_count() -> int:
-    """Rows of all partitions read to their end so far (``sources._note_read``)."""
+def _read_totals() -> Tuple[int, int]:
+    """Rows and (S2) bytes of all partitions read to their end so far (``sources._note_read``)."""
     log = os.environ.get("HW_BENCH_READ_LOG")
     if not log or not os.path.exists(log):
-        return 0
+        return 0, 0
+    rows = nbytes = 0
     with open(log) as f:
-        return sum(int(line.split()[2]) for line in f if line.strip())
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                rows += int(parts[2])
+                nbytes += int(parts[3]) if len(parts) > 3 else 0
+    return rows, nbytes
+
+
+def _read_count() -> int:
+    """Rows of all partitions read to their end so far (``sources._note_read``)."""
+    return _read_totals()[0]
 
 
 def _options(cfg: Dict[str, Any]) -> Dict[str, Any]:
     opts = {"rows": cfg["rows"], "partitions": cfg["partitions"], "scenario": cfg["scenario"]}
     if cfg.get("no_ts"):
         opts["no_ts"] = "true"
+    if cfg["scenario"] == "s2" and cfg.get("s2_batch_rows"):
+        opts["batch_rows"] = cfg["s2_batch_rows"]
     return opts
 
 
@@ -87,13 +111,16 @@ def _measure(
     must also show every partition read to its end.
     """
     expected = cfg["rows"]
+    yielded: List[int] = []  # S2: Arrow bytes the source yielded, per run
 
     def one() -> float:
-        r0 = _read_count()
+        r0, by0 = _read_totals()
         t = now()
         seen = run()
         dt = now() - t
-        pulled = _read_count() - r0
+        r1, by1 = _read_totals()
+        pulled = r1 - r0
+        yielded.append(by1 - by0)
         if via_source and pulled != expected:
             raise RuntimeError(f"the source yielded {pulled} rows to their end, expected {expected}")
         if seen is not None and seen != expected:
@@ -109,6 +136,8 @@ def _measure(
         times.append(one())
     out["times_s"] = times
     out["cache_builds_timed"] = _build_count() - b0
+    if cfg.get("scenario") == "s2" and via_source:
+        out["bytes_s"] = yielded[1:]
 
 
 def _version(dist: str) -> Optional[str]:
@@ -162,36 +191,159 @@ def _headwater_session(out: Dict[str, Any]):
     return headwater, spark
 
 
+def _status_kb(pid: Any, key: str) -> Optional[int]:
+    """A ``/proc/<pid>/status`` field in kB (VmHWM: peak resident set; VmRSS: current), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _mb(kb: Optional[int]) -> Optional[float]:
+    return None if kb is None else round(kb / 1024, 1)
+
+
+def _worker_pids(spark) -> List[int]:
+    pool = getattr(spark, "_pool", None)
+    if pool is None:
+        return []
+    try:
+        return [int(p) for p in pool.pids]
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def _cpu_ns(pid: Any) -> int:
+    """CPU time of all of a process's threads, in ns (``/proc/<pid>/task/*/schedstat``)."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+class WorkerRssSampler:
+    """Samples the VmRSS of the session's worker processes every ``interval`` s on a daemon thread
+    (a few /proc reads per wake-up; it only wakes up to look), keeping each worker's peak and the
+    peak of their sum. Workers' own VmHWM, read at the end, is the exact per-worker peak; the
+    sampled sum says how much the workers held at the same time."""
+
+    def __init__(self, spark, interval: float = 0.05) -> None:
+        self.spark = spark
+        self.interval = interval
+        self.peak_kb: Dict[int, int] = {}
+        self.sum_peak_kb = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hw-bench-rss", daemon=True)
+
+    def start(self) -> "WorkerRssSampler":
+        self._thread.start()
+        return self
+
+    def sample(self) -> None:
+        total = 0
+        for pid in _worker_pids(self.spark):
+            kb = _status_kb(pid, "VmRSS")
+            if kb is None:
+                continue
+            total += kb
+            self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), kb)
+        self.sum_peak_kb = max(self.sum_peak_kb, total)
+        self.samples += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def _memory_report(spark, sampler: Optional[WorkerRssSampler], out: Dict[str, Any]) -> None:
+    """Peak memory of the host and the workers, read before the session stops its workers."""
+    out["host_hwm_mb"] = _mb(_status_kb("self", "VmHWM"))
+    out["host_rss_end_mb"] = _mb(_status_kb("self", "VmRSS"))
+    pids = _worker_pids(spark)
+    if sampler is not None:
+        sampler.stop()
+    if pids:
+        out["worker_pids"] = pids
+        out["workers_hwm_mb"] = [_mb(_status_kb(p, "VmHWM")) for p in pids]
+        out["workers_rss_end_mb"] = [_mb(_status_kb(p, "VmRSS")) for p in pids]
+    if sampler is not None and sampler.samples:
+        out["workers_rss_sum_peak_mb"] = _mb(sampler.sum_peak_kb)
+        out["workers_rss_peak_mb"] = {str(k): _mb(v) for k, v in sampler.peak_kb.items()}
+        out["workers_rss_samples"] = sampler.samples
+
+
 def _peer_headwater(mode: str, cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
-    """(b)/(c) headwater, executor mode ``mode``, consumed as an Arrow stream."""
+    """(b)/(c)/(c') headwater, executor mode ``mode``, consumed as an Arrow stream."""
     _, spark = _headwater_session(out)
     import pyarrow as pa
 
     import sources
 
+    out["host_rss_start_mb"] = _mb(_status_kb("self", "VmRSS"))
     t = now()
     spark.conf.set("headwater.executor.mode", mode)
+    if mode == "process":
+        spark.conf.set("headwater.executor.workers", int(cfg.get("workers") or 2))
+        out["workers"] = int(cfg.get("workers") or 2)
     spark.dataSource.register(sources.BenchSource)
     out["register_s"] = now() - t
+    if mode == "process":
+        # the workers would start with the first query (the warm-up); start them here instead,
+        # so their start-up is reported apart, as the JVM's and Lakesail's server's are
+        t = now()
+        spark._worker_pool()
+        out["workers_start_s"] = now() - t
     opts = _options(cfg)
     out["consumer"] = "pa.RecordBatchReader.from_stream(df), batches read and dropped"
+    if cfg["scenario"] == "s2":
+        out["consumer"] += "; bytes = sum(batch.nbytes)"
     info: Dict[str, Any] = {}
+    consumed: List[int] = []
+    sampler = WorkerRssSampler(spark).start() if mode == "process" else None
 
     def run() -> int:
         df = _load(spark, opts)
         reader = pa.RecordBatchReader.from_stream(df)
         n = 0
+        nbytes = 0
         batches = 0
         for batch in reader:
             n += batch.num_rows
+            nbytes += batch.nbytes
             batches += 1
+        consumed.append(nbytes)
         if not info:
             info["arrow_schema"] = str(reader.schema).replace("\n", "; ")
             info["batches"] = batches
+            info["mode_used"] = getattr(getattr(df, "_plan", None), "last_run", None)
         return n
 
-    _measure(run, cfg, out)
+    try:
+        _measure(run, cfg, out)
+    finally:
+        _memory_report(spark, sampler, out)
     out.update(info)
+    if cfg["scenario"] == "s2":
+        out["bytes_consumed_s"] = consumed[1:]
+        if out.get("bytes_s") and out["bytes_s"] != out["bytes_consumed_s"]:
+            raise RuntimeError(
+                f"the consumer saw {out['bytes_consumed_s']} bytes, the source yielded {out['bytes_s']}"
+            )
+    spark.stop()
 
 
 def peer_hw_inline(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
@@ -200,6 +352,78 @@ def peer_hw_inline(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
 
 def peer_hw_thread(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
     _peer_headwater("thread", cfg, out)
+
+
+def peer_hw_process(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    _peer_headwater("process", cfg, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# TX: process mode's per-batch transport overhead
+
+
+def _peer_tx(mode: str, cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    """One partition of S1a's prepared tuples, read twice over: ``tx_rows`` rows at 10,000 rows a
+    batch (``conv``) and ``tx_batches`` rows at one row a batch (``tiny``), in ``mode`` (inline,
+    or process with one worker). Each case: one untimed warm-up, then ``reps`` timed runs of
+    wall time, host CPU time (``time.process_time``) and the worker's CPU time
+    (``/proc/<pid>/task/*/schedstat``)."""
+    _, spark = _headwater_session(out)
+    import pyarrow as pa
+
+    import sources
+
+    spark.conf.set("headwater.executor.mode", mode)
+    if mode == "process":
+        spark.conf.set("headwater.executor.workers", 1)
+    spark.dataSource.register(sources.BenchSource)
+    out["consumer"] = "pa.RecordBatchReader.from_stream(df), batches read and dropped"
+    cases = (
+        ("conv", int(cfg["tx_rows"]), int(cfg.get("tx_batch_rows", 10000))),
+        ("tiny", int(cfg["tx_batches"]), 1),
+    )
+    out["cases"] = {}
+    for name, rows, batch_rows in cases:
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", batch_rows)
+        ccfg = dict(cfg, rows=rows, partitions=1, scenario="s1a")
+        opts = _options(ccfg)
+        case: Dict[str, Any] = {"rows": rows, "batch_rows": batch_rows}
+        host_cpu: List[float] = []
+        worker_cpu: List[float] = []
+        nbatches: List[int] = []
+
+        def run() -> int:
+            pids = _worker_pids(spark)
+            w0 = sum(_cpu_ns(p) for p in pids)
+            c0 = time.process_time()
+            df = _load(spark, opts)
+            n = k = 0
+            for batch in pa.RecordBatchReader.from_stream(df):
+                n += batch.num_rows
+                k += 1
+            host_cpu.append(time.process_time() - c0)
+            pids = pids or _worker_pids(spark)  # the pool starts with the first process-mode query
+            worker_cpu.append((sum(_cpu_ns(p) for p in pids) - w0) / 1e9 if pids else 0.0)
+            nbatches.append(k)
+            return n
+
+        _measure(run, ccfg, case)
+        case["host_cpu_s"] = host_cpu[1:]
+        case["worker_cpu_s"] = worker_cpu[1:]
+        case["batches"] = nbatches[-1]
+        if len(set(nbatches)) != 1:
+            raise RuntimeError(f"{name}: batch counts differ between runs: {nbatches}")
+        out["cases"][name] = case
+    out["worker_pids"] = _worker_pids(spark)
+    spark.stop()
+
+
+def peer_tx_inline(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    _peer_tx("inline", cfg, out)
+
+
+def peer_tx_process(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
+    _peer_tx("process", cfg, out)
 
 
 def peer_from_pylist(cfg: Dict[str, Any], out: Dict[str, Any]) -> None:
@@ -412,6 +636,9 @@ PEERS: Dict[str, Callable[[Dict[str, Any], Dict[str, Any]], None]] = {
     "floor": peer_floor,
     "hw-inline": peer_hw_inline,
     "hw-thread": peer_hw_thread,
+    "hw-process": peer_hw_process,
+    "tx-inline": peer_tx_inline,
+    "tx-process": peer_tx_process,
     "from_pylist": peer_from_pylist,
     "pyspark": peer_pyspark,
     "lakesail": peer_lakesail,

@@ -1,7 +1,7 @@
 """headwater's benchmark harness: peers measured side by side in one run.
 
-    .venv/bin/python bench/run.py [--rows N] [--partitions 1,8] [--scenarios s0,s1a,s1b]
-                                  [--peers floor,hw-inline,...] [--reps 3] [--quick]
+    .venv/bin/python bench/run.py [--rows N] [--partitions 1,8] [--scenarios s0,s1a,s1b,s2,tx]
+                                  [--peers floor,hw-inline,...] [--reps 3] [--s2-gb 4] [--quick]
 
 Each peer runs in a fresh interpreter (``bench/peers.py``), one after another, never two at a
 time. The table shows start-up apart from the runs, the median of the timed runs, rows/s and
@@ -30,20 +30,30 @@ ROOT = os.path.dirname(BENCH_DIR)
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 DEFAULT_SAIL_PYTHON = os.path.join(BENCH_DIR, ".venv-sail", "bin", "python")
 
-S1_PEERS = ["floor", "hw-inline", "hw-thread", "from_pylist", "pyspark", "lakesail", "lakesail-nots"]
+S1_PEERS = ["floor", "hw-inline", "hw-thread", "hw-process", "from_pylist", "pyspark", "lakesail", "lakesail-nots"]
+S2_PEERS = ["floor", "hw-inline", "hw-thread", "hw-process", "pyspark", "lakesail"]
+TX_PEERS = ["tx-inline", "tx-process"]
 S0_PEERS = ["s0-headwater", "s0-pyspark", "s0-lakesail", "s0-lakesail-nots"]
+ALL_PEERS = S1_PEERS + TX_PEERS + S0_PEERS
 SAIL_PEERS = {"lakesail", "lakesail-nots", "s0-lakesail", "s0-lakesail-nots"}
+HW_PEERS = {"hw-inline", "hw-thread", "hw-process"}
+S2_ROW_BYTES = 36  # sources.S2_ROW_BYTES: id 8, x 8, s 16 characters + a 4-byte offset
 
 SCENARIO_TITLES = {
     "s0": "S0  time to first row: a new process, a 10-row source, collect()",
     "s1a": "S1a converter-bound: read() yields tuples that already exist",
     "s1b": "S1b realistic: read() builds each tuple (arithmetic, f-string, base + timedelta)",
+    "s2": "S2  Arrow source: read() yields ready-made pyarrow RecordBatches (id, x, s)",
+    "tx": "TX  process mode's per-batch transport overhead (1 partition, 1 worker vs inline)",
 }
 
 PEER_LABELS = {
     "floor": "floor (no conversion)",
     "hw-inline": "headwater inline",
     "hw-thread": "headwater thread",
+    "hw-process": "headwater process",
+    "tx-inline": "headwater inline",
+    "tx-process": "headwater process, 1 worker",
     "from_pylist": "pa.RecordBatch.from_pylist",
     "pyspark": "PySpark local[2] -> noop",
     "lakesail": "Lakesail -> noop",
@@ -141,6 +151,7 @@ def run_peer(
     cfg: Dict[str, Any],
     args: argparse.Namespace,
     log_path: str,
+    timeout: Optional[float] = None,
 ) -> Tuple[Dict[str, Any], float]:
     """Run ``peers.py PEER`` in a fresh interpreter; returns (its result, whole-process wall s)."""
     python = args.sail_python if peer in SAIL_PEERS else sys.executable
@@ -171,7 +182,7 @@ def run_peer(
     env["HW_BENCH_READ_LOG"] = os.path.join(work, "reads.log")
     env.pop("SPARK_REMOTE", None)
     env.pop("SPARK_CONNECT_MODE_ENABLED", None)
-    timeout = args.timeout
+    timeout = timeout or args.timeout
     with open(log_path, "ab") as log:
         log.write(f"\n=== {peer} {json.dumps(cfg)} ({python})\n".encode())
         log.flush()
@@ -244,6 +255,7 @@ def run_s1(args: argparse.Namespace, scenario: str, partitions: int, log_path: s
         "scenario": scenario,
         "reps": args.reps,
         "batch_rows": args.batch_rows,
+        "workers": args.workers,
         "spark_master": args.spark_master,
         "spark_driver_memory": args.spark_driver_memory,
     }
@@ -259,6 +271,98 @@ def run_s1(args: argparse.Namespace, scenario: str, partitions: int, log_path: s
             summarize_s1(res, args.rows)
             print(f" {res.get('status')}", file=sys.stderr)
         res.update({"scenario": scenario, "partitions": partitions, "peer": peer, "rows": args.rows})
+        out.append(res)
+    return out
+
+
+def s2_plan(args: argparse.Namespace) -> Dict[str, int]:
+    """S2's rows (``--s2-gb`` GB of 36-byte rows), batch size (``--s2-batch-mb`` MiB) and
+    partitions; each partition's rows are cut into batches of ``batch_rows`` (the last shorter)."""
+    rows = max(args.s2_partitions, round(args.s2_gb * 1e9 / S2_ROW_BYTES))
+    batch_rows = max(1, min((args.s2_batch_mb << 20) // S2_ROW_BYTES, (2**31 - 1) // 16))
+    parts = args.s2_partitions
+    sizes = [rows * (i + 1) // parts - rows * i // parts for i in range(parts)]  # sources.split
+    batches = sum(-(-n // batch_rows) for n in sizes)
+    return {
+        "rows": rows,
+        "partitions": parts,
+        "batch_rows": batch_rows,
+        "batches": batches,
+        "bytes": rows * S2_ROW_BYTES,  # sum of batch.nbytes (what the peers count)
+    }
+
+
+def summarize_s2(res: Dict[str, Any]) -> None:
+    summarize_s1(res, res.get("rows") or 0)
+    med = res.get("median_s")
+    nbytes = None
+    if res.get("bytes_consumed_s"):
+        nbytes = statistics.median(res["bytes_consumed_s"])
+    elif res.get("bytes_s"):
+        nbytes = statistics.median(res["bytes_s"])
+    if nbytes is not None:
+        res["bytes"] = nbytes
+        if med:
+            res["gb_per_s"] = nbytes / 1e9 / med
+            res["gb_per_s_best"] = nbytes / 1e9 / res["min_s"]
+
+
+def run_s2(args: argparse.Namespace, log_path: str) -> List[Dict[str, Any]]:
+    plan = s2_plan(args)
+    out = []
+    cfg = {
+        "rows": plan["rows"],
+        "partitions": plan["partitions"],
+        "scenario": "s2",
+        "s2_batch_rows": plan["batch_rows"],
+        "reps": args.reps,
+        "workers": args.workers,
+        "spark_master": args.spark_master,
+        "spark_driver_memory": args.spark_driver_memory,
+    }
+    timeout = args.timeout_given or (600 + args.s2_gb * (args.reps + 1) * 60)
+    for peer in args.peers:
+        if peer not in S2_PEERS:
+            continue
+        print(f"  s2 P={plan['partitions']} {peer} ...", end="", flush=True, file=sys.stderr)
+        res, wall = run_peer(peer, cfg, args, log_path, timeout)
+        res["process_wall_s"] = wall
+        res["rows"] = plan["rows"]
+        summarize_s2(res)
+        print(f" {res.get('status')}", file=sys.stderr)
+        res.update({"scenario": "s2", "partitions": plan["partitions"], "peer": peer,
+                    "rows": plan["rows"], "batch_rows": plan["batch_rows"]})
+        out.append(res)
+    return out
+
+
+def run_tx(args: argparse.Namespace, log_path: str) -> List[Dict[str, Any]]:
+    out = []
+    cfg = {
+        "rows": args.tx_rows,
+        "partitions": 1,
+        "scenario": "s1a",
+        "tx_rows": args.tx_rows,
+        "tx_batch_rows": 10000,
+        "tx_batches": args.tx_batches,
+        "reps": args.reps,
+    }
+    for peer in args.peers:
+        if peer not in TX_PEERS:
+            continue
+        print(f"  tx {peer} ...", end="", flush=True, file=sys.stderr)
+        res, wall = run_peer(peer, cfg, args, log_path)
+        res["process_wall_s"] = wall
+        for case in (res.get("cases") or {}).values():
+            if case.get("times_s"):
+                case["median_s"] = statistics.median(case["times_s"])
+                case["min_s"] = min(case["times_s"])
+                case["max_s"] = max(case["times_s"])
+                cpu = [h + w for h, w in zip(case.get("host_cpu_s", []), case.get("worker_cpu_s", []))]
+                if cpu:
+                    case["cpu_median_s"] = statistics.median(cpu)
+        print(f" {res.get('status')}", file=sys.stderr)
+        res.update({"scenario": "tx", "partitions": 1, "peer": peer, "rows": args.tx_rows})
         out.append(res)
     return out
 
@@ -361,6 +465,63 @@ def _check(v: float, op: Optional[str], target: float) -> Optional[bool]:
     return {"<=": v <= target, ">=": v >= target, ">": v > target, "<": v < target}[op]
 
 
+def rate_entry(results, peer, op, target, name, partitions, note="") -> Dict[str, Any]:
+    """S2's GB/s of one peer against a target."""
+    r = next((x for x in results if x["scenario"] == "s2" and x["peer"] == peer), None)
+    e: Dict[str, Any] = {"name": name, "scenario": "s2", "partitions": partitions,
+                         "peer": peer, "target": None if op is None else f"{op} {target} GB/s",
+                         "value": None, "met": None, "unit": "GB/s"}
+    if note:
+        e["note"] = note
+    if r and r.get("gb_per_s"):
+        e["value"] = r["gb_per_s"]
+        e["met"] = _check(r["gb_per_s"], op, target)
+    else:
+        e["unavailable"] = _why(r, peer)
+    return e
+
+
+def tx_entries(results: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Process mode's transport overhead per batch and its share of a 10,000-row batch's
+    conversion (method in bench/README.md)."""
+    inl = _find(results, "tx", 1, "tx-inline")
+    prc = _find(results, "tx", 1, "tx-process")
+    base = {"scenario": "tx", "partitions": 1, "value": None, "met": None}
+    names = [
+        ("tx_conv_us", "TX conversion per 10,000-row batch, inline", None, "us"),
+        ("tx_tiny_us", "TX overhead per batch, 1-row batches (wall)", None, "us"),
+        ("tx_tiny_cpu_us", "TX overhead per batch, 1-row batches (CPU, info)", None, "us"),
+        ("tx_conv_direct_us", "TX overhead per batch, 10,000-row batches (info)", None, "us"),
+        ("tx_share", "TX overhead / conversion per 10,000-row batch", "<= 5 %", "%"),
+        ("tx_share_direct", "TX same, overhead measured on 10,000-row batches (info)", None, "%"),
+    ]
+    entries = {k: dict(base, name=n, key=k, target=t, unit=u) for k, n, t, u in names}
+    ok = (inl and inl.get("status") == "ok" and prc and prc.get("status") == "ok")
+    if not ok:
+        why = _why(inl, "tx-inline") if not (inl and inl.get("status") == "ok") else _why(prc, "tx-process")
+        for e in entries.values():
+            e["unavailable"] = why
+        return list(entries.values())
+    ic, pc = inl["cases"]["conv"], prc["cases"]["conv"]
+    it, pt = inl["cases"]["tiny"], prc["cases"]["tiny"]
+    conv = ic["median_s"] / ic["batches"]
+    tiny = (pt["median_s"] - it["median_s"]) / it["batches"]
+    tiny_cpu = (pt["cpu_median_s"] - it["cpu_median_s"]) / it["batches"]
+    direct = (pc["median_s"] - ic["median_s"]) / ic["batches"]
+    entries["tx_conv_us"]["value"] = conv * 1e6
+    entries["tx_tiny_us"]["value"] = tiny * 1e6
+    entries["tx_tiny_cpu_us"]["value"] = tiny_cpu * 1e6
+    entries["tx_conv_direct_us"]["value"] = direct * 1e6
+    entries["tx_share"]["value"] = 100 * tiny / conv
+    entries["tx_share"]["met"] = 100 * tiny / conv <= 5
+    entries["tx_share_direct"]["value"] = 100 * direct / conv
+    entries["tx_tiny_cpu_us"]["note"] = ("host + worker CPU in process mode minus host CPU inline, per batch: "
+                                         "what the transport costs in CPU, overlapped or not")
+    entries["tx_conv_direct_us"]["note"] = ("the same difference on the 10,000-row runs; the worker converts "
+                                            "while the host consumes, so it can be ~0 or negative")
+    return list(entries.values())
+
+
 def compute_ratios(results: List[Dict[str, Any]], args: argparse.Namespace) -> List[Dict[str, Any]]:
     out = []
     for p in args.partitions:
@@ -369,6 +530,12 @@ def compute_ratios(results: List[Dict[str, Any]], args: argparse.Namespace) -> L
                                    "S1b headwater inline / floor"))
             out.append(ratio_entry(results, "s1b", p, "hw-thread", "floor", None, None,
                                    "S1b headwater thread / floor (info)"))
+            if p == 8:
+                out.append(ratio_entry(results, "s1b", p, "hw-inline", "hw-process", ">=", 1.8,
+                                       f"S1b headwater inline / process ({args.workers} workers)"))
+            else:
+                out.append(ratio_entry(results, "s1b", p, "hw-inline", "hw-process", None, None,
+                                       f"S1b headwater inline / process (info)"))
         if "s1a" in args.scenarios:
             out.append(ratio_entry(results, "s1a", p, "pyspark", "hw-inline", ">=", 10,
                                    "S1a PySpark / headwater inline"))
@@ -385,6 +552,27 @@ def compute_ratios(results: List[Dict[str, Any]], args: argparse.Namespace) -> L
                                    "S1a from_pylist / headwater inline"))
             out.append(ratio_entry(results, "s1a", p, "hw-thread", "hw-inline", None, None,
                                    "S1a headwater thread / inline (info)"))
+            out.append(ratio_entry(results, "s1a", p, "hw-inline", "hw-process", None, None,
+                                   "S1a headwater inline / process (info)"))
+            out.append(ratio_entry(results, "s1a", p, "pyspark", "hw-process", None, None,
+                                   "S1a PySpark / headwater process (info)"))
+    if "s2" in args.scenarios:
+        p2 = args.s2_partitions
+        out.append(rate_entry(results, "hw-process", ">=", 3, f"S2 headwater process ({args.workers} workers)", p2,
+                              note="one memcpy per buffer into shared memory"))
+        out.append(rate_entry(results, "hw-thread", ">=", 20, "S2 headwater thread", p2,
+                              note="no copy: bounded by the source and per-batch costs"))
+        out.append(rate_entry(results, "hw-inline", ">=", 20, "S2 headwater inline", p2,
+                              note="no copy: bounded by the source and per-batch costs"))
+        out.append(rate_entry(results, "floor", None, None, "S2 floor: the source alone (info)", p2))
+        out.append(rate_entry(results, "pyspark", None, None, "S2 PySpark local[2] -> noop (info)", p2))
+        out.append(rate_entry(results, "lakesail", None, None, "S2 Lakesail -> noop (info)", p2))
+        out.append(ratio_entry(results, "s2", p2, "pyspark", "hw-process", None, None,
+                               "S2 PySpark / headwater process (info)"))
+        out.append(ratio_entry(results, "s2", p2, "lakesail", "hw-process", None, None,
+                               "S2 Lakesail / headwater process (info)"))
+    if "tx" in args.scenarios:
+        out += tx_entries(results)
     if "s0" in args.scenarios:
         hw = _find(results, "s0", 1, "s0-headwater")
         for key, limit, name in (("read_s", 0.1, "S0 headwater read (register -> collected)"),
@@ -437,13 +625,44 @@ def _clip(text: str, n: int = 150) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+def fmt_mb(mb: Optional[float]) -> str:
+    if mb is None:
+        return "-"
+    return f"{mb / 1024:.2f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+def startup(r: Dict[str, Any]) -> Optional[float]:
+    """Session start-up; for headwater's process mode with its worker processes' start."""
+    if r.get("session_s") is None:
+        return None
+    return r["session_s"] + (r.get("workers_start_s") or 0.0)
+
+
+def mem_cols(r: Dict[str, Any]) -> Tuple[str, str]:
+    """(host peak, workers' peaks) for a headwater peer; '' for the others."""
+    if r["peer"] not in HW_PEERS:
+        return "", ""
+    host = fmt_mb(r.get("host_hwm_mb"))
+    workers = r.get("workers_hwm_mb")
+    if not workers:
+        return host, "no workers"
+    return host, "+".join(f"{w:.0f}" if w is not None else "?" for w in workers) + " MB"
+
+
+def print_mem_note() -> None:
+    print("  peak memory (headwater peers): host = the host process's VmHWM at the end; workers = each "
+          "worker's VmHWM (process mode);")
+    print("  the sampled peak of the workers' summed VmRSS is workers_rss_sum_peak_mb in the JSON")
+
+
 def print_s1_table(results: List[Dict[str, Any]], scenario: str, partitions: int, rows: int) -> None:
     block = [r for r in results if r["scenario"] == scenario and r["partitions"] == partitions]
     if not block:
         return
     print()
     print(f"{SCENARIO_TITLES[scenario]}   rows={rows:,}  partitions={partitions}")
-    hdr = f"  {'peer':30} {'start-up':>9} {'warm-up':>9} {'median':>9} {'min..max':>19} {'rows/s':>10} {'x floor':>8} {'x hw-inl':>8}"
+    hdr = (f"  {'peer':30} {'start-up':>9} {'warm-up':>9} {'median':>9} {'min..max':>19} {'rows/s':>10} "
+           f"{'x floor':>8} {'x hw-inl':>8} {'host peak':>9} {'workers peak':>13}")
     print(hdr)
     print("  " + "-" * (len(hdr) - 2))
     floor = _find(results, scenario, partitions, "floor")
@@ -456,12 +675,72 @@ def print_s1_table(results: List[Dict[str, Any]], scenario: str, partitions: int
         med = r.get("median_s")
         xf = f"{med / floor['median_s']:.2f}" if floor and floor.get("median_s") else "-"
         xh = f"{med / hw['median_s']:.2f}" if hw and hw.get("median_s") else "-"
-        start = r.get("session_s")
+        start = startup(r)
         spread = f"{fmt_t(r.get('min_s'))}..{fmt_t(r.get('max_s'))}"
+        host, workers = mem_cols(r)
         print(f"  {label:30} {fmt_t(start):>9} {fmt_t(r.get('warmup_s')):>9} {fmt_t(med):>9} "
-              f"{spread:>19} {fmt_rate(r.get('rows_per_s')):>10} {xf:>8} {xh:>8}")
+              f"{spread:>19} {fmt_rate(r.get('rows_per_s')):>10} {xf:>8} {xh:>8} {host:>9} {workers:>13}")
         if r.get("cache_builds_timed"):
             print(f"  {'':30} WARNING: {r['cache_builds_timed']} prepared-tuple build(s) inside timed runs")
+
+
+def print_s2_table(results: List[Dict[str, Any]], plan: Dict[str, int]) -> None:
+    block = [r for r in results if r["scenario"] == "s2"]
+    if not block:
+        return
+    print()
+    print(f"{SCENARIO_TITLES['s2']}")
+    print(f"  {plan['rows']:,} rows = {plan['bytes'] / 1e9:.2f} GB of Arrow data (GB = 10^9 bytes), "
+          f"{plan['partitions']} partitions, {plan['batches']} batches of up to {plan['batch_rows']:,} rows "
+          f"({plan['batch_rows'] * S2_ROW_BYTES / 2**20:.0f} MiB)")
+    hdr = (f"  {'peer':30} {'start-up':>9} {'warm-up':>9} {'median':>9} {'min..max':>19} {'GB/s':>8} "
+           f"{'x floor':>8} {'host peak':>9} {'workers peak':>13}")
+    print(hdr)
+    print("  " + "-" * (len(hdr) - 2))
+    floor = next((r for r in block if r["peer"] == "floor"), None)
+    for r in block:
+        label = PEER_LABELS.get(r["peer"], r["peer"])
+        if r.get("status") != "ok":
+            print(f"  {label:30} {r.get('status')}: {_clip(r.get('reason', ''))}")
+            continue
+        med = r.get("median_s")
+        xf = f"{med / floor['median_s']:.2f}" if floor and floor.get("median_s") else "-"
+        spread = f"{fmt_t(r.get('min_s'))}..{fmt_t(r.get('max_s'))}"
+        gbs = f"{r['gb_per_s']:.2f}" if r.get("gb_per_s") else "-"
+        host, workers = mem_cols(r)
+        print(f"  {label:30} {fmt_t(startup(r)):>9} {fmt_t(r.get('warmup_s')):>9} {fmt_t(med):>9} "
+              f"{spread:>19} {gbs:>8} {xf:>8} {host:>9} {workers:>13}")
+        if r.get("cache_builds_timed"):
+            print(f"  {'':30} WARNING: {r['cache_builds_timed']} prepared-batch build(s) inside timed runs")
+    print("  source's batches live in every process that reads (host, or each worker / Python worker): "
+          f"{plan['bytes'] / 2**20:.0f} MiB each")
+
+
+def print_tx_table(results: List[Dict[str, Any]]) -> None:
+    block = [r for r in results if r["scenario"] == "tx"]
+    if not block:
+        return
+    print()
+    print(f"{SCENARIO_TITLES['tx']}")
+    hdr = (f"  {'peer':30} {'case':>12} {'batches':>9} {'median':>9} {'min..max':>19} {'wall/batch':>11} "
+           f"{'host CPU/b':>11} {'worker CPU/b':>12}")
+    print(hdr)
+    print("  " + "-" * (len(hdr) - 2))
+    for r in block:
+        label = PEER_LABELS.get(r["peer"], r["peer"])
+        if r.get("status") != "ok":
+            print(f"  {label:30} {r.get('status')}: {_clip(r.get('reason', ''))}")
+            continue
+        for name, c in r["cases"].items():
+            what = f"{c['batch_rows']:,} row{'s' if c['batch_rows'] != 1 else ''}/b"
+            k = c["batches"]
+            hc = statistics.median(c["host_cpu_s"]) / k if c.get("host_cpu_s") else None
+            wc = statistics.median(c["worker_cpu_s"]) / k if c.get("worker_cpu_s") else None
+            spread = f"{fmt_t(c.get('min_s'))}..{fmt_t(c.get('max_s'))}"
+            print(f"  {label:30} {what:>12} {k:>9,} {fmt_t(c['median_s']):>9} {spread:>19} "
+                  f"{fmt_t(c['median_s'] / k):>11} {fmt_t(hc):>11} {fmt_t(wc) if wc else '-':>12}")
+            if c.get("cache_builds_timed"):
+                print(f"  {'':30} WARNING: {c['cache_builds_timed']} prepared-tuple build(s) inside timed runs")
 
 
 def print_s0_table(results: List[Dict[str, Any]], reps: int) -> None:
@@ -484,20 +763,30 @@ def print_s0_table(results: List[Dict[str, Any]], reps: int) -> None:
 
 def print_ratios(ratios: List[Dict[str, Any]]) -> None:
     print()
-    print("Ratios and targets (time / time, medians of one run; headwater = inline mode)")
+    print("Ratios and targets (time / time, medians of one run; headwater = inline mode unless named)")
     for e in ratios:
-        where = "" if e["scenario"] == "s0" else f" P={e['partitions']}"
+        where = "" if e["scenario"] in ("s0", "tx") else f" P={e['partitions']}"
         name = f"{e['name']}{where}"
         target = e.get("target") or ""
         if e.get("unavailable"):
-            print(f"  {name:52} {target:>8}   unavailable: {_clip(e['unavailable'], 110)}")
+            print(f"  {name:52} {target:>10}   unavailable: {_clip(e['unavailable'], 110)}")
             continue
         v = e["value"]
-        val = fmt_t(v) if e.get("unit") == "s" else f"{v:.2f}x"
+        unit = e.get("unit")
+        if unit == "s":
+            val = fmt_t(v)
+        elif unit == "GB/s":
+            val = f"{v:.2f} GB/s"
+        elif unit == "us":
+            val = f"{v:.1f} us"
+        elif unit == "%":
+            val = f"{v:.1f} %"
+        else:
+            val = f"{v:.2f}x"
         verdict = e.get("verdict") or ("" if e["met"] is None else ("MET" if e["met"] else "NOT MET"))
-        print(f"  {name:52} {target:>8}   {val:>9}  {verdict}")
+        print(f"  {name:52} {target:>10}   {val:>10}  {verdict}")
         if e.get("note"):
-            print(f"  {'':52}            ({_clip(e['note'], 120)})")
+            print(f"  {'':52}              ({_clip(e['note'], 120)})")
 
 
 def print_machine(m: Dict[str, Any]) -> None:
@@ -516,9 +805,19 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=None, help="rows per S1 run (default 10,000,000; --quick 1,000,000)")
     ap.add_argument("--partitions", default="1,8", help="comma-separated partition counts (default 1,8)")
-    ap.add_argument("--scenarios", default="s0,s1a,s1b", help="comma-separated: s0,s1a,s1b")
-    ap.add_argument("--peers", default=",".join(S1_PEERS + S0_PEERS),
-                    help="comma-separated peers (default all): " + ",".join(S1_PEERS + S0_PEERS))
+    ap.add_argument("--scenarios", default="s0,s1a,s1b,s2,tx", help="comma-separated: s0,s1a,s1b,s2,tx")
+    ap.add_argument("--peers", default=",".join(ALL_PEERS),
+                    help="comma-separated peers (default all): " + ",".join(ALL_PEERS))
+    ap.add_argument("--workers", type=int, default=2,
+                    help="worker processes of the hw-process peer (headwater.executor.workers; default 2)")
+    ap.add_argument("--s2-gb", type=float, default=None,
+                    help="S2: GB (10^9 bytes) of Arrow data in all (default 4; --quick 1)")
+    ap.add_argument("--s2-batch-mb", type=int, default=64, help="S2: MiB per RecordBatch (default 64)")
+    ap.add_argument("--s2-partitions", type=int, default=8, help="S2: partitions (default 8)")
+    ap.add_argument("--tx-rows", type=int, default=None,
+                    help="TX: rows read at 10,000 rows a batch (default --rows, at most 2,000,000)")
+    ap.add_argument("--tx-batches", type=int, default=100_000,
+                    help="TX: 1-row batches read (default 100,000)")
     ap.add_argument("--reps", type=int, default=None, help="timed runs per peer, median reported (default 3)")
     ap.add_argument("--s0-reps", type=int, default=None, help="new processes per S0 peer (default --reps)")
     ap.add_argument("--quick", action="store_true", help="1,000,000 rows, 2 reps")
@@ -540,16 +839,19 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     a.rows = a.rows or (1_000_000 if a.quick else 10_000_000)
     a.reps = a.reps or (2 if a.quick else 3)
     a.s0_reps = a.s0_reps or a.reps
+    a.s2_gb = a.s2_gb or (1.0 if a.quick else 4.0)
+    a.tx_rows = a.tx_rows or min(a.rows, 2_000_000)
+    a.timeout_given = a.timeout
     a.partitions = [int(x) for x in a.partitions.split(",") if x.strip()]
     a.scenarios = [x.strip().lower() for x in a.scenarios.split(",") if x.strip()]
     bad = [s for s in a.scenarios if s not in SCENARIO_TITLES]
     if bad:
         ap.error(f"unknown scenario(s) {bad}")
     chosen = [x.strip() for x in a.peers.split(",") if x.strip()]
-    bad = [p for p in chosen if p not in S1_PEERS + S0_PEERS]
+    bad = [p for p in chosen if p not in ALL_PEERS]
     if bad:
         ap.error(f"unknown peer(s) {bad}")
-    a.peers = [p for p in S1_PEERS + S0_PEERS if p in chosen]  # always in the table's order
+    a.peers = [p for p in ALL_PEERS if p in chosen]  # always in the table's order
     if a.timeout is None:
         a.timeout = 600 + a.rows * (a.reps + 1) * 5e-5
     return a
@@ -564,7 +866,8 @@ def main(argv: List[str]) -> int:
     machine = machine_info(args.sail_python)
     print_machine(machine)
     print(f"rows={args.rows:,} partitions={args.partitions} reps={args.reps} (median; 1 warm-up run "
-          f"excluded) scenarios={args.scenarios}; peer output: {os.path.relpath(log_path, ROOT)}",
+          f"excluded) scenarios={args.scenarios} s2={args.s2_gb:g} GB hw-process workers={args.workers}; "
+          f"peer output: {os.path.relpath(log_path, ROOT)}",
           flush=True)
 
     t0 = time.perf_counter()
@@ -575,6 +878,10 @@ def main(argv: List[str]) -> int:
         if scenario in args.scenarios:
             for p in args.partitions:
                 results += run_s1(args, scenario, p, log_path)
+    if "s2" in args.scenarios:
+        results += run_s2(args, log_path)
+    if "tx" in args.scenarios:
+        results += run_tx(args, log_path)
     ratios = compute_ratios(results, args)
     busy = [(r["peer"], r["scenario"], max(r.get("other_load_before") or 0, r.get("other_load_after") or 0))
             for r in results]
@@ -586,6 +893,13 @@ def main(argv: List[str]) -> int:
         if scenario in args.scenarios:
             for p in args.partitions:
                 print_s1_table(results, scenario, p, args.rows)
+    if "s2" in args.scenarios:
+        print_s2_table(results, s2_plan(args))
+    if "tx" in args.scenarios:
+        print_tx_table(results)
+    if any(r["scenario"] in ("s1a", "s1b", "s2") and r["peer"] in HW_PEERS for r in results):
+        print()
+        print_mem_note()
     print_ratios(ratios)
     if busy:
         worst = max(b[2] for b in busy)
@@ -598,6 +912,7 @@ def main(argv: List[str]) -> int:
         "wall_s": time.perf_counter() - t0,
         "machine": machine,
         "config": {k: v for k, v in vars(args).items()},
+        "s2_plan": s2_plan(args) if "s2" in args.scenarios else None,
         "results": results,
         "ratios": ratios,
     }
