@@ -72,6 +72,17 @@ def _batches(scan: Any) -> Iterator[pa.RecordBatch]:
         reader.close()
 
 
+def _drain(scan: Any, consume: Any) -> Any:
+    """consume(reader) over a C scan's stream; failures raise headwater's exceptions."""
+    reader = pa.RecordBatchReader.from_stream(scan)
+    try:
+        return consume(reader)
+    except (pa.ArrowException, OSError) as e:
+        _raise_failure(scan, e)
+    finally:
+        reader.close()
+
+
 class DataFrame:
     """The result of ``spark.read...load()``."""
 
@@ -111,11 +122,6 @@ class DataFrame:
         return "\n".join(lines) + "\n"
 
     # ---- running
-
-    def _run(self, ordered: bool = True) -> Iterator[pa.RecordBatch]:
-        """Runs the source once, yielding its Arrow batches; failures raise headwater's exceptions."""
-        scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=ordered)
-        return _batches(scan)
 
     def _write_tasks(self) -> List[Callable[[], Iterator[pa.RecordBatch]]]:
         """One write task per partition of this DataFrame: a callable that runs that partition
@@ -168,7 +174,8 @@ class DataFrame:
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
-        return pa.Table.from_batches(list(self._run()), schema=pa.schema(self._plan.core_schema))
+        scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True)
+        return _drain(scan, lambda reader: reader.read_all())  # batches gathered by pyarrow, not by us
 
     def toPandas(self) -> Any:
         table = self.toArrow()
@@ -181,7 +188,8 @@ class DataFrame:
         return pdf
 
     def count(self) -> int:
-        return sum(b.num_rows for b in self._run(ordered=False))
+        scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=False)
+        return _drain(scan, lambda reader: _core.count_rows(reader))  # rows counted in C
 
     def collect(self) -> List[Row]:
         """All rows, as PySpark returns them (converted from Arrow in C)."""

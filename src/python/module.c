@@ -273,6 +273,37 @@ done:
   return rows;
 }
 
+/* count_rows(obj): consumes obj's Arrow stream in C and returns its number of rows. */
+static PyObject* py_count_rows(PyObject* module, PyObject* obj) {
+  (void)module;
+  PyObject* capsule;
+  struct ArrowArrayStream* stream = take_capsule(obj, "__arrow_c_stream__", "arrow_array_stream", &capsule);
+  if (!stream) return NULL;
+  long long rows = 0;
+  int rc = 0;
+  const char* message = NULL;
+  Py_BEGIN_ALLOW_THREADS /* the stream's producer may need the GIL (inline and thread scans) */
+  for (;;) {
+    struct ArrowArray batch;
+    rc = stream->get_next(stream, &batch);
+    if (rc != 0) {
+      message = stream->get_last_error(stream);
+      break;
+    }
+    if (!batch.release) break;
+    rows += batch.length;
+    batch.release(&batch);
+  }
+  Py_END_ALLOW_THREADS
+  if (rc != 0) {
+    PyErr_Format(PyExc_OSError, "reading the Arrow stream failed: %s", message ? message : "(no message)");
+    Py_DECREF(capsule);
+    return NULL;
+  }
+  Py_DECREF(capsule);
+  return PyLong_FromLongLong(rows);
+}
+
 static PyObject* py_version(PyObject* module, PyObject* unused) {
   (void)module;
   (void)unused;
@@ -290,6 +321,7 @@ static PyMethodDef module_methods[] = {
     {"import_batch", py_import_batch, METH_O, "Take an object's __arrow_c_array__ into a RecordBatch."},
     {"rows_from_arrow", py_rows_from_arrow, METH_VARARGS,
      "rows_from_arrow(obj, row_type): the rows of an Arrow stream as Row objects, converted in C."},
+    {"count_rows", py_count_rows, METH_O, "count_rows(obj): rows of an Arrow stream, consumed in C."},
     {"version", py_version, METH_NOARGS, "headwater's C core version."},
     {"worker_main", hw_py_worker_main, METH_VARARGS, "worker_main(fd, parent_pid): serve the host (worker processes)."},
     {NULL, NULL, 0, NULL},
