@@ -1065,8 +1065,8 @@ CASES.append(Case(
     fmt="hw_options",
     options={"k": None},
     # DELIBERATE DIFFERENCE: a None option value is an internal error (NullPointerException) in
-    # Spark; headwater's behaviour is not compared.
-    hw="skip",
+    # Spark; headwater passes it to the source as None, as pyspark's option() keeps it.
+    hw=[("k", "None"), ("#lookup MyKey", "None"), ("#contains MYKEY", "False")],
 ))
 CASES.append(Case(
     "options_path_and_option",

@@ -211,8 +211,6 @@ def expected_for_headwater(case, sp):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_headwater(spark, hw, case, mode):
-    if case.hw == "skip":
-        pytest.skip("no headwater expectation for this Spark quirk (see dsources.py)")
     sp = spark_seen(spark, case)
     hw.conf.set("headwater.executor.mode", mode)
     got = Seen(dsources.run_case(hw, case), hw_error_info)
