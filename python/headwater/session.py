@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import warnings
+import weakref
 from typing import TYPE_CHECKING, Any, Dict, Optional, Type
 
 from headwater.datasource import DataSourceRegistration
@@ -168,7 +169,7 @@ class SparkSession:
         self._registry = _Registry()
         self.dataSource = DataSourceRegistration(self)
         self._pool: Any = None
-        atexit.register(self._stop_pool)
+        atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
 
     def _worker_pool(self) -> Any:
         """The session's worker processes, started on first use (and again if the configured
@@ -241,6 +242,12 @@ class SparkSession:
     @classmethod
     def getActiveSession(cls) -> Optional["SparkSession"]:
         return cls._active
+
+
+def _stop_pool_at_exit(session_ref: "weakref.ref[SparkSession]") -> None:
+    session = session_ref()
+    if session is not None:
+        session._stop_pool()
 
 
 class _BuilderDescriptor:
