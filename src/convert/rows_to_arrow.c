@@ -122,6 +122,7 @@ static int append_int(hw_row_converter* conv, const conv_node* node, PyObject* v
   }
   if (overflow || (x == -1 && PyErr_Occurred()) || x < lo || x > hi)
     return value_error(node->field, v, "out of range", err);
+  if (node->field->type == HW_TYPE_INT64) return hw_builder_append_int64_fast(node->builder, x) ? oom(err) : 0;
   return hw_builder_append_int(node->builder, x) ? oom(err) : 0;
 }
 
@@ -158,6 +159,7 @@ static int append_float(const conv_node* node, PyObject* v, hw_error* err) {
   } else {
     return value_error(node->field, v, NULL, err);
   }
+  if (node->field->type == HW_TYPE_FLOAT64) return hw_builder_append_float64_fast(node->builder, x) ? oom(err) : 0;
   return hw_builder_append_double(node->builder, x) ? oom(err) : 0;
 }
 
@@ -172,8 +174,9 @@ static int append_string(const conv_node* node, PyObject* v, hw_error* err) {
   if (!s) return value_error(node->field, v, "str() failed", err);
   Py_ssize_t n;
   const char* utf8 = PyUnicode_AsUTF8AndSize(s, &n);
-  int rc = utf8 ? (hw_builder_append_bytes(node->builder, utf8, n) ? oom(err) : 0)
-                : value_error(node->field, v, "not encodable as UTF-8", err);
+  int rc = !utf8                               ? value_error(node->field, v, "not encodable as UTF-8", err)
+           : node->field->type == HW_TYPE_UTF8 ? (hw_builder_append_utf8_fast(node->builder, utf8, n) ? oom(err) : 0)
+                                               : (hw_builder_append_bytes(node->builder, utf8, n) ? oom(err) : 0);
   Py_DECREF(s);
   return rc;
 }
@@ -245,7 +248,7 @@ static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObj
     value += micros * (per_second / 1000000);
   else
     value += micros / (1000000 / per_second);
-  return hw_builder_append_int(node->builder, value) ? oom(err) : 0;
+  return hw_builder_append_int64_fast(node->builder, value) ? oom(err) : 0;
 }
 
 static hw_u128 pow10_u128(int n) {
@@ -673,6 +676,10 @@ void hw_row_converter_start_partition(hw_row_converter* conv, int64_t partition)
 }
 
 int64_t hw_row_converter_rows(const hw_row_converter* conv) { return conv->batch.length; }
+
+void hw_row_converter_reserve(hw_row_converter* conv, int64_t rows) {
+  (void)hw_builder_reserve(&conv->batch, rows); /* a hint: appends still grow buffers if this fails */
+}
 
 static int64_t builder_bytes(const hw_builder* b) {
   int64_t n = b->validity.bytes.size + b->bits.bytes.size + b->values.size + b->data.size;

@@ -39,6 +39,10 @@ int hw_row_converter_append(hw_row_converter* conv, PyObject* row, hw_error* err
 /* Rows appended since the last finish. */
 int64_t hw_row_converter_rows(const hw_row_converter* conv);
 
+/* Makes room for rows more rows in the fixed-width buffers (a batch's worth, so they are not
+ * regrown and copied while it fills). */
+void hw_row_converter_reserve(hw_row_converter* conv, int64_t rows);
+
 /* Bytes of Arrow buffers in use for the rows appended since the last finish. */
 int64_t hw_row_converter_bytes(const hw_row_converter* conv);
 

@@ -115,6 +115,11 @@ static int take_record_batch(const hw_read_context* ctx, hw_partition_reader* r,
   return rc;
 }
 
+/* Rows to make room for when a batch starts: a full batch, within reason. */
+static int64_t batch_rows_hint(const hw_read_context* ctx) {
+  return ctx->max_rows_per_batch < 65536 ? ctx->max_rows_per_batch : 65536;
+}
+
 int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, struct ArrowArray* out, bool* done,
                             hw_error* err, bool* python_error) {
   *done = false;
@@ -158,6 +163,7 @@ int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, 
       Py_DECREF(item);
       return rc;
     }
+    if (hw_row_converter_rows(r->conv) == 0) hw_row_converter_reserve(r->conv, batch_rows_hint(ctx));
     int rc = hw_row_converter_append(r->conv, item, err);
     Py_DECREF(item);
     if (rc != 0) return -1;
