@@ -11,11 +11,6 @@ void hw_array_move(struct ArrowArray* src, struct ArrowArray* dst) {
   src->release = NULL;
 }
 
-void hw_schema_move(struct ArrowSchema* src, struct ArrowSchema* dst) {
-  memcpy(dst, src, sizeof *dst);
-  src->release = NULL;
-}
-
 void hw_stream_move(struct ArrowArrayStream* src, struct ArrowArrayStream* dst) {
   memcpy(dst, src, sizeof *dst);
   src->release = NULL;

@@ -13,7 +13,6 @@
 
 /* Moves src into dst and marks src released. dst must not own anything. */
 void hw_array_move(struct ArrowArray* src, struct ArrowArray* dst);
-void hw_schema_move(struct ArrowSchema* src, struct ArrowSchema* dst);
 void hw_stream_move(struct ArrowArrayStream* src, struct ArrowArrayStream* dst);
 
 /* Releases if not yet released; safe on a zeroed struct. */

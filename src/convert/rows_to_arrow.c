@@ -693,8 +693,6 @@ int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_e
   return hw_builder_finish(&conv->batch, out, err);
 }
 
-const hw_field* hw_row_converter_schema(const hw_row_converter* conv) { return &conv->schema; }
-
 const char* hw_type_name(PyObject* o) {
   const char* full = Py_TYPE(o)->tp_name;
   const char* dot = strrchr(full, '.');

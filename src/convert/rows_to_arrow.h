@@ -53,7 +53,5 @@ int hw_row_converter_finish(hw_row_converter* conv, struct ArrowArray* out, hw_e
  * "pyarrow.lib.RecordBatch"). */
 const char* hw_type_name(PyObject* o);
 
-/* The schema the converter builds. */
-const hw_field* hw_row_converter_schema(const hw_row_converter* conv);
 
 #endif
