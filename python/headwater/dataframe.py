@@ -3,7 +3,7 @@ the data comes out of the C scan as Arrow."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from headwater.session import SparkSession
     from headwater.writer import DataFrameWriter
 
-__all__ = ["DataFrame"]
+__all__ = ["DataFrame", "GroupedData"]
 
 
 def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
@@ -84,26 +84,64 @@ def _drain(scan: Any, consume: Any) -> Any:
 
 
 class DataFrame:
-    """The result of ``spark.read...load()``."""
+    """A distributed collection of rows with named columns, as in PySpark: a read of a Python data
+    source, in-memory data, or a query over them. Transformations build a plan; each action runs
+    it (re-reading the sources, as Spark does). A plain source read runs on the C scan alone; any
+    other query is run by DuckDB over the sources' Arrow streams."""
 
-    def __init__(self, spark: "SparkSession", plan: "ReadPlan") -> None:
+    def __init__(self, spark: "SparkSession", plan: Any) -> None:
+        from headwater.logical import Node, SourceScan
+
         self.sparkSession = spark
-        self._plan = plan
+        self._node: "Node" = plan if isinstance(plan, Node) else SourceScan(plan)
+
+    # ---- what the plan is
+
+    @property
+    def _plan(self) -> Any:
+        """The source plan of a DataFrame that reads one source as it is (else None)."""
+        from headwater.logical import SourceScan
+
+        return self._node.plan if isinstance(self._node, SourceScan) else None
+
+    def _direct(self) -> bool:
+        """True when the C scan alone computes this DataFrame (a plain source read, not cached)."""
+        return self._plan is not None and self._node.cached is None and not self._node.cache_requested
+
+    def _engine(self) -> Any:
+        return self.sparkSession._query_engine()
+
+    def _with(self, node: Any) -> "DataFrame":
+        return DataFrame(self.sparkSession, node)
+
+    @property
+    def _core_schema(self) -> Any:
+        from headwater.schema import parse_schema
+
+        if self._plan is not None:
+            return self._plan.core_schema
+        if self._node.cached is not None:
+            return parse_schema(self._node.cached.schema)
+        return parse_schema(self._engine().schema(self._node))
 
     # ---- schema
 
     @property
     def schema(self) -> Any:
         """The schema, as a StructType of the flavor the source was written against."""
-        return self._plan.schema
+        if self._plan is not None:
+            return self._plan.schema
+        from headwater.schema import to_struct_type
+
+        return to_struct_type(self._core_schema)
 
     @property
     def columns(self) -> List[str]:
-        return list(self._plan.core_schema.names)
+        return [a.name for a in self._node.output]
 
     @property
     def dtypes(self) -> List[Tuple[str, str]]:
-        return [(f.name, f.dataType.simpleString()) for f in self._plan.schema.fields]
+        return [(f.name, f.dataType.simpleString()) for f in self.schema.fields]
 
     def printSchema(self) -> None:
         print(self._tree_string(), end="")
@@ -118,8 +156,265 @@ class DataFrame:
                 )
                 walk(f.dataType, depth + 1)
 
-        walk(self._plan.schema, 0)
+        walk(self.schema, 0)
         return "\n".join(lines) + "\n"
+
+    # ---- columns
+
+    def __getitem__(self, item: Any) -> Any:
+        from headwater.column import Column
+
+        if isinstance(item, str):
+            return self._col(item)
+        if isinstance(item, Column):
+            return self.filter(item)
+        if isinstance(item, int):
+            return self._col(self.columns[item])
+        if isinstance(item, (list, tuple)):
+            return self.select(*item)
+        raise TypeError(f"unexpected item type: {type(item).__name__}")
+
+    def __getattr__(self, name: str) -> Any:
+        node = self.__dict__.get("_node")
+        if not name.startswith("_") and node is not None and any(a.name == name for a in node.output):
+            return self._col(name)
+        raise AttributeError(f"'DataFrame' object has no attribute '{name}'")
+
+    def _col(self, name: str) -> Any:
+        """``df["c"]``: the column bound to this DataFrame's attribute (it keeps meaning this
+        DataFrame's column after joins)."""
+        from headwater.column import Column
+        from headwater.logical import resolve
+
+        if name == "*":
+            return Column("star")
+        attr, _, path = resolve(Column("ref", name=name), [self._node])
+        ref = Column("ref", name=attr.name, attr=attr)
+        for p in path:
+            ref = ref.getField(p)
+        return ref
+
+    # ---- transformations
+
+    def _exprs(self, cols: Sequence[Any]) -> List[Any]:
+        from headwater.column import _to_column
+
+        if len(cols) == 1 and isinstance(cols[0], (list, tuple)):
+            cols = cols[0]
+        return [_to_column(c) for c in cols]
+
+    def _project(self, exprs: List[Any]) -> "DataFrame":
+        from headwater.logical import Project
+
+        names: List[Optional[str]] = []
+        for e in exprs:
+            if e._kind == "sql":  # a SQL text: DuckDB names it as Spark would ("(a + 1)", an alias)
+                names.append(self._bind_name(e._name))
+            else:
+                names.append(None)
+        if any(e._kind == "sql" for e in exprs):
+            exprs = [_sql_item(e) for e in exprs]
+        return self._with(Project(self._node, exprs, names if any(n is not None for n in names) else None))
+
+    def _bind_name(self, text: str) -> str:
+        from headwater.logical import Compiler
+
+        engine = self._engine()
+        comp = Compiler(engine, pushdown=False)
+        comp.placeholders = True
+        body = comp.compile(self._node)
+        cols = ", ".join(f"q.{_qi(a.sql)} AS {_qi(a.name)}" for a in self._node.output)
+        names = engine.bind_names(f"SELECT {text} FROM (SELECT {cols} FROM ({body}) AS q)", comp)
+        if len(names) != 1:
+            from headwater.errors import AnalysisException
+
+            raise AnalysisException(f"The expression '{text}' must give one column, got {len(names)}.", "HW_INVALID_EXPR")
+        return names[0]
+
+    def select(self, *cols: Any) -> "DataFrame":
+        exprs = self._exprs(cols)
+        if any(e._has_agg() for e in exprs):  # select(sum(x)): a global aggregate
+            from headwater.logical import Aggregate
+
+            return self._with(Aggregate(self._node, [], exprs))
+        return self._project(exprs)
+
+    def selectExpr(self, *expr: Any) -> "DataFrame":
+        from headwater.functions import expr as sql_expr
+
+        if len(expr) == 1 and isinstance(expr[0], list):
+            expr = tuple(expr[0])
+        return self._project([sql_expr(e) for e in expr])
+
+    def filter(self, condition: Any) -> "DataFrame":
+        from headwater.column import Column
+        from headwater.functions import expr as sql_expr
+        from headwater.logical import Filter
+
+        cond = sql_expr(condition) if isinstance(condition, str) else condition
+        if not isinstance(cond, Column):
+            raise TypeError(f"filter() needs a Column or a SQL string, got {type(condition).__name__}")
+        return self._with(Filter(self._node, cond))
+
+    where = filter
+
+    def withColumn(self, colName: str, col: Any) -> "DataFrame":
+        from headwater.column import Column
+
+        if not isinstance(col, Column):
+            raise TypeError(f"withColumn() needs a Column, got {type(col).__name__}")
+        exprs: List[Any] = []
+        replaced = False
+        for a in self._node.output:
+            if a.name.lower() == colName.lower():
+                exprs.append(col.alias(colName))
+                replaced = True
+            else:
+                exprs.append(Column("ref", name=a.name, attr=a))
+        if not replaced:
+            exprs.append(col.alias(colName))
+        return self._project(exprs)
+
+    def withColumns(self, *colsMap: Dict[str, Any]) -> "DataFrame":
+        df = self
+        for name, c in (colsMap[0] if colsMap else {}).items():
+            df = df.withColumn(name, c)
+        return df
+
+    def withColumnRenamed(self, existing: str, new: str) -> "DataFrame":
+        from headwater.column import Column
+
+        if not any(a.name.lower() == existing.lower() for a in self._node.output):
+            return self  # Spark: a no-op when the column is absent
+        exprs = [Column("ref", name=a.name, attr=a).alias(new) if a.name.lower() == existing.lower()
+                 else Column("ref", name=a.name, attr=a) for a in self._node.output]
+        return self._project(exprs)
+
+    def drop(self, *cols: Any) -> "DataFrame":
+        from headwater.column import Column
+        from headwater.logical import resolve
+
+        drop_ids = set()
+        for c in cols:
+            if isinstance(c, str):
+                drop_ids.update(a.id for a in self._node.output if a.name.lower() == c.lower())
+            elif isinstance(c, Column) and c._kind == "ref":
+                drop_ids.add(resolve(c, [self._node])[0].id)
+            else:
+                raise TypeError("drop() takes column names or column references")
+        return self._project([Column("ref", name=a.name, attr=a) for a in self._node.output if a.id not in drop_ids])
+
+    def limit(self, num: int) -> "DataFrame":
+        from headwater.logical import Limit
+
+        if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+            from headwater.errors import AnalysisException
+
+            raise AnalysisException(f"The limit must be a non-negative integer, got {num!r}.", "INVALID_LIMIT_LIKE_EXPRESSION.IS_NEGATIVE")
+        return self._with(Limit(self._node, num))
+
+    def orderBy(self, *cols: Any, ascending: Any = None) -> "DataFrame":
+        from headwater.logical import Sort
+
+        exprs = self._exprs(cols)
+        if ascending is not None:
+            flags = ascending if isinstance(ascending, (list, tuple)) else [ascending] * len(exprs)
+            exprs = [e.asc() if bool(f) else e.desc() for e, f in zip(exprs, flags)]
+        return self._with(Sort(self._node, exprs))
+
+    sort = orderBy
+
+    def groupBy(self, *cols: Any) -> "GroupedData":
+        return GroupedData(self, self._exprs(cols) if cols else [])
+
+    groupby = groupBy
+
+    def agg(self, *exprs: Any) -> "DataFrame":
+        return GroupedData(self, []).agg(*exprs)
+
+    def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
+        from headwater.column import Column
+        from headwater.logical import Join
+
+        how = how or "inner"
+        if on is None:
+            return self._with(Join(self._node, other._node, "cross" if how == "inner" else how, None, None))
+        if isinstance(on, str):
+            return self._with(Join(self._node, other._node, how, [on], None))
+        if isinstance(on, (list, tuple)) and all(isinstance(o, str) for o in on):
+            return self._with(Join(self._node, other._node, how, list(on), None))
+        if isinstance(on, (list, tuple)):
+            cond = on[0]
+            for c in on[1:]:
+                cond = cond & c
+            on = cond
+        if not isinstance(on, Column):
+            raise TypeError("join() 'on' must be a column name, a list of names, or a Column condition")
+        return self._with(Join(self._node, other._node, how, None, on))
+
+    def crossJoin(self, other: "DataFrame") -> "DataFrame":
+        from headwater.logical import Join
+
+        return self._with(Join(self._node, other._node, "cross", None, None))
+
+    def union(self, other: "DataFrame") -> "DataFrame":
+        from headwater.logical import Union
+
+        return self._with(Union(self._node, other._node, by_name=False))
+
+    unionAll = union
+
+    def unionByName(self, other: "DataFrame", allowMissingColumns: bool = False) -> "DataFrame":
+        from headwater.logical import Union
+
+        return self._with(Union(self._node, other._node, by_name=True, allow_missing=allowMissingColumns))
+
+    def distinct(self) -> "DataFrame":
+        from headwater.logical import Distinct
+
+        return self._with(Distinct(self._node, None))
+
+    def dropDuplicates(self, subset: Optional[List[str]] = None) -> "DataFrame":
+        from headwater.logical import Distinct
+
+        return self._with(Distinct(self._node, list(subset) if subset else None))
+
+    drop_duplicates = dropDuplicates
+
+    def alias(self, alias: str) -> "DataFrame":
+        from headwater.logical import SubqueryAlias
+
+        return self._with(SubqueryAlias(self._node, alias))
+
+    def createOrReplaceTempView(self, name: str) -> None:
+        self.sparkSession._views[name.lower()] = (name, self._node)
+
+    def createTempView(self, name: str) -> None:
+        if name.lower() in self.sparkSession._views:
+            from headwater.errors import AnalysisException
+
+            raise AnalysisException(
+                f"Cannot create the temporary view `{name}` because it already exists.",
+                "TEMP_TABLE_OR_VIEW_ALREADY_EXISTS",
+            )
+        self.createOrReplaceTempView(name)
+
+    def cache(self) -> "DataFrame":
+        """Keeps the result (as Arrow) after the first action that computes it; later actions reuse it."""
+        self._node.cache_requested = True
+        return self
+
+    def persist(self, storageLevel: Any = None) -> "DataFrame":
+        return self.cache()
+
+    def unpersist(self, blocking: bool = False) -> "DataFrame":
+        self._node.cache_requested = False
+        self._node.cached = None
+        return self
+
+    @property
+    def is_cached(self) -> bool:
+        return self._node.cache_requested
 
     # ---- running
 
@@ -127,7 +422,14 @@ class DataFrame:
         """One write task per partition of this DataFrame: a callable that runs that partition
         alone (an inline single-partition C scan, on the calling thread) and yields its batches.
         Reading and writing a partition are so pipelined, and partitions run in parallel on the
-        writer's threads. (A read error names partition 0, the index within its own scan.)"""
+        writer's threads. (A read error names partition 0, the index within its own scan.)
+        A query's result is computed by DuckDB first and split evenly."""
+        if not self._direct():
+            from headwater.local import default_parallelism, split_evenly
+
+            table = self.toArrow()
+            parts = split_evenly(table, min(max(table.num_rows, 1), default_parallelism(self.sparkSession.conf)))
+            return [(lambda batches=batches: iter(batches)) for batches in parts]
         plan = self._plan
         reader = plan.make_reader()
         partitions = plan.make_partitions(reader)
@@ -144,7 +446,7 @@ class DataFrame:
 
         return [task(p) for p in partitions]
 
-    def repartition(self, numPartitions: int) -> "DataFrame":
+    def repartition(self, numPartitions: int, *cols: Any) -> "DataFrame":
         """The same rows in ``numPartitions`` partitions of contiguous, evenly sized row ranges
         (each action reads this DataFrame once and slices it without copying). Spark distributes
         rows round-robin; only the partition sizes match it."""
@@ -155,8 +457,8 @@ class DataFrame:
         from headwater.local import LocalPlan, split_evenly
 
         parent = self
-        plan = LocalPlan(self._plan.core_schema, lambda: split_evenly(parent.toArrow(), numPartitions),
-                         self.sparkSession.conf, schema=self._plan.schema)
+        plan = LocalPlan(self._core_schema, lambda: split_evenly(parent.toArrow(), numPartitions),
+                         self.sparkSession.conf, schema=self.schema)
         return DataFrame(self.sparkSession, plan)
 
     @property
@@ -169,11 +471,20 @@ class DataFrame:
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The rows as an Arrow stream (pyarrow, polars, DuckDB, ...): batches come as partitions
         complete, with bounded memory, unless ``headwater.stream.ordered`` is true."""
+        if not self._direct():
+            return self._engine().reader(self._node).__arrow_c_stream__(requested_schema)
         ordered = (self.sparkSession.conf.get("headwater.stream.ordered") or "false").lower() == "true"
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=ordered)
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
+        if not self._direct():
+            if self._node.cached is not None:
+                return self._node.cached
+            table = self._engine().table(self._node)
+            if self._node.cache_requested:
+                self._node.cached = table
+            return table
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True)
         return _drain(scan, lambda reader: reader.read_all())  # batches gathered by pyarrow, not by us
 
@@ -187,16 +498,31 @@ class DataFrame:
                     pdf[field.name] = pdf[field.name].astype(object)
         return pdf
 
+    def toPolars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self.toArrow())
+
     def count(self) -> int:
+        if not self._direct():
+            if self._node.cached is not None:
+                return self._node.cached.num_rows
+            return self._engine().count(self._node)
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=False)
         return _drain(scan, lambda reader: _core.count_rows(reader))  # rows counted in C
+
+    def isEmpty(self) -> bool:
+        return len(self.take(1)) == 0
 
     def collect(self) -> List[Row]:
         """All rows, as PySpark returns them (converted from Arrow in C)."""
         return _core.rows_from_arrow(self.toArrow(), Row)
 
     def take(self, num: int) -> List[Row]:
-        return self.collect()[:num]
+        if self._direct():  # the C scan stops after num rows (remaining partitions are cancelled)
+            scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True, limit=max(0, int(num)))
+            return _core.rows_from_arrow(_drain(scan, lambda reader: reader.read_all()), Row)
+        return self.limit(num).collect()
 
     def head(self, n: Optional[int] = None) -> Any:
         rows = self.take(1 if n is None else n)
@@ -211,7 +537,7 @@ class DataFrame:
         print(self._show_string(n, truncate), end="")
 
     def _show_string(self, n: int, truncate: Any) -> str:
-        rows = self.collect()
+        rows = self.take(n + 1)  # as Spark: one more row tells whether to say "only showing"
         width = 20 if truncate is True else int(truncate) if truncate else 0
         names = self.columns
 
@@ -234,6 +560,8 @@ class DataFrame:
         print(self._explain_string())
 
     def _explain_string(self) -> str:
+        if not self._direct():
+            return self._engine().explain_text(self._node)
         plan = self._plan
         reader = plan.make_reader()
         parts = plan.make_partitions(reader)
@@ -248,6 +576,85 @@ class DataFrame:
 
     def __repr__(self) -> str:
         return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
+
+
+class GroupedData:
+    """``df.groupBy(...)``: aggregate with ``agg`` or the shortcuts ``count``, ``sum``, ``avg``,
+    ``mean``, ``min``, ``max``."""
+
+    def __init__(self, df: DataFrame, keys: List[Any]) -> None:
+        self._df = df
+        self._keys = keys
+
+    def agg(self, *exprs: Any) -> DataFrame:
+        from headwater import functions as F
+        from headwater.logical import Aggregate
+
+        if len(exprs) == 1 and isinstance(exprs[0], dict):
+            names = {"avg": F.avg, "mean": F.avg, "sum": F.sum, "min": F.min, "max": F.max, "count": F.count}
+            aggs = [names[fn.lower()](c) for c, fn in exprs[0].items()]
+        else:
+            aggs = list(exprs)
+        return self._df._with(Aggregate(self._df._node, self._keys, aggs))
+
+    def count(self) -> DataFrame:
+        from headwater import functions as F
+
+        return self.agg(F.count("*").alias("count"))
+
+    def _numeric(self, cols: Sequence[str]) -> List[str]:
+        if cols:
+            return list(cols)
+        numeric = ("tinyint", "smallint", "int", "bigint", "float", "double")
+        return [n for n, t in self._df.dtypes if t in numeric or t.startswith("decimal")]
+
+    def sum(self, *cols: str) -> DataFrame:
+        from headwater import functions as F
+
+        return self.agg(*[F.sum(c) for c in self._numeric(cols)])
+
+    def avg(self, *cols: str) -> DataFrame:
+        from headwater import functions as F
+
+        return self.agg(*[F.avg(c) for c in self._numeric(cols)])
+
+    mean = avg
+
+    def min(self, *cols: str) -> DataFrame:
+        from headwater import functions as F
+
+        return self.agg(*[F.min(c) for c in self._numeric(cols)])
+
+    def max(self, *cols: str) -> DataFrame:
+        from headwater import functions as F
+
+        return self.agg(*[F.max(c) for c in self._numeric(cols)])
+
+
+def _qi(name: str) -> str:
+    from headwater.column import quote_ident
+
+    return quote_ident(name)
+
+
+def _sql_item(e: Any) -> Any:
+    """A select item given as SQL text is placed as written (its alias included)."""
+    from headwater.column import Column
+
+    if e._kind != "sql":
+        return e
+    text = e._name
+    return Column("sql", name=text, render=lambda: _strip_alias(text))
+
+
+def _strip_alias(text: str) -> str:
+    """``a + 1 AS b`` -> ``a + 1`` (the output name is set by the plan)."""
+    import re
+
+    m = re.match(r"^(.*?)\s+(?:as\s+)?(`[^`]+`|\"[^\"]+\"|[A-Za-z_][A-Za-z0-9_]*)\s*$", text, flags=re.I | re.S)
+    if m and re.search(r"\sas\s", text, flags=re.I):
+        return m.group(1)
+    return text
 
 
 def _show_value(v: Any) -> str:

@@ -67,12 +67,16 @@ class LocalPlan:
     def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
         return "inline", "in-memory data: batches are handed over, nothing to run in parallel"
 
-    def new_scan(self, session: Any = None, ordered: bool = True) -> Tuple[Any, str, str]:
-        reader = self.make_reader()
+    def push_filters(self, reader: Any, filters: List[Any]) -> List[Any]:
+        return list(filters)  # in-memory data: DuckDB filters it
+
+    def new_scan(self, session: Any = None, ordered: bool = True, reader: Any = None,
+                 columns: Optional[List[int]] = None, limit: Optional[int] = None) -> Tuple[Any, str, str]:
+        reader = reader if reader is not None else self.make_reader()
         partitions = self.make_partitions(reader)
         mode, why = self.execution_mode(len(partitions))
         scan = _core.Scan(self.core_schema, reader.read, partitions, source_name=self.name, mode=mode,
-                          ordered=ordered)
+                          ordered=ordered, columns=columns, limit=-1 if limit is None else int(limit))
         self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
         return scan, mode, why
 

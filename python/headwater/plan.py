@@ -192,14 +192,43 @@ class ReadPlan:
             return "process", "auto: more than one partition, run on worker processes"
         return "thread", "auto: a single partition"
 
-    def new_scan(self, session: Any = None, ordered: bool = True) -> Tuple[Any, str, str]:
+    def push_filters(self, reader: Any, filters: List[Any]) -> List[Any]:
+        """Spark's step 3: offers the filters to ``reader.pushFilters`` when the reader implements it;
+        returns the filters it did not push (all of them when it does not implement it)."""
+        implemented = getattr(type(reader), "pushFilters", None) not in _base_push_filters()
+        if implemented and (self.conf.get("spark.sql.python.filterPushdown.enabled") or "true").lower() != "true":
+            raise AnalysisException(
+                f"{type(reader).__name__} implements pushFilters() but filter pushdown is disabled because "
+                "configuration 'spark.sql.python.filterPushdown.enabled' is false. Set it to true to enable filter "
+                "pushdown.",
+                "DATA_SOURCE_PUSHDOWN_DISABLED",
+            )
+        if not filters or not implemented:
+            return list(filters)
+        try:
+            rejected = list(reader.pushFilters(list(filters)))
+        except Exception as e:
+            raise _source_error("plan", "filter", e) from e
+        if any(not any(r is f for f in filters) for r in rejected):
+            raise AnalysisException(
+                f"{type(reader).__name__}.pushFilters() returned filters that are not part of the input. Make sure "
+                "that each returned filter is one of the input filters by reference.",
+                "DATA_SOURCE_EXTRANEOUS_FILTERS",
+            )
+        return rejected
+
+    def new_scan(self, session: Any = None, ordered: bool = True, reader: Any = None,
+                 columns: Optional[List[int]] = None, limit: Optional[int] = None) -> Tuple[Any, str, str]:
         """A fresh C scan for one action, with the mode that runs it and why.
 
         ``ordered``: batches in partition order, buffered without bound (for actions that keep
         everything anyway: collect, toArrow); otherwise as partitions complete, with at most
         ``headwater.executor.queueDepth`` batches in flight per worker, so memory stays bounded
-        however slow the consumer."""
-        reader = self.make_reader()
+        however slow the consumer. ``reader``: one already made (and offered filters) for this
+        action. ``columns``: the schema positions to convert (column pruning); ``limit``: the scan
+        stops after that many rows."""
+        if reader is None:
+            reader = self.make_reader()
         partitions = self.make_partitions(reader)
         mode, why = self.execution_mode(len(partitions))
         explicit = (self.conf.get("headwater.executor.mode") or "auto").lower() == "process"
@@ -210,6 +239,8 @@ class ReadPlan:
             max_bytes_per_batch=int(self.conf.get("headwater.batch.maxBytes") or 0),
             ordered=ordered,
             queue_depth=0 if ordered else int(self.conf.get("headwater.executor.queueDepth") or 2),
+            columns=columns,
+            limit=-1 if limit is None else int(limit),
         )
         if mode == "process":
             shipped = self._pickle_for_workers(reader, partitions, explicit)
@@ -252,6 +283,12 @@ class ReadPlan:
                 raise AnalysisException(message, "PYTHON_DATA_SOURCE_ERROR") from e
             warnings.warn(message + " Running on threads instead.")
             return None
+
+
+def _base_push_filters() -> Tuple[Any, ...]:
+    """``DataSourceReader.pushFilters`` of headwater and of pyspark: a reader that keeps either one
+    does not push."""
+    return tuple(getattr(cls, "pushFilters", None) for cls in _both("DataSourceReader"))
 
 
 def _unpicklable_attribute(obj: Any) -> Optional[Tuple[str, str]]:

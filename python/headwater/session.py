@@ -169,6 +169,8 @@ class SparkSession:
         self._registry = _Registry()
         self.dataSource = DataSourceRegistration(self)
         self._pool: Any = None
+        self._engine: Any = None  # DuckDB, started by the first query that needs it
+        self._views: Dict[str, Any] = {}  # lower-cased name -> (name, plan node)
         atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
 
     def _worker_pool(self) -> Any:
@@ -196,6 +198,42 @@ class SparkSession:
         from headwater.readwriter import DataFrameReader
 
         return DataFrameReader(self)
+
+    # ---- SQL on DuckDB
+
+    def _query_engine(self) -> Any:
+        if self._engine is None:
+            from headwater.engine import QueryEngine
+
+            self._engine = QueryEngine(self)
+        return self._engine
+
+    def sql(self, sqlQuery: str, args: Any = None) -> "DataFrame":
+        """A DataFrame for a SQL query (DuckDB's SQL, which shares most of Spark's) over the temp
+        views of this session. Each action re-reads the Python sources the views read."""
+        from headwater.dataframe import DataFrame
+        from headwater.logical import Compiler, SqlQuery
+
+        if args:
+            raise AnalysisException("spark.sql() parameters are not supported; format values into the query.",
+                                    "HW_UNSUPPORTED")
+        views = {name: node for name, node in self._views.values()}
+        engine = self._query_engine()
+        comp = Compiler(engine, pushdown=False)
+        comp.placeholders = True
+        names = engine.bind_names(comp.sql_with_views(sqlQuery, views), comp)
+        return DataFrame(self, SqlQuery(sqlQuery, views, names))
+
+    def table(self, tableName: str) -> "DataFrame":
+        """The temp view named ``tableName``."""
+        from headwater.dataframe import DataFrame
+
+        found = self._views.get(tableName.lower())
+        if found is None:
+            raise AnalysisException(
+                f"The table or view `{tableName}` cannot be found. Verify the spelling and correctness of the schema "
+                "and catalog.", "TABLE_OR_VIEW_NOT_FOUND")
+        return DataFrame(self, found[1])
 
     def createDataFrame(self, data: Any, schema: Any = None) -> "DataFrame":
         """A DataFrame over in-memory data: a list of tuples, Rows or dicts (converted in C; dicts

@@ -87,8 +87,8 @@ static int narrow_column(const hw_field* want, const struct ArrowArray* col, str
   return 0;
 }
 
-int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowArray* array, struct ArrowArray* out,
-                     hw_error* err) {
+int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t* columns, int32_t n_columns,
+                     struct ArrowArray* array, struct ArrowArray* out, hw_error* err) {
   if (got->type != HW_TYPE_STRUCT || got->n_children != schema->n_children || array->n_children != got->n_children)
     return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
                         "Return schema mismatch in the result from 'read' method. Expected: %d columns, Found: %d "
@@ -144,6 +144,19 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowAr
     }
   }
   int rc = 0;
+  if (columns) { /* column pruning: keep the chosen columns' children only (no copy) */
+    for (int32_t k = 0; k < n_columns; k++) {
+      int64_t c = columns[k];
+      order[k] = order[c];
+      if (replacements && k != c) {
+        hw_array_release(&replacements[k]);
+        hw_array_move(&replacements[c], &replacements[k]);
+      }
+    }
+    for (int64_t k = n_columns; replacements && k < n; k++) hw_array_release(&replacements[k]);
+    n = n_columns;
+    identity = false;
+  }
   if (identity && !narrow) {
     hw_array_move(array, out);
   } else {

@@ -14,8 +14,11 @@
  * aside; large_string/large_binary columns are taken for string/binary, their offsets narrowed to
  * 32 bits: the one copy). Columns in another order are put in schema order without copying. On success the array
  * is moved into out; on failure it is left to the caller and err names the column and both types.
+ * columns (strictly ascending positions in schema; NULL: all) keeps only those columns in out, without
+ * copying: every column is still checked.
  */
-int hw_batch_conform(const hw_field* schema, const hw_field* got, struct ArrowArray* array, struct ArrowArray* out,
+int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t* columns, int32_t n_columns,
+                     struct ArrowArray* array, struct ArrowArray* out,
                      hw_error* err);
 
 #endif

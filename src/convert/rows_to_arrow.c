@@ -22,7 +22,10 @@ typedef struct conv_node {
 } conv_node;
 
 struct hw_row_converter {
-  hw_field schema;
+  hw_field schema;        /* the converted columns (all of the row's, or a projection of them) */
+  int32_t width;          /* columns a row must have (the source's schema) */
+  int32_t* source_column; /* per converted column, its position in the source's schema */
+  PyObject* all_names;    /* tuple: the source schema's column names (named Rows are matched by them) */
   hw_builder batch;
   conv_node root;
   int64_t partition;
@@ -466,12 +469,7 @@ static int append_value(hw_row_converter* conv, const conv_node* node, PyObject*
 /* Spark's message when a named Row's fields are not the schema's: both name lists, as Python
  * prints them. */
 static int names_mismatch(hw_row_converter* conv, PyObject* names, hw_error* err) {
-  const conv_node* root = &conv->root;
-  PyObject* expected = PyList_New(root->n_children);
-  for (int32_t c = 0; expected && c < root->n_children; c++) {
-    Py_INCREF(root->children[c].name);
-    PyList_SET_ITEM(expected, c, root->children[c].name);
-  }
+  PyObject* expected = PySequence_List(conv->all_names);
   PyObject* e = expected ? PyObject_Str(expected) : NULL;
   PyObject* a = PyObject_Str(names);
   const char* es = e ? PyUnicode_AsUTF8(e) : NULL;
@@ -505,11 +503,11 @@ static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error
       return 0;
     }
   }
-  const conv_node* root = &conv->root;
-  for (int32_t c = 0; c < root->n_children; c++) {
+  for (int32_t c = 0; c < conv->width; c++) {
+    PyObject* want = PyTuple_GET_ITEM(conv->all_names, c);
     conv->name_positions[c] = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
-      int eq = PyUnicode_Check(items[i]) ? PyUnicode_Compare(items[i], root->children[c].name) == 0 : 0;
+      int eq = PyUnicode_Check(items[i]) ? PyUnicode_Compare(items[i], want) == 0 : 0;
       if (eq) {
         conv->name_positions[c] = i;
         break;
@@ -535,11 +533,11 @@ static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
   bool sequence = PyTuple_Check(row) || PyList_Check(row);
   Py_ssize_t n = sequence ? PySequence_Fast_GET_SIZE(row) : PyObject_Size(row);
   if (n < 0) PyErr_Clear(); /* no length: only the kind check applies */
-  if (n >= 0 && n != root->n_children)
+  if (n >= 0 && n != conv->width)
     return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
                         "Return schema mismatch in the result from 'read' method. Expected: %d columns, Found: "
                         "%zd columns. Make sure the returned values match the required output schema.",
-                        root->n_children, n);
+                        conv->width, n);
   if (!sequence)
     return hw_error_set(err, "DATA_SOURCE_INVALID_RETURN_TYPE",
                         "Unsupported return type ('%s') from Python data source '%s'. Expected types: tuple, list, "
@@ -556,14 +554,14 @@ static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
     Py_DECREF(names);
     if (rc != 0) return -1;
     for (int32_t c = 0; c < root->n_children; c++) {
-      if (append_value(conv, &root->children[c], items[conv->name_positions[c]], err) != 0) {
+      if (append_value(conv, &root->children[c], items[conv->name_positions[conv->source_column[c]]], err) != 0) {
         err->column = c;
         return -1;
       }
     }
   } else {
     for (int32_t c = 0; c < root->n_children; c++) {
-      if (append_value(conv, &root->children[c], items[c], err) != 0) {
+      if (append_value(conv, &root->children[c], items[conv->source_column[c]], err) != 0) {
         err->column = c;
         return -1;
       }
@@ -585,6 +583,7 @@ int hw_row_converter_append(hw_row_converter* conv, PyObject* row, hw_error* err
     path_prepend(conv, col->field->name ? col->field->name : "");
     hw_error_prefix(err, "partition %lld, row %lld, column '%s': ", (long long)conv->partition,
                     (long long)conv->row, conv->path);
+    err->column = conv->source_column[err->column]; /* the column's position in the source's rows */
   } else {
     hw_error_prefix(err, "partition %lld, row %lld: ", (long long)conv->partition, (long long)conv->row);
   }
@@ -618,8 +617,8 @@ static int node_init(conv_node* node, const hw_field* field, hw_builder* builder
   return 0;
 }
 
-int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const hw_allocator* allocator,
-                         const char* source_name, hw_error* err) {
+int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const int32_t* columns, int32_t n_columns,
+                         const hw_allocator* allocator, const char* source_name, hw_error* err) {
   if (schema->type != HW_TYPE_STRUCT)
     return hw_error_set(err, "INVALID_SCHEMA.NON_STRUCT_TYPE", "rows need a struct schema");
   if (!PyDateTimeAPI) {
@@ -632,10 +631,11 @@ int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const h
   hw_row_converter* conv = PyMem_Calloc(1, sizeof *conv);
   if (!conv) return oom(err);
   hw_field_init(&conv->schema);
-  if (hw_field_copy(&conv->schema, schema, err) != 0) {
+  if (hw_field_project(&conv->schema, schema, columns, n_columns, err) != 0) {
     PyMem_Free(conv);
     return -1;
   }
+  conv->width = schema->n_children;
   conv->schema.nullable = false; /* a batch has no null rows */
   tzset();
   conv->local_is_utc = timezone == 0 && daylight == 0;
@@ -647,10 +647,23 @@ int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const h
     return -1;
   }
   conv->name_positions = PyMem_Calloc((size_t)(schema->n_children + 1), sizeof *conv->name_positions);
+  conv->source_column = PyMem_Calloc((size_t)(conv->schema.n_children + 1), sizeof *conv->source_column);
+  conv->all_names = PyTuple_New(schema->n_children);
+  for (int32_t c = 0; conv->all_names && c < schema->n_children; c++) {
+    const char* name = schema->children[c].name;
+    PyObject* s = PyUnicode_FromString(name ? name : "");
+    if (!s) {
+      Py_CLEAR(conv->all_names);
+      break;
+    }
+    PyTuple_SET_ITEM(conv->all_names, c, s);
+  }
+  for (int32_t c = 0; conv->source_column && c < conv->schema.n_children; c++)
+    conv->source_column[c] = columns ? columns[c] : c;
   PyObject* decimal = PyImport_ImportModule("decimal");
   conv->decimal_type = decimal ? PyObject_GetAttrString(decimal, "Decimal") : NULL;
   Py_XDECREF(decimal);
-  if (!conv->name_positions || !conv->decimal_type) {
+  if (!conv->name_positions || !conv->decimal_type || !conv->source_column || !conv->all_names) {
     PyErr_Clear();
     hw_row_converter_free(conv);
     return hw_error_set(err, "HW_INTERNAL", "cannot set up the row converter (decimal module or memory)");
@@ -666,7 +679,9 @@ void hw_row_converter_free(hw_row_converter* conv) {
   hw_field_release(&conv->schema);
   Py_CLEAR(conv->decimal_type);
   Py_CLEAR(conv->cached_names);
+  Py_CLEAR(conv->all_names);
   PyMem_Free(conv->name_positions);
+  PyMem_Free(conv->source_column);
   PyMem_Free(conv);
 }
 

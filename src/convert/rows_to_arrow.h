@@ -20,11 +20,12 @@
 
 typedef struct hw_row_converter hw_row_converter;
 
-/* Makes a converter for rows of schema (a struct field; copied). Buffers come from allocator,
- * which must outlive the converter and the batches it finishes. source_name names the data source
- * in messages. GIL. */
-int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const hw_allocator* allocator,
-                         const char* source_name, hw_error* err);
+/* Makes a converter for rows of schema (a struct field; copied). Rows are checked against the whole
+ * schema (width, names of named Rows), but only the columns at columns[0..n_columns) are converted,
+ * in that order (column pruning; NULL columns: all). Buffers come from allocator, which must outlive
+ * the converter and the batches it finishes. source_name names the data source in messages. GIL. */
+int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const int32_t* columns, int32_t n_columns,
+                         const hw_allocator* allocator, const char* source_name, hw_error* err);
 
 /* Frees the converter and anything appended but not finished. GIL. */
 void hw_row_converter_free(hw_row_converter* conv);

@@ -59,7 +59,9 @@ int hw_partition_open(const hw_read_context* ctx, hw_partition_reader* r, int64_
   memset(r, 0, sizeof *r);
   *python_error = false;
   r->index = index;
-  if (hw_row_converter_new(&r->conv, ctx->schema, ctx->allocator, ctx->source_name, err) != 0) return -1;
+  if (hw_row_converter_new(&r->conv, ctx->schema, ctx->columns, ctx->n_columns, ctx->allocator, ctx->source_name,
+                           err) != 0)
+    return -1;
   hw_row_converter_start_partition(r->conv, index);
   PyObject* result = PyObject_CallOneArg(ctx->read_fn, partition);
   if (!result) {
@@ -104,7 +106,7 @@ static int take_record_batch(const hw_read_context* ctx, hw_partition_reader* r,
   hw_field got;
   int rc = hw_field_from_arrow(cschema, &got, err);
   if (rc == 0) {
-    rc = hw_batch_conform(ctx->schema, &got, carray, out, err);
+    rc = hw_batch_conform(ctx->schema, &got, ctx->columns, ctx->n_columns, carray, out, err);
     hw_field_release(&got);
   }
   Py_DECREF(pair); /* carray was moved into out on success; the capsule frees what is left */

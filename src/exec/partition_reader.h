@@ -26,6 +26,8 @@ typedef struct hw_read_context {
   int64_t max_bytes_per_batch; /* <= 0: no limit */
   const hw_allocator* allocator;
   const atomic_bool* cancelled; /* stops reading at the next row when set; may be NULL */
+  const int32_t* columns;       /* column pruning: the schema positions converted (ascending); NULL: all */
+  int32_t n_columns;
 } hw_read_context;
 
 typedef struct hw_partition_reader {

@@ -63,7 +63,11 @@ static int queue_push(part_queue* q, struct ArrowArray* batch, int32_t producer,
 
 struct hw_scan {
   atomic_int refs;
-  hw_field schema;
+  hw_field schema;          /* what the stream yields: the source's schema, or the pruned columns of it */
+  hw_field read_schema;     /* the source's schema: rows and RecordBatches are checked against it */
+  int32_t* columns;         /* column pruning: positions in read_schema (NULL: all) */
+  int32_t n_columns;
+  int64_t delivered;        /* rows handed to the consumer (the limit counts them) */
   hw_scan_config cfg;
   PyObject* read_fn;
   PyObject* partitions;     /* list */
@@ -127,6 +131,7 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->queue_depth = 2;
   cfg->ordered = true;
   cfg->task_retries = 0;
+  cfg->limit = -1;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -430,6 +435,8 @@ static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
   hw_wbuf_put_bytes(&b, s->schema_json, strlen(s->schema_json));
   hw_wbuf_put_bytes(&b, PyBytes_AS_STRING(s->pickled_reader), (size_t)PyBytes_GET_SIZE(s->pickled_reader));
   hw_wbuf_put_bytes(&b, s->source_name, strlen(s->source_name));
+  hw_wbuf_put_i64(&b, s->columns ? s->n_columns : -1); /* column pruning: the positions converted */
+  for (int32_t i = 0; s->columns && i < s->n_columns; i++) hw_wbuf_put_i64(&b, s->columns[i]);
   int rc = hw_link_send(w->link, HW_MSG_SETUP, &b, -1, err);
   hw_wbuf_free(&b);
   return rc;
@@ -669,7 +676,17 @@ static int stream_get_schema(struct ArrowArrayStream* stream, struct ArrowSchema
 
 static int stream_get_next(struct ArrowArrayStream* stream, struct ArrowArray* out) {
   hw_scan* s = stream->private_data;
-  return s->cfg.mode == HW_EXEC_INLINE ? inline_next(s, out) : thread_next(s, out);
+  int64_t limit = s->cfg.limit;
+  if (limit >= 0 && s->delivered >= limit) {
+    memset(out, 0, sizeof *out); /* the limit is met: the stream ends */
+    return 0;
+  }
+  int rc = s->cfg.mode == HW_EXEC_INLINE ? inline_next(s, out) : thread_next(s, out);
+  if (rc != 0 || !out->release || limit < 0) return rc;
+  if (out->length > limit - s->delivered) out->length = limit - s->delivered; /* children may be longer */
+  s->delivered += out->length;
+  if (s->delivered >= limit) stop_threads(s); /* cancel partitions not started, stop running ones */
+  return 0;
 }
 
 static const char* stream_get_last_error(struct ArrowArrayStream* stream) {
@@ -708,7 +725,7 @@ int hw_scan_stream(hw_scan* s, struct ArrowArrayStream* out, hw_error* err) {
   s->streamed = true;
   if (s->cfg.mode == HW_EXEC_PROCESS && !s->pool)
     return hw_error_set(err, "HW_INVALID_ARGUMENT", "process mode needs a worker pool (hw_scan_use_pool)");
-  if (s->cfg.mode != HW_EXEC_INLINE && start_threads(s, err) != 0) {
+  if (s->cfg.mode != HW_EXEC_INLINE && s->cfg.limit != 0 && start_threads(s, err) != 0) {
     stop_threads(s);
     return -1;
   }
@@ -739,19 +756,25 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   hw_error_init(&s->error);
   s->cfg = *cfg;
   s->source_name = strdup(source_name ? source_name : "");
-  if (!s->source_name || hw_field_copy(&s->schema, schema, err) != 0) {
+  hw_field_init(&s->schema);
+  hw_field_init(&s->read_schema);
+  if (!s->source_name || hw_field_copy(&s->schema, schema, err) != 0 ||
+      hw_field_copy(&s->read_schema, schema, err) != 0) {
+    hw_field_release(&s->schema);
     free(s->source_name);
     free(s);
     return hw_error_oom(err);
   }
+  if (cfg->limit > 0 && cfg->limit < s->cfg.max_rows_per_batch) s->cfg.max_rows_per_batch = cfg->limit;
   Py_INCREF(read_fn);
   s->read_fn = read_fn;
   Py_INCREF(partitions);
   s->partitions = partitions;
   s->n_partitions = PyList_GET_SIZE(partitions);
   s->record_batch_type = hw_record_batch_type();
-  s->ctx = (hw_read_context){&s->schema, s->read_fn, s->record_batch_type, s->source_name,
-                             cfg->max_rows_per_batch, cfg->max_bytes_per_batch, hw_allocator_heap(), &s->cancelled};
+  s->ctx = (hw_read_context){&s->read_schema, s->read_fn, s->record_batch_type, s->source_name,
+                             s->cfg.max_rows_per_batch, cfg->max_bytes_per_batch, hw_allocator_heap(), &s->cancelled,
+                             NULL, 0};
   *out = s;
   return 0;
 }
@@ -777,7 +800,7 @@ int hw_scan_use_pool(hw_scan* s, hw_pool* pool, PyObject* pickled_reader, PyObje
   for (int64_t i = 0; i < s->n_partitions; i++)
     if (!PyBytes_Check(PyList_GET_ITEM(pickled_partitions, i)))
       return hw_error_set(err, "HW_INVALID_ARGUMENT", "pickled partitions must be bytes");
-  if (hw_spark_json_render(&s->schema, &s->schema_json, err) != 0) return -1;
+  if (hw_spark_json_render(&s->read_schema, &s->schema_json, err) != 0) return -1;
   pthread_mutex_lock(&pool->mu);
   bool busy = pool->busy;
   if (!busy) {
@@ -793,6 +816,31 @@ int hw_scan_use_pool(hw_scan* s, hw_pool* pool, PyObject* pickled_reader, PyObje
   s->pickled_reader = pickled_reader;
   Py_INCREF(pickled_partitions);
   s->pickled_partitions = pickled_partitions;
+  return 0;
+}
+
+int hw_scan_project(hw_scan* s, const int32_t* columns, int32_t n, hw_error* err) {
+  if (s->streamed || s->pool) return hw_error_set(err, "HW_INVALID_ARGUMENT", "project a scan before it starts");
+  for (int32_t i = 0; i < n; i++)
+    if (columns[i] < 0 || columns[i] >= s->read_schema.n_children || (i > 0 && columns[i] <= columns[i - 1]))
+      return hw_error_set(err, "HW_INVALID_ARGUMENT",
+                          "columns must be ascending positions in the schema (of %d columns); got %d at %d",
+                          s->read_schema.n_children, columns[i], i);
+  int32_t* copy = malloc(sizeof *copy * (size_t)(n > 0 ? n : 1));
+  if (!copy) return hw_error_oom(err);
+  memcpy(copy, columns, sizeof *copy * (size_t)n);
+  hw_field projected;
+  if (hw_field_project(&projected, &s->read_schema, copy, n, err) != 0) {
+    free(copy);
+    return -1;
+  }
+  hw_field_release(&s->schema);
+  s->schema = projected;
+  free(s->columns);
+  s->columns = copy;
+  s->n_columns = n;
+  s->ctx.columns = copy;
+  s->ctx.n_columns = n;
   return 0;
 }
 
@@ -831,6 +879,8 @@ void hw_scan_unref(hw_scan* s) {
   free(s->queues);
   free(s->threads);
   hw_field_release(&s->schema);
+  hw_field_release(&s->read_schema);
+  free(s->columns);
   free(s->source_name);
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->changed);

@@ -46,6 +46,7 @@ typedef struct hw_scan_config {
                                   <= 0: unbounded, for consumers that keep everything anyway */
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
   int32_t task_retries;        /* process mode: runs again a partition whose worker died (default 0) */
+  int64_t limit;               /* the stream ends after this many rows, stopping the partitions (< 0: none) */
 } hw_scan_config;
 
 /* Spark's defaults, thread count from the machine. */
@@ -68,6 +69,11 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
  */
 int hw_scan_use_pool(hw_scan* scan, hw_pool* pool, PyObject* pickled_reader, PyObject* pickled_partitions,
                      hw_error* err);
+
+/* Column pruning: the stream yields only the columns at columns[0..n) (strictly ascending positions
+ * in the schema); rows are still checked against the whole schema. Call before hw_scan_use_pool and
+ * hw_scan_stream. GIL. */
+int hw_scan_project(hw_scan* scan, const int32_t* columns, int32_t n, hw_error* err);
 
 /* Starts the scan and writes the stream that yields its batches; the stream holds its own
  * reference. A scan can be streamed once. GIL. */

@@ -27,7 +27,10 @@ typedef struct wstate {
   pid_t parent;
   /* the current query */
   int64_t query;
-  hw_field schema;
+  hw_field schema;      /* the source's schema: rows are checked against it */
+  hw_field out_schema;  /* the columns converted and sent (column pruning) */
+  int32_t* columns;     /* their positions in schema; NULL: all */
+  int32_t n_columns;
   PyObject* reader;
   PyObject* read_fn;
   PyObject* record_batch_type;
@@ -174,6 +177,10 @@ static int pick_region(wstate* w, hw_error* err) {
 
 static void clear_query(wstate* w) {
   hw_field_release(&w->schema);
+  hw_field_release(&w->out_schema);
+  free(w->columns);
+  w->columns = NULL;
+  w->n_columns = 0;
   Py_CLEAR(w->reader);
   Py_CLEAR(w->read_fn);
 }
@@ -189,9 +196,19 @@ static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
   const uint8_t* schema_json = hw_rbuf_bytes(&in, &n_schema);
   const uint8_t* pickled = hw_rbuf_bytes(&in, &n_reader);
   const uint8_t* name = hw_rbuf_bytes(&in, &n_name);
+  int64_t n_columns = hw_rbuf_i64(&in);
   hw_error err;
   hw_error_init(&err);
-  if (in.failed) {
+  if (!in.failed && n_columns >= 0 && n_columns <= INT32_MAX) {
+    w->columns = malloc(sizeof *w->columns * (size_t)(n_columns > 0 ? n_columns : 1));
+    if (!w->columns) {
+      hw_error_oom(&err);
+      return send_error(w, -1, &err, NULL);
+    }
+    w->n_columns = (int32_t)n_columns;
+    for (int64_t i = 0; i < n_columns; i++) w->columns[i] = (int32_t)hw_rbuf_i64(&in);
+  }
+  if (in.failed || n_columns < -1 || n_columns > INT32_MAX) {
     hw_error_set(&err, "HW_INTERNAL", "a malformed SETUP message");
     return send_error(w, -1, &err, NULL);
   }
@@ -199,6 +216,7 @@ static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
   char* json = strndup((const char*)schema_json, n_schema);
   int rc = json ? hw_spark_json_parse(json, &w->schema, &err) : hw_error_oom(&err);
   free(json);
+  if (rc == 0) rc = hw_field_project(&w->out_schema, &w->schema, w->columns, w->n_columns, &err);
   if (rc != 0) return send_error(w, -1, &err, NULL);
   PyObject* bytes = PyBytes_FromStringAndSize((const char*)pickled, (Py_ssize_t)n_reader);
   w->reader = bytes ? PyObject_CallOneArg(w->loads, bytes) : NULL;
@@ -270,8 +288,8 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
                  (long long)index);
     return task_failed(w, index, &err, true);
   }
-  hw_read_context ctx = {&w->schema, w->read_fn,   w->record_batch_type, w->source_name,
-                         w->max_rows, w->max_bytes, &w->ra.allocator,    &w->cancelled};
+  hw_read_context ctx = {&w->schema,  w->read_fn,   w->record_batch_type, w->source_name, w->max_rows,
+                         w->max_bytes, &w->ra.allocator, &w->cancelled,  w->columns,       w->n_columns};
   hw_partition_reader r;
   bool python_error;
   int rc = 0;
@@ -296,7 +314,7 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     hw_wbuf_put_i64(&b, index);
     hw_wbuf_put_i64(&b, region->id);
     hw_wbuf desc = {0};
-    rc = hw_batch_encode(&w->schema, &batch, region, &desc, &err);
+    rc = hw_batch_encode(&w->out_schema, &batch, region, &desc, &err);
     hw_array_release(&batch); /* the buffers stay in the region until the host releases it */
     if (rc == 0) {
       hw_wbuf_put_bytes(&b, desc.data, desc.size);

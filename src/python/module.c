@@ -67,7 +67,7 @@ static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_row
   hw_error err;
   hw_error_init(&err);
   hw_row_converter* conv = NULL;
-  if (hw_row_converter_new(&conv, schema, hw_allocator_heap(), "", &err) != 0) {
+  if (hw_row_converter_new(&conv, schema, NULL, 0, hw_allocator_heap(), "", &err) != 0) {
     hw_field_release(schema);
     hw_py_raise(&err);
     return -1;

@@ -22,8 +22,10 @@ static int parse_mode(const char* mode, hw_exec_mode* out) {
 static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static char* kwlist[] = {"schema", "read", "partitions", "source_name", "mode", "workers", "max_rows_per_batch",
                            "max_bytes_per_batch", "queue_depth", "ordered", "pool", "pickled_reader",
-                           "pickled_partitions", "task_retries", NULL};
+                           "pickled_partitions", "task_retries", "columns", "limit", NULL};
   int task_retries = 0;
+  PyObject* columns_obj = Py_None;
+  long long limit = -1;
   PyObject *pool_obj = Py_None, *pickled_reader = Py_None, *pickled_partitions = Py_None;
   PyObject *schema_obj, *read_fn, *partitions;
   const char* source_name = "";
@@ -32,12 +34,35 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   hw_scan_config_default(&cfg);
   int workers = 0, queue_depth = cfg.queue_depth, ordered = 1;
   long long max_rows = cfg.max_rows_per_batch, max_bytes = cfg.max_bytes_per_batch;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOi", kwlist, &schema_obj, &read_fn, &PyList_Type,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOiOL", kwlist, &schema_obj, &read_fn, &PyList_Type,
                                    &partitions, &source_name, &mode, &workers, &max_rows, &max_bytes, &queue_depth,
-                                   &ordered, &pool_obj, &pickled_reader, &pickled_partitions, &task_retries))
+                                   &ordered, &pool_obj, &pickled_reader, &pickled_partitions, &task_retries,
+                                   &columns_obj, &limit))
     return NULL;
-  if (parse_mode(mode, &cfg.mode) != 0)
+  int32_t* columns = NULL;
+  Py_ssize_t n_columns = 0;
+  if (columns_obj != Py_None) { /* column pruning: ascending positions in the schema */
+    PyObject* seq = PySequence_Fast(columns_obj, "columns must be a list of column positions");
+    if (!seq) return NULL;
+    n_columns = PySequence_Fast_GET_SIZE(seq);
+    columns = PyMem_Malloc(sizeof *columns * (size_t)(n_columns > 0 ? n_columns : 1));
+    for (Py_ssize_t i = 0; columns && i < n_columns; i++) {
+      long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+      if (v == -1 && PyErr_Occurred()) {
+        PyMem_Free(columns);
+        Py_DECREF(seq);
+        return NULL;
+      }
+      columns[i] = v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v;
+    }
+    Py_DECREF(seq);
+    if (!columns) return PyErr_NoMemory();
+  }
+  cfg.limit = limit;
+  if (parse_mode(mode, &cfg.mode) != 0) {
+    PyMem_Free(columns);
     return PyErr_Format(PyExc_ValueError, "unknown execution mode '%s' (expected inline, thread or process)", mode);
+  }
   if (workers > 0) cfg.workers = workers;
   cfg.max_rows_per_batch = max_rows;
   cfg.max_bytes_per_batch = max_bytes;
@@ -45,12 +70,20 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   cfg.ordered = ordered != 0;
   cfg.task_retries = task_retries > 0 ? task_retries : 0;
   hw_field schema;
-  if (hw_py_field_from_object(schema_obj, &schema) != 0) return NULL;
+  if (hw_py_field_from_object(schema_obj, &schema) != 0) {
+    PyMem_Free(columns);
+    return NULL;
+  }
   hw_error err;
   hw_error_init(&err);
   hw_scan* scan = NULL;
   int rc = hw_scan_new(&scan, &schema, read_fn, partitions, source_name, &cfg, &err);
   hw_field_release(&schema);
+  if (rc == 0 && columns && hw_scan_project(scan, columns, (int32_t)n_columns, &err) != 0) {
+    hw_scan_unref(scan);
+    rc = -1;
+  }
+  PyMem_Free(columns);
   if (rc != 0) return hw_py_raise(&err);
   if (cfg.mode == HW_EXEC_PROCESS) {
     hw_pool* pool = PyObject_TypeCheck(pool_obj, &hw_py_pool_type) ? ((hw_py_pool*)pool_obj)->pool : NULL;
@@ -141,7 +174,9 @@ PyTypeObject hw_py_scan_type = {
     .tp_dealloc = (destructor)scan_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Scan(schema, read, partitions, source_name='', mode='inline', workers=0, max_rows_per_batch=10000, "
-              "max_bytes_per_batch=64MiB, queue_depth=2, ordered=True): one execution of a data source read.",
+              "max_bytes_per_batch=64MiB, queue_depth=2, ordered=True, pool=None, pickled_reader=None, pickled_partitions=None, "
+              "task_retries=0, columns=None, limit=-1): one execution of a data source read (columns: the positions "
+              "converted; limit: rows after which the scan stops).",
     .tp_new = scan_new,
     .tp_methods = scan_methods,
     .tp_getset = scan_getset,

@@ -74,6 +74,31 @@ int hw_field_copy(hw_field* dst, const hw_field* src, hw_error* err) {
   return 0;
 }
 
+int hw_field_project(hw_field* dst, const hw_field* src, const int32_t* columns, int32_t n, hw_error* err) {
+  if (!columns) return hw_field_copy(dst, src, err);
+  for (int32_t i = 0; i < n; i++)
+    if (columns[i] < 0 || columns[i] >= src->n_children)
+      return hw_error_set(err, "HW_INVALID_ARGUMENT", "column %d does not exist (the schema has %d)", columns[i],
+                          src->n_children);
+  hw_field shell = *src; /* the struct itself, without its children, then the chosen ones */
+  shell.children = NULL;
+  shell.n_children = 0;
+  hw_field tmp;
+  if (hw_field_copy(&tmp, &shell, err) != 0) return -1;
+  if (hw_field_alloc_children(&tmp, n, err) != 0) {
+    hw_field_release(&tmp);
+    return -1;
+  }
+  for (int32_t i = 0; i < n; i++) {
+    if (hw_field_copy(&tmp.children[i], &src->children[columns[i]], err) != 0) {
+      hw_field_release(&tmp);
+      return -1;
+    }
+  }
+  *dst = tmp;
+  return 0;
+}
+
 static bool same_string(const char* a, const char* b) {
   return strcmp(a ? a : "", b ? b : "") == 0;
 }

@@ -87,6 +87,10 @@ int hw_field_alloc_children(hw_field* f, int32_t n, hw_error* err);
 /* Deep copy; dst is overwritten (must not own anything). */
 int hw_field_copy(hw_field* dst, const hw_field* src, hw_error* err);
 
+/* A copy of struct src with only the children at columns[0..n) (in that order; NULL columns: all
+ * of them). dst is overwritten (must not own anything). An index out of range is an error. */
+int hw_field_project(hw_field* dst, const hw_field* src, const int32_t* columns, int32_t n, hw_error* err);
+
 /* Structural equality: types, struct field names, nullability, parameters (the top level's name
  * and nullability, names of list elements and map entries, comments and CHAR/VARCHAR are
  * ignored). */

@@ -1,0 +1,182 @@
+"""DuckDB, the embedded engine: one in-memory database per SparkSession; each action compiles the
+DataFrame's plan (:mod:`headwater.logical`) to one SQL statement on a fresh cursor, registers the
+Python source scans it reads, runs it, and maps failures to headwater's exceptions."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pyarrow as pa
+
+from headwater.column import quote_ident
+from headwater.errors import AnalysisException, HeadwaterException, ParseException
+from headwater.logical import Compiler, Node
+
+__all__ = ["QueryEngine", "QueryExecutionException"]
+
+
+class QueryExecutionException(HeadwaterException):
+    """DuckDB failed while running a query (a failed cast, an overflow, ...)."""
+
+
+_INTEGRAL_128 = ("HUGEINT", "UHUGEINT")
+
+
+class Prepared:
+    """A compiled action: the cursor it runs on, its SQL and the source scans it registered."""
+
+    def __init__(self, con: Any, sql: str, compiler: Compiler) -> None:
+        self.con = con
+        self.sql = sql
+        self.compiler = compiler
+
+    def relation(self) -> Any:
+        return self.con.sql(self.sql)
+
+
+class QueryEngine:
+    def __init__(self, session: Any) -> None:
+        import duckdb
+
+        self.session = session
+        self._duckdb = duckdb
+        self.db = duckdb.connect(":memory:")
+
+    # ---- compiling
+
+    def prepare(self, node: Node, *, ordered: bool = True, placeholders: bool = False, limit: Optional[int] = None,
+                needed: Optional[set] = None) -> Prepared:
+        """The SQL of node's result (columns named as Spark names them) on a new cursor with the leaves
+        registered. ``placeholders``: empty tables stand in for the sources (to learn names and types
+        without reading anything or asking the source)."""
+        comp = Compiler(self, pushdown=self._pushdown_enabled() and not placeholders, ordered=ordered)
+        comp.placeholders = placeholders
+        body = self._guard(lambda: comp.compile(node, needed, limit))
+        con = self._cursor()
+        for name, obj in comp.leaves.items():
+            con.register(name, obj)
+        outputs = node.output if needed is None else [a for a in node.output if a.id in needed] or node.output[:1]
+        # Spark has no 128-bit integers: DuckDB's sum of integers is narrowed to bigint (an overflow
+        # is then an error, as with Spark's ANSI mode)
+        types = self._guard(lambda: con.sql(body).types, con)
+        names = self._guard(lambda: con.sql(body).columns, con)
+        by_name = {n: str(t) for n, t in zip(names, types)}
+        cols = []
+        for a in outputs:
+            expr = f"r.{quote_ident(a.sql)}"
+            if by_name.get(a.sql) in _INTEGRAL_128:
+                expr = f"CAST({expr} AS BIGINT)"
+            cols.append(f"{expr} AS {quote_ident(a.name)}")
+        return Prepared(con, f"SELECT {', '.join(cols)} FROM ({body}) AS r", comp)
+
+    def _pushdown_enabled(self) -> bool:
+        return (self.session.conf.get("headwater.sql.pushdown") or "true").lower() == "true"
+
+    def _cursor(self) -> Any:
+        con = self.db.cursor()
+        con.execute("SET default_null_order = 'nulls_first_on_asc_last_on_desc'")  # Spark's NULL ordering
+        return con
+
+    def bind_names(self, sql: str, comp: Compiler) -> List[str]:
+        con = self._cursor()
+        for name, obj in comp.leaves.items():
+            con.register(name, obj)
+        return self._guard(lambda: con.sql(sql).columns, con)
+
+    # ---- running
+
+    def table(self, node: Node, limit: Optional[int] = None) -> pa.Table:
+        prep = self.prepare(node, ordered=True, limit=limit)
+        return self._run(prep, lambda rel: rel.fetch_arrow_table())
+
+    def count(self, node: Node) -> int:
+        prep = self.prepare(node, ordered=False, needed=set())
+        sql = f"SELECT count(*) FROM ({prep.sql}) AS c"
+        return self._run(prep, lambda _: prep.con.sql(sql).fetchone()[0])
+
+    def reader(self, node: Node) -> pa.RecordBatchReader:
+        """The result as a stream of batches (DuckDB's, as it produces them); the cursor and the scans
+        stay alive with the reader."""
+        prep = self.prepare(node, ordered=False)
+        reader = self._run(prep, lambda rel: rel.fetch_record_batch(pa.lib._default_batch_size() if hasattr(pa.lib, "_default_batch_size") else 122880))
+        return _KeepAlive(reader, prep, self)
+
+    def schema(self, node: Node) -> pa.Schema:
+        prep = self.prepare(node, placeholders=True)
+        return self._run(prep, lambda rel: rel.limit(0).fetch_arrow_table().schema)
+
+    def explain_text(self, node: Node) -> str:
+        prep = self.prepare(node, ordered=True)
+        rows = self._run(prep, lambda _: prep.con.sql("EXPLAIN " + prep.sql).fetchall())
+        duck = "\n".join(r[1] for r in rows)
+        scans = "\n".join(use.describe() for use in prep.compiler.scans) or "(no Python source)"
+        return f"== Python source scans ==\n{scans}\n== DuckDB plan ==\n{duck}"
+
+    def materialize(self, node: Node) -> pa.Table:
+        """A cache()'d node's result, computed once."""
+        node.cache_requested = False
+        try:
+            return self.table(node)
+        finally:
+            node.cache_requested = True
+
+    def _run(self, prep: Prepared, action: Any) -> Any:
+        return self._guard(lambda: action(prep.relation()), prep.con, prep.compiler)
+
+    def _guard(self, fn: Any, con: Any = None, comp: Optional[Compiler] = None) -> Any:
+        """Runs fn; a failed source scan raises what it would without DuckDB; DuckDB's own errors
+        become Spark's exception types."""
+        duckdb = self._duckdb
+        try:
+            return fn()
+        except HeadwaterException:
+            raise
+        except duckdb.Error as e:
+            for use in (comp.scans if comp is not None else []):
+                scan = use.failure_scan()
+                if scan is not None:
+                    from headwater.dataframe import _raise_failure
+
+                    _raise_failure(scan, e)
+            raise _translate(e) from None
+
+
+def _translate(e: Exception) -> HeadwaterException:
+    import duckdb
+
+    text = str(e)
+    if isinstance(e, duckdb.ParserException):
+        return ParseException(text, "PARSE_SYNTAX_ERROR")
+    if isinstance(e, duckdb.CatalogException):
+        return AnalysisException(text, "TABLE_OR_VIEW_NOT_FOUND" if "does not exist" in text else "HW_CATALOG")
+    if isinstance(e, duckdb.BinderException):
+        cls = "UNRESOLVED_COLUMN.WITH_SUGGESTION" if "not found" in text or "Referenced column" in text else \
+            "DATATYPE_MISMATCH" if "No function matches" in text or "Cannot compare" in text else "HW_BINDER"
+        return AnalysisException(text, cls)
+    if isinstance(e, duckdb.ConversionException):
+        return QueryExecutionException(text, "CAST_INVALID_INPUT")
+    if isinstance(e, duckdb.OutOfRangeException):
+        return QueryExecutionException(text, "ARITHMETIC_OVERFLOW")
+    return QueryExecutionException(text, "HW_QUERY_FAILED")
+
+
+class _KeepAlive:
+    """A RecordBatchReader that keeps the cursor and source scans of its query alive, and raises
+    headwater's exceptions for a failed source."""
+
+    def __init__(self, reader: Any, prep: Prepared, engine: QueryEngine) -> None:
+        self._reader = reader
+        self._prep = prep
+        self._engine = engine
+        self.schema = reader.schema
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self._reader.__arrow_c_stream__(requested_schema)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = self._engine._guard(self._reader.read_next_batch, self._prep.con, self._prep.compiler)
+            except StopIteration:
+                return
+            yield batch
