@@ -87,10 +87,10 @@ class QueryEngine:
 
     def table(self, node: Node, limit: Optional[int] = None) -> pa.Table:
         prep = self.prepare(node, ordered=True, limit=limit)
-        return self._run(prep, lambda rel: rel.fetch_arrow_table())
+        return self._run(prep, lambda rel: rel.to_arrow_table())
 
     def count(self, node: Node) -> int:
-        prep = self.prepare(node, ordered=False, needed=set())
+        prep = self.prepare(node, ordered=False, needed={node.output[0].id} if node.output else None)
         sql = f"SELECT count(*) FROM ({prep.sql}) AS c"
         return self._run(prep, lambda _: prep.con.sql(sql).fetchone()[0])
 
@@ -98,12 +98,12 @@ class QueryEngine:
         """The result as a stream of batches (DuckDB's, as it produces them); the cursor and the scans
         stay alive with the reader."""
         prep = self.prepare(node, ordered=False)
-        reader = self._run(prep, lambda rel: rel.fetch_record_batch(pa.lib._default_batch_size() if hasattr(pa.lib, "_default_batch_size") else 122880))
+        reader = self._run(prep, lambda rel: rel.to_arrow_reader())
         return _KeepAlive(reader, prep, self)
 
     def schema(self, node: Node) -> pa.Schema:
         prep = self.prepare(node, placeholders=True)
-        return self._run(prep, lambda rel: rel.limit(0).fetch_arrow_table().schema)
+        return self._run(prep, lambda rel: rel.limit(0).to_arrow_table().schema)
 
     def explain_text(self, node: Node) -> str:
         prep = self.prepare(node, ordered=True)

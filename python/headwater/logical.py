@@ -398,6 +398,8 @@ class Compiler:
             node.cached = self.engine.materialize(node)
         if node.cached is not None:
             return self._arrow(node.cached, node.output)
+        if needed is not None and not needed and node.output:
+            needed = {node.output[0].id}  # no column is read (count): DuckDB still needs one
         method = getattr(self, "_" + type(node).__name__)
         return method(node, needed, limit)
 
