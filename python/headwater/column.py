@@ -221,7 +221,9 @@ class Column:
                 return f"({a} {self._op})"
             return f"({self._op} {a})"
         if k in ("func", "agg"):
-            return self._render(*(a._sql(resolve) for a in self._args))
+            sql = self._render(*(a._sql(resolve) for a in self._args))
+            cast = getattr(resolve, "agg_casts", {}).get(id(self)) if k == "agg" else None
+            return f"CAST({sql} AS {cast})" if cast else sql
         if k == "cast":
             return f"CAST({self._args[0]._sql(resolve)} AS {self._value[0]})"
         if k == "in":

@@ -3,6 +3,7 @@ the data comes out of the C scan as Arrow."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
@@ -229,7 +230,8 @@ class DataFrame:
             from headwater.errors import AnalysisException
 
             raise AnalysisException(f"The expression '{text}' must give one column, got {len(names)}.", "HW_INVALID_EXPR")
-        return names[0]
+        # DuckDB quotes identifiers that are keywords in the names it gives ('upper("name")'); Spark does not
+        return re.sub(r'"((?:[^"]|"")*)"', lambda m: m.group(1).replace('""', '"'), names[0])
 
     def select(self, *cols: Any) -> "DataFrame":
         exprs = self._exprs(cols)

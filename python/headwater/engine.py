@@ -83,6 +83,13 @@ class QueryEngine:
             con.register(name, obj)
         return self._guard(lambda: con.sql(sql).columns, con)
 
+    def bind_types(self, sql: str, comp: Compiler) -> List[str]:
+        """DuckDB's types of a query's columns (bound only, nothing runs)."""
+        con = self._cursor()
+        for name, obj in comp.leaves.items():
+            con.register(name, obj)
+        return [str(t) for t in self._guard(lambda: con.sql(sql).types, con)]
+
     # ---- running
 
     def table(self, node: Node, limit: Optional[int] = None) -> pa.Table:

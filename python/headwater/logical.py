@@ -545,12 +545,36 @@ class Compiler:
         child_sql = self.compile(child, self._needed_by(node.keys + node.aggs, [child]))
         q = self._q()
         sql_of = self._resolver([child], [q])
+        sql_of.agg_casts = self._spark_agg_types(node, child, q, sql_of)
         keys = [k._sql(sql_of) for k in node.keys]
         cols = [f"{k} AS {quote_ident(a.sql)}" for k, a in zip(keys, node.output)]
         cols += [f"{e._sql(sql_of)} AS {quote_ident(a.sql)}" for e, a in zip(node.aggs, node.output[len(keys):])]
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
         select = ", ".join(cols) or '1 AS "_"'
         return f"SELECT {select} FROM ({child_sql}) AS {q}{group}"
+
+    def _spark_agg_types(self, node: Aggregate, child: Node, q: str, sql_of: Any) -> Dict[int, str]:
+        """Spark's result types where DuckDB's differ: sum of integers is bigint (DuckDB: 128-bit),
+        sum of decimal(p,s) is decimal(p+10,s) and avg of it decimal(p+4,s+4) (DuckDB: 38 digits and
+        double). The argument types are learned by binding over empty stand-ins of the sources."""
+        aggs = [c for e in node.aggs for c in e._walk() if c._kind == "agg" and c._name in ("sum", "avg") and c._args]
+        if not aggs:
+            return {}
+        probe = Compiler(self.engine, pushdown=False)
+        probe.placeholders = True
+        body = probe.compile(child, None)
+        args = ", ".join(a._args[0]._sql(self._resolver([child], [q])) for a in aggs)
+        types = self.engine.bind_types(f"SELECT {args} FROM ({body}) AS {q}", probe)
+        casts: Dict[int, str] = {}
+        for a, t in zip(aggs, types):
+            m = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", t)
+            if a._name == "sum" and t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"):
+                casts[id(a)] = "BIGINT"
+            elif m:
+                p, s = int(m.group(1)), int(m.group(2))
+                casts[id(a)] = (f"DECIMAL({min(38, p + 10)},{s})" if a._name == "sum"
+                                else f"DECIMAL({min(38, p + 4)},{min(38, s + 4)})")
+        return casts
 
     def _Join(self, node: Join, needed: Optional[Set[int]], limit: Optional[int]) -> str:
         left, right = node.children

@@ -42,6 +42,8 @@ class PeopleLogic:
     """100 rows per partition (option `per`); pushFilters accepts the filters on the columns of
     option `accept` (default id and name) and applies them unless option `apply` is false."""
 
+    partition_cls = InputPartition
+
     def __init__(self, options):
         self.options = options
         self.accepted = []
@@ -59,7 +61,7 @@ class PeopleLogic:
         LOG.append(("accepted", list(self.accepted)))
 
     def partitions(self):
-        return [InputPartition(i) for i in range(int(self.options.get("parts", 4)))]
+        return [self.partition_cls(i) for i in range(int(self.options.get("parts", 4)))]
 
     def _keep(self, row):
         if self.options.get("apply") == "false":
@@ -117,7 +119,7 @@ from pyspark.sql import datasource as _sds  # noqa: E402 - the same source on py
 
 
 class SparkPeopleReader(PeopleLogic, _sds.DataSourceReader):
-    pass
+    partition_cls = _sds.InputPartition
 
 
 class SparkPeople(_sds.DataSource):
