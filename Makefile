@@ -54,6 +54,7 @@ SAN_ARGS := -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-saniti
 # The modules that start a JVM (real PySpark) are left out: the preloaded sanitizer runtime would be
 # inherited by java and by Spark's Python workers. `make test` runs them.
 SAN_SKIP := --ignore=tests/python/test_differential.py --ignore=tests/python/test_generic_spark.py \
+  --ignore=tests/python/test_query_spark.py \
   --deselect=tests/python/test_write.py::test_rows_match_pyspark
 sanitize: setup
 	@[ -f build/asan/build.ninja ] || meson setup build/asan $(SAN_ARGS) >/dev/null

@@ -840,6 +840,34 @@ static void test_errors_keep_caller_context(void** state) {
   assert_string_equal(err.message, "no DDL string given");
 }
 
+/* hw_field_project: a struct with some of its columns (column pruning), the rest untouched. */
+static void test_field_project(void** state) {
+  (void)state;
+  hw_field f, out;
+  parse_ok("a INT NOT NULL, b STRING, c STRUCT<x: DOUBLE, y: ARRAY<BIGINT>>", &f);
+  hw_error err;
+  hw_error_init(&err);
+  const int32_t cols[] = {0, 2};
+  assert_int_equal(hw_field_project(&out, &f, cols, 2, &err), 0);
+  char* ddl = NULL;
+  assert_int_equal(hw_ddl_render(&out, &ddl, &err), 0);
+  assert_string_equal(ddl, "a INT NOT NULL, c STRUCT<x: DOUBLE, y: ARRAY<BIGINT>>");
+  free(ddl);
+  hw_field_release(&out);
+  assert_int_equal(hw_field_project(&out, &f, NULL, 0, &err), 0); /* NULL: all columns */
+  assert_true(hw_field_equal(&out, &f));
+  hw_field_release(&out);
+  assert_int_equal(hw_field_project(&out, &f, cols, 0, &err), 0); /* none: an empty struct */
+  assert_int_equal(out.n_children, 0);
+  assert_int_equal(out.type, HW_TYPE_STRUCT);
+  hw_field_release(&out);
+  const int32_t bad[] = {1, 3};
+  assert_int_equal(hw_field_project(&out, &f, bad, 2, &err), -1);
+  assert_string_equal(err.error_class, "HW_INVALID_ARGUMENT");
+  assert_string_equal(err.message, "column 3 does not exist (the schema has 3)");
+  hw_field_release(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_atomic_type),
@@ -859,6 +887,7 @@ int main(void) {
       cmocka_unit_test(test_long_inputs),
       cmocka_unit_test(test_malformed_inputs),
       cmocka_unit_test(test_errors_keep_caller_context),
+      cmocka_unit_test(test_field_project),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
