@@ -33,6 +33,14 @@ class Prepared:
     def relation(self) -> Any:
         return self.con.sql(self.sql)
 
+    def close(self) -> None:
+        for name in self.compiler.leaves:
+            try:
+                self.con.unregister(name)
+            except Exception:
+                pass
+        self.con.close()
+
 
 class QueryEngine:
     def __init__(self, session: Any) -> None:
@@ -105,7 +113,7 @@ class QueryEngine:
         """The result as a stream of batches (DuckDB's, as it produces them); the cursor and the scans
         stay alive with the reader."""
         prep = self.prepare(node, ordered=False)
-        reader = self._run(prep, lambda rel: rel.to_arrow_reader())
+        reader = self._run(prep, lambda rel: rel.to_arrow_reader(), close=False)
         return _KeepAlive(reader, prep, self)
 
     def schema(self, node: Node) -> pa.Schema:
@@ -127,8 +135,14 @@ class QueryEngine:
         finally:
             node.cache_requested = True
 
-    def _run(self, prep: Prepared, action: Any) -> Any:
-        return self._guard(lambda: action(prep.relation()), prep.con, prep.compiler)
+    def _run(self, prep: Prepared, action: Any, close: bool = True) -> Any:
+        """Runs an action on the prepared cursor; closing it drops what DuckDB still holds of the
+        sources' streams and batches (shared memory in process mode)."""
+        try:
+            return self._guard(lambda: action(prep.relation()), prep.con, prep.compiler)
+        finally:
+            if close:
+                prep.close()
 
     def _guard(self, fn: Any, con: Any = None, comp: Optional[Compiler] = None) -> Any:
         """Runs fn; a failed source scan raises what it would without DuckDB; DuckDB's own errors

@@ -238,7 +238,8 @@ class ReadPlan:
             max_rows_per_batch=int(self.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
             max_bytes_per_batch=int(self.conf.get("headwater.batch.maxBytes") or 0),
             ordered=ordered,
-            queue_depth=0 if ordered else int(self.conf.get("headwater.executor.queueDepth") or 2),
+            # ordered actions keep everything anyway: workers may run ahead, except under a limit
+            queue_depth=0 if ordered and limit is None else int(self.conf.get("headwater.executor.queueDepth") or 2),
             columns=columns,
             limit=-1 if limit is None else int(limit),
         )
