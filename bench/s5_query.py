@@ -98,7 +98,7 @@ def wide_rows(n: int) -> list:
     return _WIDE_ROWS
 
 
-WIDE_SCHEMA = ", ".join([f"c0 BIGINT"] + [f"c{i} DOUBLE" for i in range(1, 10)] + [f"c{i} STRING" for i in range(10, 20)])
+WIDE_SCHEMA = ", ".join(["c0 BIGINT"] + [f"c{i} DOUBLE" for i in range(1, 10)] + [f"c{i} STRING" for i in range(10, 20)])
 
 
 class WideReader(DataSourceReader):

@@ -13,7 +13,6 @@ from headwater.errors import AnalysisException, PythonException, _from_core
 from headwater.types import Row
 
 if TYPE_CHECKING:
-    from headwater.plan import ReadPlan
     from headwater.session import SparkSession
     from headwater.writer import DataFrameWriter
 

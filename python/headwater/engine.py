@@ -4,7 +4,7 @@ Python source scans it reads, runs it, and maps failures to headwater's exceptio
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional
 
 import pyarrow as pa
 

@@ -502,11 +502,11 @@ class Compiler:
             pairs = [(e, a) for e, a in pairs if a.id in needed] or pairs[:1]
         child_needed = self._needed_by([e for e, _ in pairs], [child])
         q = self._q()
-        child_sql = self.compile(child, child_needed, limit if not any(e._has_agg() for e, _ in pairs) else None)
+        # a limit passes a projection unless it may aggregate (an aggregate, or SQL text that may hold one)
+        row_wise = not any(e._has_agg() or e._sql_texts() for e, _ in pairs)
+        child_sql = self.compile(child, child_needed, limit if row_wise else None)
         sql_of = self._resolver([child], [q])
         cols = ", ".join(f"{e._sql(sql_of)} AS {quote_ident(a.sql)}" for e, a in pairs)
-        if any(e._has_agg() for e, _ in pairs):  # select(sum(x)): a global aggregate, as in Spark
-            return f"SELECT {cols} FROM ({child_sql}) AS {q}"
         return f"SELECT {cols} FROM ({child_sql}) AS {q}"
 
     def _Filter(self, node: Filter, needed: Optional[Set[int]], limit: Optional[int]) -> str:

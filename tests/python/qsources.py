@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import os
 
 import pyarrow as pa
 

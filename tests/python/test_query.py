@@ -195,6 +195,7 @@ def test_limit_stops_the_scan_and_does_not_start_other_partitions(spark):
     assert df.select("name").limit(0).collect() == []
     assert logged("partition") == []
     assert "limit: 7" in df.select("id").limit(7)._explain_string()
+    assert df.selectExpr("count(*) AS n").limit(1).first().n == 800  # an aggregate in SQL text: no pushdown
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])

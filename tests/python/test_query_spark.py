@@ -3,7 +3,6 @@ on) and on headwater (DuckDB): same column names, same types, same rows."""
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 import sys
