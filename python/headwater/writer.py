@@ -22,6 +22,7 @@ from headwater import _core
 from headwater.errors import AnalysisException, HeadwaterException, PythonException
 from headwater.plan import Flavor, _source_error
 from headwater.readwriter import _to_str
+from headwater.savemode import should_write
 
 if TYPE_CHECKING:
     from headwater.dataframe import DataFrame
@@ -100,12 +101,9 @@ class DataFrameWriter:
                 "HW_UNSUPPORTED_WRITE",
             )
         spark_mode = _SAVE_MODES[self._mode]
-        if spark_mode not in ("Append", "Overwrite"):
-            raise AnalysisException(
-                f'The data source "{self._format}" cannot be written in the "{spark_mode}" mode. Please use '
-                'either the "Append" or "Overwrite" mode instead.',
-                "UNSUPPORTED_DATA_SOURCE_SAVE_MODE",
-            )
+        # append/overwrite for every source; errorifexists/ignore for sources that opt in (savemode.py)
+        if not should_write(cls, self._format, dict(self._options), spark_mode, Flavor(cls)):
+            return  # ignore: the data exists
         _WriteJob(self._df, cls, dict(self._options), spark_mode == "Overwrite").run()
 
 

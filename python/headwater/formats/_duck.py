@@ -1,0 +1,84 @@
+"""DuckDB for the text formats (CSV, JSON lines): Spark types as DuckDB types, SQL literals, and the
+projections that give values Spark's text forms when written."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, List
+
+import pyarrow as pa
+
+__all__ = ["connect", "lit", "ident", "duck_type", "timestamp_text", "stream"]
+
+
+def connect() -> Any:
+    """A private in-memory DuckDB: UTC (headwater's timestamps are UTC instants), one thread (the
+    partitions of a query already run in parallel)."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 1})
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def lit(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A SQL identifier (any column name)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duck_type(t: pa.DataType) -> str:
+    """The DuckDB type holding the Spark type of Arrow type ``t``; TypeError if there is none."""
+    simple = {pa.bool_(): "BOOLEAN", pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INTEGER",
+              pa.int64(): "BIGINT", pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.string(): "VARCHAR",
+              pa.binary(): "BLOB", pa.date32(): "DATE", pa.null(): "VARCHAR"}
+    for arrow_type, name in simple.items():
+        if t.equals(arrow_type):
+            return name
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_list(t):
+        return duck_type(t.value_type) + "[]"
+    if pa.types.is_map(t):
+        return f"MAP({duck_type(t.key_type)}, {duck_type(t.item_type)})"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f"{ident(f.name)} {duck_type(f.type)}" for f in t) + ")"
+    raise TypeError(str(t))
+
+
+def columns_literal(schema: pa.Schema, binary_as_text: bool = False) -> str:
+    """``{'name': 'TYPE', ...}`` for read_csv/read_json ``columns``."""
+    def one(t: pa.DataType) -> str:
+        return "VARCHAR" if binary_as_text and t.equals(pa.binary()) else duck_type(t)
+
+    return "{" + ", ".join(f"{lit(f.name)}: {lit(one(f.type))}" for f in schema) + "}"
+
+
+def timestamp_text(column: str, zoned: bool) -> str:
+    """Spark's text of a timestamp (``yyyy-MM-dd'T'HH:mm:ss.SSS`` and ``Z`` for UTC instants), with
+    microseconds when the value has them (Spark drops them; headwater keeps them)."""
+    zone = " || 'Z'" if zoned else ""
+    return (f"CASE WHEN {column} IS NULL THEN NULL WHEN microsecond({column}) % 1000 = 0 "
+            f"THEN strftime({column}, '%Y-%m-%dT%H:%M:%S.%g'){zone} "
+            f"ELSE strftime({column}, '%Y-%m-%dT%H:%M:%S.%f'){zone} END")
+
+
+def stream(con: Any, sql: str, batch_rows: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The batches of a query with ``schema``'s Arrow types; the connection lives as long as the
+    stream is read."""
+    from headwater.formats._arrowtypes import conform
+
+    try:
+        reader = con.execute(sql).to_arrow_reader(batch_rows)
+        yield from conform(reader, schema)
+    finally:
+        con.close()
+
+
+def select_list(names: List[str], exprs: List[str]) -> str:
+    return ", ".join(f"{e} AS {ident(n)}" for n, e in zip(names, exprs))
