@@ -61,8 +61,9 @@ class DataFrameWriter:
         return self
 
     def mode(self, saveMode: Optional[str]) -> "DataFrameWriter":
-        """``append`` or ``overwrite`` (``error``, ``errorifexists`` and ``ignore`` are accepted
-        here and refused by ``save()``, as Spark does for Python data sources)."""
+        """``append``, ``overwrite``, ``error``/``errorifexists``/``default`` or ``ignore``; ``save()``
+        refuses the last two for sources that do not opt into them (headwater/savemode.py), as Spark
+        does for Python data sources."""
         if saveMode is None:
             return self
         key = str(saveMode).lower()
@@ -105,6 +106,19 @@ class DataFrameWriter:
         if not should_write(cls, self._format, dict(self._options), spark_mode, Flavor(cls)):
             return  # ignore: the data exists
         _WriteJob(self._df, cls, dict(self._options), spark_mode == "Overwrite").run()
+
+
+def _shortcut(fmt: str) -> Any:
+    def write(self: "DataFrameWriter", path: str, mode: Optional[str] = None, **options: Any) -> None:
+        self.save(path, format=fmt, mode=mode, **{k: v for k, v in options.items() if v is not None})
+
+    write.__name__ = fmt
+    write.__doc__ = f"``format('{fmt}').save(path)``, as Spark's ``DataFrameWriter.{fmt}``; options by keyword."
+    return write
+
+
+for _fmt in ("parquet", "csv", "json"):
+    setattr(DataFrameWriter, _fmt, _shortcut(_fmt))
 
 
 class _WriteJob:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import headwater
+from headwater.datasource import DataSource, DataSourceReader, InputPartition
 from headwater.errors import AnalysisException, PythonException
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -413,29 +414,30 @@ def test_reads_files_written_by_other_tools(spark, tmp_path):
 # ---- atomic writes
 
 
+class _FlakyReader(DataSourceReader):
+    def partitions(self):
+        return [InputPartition(i) for i in range(3)]
+
+    def read(self, p):
+        yield (p.value,)
+        if p.value == 2:
+            raise RuntimeError("partition 2 broke")
+
+
+class Flaky(DataSource):
+    @classmethod
+    def name(cls):
+        return "flaky"
+
+    def schema(self):
+        return "id BIGINT"
+
+    def reader(self, schema):
+        return _FlakyReader()
+
+
 def failing_df(spark):
-    from headwater.datasource import DataSource, DataSourceReader, InputPartition
-
-    class R(DataSourceReader):
-        def partitions(self):
-            return [InputPartition(i) for i in range(3)]
-
-        def read(self, p):
-            yield (p.value,)
-            if p.value == 2:
-                raise RuntimeError("partition 2 broke")
-
-    class Flaky(DataSource):
-        @classmethod
-        def name(cls):
-            return "flaky"
-
-        def schema(self):
-            return "id BIGINT"
-
-        def reader(self, schema):
-            return R()
-
+    """Three partitions; the third raises after its first row."""
     spark.dataSource.register(Flaky)
     return spark.read.format("flaky").load()
 
@@ -572,3 +574,13 @@ def test_headwater_reads_what_pyspark_writes(spark, pyspark_session, tmp_path):
         ours = spark.read.format(fmt).options(**opts).schema(schema).load(str(tmp_path / path))
         theirs = ps.read.format(fmt).options(**opts).schema(schema).load(str(tmp_path / path))
         assert norm(ours.collect()) == norm(theirs.collect()), (path, opts, "schema")
+
+
+def test_shortcuts(spark, tmp_path):
+    df = spark.createDataFrame([(1, "a"), (2, None)], "id INT, s STRING")
+    df.write.parquet(str(tmp_path / "p"))
+    df.write.csv(str(tmp_path / "c"), header=True, sep="|", nullValue=None)
+    df.write.json(str(tmp_path / "j"), mode="overwrite")
+    assert sorted(spark.read.parquet(str(tmp_path / "p")).collect()) == [(1, "a"), (2, None)]
+    assert sorted(spark.read.csv(str(tmp_path / "c"), header=True, sep="|", inferSchema=True).collect()) == [(1, "a"), (2, None)]
+    assert sorted(spark.read.json(str(tmp_path / "j"), schema="id INT, s STRING").collect()) == [(1, "a"), (2, None)]
