@@ -584,3 +584,12 @@ def test_shortcuts(spark, tmp_path):
     assert sorted(spark.read.parquet(str(tmp_path / "p")).collect()) == [(1, "a"), (2, None)]
     assert sorted(spark.read.csv(str(tmp_path / "c"), header=True, sep="|", inferSchema=True).collect()) == [(1, "a"), (2, None)]
     assert sorted(spark.read.json(str(tmp_path / "j"), schema="id INT, s STRING").collect()) == [(1, "a"), (2, None)]
+
+
+def test_overwrite_the_path_being_read(spark, tmp_path):
+    """The new files are written aside and swapped in at commit, after the read finished: a
+    DataFrame read from a path can overwrite that path."""
+    out = str(tmp_path / "t")
+    write_ids(spark, [1, 2, 3], out, n=2)
+    spark.read.format("parquet").load(out).write.format("parquet").mode("overwrite").save(out)
+    assert read_ids(spark, out) == [1, 2, 3] and leftovers(str(tmp_path)) == []
