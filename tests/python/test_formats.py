@@ -593,3 +593,33 @@ def test_overwrite_the_path_being_read(spark, tmp_path):
     write_ids(spark, [1, 2, 3], out, n=2)
     spark.read.format("parquet").load(out).write.format("parquet").mode("overwrite").save(out)
     assert read_ids(spark, out) == [1, 2, 3] and leftovers(str(tmp_path)) == []
+
+
+def test_writer_pickles_for_worker_processes(spark, tmp_path):
+    """A file writer and its commit messages survive pickling (process-mode writes ship them):
+    partitions written through copies in other processes commit as one write."""
+    import pickle
+    from multiprocessing import get_context
+
+    from headwater.datasource import CaseInsensitiveDict
+    from headwater.formats.parquet import Parquet
+    from headwater.types import StructType
+
+    out = str(tmp_path / "t")
+    source = Parquet(CaseInsensitiveDict({"path": out}))
+    writer = source.writer(StructType.fromDDL("id BIGINT"), False)
+    blob = pickle.dumps(writer)
+    with get_context("spawn").Pool(2) as pool:
+        messages = pool.starmap(_write_in_child, [(blob, [1, 2]), (blob, [3])])
+    writer.commit(messages)
+    assert read_ids(spark, out) == [1, 2, 3] and len(parts(out)) == 2
+
+
+def _write_in_child(blob, ids):
+    import pickle
+
+    import pyarrow as pa
+
+    writer = pickle.loads(blob)
+    batch = pa.record_batch({"id": pa.array(ids, pa.int64())})
+    return pickle.loads(pickle.dumps(writer.write(iter([batch]))))

@@ -164,6 +164,17 @@ class FileWriter(DataSourceArrowWriter):
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # pickled to worker processes (process-mode writes): the lock stays behind; part numbers are
+        # claimed through the file system, so each process may count on its own
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _claim(self) -> str:
         """A new part file's path. Numbers are claimed by creating the file exclusively, so writers in
         several threads or processes never collide (the API tells a writer no partition index)."""
