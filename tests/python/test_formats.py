@@ -536,6 +536,9 @@ def test_pyspark_reads_what_headwater_writes(spark, pyspark_session, tmp_path):
     full.repartition(2).write.format("parquet").save(str(tmp_path / "pq"))
     full.repartition(2).write.format("json").save(str(tmp_path / "js"))
     flat.repartition(2).write.format("csv").option("header", True).save(str(tmp_path / "csv"))
+    flat.write.format("csv").option("compression", "gzip").save(str(tmp_path / "gz"))
+    theirs = ps.read.format("csv").schema(FLAT_SCHEMA).load(str(tmp_path / "gz"))
+    assert norm(theirs.collect()) == norm(spark.read.format("csv").schema(FLAT_SCHEMA).load(str(tmp_path / "gz")).collect())
     theirs = ps.read.format("parquet").load(str(tmp_path / "pq"))
     assert theirs.schema.simpleString() == full.schema.simpleString()
     assert norm(theirs.collect()) == norm(full.collect())
@@ -623,3 +626,16 @@ def _write_in_child(blob, ids):
     writer = pickle.loads(blob)
     batch = pa.record_batch({"id": pa.array(ids, pa.int64())})
     return pickle.loads(pickle.dumps(writer.write(iter([batch]))))
+
+
+@pytest.mark.parametrize("fmt, codec, suffix", [("csv", "gzip", ".csv.gz"), ("json", "zstd", ".json.zst"),
+                                                ("parquet", "zstd", ".zstd.parquet"), ("parquet", "none", "0.parquet")])
+def test_compression(spark, tmp_path, fmt, codec, suffix):
+    out = str(tmp_path / "t")
+    spark.createDataFrame([(i,) for i in range(50)], "id BIGINT").write.format(fmt).option("compression", codec).save(out)
+    assert [n.endswith(suffix) for n in parts(out)] == [True, True]
+    assert read_ids(spark, out, fmt) == list(range(50))
+    with pytest.raises(Exception) as e:
+        spark.createDataFrame([(1,)], "id BIGINT").write.format(fmt).option("compression", "bogus").save(str(tmp_path / "b"))
+    assert getattr(e.value, "error_class", None) == "CODEC_NOT_AVAILABLE"
+    assert not os.path.exists(tmp_path / "b") and leftovers(str(tmp_path)) == []

@@ -3,11 +3,11 @@ projections that give values Spark's text forms when written."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pyarrow as pa
 
-__all__ = ["connect", "lit", "ident", "duck_type", "timestamp_text", "stream"]
+__all__ = ["connect", "lit", "ident", "duck_type", "timestamp_text", "stream", "text_codec"]
 
 
 def connect() -> Any:
@@ -82,3 +82,22 @@ def stream(con: Any, sql: str, batch_rows: int, schema: pa.Schema) -> Iterator[p
 
 def select_list(names: List[str], exprs: List[str]) -> str:
     return ", ".join(f"{e} AS {ident(n)}" for n, e in zip(names, exprs))
+
+
+# Spark's codec names for the text formats -> (file name suffix, DuckDB's COMPRESSION)
+_TEXT_CODECS = {"none": ("", "none"), "uncompressed": ("", "none"), "gzip": (".gz", "gzip"), "zstd": (".zst", "zstd")}
+
+
+def text_codec(options: Dict[str, str]) -> Tuple[str, str]:
+    """The option ``compression`` of a CSV/JSON write: the file name suffix (Spark's) and DuckDB's
+    codec; reads find the codec from the suffix."""
+    codec = (options.get("compression") or "none").lower()
+    if codec not in _TEXT_CODECS:
+        from headwater.errors import IllegalArgumentException
+        from headwater.formats._files import spark_error
+
+        raise spark_error(IllegalArgumentException(
+            f"Codec [{codec}] is not available. Available codecs are gzip, none, uncompressed, zstd.",
+            "CODEC_NOT_AVAILABLE",
+        ))
+    return _TEXT_CODECS[codec]

@@ -14,7 +14,9 @@ import pyarrow as pa
 from headwater.errors import AnalysisException
 from headwater.formats._base import FileFormat, unsupported_type
 from headwater.formats._files import spark_error
-from headwater.formats._duck import columns_literal, connect, duck_type, ident, lit, select_list, timestamp_text
+from headwater.formats._duck import (
+    columns_literal, connect, duck_type, ident, lit, select_list, text_codec, timestamp_text,
+)
 
 __all__ = ["CSV"]
 
@@ -37,6 +39,9 @@ def _files_literal(files: List[str]) -> str:
 class CSV(FileFormat):
     label = "CSV"
     extension = ".csv"
+
+    def file_extension(self) -> str:
+        return self.extension + text_codec(self._options())[0]  # option compression: gzip, zstd
 
     @classmethod
     def name(cls) -> str:
@@ -131,7 +136,7 @@ class CSV(FileFormat):
                 f"COPY (SELECT {select_list(schema.names, exprs)} FROM batches) TO {lit(path)} (FORMAT CSV, "
                 f"HEADER {str(_flag(options, 'header')).lower()}, DELIMITER {lit(sep)}, "
                 f"QUOTE {lit(options.get('quote', chr(34)))}, ESCAPE {lit(options.get('escape', chr(92)))}, "
-                f"NULLSTR {lit(options.get('nullvalue', ''))})"
+                f"NULLSTR {lit(options.get('nullvalue', ''))}, COMPRESSION {text_codec(options)[1]})"
             )
         finally:
             con.close()

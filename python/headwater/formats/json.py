@@ -15,7 +15,9 @@ import pyarrow as pa
 from headwater.errors import AnalysisException
 from headwater.formats._base import FileFormat, unsupported_type
 from headwater.formats._files import spark_error
-from headwater.formats._duck import columns_literal, connect, duck_type, ident, lit, select_list, stream, timestamp_text
+from headwater.formats._duck import (
+    columns_literal, connect, duck_type, ident, lit, select_list, stream, text_codec, timestamp_text,
+)
 
 __all__ = ["JSON"]
 
@@ -40,6 +42,9 @@ def _spark_inferred(t: pa.DataType) -> pa.DataType:
 class JSON(FileFormat):
     label = "JSON"
     extension = ".json"
+
+    def file_extension(self) -> str:
+        return self.extension + text_codec(self._options())[0]  # option compression: gzip, zstd
 
     @classmethod
     def name(cls) -> str:
@@ -89,6 +94,7 @@ class JSON(FileFormat):
         con = connect()
         try:
             con.register("batches", pa.RecordBatchReader.from_batches(schema, batches))
-            con.execute(f"COPY (SELECT {select_list(schema.names, exprs)} FROM batches) TO {lit(path)} (FORMAT JSON)")
+            con.execute(f"COPY (SELECT {select_list(schema.names, exprs)} FROM batches) TO {lit(path)} "
+                        f"(FORMAT JSON, COMPRESSION {text_codec(options)[1]})")
         finally:
             con.close()
