@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import uuid
-from typing import List, Optional
+from typing import List
 
 from headwater.errors import AnalysisException, IllegalArgumentException
 
@@ -190,7 +190,3 @@ def _remove(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         os.unlink(path)
-
-
-def exists(path: Optional[str]) -> bool:
-    return bool(path) and os.path.lexists(path)  # type: ignore[arg-type]
