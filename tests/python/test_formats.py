@@ -29,7 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FULL_SCHEMA = (
     "id INT, b BOOLEAN, i8 TINYINT, i16 SMALLINT, l BIGINT, f FLOAT, d DOUBLE, s STRING, bin BINARY, "
     "dec DECIMAL(10,3), dt DATE, ts TIMESTAMP, ntz TIMESTAMP_NTZ, arr ARRAY<INT>, m MAP<STRING, INT>, "
-    "st STRUCT<x: INT, y: STRUCT<z: STRING>>, arr_st ARRAY<STRUCT<q: DOUBLE>>"
+    "st STRUCT<x: INT, y: STRUCT<z: STRING>>, arr_st ARRAY<STRUCT<q: DOUBLE>>, "
+    "deep STRUCT<t: TIMESTAMP, b: BINARY, d: DOUBLE, l: ARRAY<TIMESTAMP_NTZ>, m: MAP<STRING, BINARY>>"
 )
 
 
@@ -38,14 +39,17 @@ def full_rows():
         (1, True, 7, 300, 2**40, 1.25, 1.5, "héllo, \"wörld\"\n✓", b"\x00\x01\xff", decimal.Decimal("3.142"),
          datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 2, 3, 4, 5, 678901),
          datetime.datetime(2001, 2, 3, 4, 5, 6, 120000), [1, None, 3], {"k": 1, "n": None}, (7, ("z",)),
-         [(0.5,), None]),
-        (2,) + (None,) * 16,
+         [(0.5,), None],
+         (datetime.datetime(2020, 5, 6, 7, 8, 9, 1), b"\x00", float("nan"), [datetime.datetime(2000, 1, 1, 0, 0, 0, 5000)],
+          {"k": b"\x01\x02"})),
+        (2,) + (None,) * 17,
         (3, False, -128, -32768, -(2**63), -0.0, float("inf"), "", b"", decimal.Decimal("-0.001"),
          datetime.date(1970, 1, 1), datetime.datetime(1970, 1, 1), datetime.datetime(9999, 12, 31, 23, 59, 59),
-         [], {}, (None, None), []),
+         [], {}, (None, None), [], (None, None, None, [], {})),
         (4, True, 127, 32767, 2**63 - 1, 3.5, float("nan"), "plain", b"x", decimal.Decimal("9999999.999"),
          datetime.date(1, 1, 1), datetime.datetime(2262, 4, 11, 23, 47, 16, 854775),
-         datetime.datetime(1900, 1, 1), [None], {"a": 2}, (1, None), [(None,)]),
+         datetime.datetime(1900, 1, 1), [None], {"a": 2}, (1, None), [(None,)],
+         (datetime.datetime(1970, 1, 1), b"", float("-inf"), [None], {"n": None})),
     ]
 
 
@@ -639,3 +643,13 @@ def test_compression(spark, tmp_path, fmt, codec, suffix):
         spark.createDataFrame([(1,)], "id BIGINT").write.format(fmt).option("compression", "bogus").save(str(tmp_path / "b"))
     assert getattr(e.value, "error_class", None) == "CODEC_NOT_AVAILABLE"
     assert not os.path.exists(tmp_path / "b") and leftovers(str(tmp_path)) == []
+
+
+def test_json_nested_values_in_spark_text_forms(spark, tmp_path):
+    df = spark.createDataFrame(full_rows()[:1], FULL_SCHEMA)
+    df.write.format("json").save(str(tmp_path / "j"))
+    (f,) = parts(str(tmp_path / "j"))
+    line = open(tmp_path / "j" / f, encoding="utf-8").read()
+    assert line.endswith(',"deep":{"t":"2020-05-06T07:08:09.000001Z","b":"AA==","d":"NaN",'
+                         '"l":["2000-01-01T00:00:00.005"],"m":{"k":"AQI="}}}\n')
+    assert '"bin":"AAH/"' in line and '"arr_st":[{"q":0.5},null]' in line

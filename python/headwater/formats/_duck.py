@@ -3,11 +3,11 @@ projections that give values Spark's text forms when written."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
-__all__ = ["connect", "lit", "ident", "duck_type", "timestamp_text", "stream", "text_codec"]
+__all__ = ["connect", "lit", "ident", "duck_type", "columns_literal", "transform", "timestamp_text", "stream", "text_codec"]
 
 
 def connect() -> Any:
@@ -30,11 +30,12 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def duck_type(t: pa.DataType) -> str:
-    """The DuckDB type holding the Spark type of Arrow type ``t``; TypeError if there is none."""
+def duck_type(t: pa.DataType, binary: str = "BLOB") -> str:
+    """The DuckDB type holding the Spark type of Arrow type ``t`` (binary as ``binary``, at any
+    depth); TypeError if there is none."""
     simple = {pa.bool_(): "BOOLEAN", pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INTEGER",
               pa.int64(): "BIGINT", pa.float32(): "FLOAT", pa.float64(): "DOUBLE", pa.string(): "VARCHAR",
-              pa.binary(): "BLOB", pa.date32(): "DATE", pa.null(): "VARCHAR"}
+              pa.binary(): binary, pa.date32(): "DATE", pa.null(): "VARCHAR"}
     for arrow_type, name in simple.items():
         if t.equals(arrow_type):
             return name
@@ -43,20 +44,42 @@ def duck_type(t: pa.DataType) -> str:
     if pa.types.is_timestamp(t):
         return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
     if pa.types.is_list(t):
-        return duck_type(t.value_type) + "[]"
+        return duck_type(t.value_type, binary) + "[]"
     if pa.types.is_map(t):
-        return f"MAP({duck_type(t.key_type)}, {duck_type(t.item_type)})"
+        return f"MAP({duck_type(t.key_type, binary)}, {duck_type(t.item_type, binary)})"
     if pa.types.is_struct(t):
-        return "STRUCT(" + ", ".join(f"{ident(f.name)} {duck_type(f.type)}" for f in t) + ")"
+        return "STRUCT(" + ", ".join(f"{ident(f.name)} {duck_type(f.type, binary)}" for f in t) + ")"
     raise TypeError(str(t))
 
 
 def columns_literal(schema: pa.Schema, binary_as_text: bool = False) -> str:
     """``{'name': 'TYPE', ...}`` for read_csv/read_json ``columns``."""
-    def one(t: pa.DataType) -> str:
-        return "VARCHAR" if binary_as_text and t.equals(pa.binary()) else duck_type(t)
+    binary = "VARCHAR" if binary_as_text else "BLOB"
+    return "{" + ", ".join(f"{lit(f.name)}: {lit(duck_type(f.type, binary))}" for f in schema) + "}"
 
-    return "{" + ", ".join(f"{lit(f.name)}: {lit(one(f.type))}" for f in schema) + "}"
+
+def transform(expr: str, t: pa.DataType, leaf: Callable[[str, pa.DataType], Optional[str]], depth: int = 0) -> Optional[str]:
+    """SQL applying ``leaf`` to every value of type ``t`` in ``expr``, inside lists, maps and structs
+    too; None when ``leaf`` changes nothing (the value is used as it is)."""
+    if pa.types.is_list(t):
+        x = f"x{depth}"
+        inner = transform(x, t.value_type, leaf, depth + 1)
+        return None if inner is None else f"list_transform({expr}, lambda {x}: {inner})"
+    if pa.types.is_map(t):
+        e = f"e{depth}"
+        k = transform(f"{e}.key", t.key_type, leaf, depth + 1)
+        v = transform(f"{e}.value", t.item_type, leaf, depth + 1)
+        if k is None and v is None:
+            return None
+        return (f"map_from_entries(list_transform(map_entries({expr}), lambda {e}: "
+                f"struct_pack(key := {k or e + '.key'}, value := {v or e + '.value'})))")
+    if pa.types.is_struct(t):
+        fields = [(f.name, transform(f"{expr}.{ident(f.name)}", f.type, leaf, depth + 1)) for f in t]
+        if all(x is None for _, x in fields):
+            return None
+        packed = ", ".join(f"{ident(n)} := {x or expr + '.' + ident(n)}" for n, x in fields)
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({packed}) END"
+    return leaf(expr, t)
 
 
 def timestamp_text(column: str, zoned: bool) -> str:

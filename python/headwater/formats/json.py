@@ -8,7 +8,7 @@ dates, timestamps and decimals."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import pyarrow as pa
 
@@ -16,7 +16,7 @@ from headwater.errors import AnalysisException
 from headwater.formats._base import FileFormat, unsupported_type
 from headwater.formats._files import spark_error
 from headwater.formats._duck import (
-    columns_literal, connect, duck_type, ident, lit, select_list, stream, text_codec, timestamp_text,
+    columns_literal, connect, duck_type, ident, lit, select_list, stream, text_codec, timestamp_text, transform,
 )
 
 __all__ = ["JSON"]
@@ -37,6 +37,24 @@ def _spark_inferred(t: pa.DataType) -> pa.DataType:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return pa.list_(pa.field("element", _spark_inferred(t.value_type)))
     return pa.string()  # strings, and what DuckDB made of strings (dates, times, uuids), nulls, JSON
+
+
+def _to_text(expr: str, t: pa.DataType) -> Optional[str]:
+    """Spark's JSON form of a value, at any depth: timestamps as text, binary as base64, NaN and
+    the infinities as strings; None: DuckDB's own form is Spark's."""
+    if pa.types.is_timestamp(t):
+        return timestamp_text(expr, bool(t.tz))
+    if t.equals(pa.binary()):
+        return f"base64({expr})"
+    if pa.types.is_floating(t):
+        return (f"CASE WHEN isnan({expr}) THEN '\"NaN\"'::JSON WHEN isinf({expr}) AND {expr} > 0 "
+                f"THEN '\"Infinity\"'::JSON WHEN isinf({expr}) THEN '\"-Infinity\"'::JSON ELSE to_json({expr}) END")
+    return None
+
+
+def _from_text(expr: str, t: pa.DataType) -> Optional[str]:
+    """Binary is read as text (base64) and decoded; DuckDB parses the rest by the column types."""
+    return f"from_base64({expr})" if t.equals(pa.binary()) else None
 
 
 class JSON(FileFormat):
@@ -72,25 +90,14 @@ class JSON(FileFormat):
 
     @classmethod
     def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-        exprs = [f"from_base64({ident(f.name)})" if f.type.equals(pa.binary()) else ident(f.name) for f in schema]
+        exprs = [transform(ident(f.name), f.type, _from_text) or ident(f.name) for f in schema]
         sql = (f"SELECT {select_list(schema.names, exprs)} FROM read_json({lit(path)}, {_JSON_OPTS}, "
                f"columns={columns_literal(schema, binary_as_text=True)})")
         return stream(connect(), sql, batch_rows, schema)
 
     @classmethod
     def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], options: Dict[str, str]) -> None:
-        exprs = []
-        for f in schema:
-            c = ident(f.name)
-            if pa.types.is_timestamp(f.type):
-                exprs.append(timestamp_text(c, bool(f.type.tz)))
-            elif f.type.equals(pa.binary()):
-                exprs.append(f"base64({c})")
-            elif pa.types.is_floating(f.type):  # Spark writes the special values as strings
-                exprs.append(f"CASE WHEN isnan({c}) THEN '\"NaN\"'::JSON WHEN isinf({c}) AND {c} > 0 "
-                             f"THEN '\"Infinity\"'::JSON WHEN isinf({c}) THEN '\"-Infinity\"'::JSON ELSE to_json({c}) END")
-            else:
-                exprs.append(c)
+        exprs = [transform(ident(f.name), f.type, _to_text) or ident(f.name) for f in schema]
         con = connect()
         try:
             con.register("batches", pa.RecordBatchReader.from_batches(schema, batches))
