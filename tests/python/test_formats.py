@@ -653,3 +653,13 @@ def test_json_nested_values_in_spark_text_forms(spark, tmp_path):
     assert line.endswith(',"deep":{"t":"2020-05-06T07:08:09.000001Z","b":"AA==","d":"NaN",'
                          '"l":["2000-01-01T00:00:00.005"],"m":{"k":"AQI="}}}\n')
     assert '"bin":"AAH/"' in line and '"arr_st":[{"q":0.5},null]' in line
+
+
+def test_overwrite_replaces_a_file_target(spark, tmp_path):
+    out = tmp_path / "t"
+    out.write_text("not a directory")
+    with pytest.raises(AnalysisException) as e:
+        write_ids(spark, [1], str(out), "csv", "append")
+    assert e.value.error_class == "PATH_ALREADY_EXISTS" and out.read_text() == "not a directory"
+    write_ids(spark, [1, 2], str(out), "csv", "overwrite")
+    assert read_ids(spark, str(out), "csv") == [1, 2] and sorted(os.listdir(tmp_path)) == ["t"]

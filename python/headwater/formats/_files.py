@@ -166,7 +166,7 @@ class OutputDir:
                     raise
         if overwrite:
             if _exchange(self.tmp, self.target):
-                shutil.rmtree(self.tmp, ignore_errors=True)  # now the old contents
+                _remove(self.tmp)  # now the old contents (a directory, or a file the target was)
                 return
             old = os.path.join(self.parent, f".{os.path.basename(self.target)}{_OLD}{os.getpid()}-{self.job}")
             os.rename(self.target, old)
@@ -188,5 +188,5 @@ class OutputDir:
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
-    else:
+    elif os.path.lexists(path):
         os.unlink(path)
