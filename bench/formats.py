@@ -24,6 +24,13 @@ import time
 SCHEMA = "id BIGINT, d DOUBLE, s STRING, ts TIMESTAMP"
 
 
+def _reader(spark, fmt, path):
+    """A function that loads ``path`` (csv/json with the schema: no inference pass)."""
+    if fmt in ("csv", "json"):
+        return lambda: spark.read.format(fmt).schema(SCHEMA).load(path)
+    return lambda: spark.read.format(fmt).load(path)
+
+
 def timed(fn, reps):
     times = []
     for _ in range(reps):
@@ -53,7 +60,7 @@ def headwater_peer(args, root):
     for fmt in args.formats:
         path = os.path.join(root, "hw-" + fmt)
         out[(fmt, "write")] = timed(lambda: df.write.format(fmt).mode("overwrite").save(path), args.reps)
-        reader = lambda: spark.read.format(fmt).schema(SCHEMA).load(path) if fmt in ("csv", "json") else spark.read.format(fmt).load(path)  # noqa: E731
+        reader = _reader(spark, fmt, path)
         assert reader().count() == args.rows
         out[(fmt, "read")] = timed(lambda: reader().write.format("noop").mode("overwrite").save(), args.reps)
     return out
@@ -74,7 +81,7 @@ def pyspark_peer(args, root):
     for fmt in args.formats:
         path = os.path.join(root, "spark-" + fmt)
         out[(fmt, "write")] = timed(lambda: df.write.format(fmt).mode("overwrite").save(path), args.reps)
-        reader = lambda: spark.read.format(fmt).schema(SCHEMA).load(path) if fmt in ("csv", "json") else spark.read.format(fmt).load(path)  # noqa: E731
+        reader = _reader(spark, fmt, path)
         assert reader().count() == args.rows
         out[(fmt, "read")] = timed(lambda: reader().write.format("noop").mode("overwrite").save(), args.reps)
     spark.stop()
@@ -96,7 +103,8 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"{args.rows:,} rows ({SCHEMA}), {args.partitions} partitions, median of {args.reps}")
-    print(f"{'format':8} {'op':6} {'headwater s':>12} {'rows/s':>12} {'PySpark s':>10} {'rows/s':>12} {'PySpark/hw':>11}")
+    print(f"{'format':8} {'op':6} {'headwater s':>12} {'rows/s':>12} {'PySpark s':>10} {'rows/s':>12} "
+          f"{'PySpark/hw':>11}")
     for fmt in args.formats:
         for op in ("write", "read"):
             a, b = hw[(fmt, op)], sp[(fmt, op)]

@@ -68,12 +68,14 @@ class FileFormat(DataSource):
         raise NotImplementedError
 
     @classmethod
-    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
         """The RecordBatches of one file, with exactly ``schema``'s types."""
         raise NotImplementedError
 
     @classmethod
-    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], options: Dict[str, str]) -> None:
+    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   options: Dict[str, str]) -> None:
         """Writes ``batches`` (possibly none) into the new file ``path``."""
         raise NotImplementedError
 

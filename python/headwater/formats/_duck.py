@@ -7,7 +7,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
-__all__ = ["connect", "lit", "ident", "duck_type", "columns_literal", "transform", "timestamp_text", "stream", "text_codec"]
+__all__ = ["connect", "lit", "ident", "duck_type", "columns_literal", "transform", "timestamp_text", "stream",
+           "text_codec", "select_list"]
 
 
 def connect() -> Any:
@@ -58,7 +59,8 @@ def columns_literal(schema: pa.Schema, binary_as_text: bool = False) -> str:
     return "{" + ", ".join(f"{lit(f.name)}: {lit(duck_type(f.type, binary))}" for f in schema) + "}"
 
 
-def transform(expr: str, t: pa.DataType, leaf: Callable[[str, pa.DataType], Optional[str]], depth: int = 0) -> Optional[str]:
+def transform(expr: str, t: pa.DataType, leaf: Callable[[str, pa.DataType], Optional[str]],
+              depth: int = 0) -> Optional[str]:
     """SQL applying ``leaf`` to every value of type ``t`` in ``expr``, inside lists, maps and structs
     too; None when ``leaf`` changes nothing (the value is used as it is)."""
     if pa.types.is_list(t):

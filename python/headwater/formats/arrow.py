@@ -27,13 +27,15 @@ class Arrow(FileFormat):
             return spark_schema(pa.ipc.open_file(source).schema)
 
     @classmethod
-    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
         import pyarrow.dataset as ds
 
         return ds.dataset(path, schema=schema, format="ipc").to_batches(batch_size=batch_rows)
 
     @classmethod
-    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], options: Dict[str, str]) -> None:
+    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   options: Dict[str, str]) -> None:
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             for batch in batches:
                 writer.write_batch(batch)

@@ -28,7 +28,8 @@ def _flag(options: Dict[str, str], key: str) -> bool:
 def _dialect(options: Dict[str, str]) -> str:
     """The read_csv arguments for the options, as SQL."""
     sep = options.get("sep", options.get("delimiter", ","))
-    return (f"header={str(_flag(options, 'header')).lower()}, delim={lit(sep)}, quote={lit(options.get('quote', chr(34)))}, "
+    return (f"header={str(_flag(options, 'header')).lower()}, delim={lit(sep)}, "
+            f"quote={lit(options.get('quote', chr(34)))}, "
             f"escape={lit(options.get('escape', chr(92)))}, nullstr={lit(options.get('nullvalue', ''))}")
 
 
@@ -57,7 +58,8 @@ class CSV(FileFormat):
             try:
                 found = con.execute(f"SELECT * FROM {source} LIMIT 0").to_arrow_table().schema
             except Exception as e:
-                raise spark_error(AnalysisException(f"Unable to infer schema for CSV from {files[0]}: {e}", "UNABLE_TO_INFER_SCHEMA")) from e
+                raise spark_error(AnalysisException(
+                    f"Unable to infer schema for CSV from {files[0]}: {e}", "UNABLE_TO_INFER_SCHEMA")) from e
             header = _flag(options, "header")
             names = [f.name if header else f"_c{i}" for i, f in enumerate(found)]
             if not infer:
@@ -108,7 +110,8 @@ class CSV(FileFormat):
                 raise unsupported_type(self.label, f) from None
 
     @classmethod
-    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
         from headwater.formats._duck import stream
 
         con = connect()
@@ -117,7 +120,8 @@ class CSV(FileFormat):
         return stream(con, sql, batch_rows, schema)
 
     @classmethod
-    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], options: Dict[str, str]) -> None:
+    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   options: Dict[str, str]) -> None:
         exprs = []
         for f in schema:
             c = ident(f.name)

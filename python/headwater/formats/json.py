@@ -76,7 +76,8 @@ class JSON(FileFormat):
                 "maximum_depth=-1, map_inference_threshold=-1) LIMIT 0"
             ).to_arrow_table().schema
         except Exception as e:
-            raise spark_error(AnalysisException(f"Unable to infer schema for JSON from {files[0]}: {e}", "UNABLE_TO_INFER_SCHEMA")) from e
+            raise spark_error(AnalysisException(
+                f"Unable to infer schema for JSON from {files[0]}: {e}", "UNABLE_TO_INFER_SCHEMA")) from e
         finally:
             con.close()
         return pa.schema(sorted((pa.field(f.name, _spark_inferred(f.type)) for f in found), key=lambda f: f.name))
@@ -89,14 +90,16 @@ class JSON(FileFormat):
                 raise unsupported_type(self.label, f) from None
 
     @classmethod
-    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
         exprs = [transform(ident(f.name), f.type, _from_text) or ident(f.name) for f in schema]
         sql = (f"SELECT {select_list(schema.names, exprs)} FROM read_json({lit(path)}, {_JSON_OPTS}, "
                f"columns={columns_literal(schema, binary_as_text=True)})")
         return stream(connect(), sql, batch_rows, schema)
 
     @classmethod
-    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], options: Dict[str, str]) -> None:
+    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   options: Dict[str, str]) -> None:
         exprs = [transform(ident(f.name), f.type, _to_text) or ident(f.name) for f in schema]
         con = connect()
         try:

@@ -60,7 +60,8 @@ class Parquet(FileFormat):
         return out
 
     @classmethod
-    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
         import pyarrow.dataset as ds
 
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(coerce_int96_timestamp_unit="us"))
@@ -68,7 +69,8 @@ class Parquet(FileFormat):
         return ds.dataset(path, schema=schema, format=fmt).to_batches(batch_size=batch_rows)
 
     @classmethod
-    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], options: Dict[str, str]) -> None:
+    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   options: Dict[str, str]) -> None:
         import pyarrow.parquet as pq
 
         with pq.ParquetWriter(path, schema, compression=cls._codec(options)) as writer:
