@@ -663,3 +663,14 @@ def test_overwrite_replaces_a_file_target(spark, tmp_path):
     assert e.value.error_class == "PATH_ALREADY_EXISTS" and out.read_text() == "not a directory"
     write_ids(spark, [1, 2], str(out), "csv", "overwrite")
     assert read_ids(spark, str(out), "csv") == [1, 2] and sorted(os.listdir(tmp_path)) == ["t"]
+
+
+def test_no_path(spark):
+    from headwater.errors import IllegalArgumentException
+
+    with pytest.raises(IllegalArgumentException) as e:
+        spark.createDataFrame([(1,)], "id INT").write.format("parquet").save()
+    assert str(e.value) == "[_LEGACY_ERROR_TEMP_2047] 'path' is not specified."
+    with pytest.raises(AnalysisException) as e:
+        spark.read.format("parquet").load()
+    assert e.value.error_class == "UNABLE_TO_INFER_SCHEMA"
