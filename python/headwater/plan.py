@@ -88,6 +88,10 @@ def _source_error(action: str, name: str, e: BaseException) -> AnalysisException
     create Python data source instance: ..."), with the source's traceback."""
     import traceback
 
+    if getattr(e, "spark_error", False):  # a built-in format's own error: Spark's class and words already
+        err = type(e)(e.message, e.error_class)  # type: ignore[attr-defined]
+        err.__cause__ = e
+        return err
     tb = "".join(traceback.format_exception(e))
     err = AnalysisException(f"Failed to {action} Python data source {name}: {tb}", "PYTHON_DATA_SOURCE_ERROR")
     err.__cause__ = e

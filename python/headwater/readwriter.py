@@ -84,3 +84,16 @@ class DataFrameReader:
             cls = self._spark._registry.lookup(self._format)
             plan = ReadPlan(cls, dict(self._options), self._schema, self._spark.conf)
         return DataFrame(self._spark, plan)
+
+
+def _shortcut(fmt: str) -> Any:
+    def read(self: DataFrameReader, path: Union[str, List[str]], schema: Any = None, **options: Any) -> "DataFrame":
+        return self.load(path, format=fmt, schema=schema, **{k: v for k, v in options.items() if v is not None})
+
+    read.__name__ = fmt
+    read.__doc__ = f"``format('{fmt}').load(path)``, as Spark's ``DataFrameReader.{fmt}``; options by keyword."
+    return read
+
+
+for _fmt in ("parquet", "csv", "json"):
+    setattr(DataFrameReader, _fmt, _shortcut(_fmt))

@@ -87,6 +87,12 @@ class _Registry:
 
     def lookup(self, name: str) -> type:
         key = name.lower()
+        if key not in self._sources:  # headwater's built-in formats (parquet, csv, json, arrow, noop)
+            from headwater.formats import builtin_format
+
+            builtin = builtin_format(key)
+            if builtin is not None:
+                return builtin
         if key not in self._sources and not self._discovered:
             self._discover()
         if key not in self._sources:

@@ -22,6 +22,7 @@ from headwater import _core
 from headwater.errors import AnalysisException, HeadwaterException, PythonException
 from headwater.plan import Flavor, _source_error
 from headwater.readwriter import _to_str
+from headwater.savemode import should_write
 
 if TYPE_CHECKING:
     from headwater.dataframe import DataFrame
@@ -60,8 +61,9 @@ class DataFrameWriter:
         return self
 
     def mode(self, saveMode: Optional[str]) -> "DataFrameWriter":
-        """``append`` or ``overwrite`` (``error``, ``errorifexists`` and ``ignore`` are accepted
-        here and refused by ``save()``, as Spark does for Python data sources)."""
+        """``append``, ``overwrite``, ``error``/``errorifexists``/``default`` or ``ignore``; ``save()``
+        refuses the last two for sources that do not opt into them (headwater/savemode.py), as Spark
+        does for Python data sources."""
         if saveMode is None:
             return self
         key = str(saveMode).lower()
@@ -100,13 +102,23 @@ class DataFrameWriter:
                 "HW_UNSUPPORTED_WRITE",
             )
         spark_mode = _SAVE_MODES[self._mode]
-        if spark_mode not in ("Append", "Overwrite"):
-            raise AnalysisException(
-                f'The data source "{self._format}" cannot be written in the "{spark_mode}" mode. Please use '
-                'either the "Append" or "Overwrite" mode instead.',
-                "UNSUPPORTED_DATA_SOURCE_SAVE_MODE",
-            )
+        # append/overwrite for every source; errorifexists/ignore for sources that opt in (savemode.py)
+        if not should_write(cls, self._format, dict(self._options), spark_mode, Flavor(cls)):
+            return  # ignore: the data exists
         _WriteJob(self._df, cls, dict(self._options), spark_mode == "Overwrite").run()
+
+
+def _shortcut(fmt: str) -> Any:
+    def write(self: "DataFrameWriter", path: str, mode: Optional[str] = None, **options: Any) -> None:
+        self.save(path, format=fmt, mode=mode, **{k: v for k, v in options.items() if v is not None})
+
+    write.__name__ = fmt
+    write.__doc__ = f"``format('{fmt}').save(path)``, as Spark's ``DataFrameWriter.{fmt}``; options by keyword."
+    return write
+
+
+for _fmt in ("parquet", "csv", "json"):
+    setattr(DataFrameWriter, _fmt, _shortcut(_fmt))
 
 
 class _WriteJob:

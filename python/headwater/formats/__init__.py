@@ -1,0 +1,27 @@
+"""headwater's built-in formats: ``parquet``, ``csv``, ``json`` (JSON lines), ``arrow`` (Arrow IPC
+files) and ``noop``. They are data sources like any other (the Python Data Source API), found by
+name before the registry's own sources; Spark's reserved names (parquet, csv, json, noop, ...)
+cannot be registered by users."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+__all__ = ["builtin_format", "BUILTIN_FORMATS"]
+
+BUILTIN_FORMATS = ("parquet", "csv", "json", "arrow", "noop")
+
+
+def builtin_format(name: str) -> Optional[type]:
+    """The built-in format class for ``name`` (case-insensitive), or None."""
+    key = name.lower()
+    if key not in BUILTIN_FORMATS:
+        return None
+    from headwater.formats.arrow import Arrow
+    from headwater.formats.csv import CSV
+    from headwater.formats.json import JSON
+    from headwater.formats.noop import Noop
+    from headwater.formats.parquet import Parquet
+
+    classes: Dict[str, type] = {"parquet": Parquet, "csv": CSV, "json": JSON, "arrow": Arrow, "noop": Noop}
+    return classes[key]

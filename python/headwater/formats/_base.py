@@ -1,0 +1,208 @@
+"""What the built-in file formats share: Spark's save modes for paths, one read partition per file,
+and an Arrow writer per partition that writes one part file into the write's temporary directory.
+
+A format subclasses :class:`FileFormat` and provides ``infer`` (the schema of files), ``read_file``
+(the RecordBatches of one file) and ``write_file`` (a partition's batches into one file).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from typing import Any, Dict, Iterator, List, Optional
+
+import pyarrow as pa
+
+from headwater.datasource import (
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    InputPartition,
+    WriterCommitMessage,
+)
+from headwater.errors import AnalysisException
+from headwater.formats._files import OutputDir, input_paths, list_files, qualified, spark_error, target_path
+from headwater.schema import to_arrow_schema
+
+__all__ = ["FileFormat", "FileReader", "FileWriter", "FileCommit", "unsupported_type"]
+
+
+def _batch_rows() -> int:
+    """Rows per batch a reader asks its library for: the active session's
+    ``spark.sql.execution.arrow.maxRecordsPerBatch`` (10000)."""
+    from headwater.session import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    value = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") if spark else None
+    return int(value or 10000)
+
+
+def unsupported_type(label: str, field: pa.Field) -> Exception:
+    """Spark's error for a column type a format cannot hold."""
+    from headwater.schema import parse_schema
+
+    ddl = parse_schema(pa.schema([field])).to_ddl()
+    type_text = ddl.split(" ", 1)[1] if " " in ddl else ddl
+    return spark_error(AnalysisException(
+        f'The {label} datasource doesn\'t support the column `{field.name}` of the type "{type_text}".',
+        "UNSUPPORTED_DATA_TYPE_FOR_DATASOURCE",
+    ))
+
+
+class FileFormat(DataSource):
+    """A built-in file format: ``spark.read.format(name).load(paths)`` and
+    ``df.write.format(name).mode(m).save(path)``.
+
+    Supports all four of Spark's save modes, as Spark's file sources do (headwater's opt-in:
+    ``supportedSaveModes`` and ``checkSaveMode``, see :mod:`headwater.savemode`)."""
+
+    supportedSaveModes = ("append", "overwrite", "errorifexists", "ignore")
+    label = ""  # the format's name in Spark's messages: Parquet, CSV, JSON
+    extension = ""
+
+    # ---- to be provided by each format
+
+    def infer(self, files: List[str]) -> pa.Schema:
+        """The schema (Spark's types) of ``files`` (not empty)."""
+        raise NotImplementedError
+
+    @classmethod
+    def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The RecordBatches of one file, with exactly ``schema``'s types."""
+        raise NotImplementedError
+
+    @classmethod
+    def write_file(cls, path: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                   options: Dict[str, str]) -> None:
+        """Writes ``batches`` (possibly none) into the new file ``path``."""
+        raise NotImplementedError
+
+    def check_writable(self, schema: pa.Schema) -> None:
+        """Raises Spark's UNSUPPORTED_DATA_TYPE_FOR_DATASOURCE for a column the format cannot hold."""
+
+    def file_extension(self) -> str:
+        return self.extension
+
+    # ---- DataSource
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__.lower()
+
+    def _options(self) -> Dict[str, str]:
+        return {k.lower(): v for k, v in dict(self.options).items() if v is not None}
+
+    def schema(self) -> Any:
+        files = list_files(input_paths(self._options()))
+        if not files:
+            raise spark_error(AnalysisException(
+                f"Unable to infer schema for {self.label}. It must be specified manually.", "UNABLE_TO_INFER_SCHEMA"
+            ))
+        return self.infer(files)
+
+    def reader(self, schema: Any) -> "FileReader":
+        return FileReader(type(self), to_arrow_schema(schema), self._options(), _batch_rows())
+
+    def writer(self, schema: Any, overwrite: bool) -> "FileWriter":
+        arrow_schema = to_arrow_schema(schema)
+        self.check_writable(arrow_schema)
+        return FileWriter(self, arrow_schema, overwrite)
+
+    def checkSaveMode(self, mode: str) -> bool:
+        """``errorifexists``: Spark's PATH_ALREADY_EXISTS when the target exists; ``ignore``: no
+        write (False) when it exists."""
+        path = target_path(self._options())
+        if not os.path.lexists(path):
+            return True
+        if mode == "ignore":
+            return False
+        raise spark_error(AnalysisException(
+            f'Path {qualified(path)} already exists. Set mode as "overwrite" to overwrite the existing path.',
+            "PATH_ALREADY_EXISTS",
+        ))
+
+
+class FileReader(DataSourceReader):
+    """One partition per file; each yields the file's RecordBatches (read by pyarrow or DuckDB)."""
+
+    def __init__(self, fmt: type, schema: pa.Schema, options: Dict[str, str], batch_rows: int) -> None:
+        self.fmt = fmt
+        self.arrow_schema = schema
+        self.options = options
+        self.batch_rows = batch_rows
+
+    def partitions(self) -> List[InputPartition]:
+        return [InputPartition(f) for f in list_files(input_paths(self.options))]
+
+    def read(self, partition: Optional[InputPartition]) -> Iterator[pa.RecordBatch]:
+        if partition is None:  # no files (a user schema was given): no rows
+            return iter(())
+        return self.fmt.read_file(partition.value, self.arrow_schema, self.options, self.batch_rows)
+
+
+class FileCommit(WriterCommitMessage):
+    """What a partition wrote: its part file's name (None when the partition had no rows)."""
+
+    def __init__(self, file: Optional[str]) -> None:
+        self.file = file
+
+    def __repr__(self) -> str:
+        return f"FileCommit({self.file!r})"
+
+
+class FileWriter(DataSourceArrowWriter):
+    """Each partition writes one part file into the write's temporary directory; ``commit`` renames
+    the directory (or the files, for append) into place, ``abort`` removes it."""
+
+    def __init__(self, fmt: FileFormat, schema: pa.Schema, overwrite: bool) -> None:
+        self.fmt = type(fmt)
+        self.options = fmt._options()
+        self.ext = fmt.file_extension()
+        self.arrow_schema = schema
+        self.overwrite = overwrite
+        self.out = OutputDir(target_path(self.options))
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # pickled to worker processes (process-mode writes): the lock stays behind; part numbers are
+        # claimed through the file system, so each process may count on its own
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _claim(self) -> str:
+        """A new part file's path. Numbers are claimed by creating the file exclusively, so writers in
+        several threads or processes never collide (the API tells a writer no partition index)."""
+        while True:
+            with self._lock:
+                n = next(self._counter)
+            path = self.out.part_path(n, self.ext)
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                return path
+            except FileExistsError:
+                continue
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> FileCommit:
+        first = next(iterator, None)
+        if first is None:  # as Spark: an empty partition writes no file
+            return FileCommit(None)
+        path = self._claim()
+        self.fmt.write_file(path, self.arrow_schema, itertools.chain([first], iterator), self.options)
+        return FileCommit(os.path.basename(path))
+
+    def commit(self, messages: List[Optional[WriterCommitMessage]]) -> None:
+        if not any(isinstance(m, FileCommit) and m.file for m in messages):
+            # nothing written: one file without rows keeps the schema (Spark does the same)
+            self.fmt.write_file(self._claim(), self.arrow_schema, iter(()), self.options)
+        self.out.commit(self.overwrite)
+
+    def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
+        self.out.abort()
