@@ -515,6 +515,12 @@ class Compiler:
         while isinstance(child, Filter) and child.cached is None and not child.cache_requested:
             parts = _conjuncts(child.condition) + parts  # consecutive filters are one predicate
             child = child.children[0]
+        if self.pushdown and isinstance(child, Project) and child.cached is None and not child.cache_requested \
+                and all(e._kind == "ref" for e in child.exprs) and isinstance(child.children[0], SourceScan):
+            # select(columns).filter(...): filter first, then select (the same rows), so it can be pushed
+            swapped = Project(Filter(child.children[0], node.condition), child.exprs)
+            swapped.output = child.output
+            return self.compile(swapped, needed, limit)
         q = self._q()
         remaining = parts
         if self.pushdown and not self.placeholders and isinstance(child, SourceScan) and child.cached is None \

@@ -132,7 +132,7 @@ class _WriteJob:
             source = cls(flavor.options(options))
         except Exception as e:
             raise _source_error("create", "instance", e) from e
-        schema = flavor.struct_type(df._plan.core_schema)
+        schema = flavor.struct_type(df._core_schema)
         try:
             writer = source.writer(schema, overwrite)
         except Exception as e:

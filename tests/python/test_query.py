@@ -67,6 +67,16 @@ def test_offered_filters_are_spark_filters_and_accepted_ones_leave_the_query(spa
     assert "filters returned to DuckDB: [LessThan(attribute=('score',), value=200.0)]" in text
 
 
+def test_a_filter_after_a_select_of_columns_is_pushed(spark):
+    from headwater.datasource import GreaterThan
+
+    df = people(spark)
+    q = df.select("name", "id").filter(F.col("id") > 390)
+    assert sorted(r.id for r in q.collect()) == [r[0] for r in ALL if r[0] > 390]
+    assert logged("offered") == [[GreaterThan(("id",), 390)]]
+    assert q.columns == ["name", "id"]
+
+
 def test_what_the_source_accepts_is_trusted_as_in_spark(spark):
     df = people(spark, apply="false")  # accepts id filters but does not apply them
     assert df.filter(F.col("id") == 3).count() == 400
