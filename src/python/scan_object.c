@@ -22,8 +22,9 @@ static int parse_mode(const char* mode, hw_exec_mode* out) {
 static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static char* kwlist[] = {"schema", "read", "partitions", "source_name", "mode", "workers", "max_rows_per_batch",
                            "max_bytes_per_batch", "queue_depth", "ordered", "pool", "pickled_reader",
-                           "pickled_partitions", "task_retries", NULL};
+                           "pickled_partitions", "task_retries", "first_index", NULL};
   int task_retries = 0;
+  long long first_index = 0;
   PyObject *pool_obj = Py_None, *pickled_reader = Py_None, *pickled_partitions = Py_None;
   PyObject *schema_obj, *read_fn, *partitions;
   const char* source_name = "";
@@ -32,9 +33,9 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   hw_scan_config_default(&cfg);
   int workers = 0, queue_depth = cfg.queue_depth, ordered = 1;
   long long max_rows = cfg.max_rows_per_batch, max_bytes = cfg.max_bytes_per_batch;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOi", kwlist, &schema_obj, &read_fn, &PyList_Type,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOiL", kwlist, &schema_obj, &read_fn, &PyList_Type,
                                    &partitions, &source_name, &mode, &workers, &max_rows, &max_bytes, &queue_depth,
-                                   &ordered, &pool_obj, &pickled_reader, &pickled_partitions, &task_retries))
+                                   &ordered, &pool_obj, &pickled_reader, &pickled_partitions, &task_retries, &first_index))
     return NULL;
   if (parse_mode(mode, &cfg.mode) != 0)
     return PyErr_Format(PyExc_ValueError, "unknown execution mode '%s' (expected inline, thread or process)", mode);
@@ -44,6 +45,8 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   cfg.queue_depth = queue_depth;
   cfg.ordered = ordered != 0;
   cfg.task_retries = task_retries > 0 ? task_retries : 0;
+  if (first_index < 0) return PyErr_Format(PyExc_ValueError, "first_index must be >= 0, got %lld", first_index);
+  cfg.first_index = first_index;
   hw_field schema;
   if (hw_py_field_from_object(schema_obj, &schema) != 0) return NULL;
   hw_error err;
