@@ -127,7 +127,7 @@ class DataFrame:
         """One write task per partition of this DataFrame: a callable that runs that partition
         alone (an inline single-partition C scan, on the calling thread) and yields its batches.
         Reading and writing a partition are so pipelined, and partitions run in parallel on the
-        writer's threads. (A read error names partition 0, the index within its own scan.)"""
+        writer's threads. A read error names the partition's index in this DataFrame."""
         plan = self._plan
         reader = plan.make_reader()
         partitions = plan.make_partitions(reader)
@@ -139,10 +139,10 @@ class DataFrame:
             max_bytes_per_batch=int(conf.get("headwater.batch.maxBytes") or 0),
         )
 
-        def task(partition: Any) -> Callable[[], Iterator[pa.RecordBatch]]:
-            return lambda: _batches(_core.Scan(plan.core_schema, reader.read, [partition], **options))
+        def task(index: int, partition: Any) -> Callable[[], Iterator[pa.RecordBatch]]:
+            return lambda: _batches(_core.Scan(plan.core_schema, reader.read, [partition], first_index=index, **options))
 
-        return [task(p) for p in partitions]
+        return [task(i, p) for i, p in enumerate(partitions)]
 
     def repartition(self, numPartitions: int) -> "DataFrame":
         """The same rows in ``numPartitions`` partitions of contiguous, evenly sized row ranges
