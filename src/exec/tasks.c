@@ -270,13 +270,17 @@ bool hw_task_run_wait(hw_task_run* run, int timeout_ms) {
   return over;
 }
 
-void hw_task_run_cancel(hw_task_run* run) {
+void hw_task_run_cancel(hw_task_run* run, bool hard) {
   pthread_mutex_lock(&run->mu);
   run->stop = true;
   for (int32_t k = 0; run->pool && k < run->n_threads; k++) {
     if (run->proxies[k].running < 0) continue;
     hw_worker* w = &run->pool->workers[run->proxies[k].slot];
     hw_error ignored;
+    if (hard) {
+      if (w->pid) kill(w->pid, SIGKILL); /* its proxy sees the connection end, reaps and replaces it */
+      continue;
+    }
     if (w->link) hw_link_send(w->link, HW_MSG_CANCEL, NULL, -1, &ignored); /* first: the worker looks for it */
     if (w->pid) kill(w->pid, SIGUSR1); /* interrupts the task's Python code */
   }
@@ -290,7 +294,7 @@ hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n) {
 
 void hw_task_run_free(hw_task_run* run) {
   if (!run) return;
-  if (run->n_threads > 0 && !hw_task_run_wait(run, 0)) hw_task_run_cancel(run);
+  if (run->n_threads > 0 && !hw_task_run_wait(run, 0)) hw_task_run_cancel(run, false);
   for (int32_t k = 0; k < run->n_threads; k++) pthread_join(run->threads[k], NULL);
   if (run->pool) {
     pthread_mutex_lock(&run->pool->mu);

@@ -46,8 +46,9 @@ int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* in
  * without the GIL. */
 bool hw_task_run_wait(hw_task_run* run, int timeout_ms);
 
-/* Stops the run: no more tasks start, running ones get CANCEL and SIGUSR1. Any thread. */
-void hw_task_run_cancel(hw_task_run* run);
+/* Stops the run: no more tasks start, running ones get CANCEL and SIGUSR1 — or, with hard, their
+ * workers SIGKILL (for code that ignores the cancel; the workers are replaced). Any thread. */
+void hw_task_run_cancel(hw_task_run* run, bool hard);
 
 /* The run's tasks (n of them), valid until hw_task_run_free; read them once the run is over. */
 hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n);

@@ -30,8 +30,9 @@ static PyObject* outcome(const hw_task* t) {
 }
 
 /* run_tasks(pool, tasks) -> (outcomes, interrupted). Runs each bytes payload of `tasks` on a worker
- * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run, waits for the
- * workers to stop, and returns with interrupted = True (the caller aborts, then raises). */
+ * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one kills
+ * the workers still running), waits for the workers to stop, and returns with interrupted = True
+ * (the caller aborts, then raises). GIL. */
 PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
   (void)module;
   PyObject *pool_obj, *tasks;
@@ -71,10 +72,10 @@ PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
     Py_BEGIN_ALLOW_THREADS
     over = hw_task_run_wait(run, 100);
     Py_END_ALLOW_THREADS
-    if (!over && !interrupted && PyErr_CheckSignals() != 0) { /* Ctrl-C (main thread only) */
+    if (!over && PyErr_CheckSignals() != 0) { /* Ctrl-C (main thread only) */
       PyErr_Clear();
+      hw_task_run_cancel(run, interrupted); /* a second Ctrl-C kills what ignored the first */
       interrupted = true;
-      hw_task_run_cancel(run);
     }
   }
   int64_t count;

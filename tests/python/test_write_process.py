@@ -266,7 +266,7 @@ INTERRUPTED = textwrap.dedent(
     df = spark.createDataFrame([(1,), (2,)], "id INT").repartition(2)
     print("writing", flush=True)
     try:
-        df.write.format("wtest").mode("append").option("kind", "endless").save()
+        df.write.format("wtest").mode("append").option("kind", {kind!r}).save()
     except KeyboardInterrupt:
         print("interrupted", [e[1] for e in wsources.LOG if e[0] == "abort"], flush=True)
     df.write.format("wtest").mode("append").save()
@@ -275,15 +275,50 @@ INTERRUPTED = textwrap.dedent(
 )
 
 
-def test_ctrl_c_stops_the_write_aborts_and_the_pool_stays_usable():
+@pytest.mark.parametrize("kind,signals", [("endless", 1), ("stubborn", 2)])
+def test_ctrl_c_stops_the_write_aborts_and_the_pool_stays_usable(kind, signals):
+    """One Ctrl-C cancels the tasks; a second kills workers whose code ignored the first."""
     import time
 
-    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED.format(tests=HERE)], stdout=subprocess.PIPE, text=True)
+    code = INTERRUPTED.format(tests=HERE, kind=kind)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
+    for _ in range(signals):
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)  # a hang fails here
     lines = out.splitlines()
     assert lines[0] == "interrupted [[None, None]]"
     assert lines[1] == "after ('commit', [Msg(1, 1), Msg(1, 2)])"
     assert proc.returncode == 0
+
+
+def test_a_busy_pool_auto_writes_on_threads_process_says_so(spark):
+    import pyarrow as pa
+
+    spark.dataSource.register(_Src)
+    reading = pa.RecordBatchReader.from_stream(spark.read.format("wprocsrc").load())  # holds the pool
+    try:
+        with pytest.raises(headwater.errors.HeadwaterException) as ei:
+            four(spark).write.format("wtest").mode("append").save()
+        assert ei.value.getErrorClass() == "HW_POOL_BUSY"
+        assert calls("abort") == calls("commit") == []  # nothing was written, nothing to abort
+        spark.conf.set("headwater.executor.mode", "auto")
+        four(spark).write.format("wtest").mode("append").save()
+        assert sorted(c[0] for c in calls("write")) == [1, 2, 3, 4]  # on threads, in this process
+    finally:
+        reading.close()
+
+
+def test_no_shared_memory_or_descriptors_left_in_the_host(spark, tmp_path):
+    four(spark).write.format("wtest").mode("append").save()  # the pool starts
+    fds = len(os.listdir("/proc/self/fd"))
+    for kind in ("ok", "fail_write", "arrow"):
+        try:
+            four(spark).write.format("wtest").mode("append").option("kind", kind).save()
+        except PythonException:
+            pass
+    with open("/proc/self/maps") as f:
+        assert not any("headwater-batch" in line for line in f)
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert sorted(spark._pool.pids) == children()

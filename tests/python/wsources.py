@@ -68,6 +68,12 @@ class RecordingWriter(DataSourceWriter):
         if self.kind == "endless":  # until cancelled (Ctrl-C)
             while True:
                 time.sleep(0.01)
+        if self.kind == "stubborn":  # ignores the cancel: only killing its process stops it
+            while True:
+                try:
+                    time.sleep(0.01)
+                except BaseException:
+                    pass
         self.written = getattr(self, "written", 0) + len(rows)  # state a worker's copy keeps to itself
         return Msg(len(rows), first)
 
