@@ -29,9 +29,11 @@ static PyObject* outcome(const hw_task* t) {
   }
 }
 
+#define KILL_AFTER_WAITS 20 /* of 100 ms: 2 s */
+
 /* run_tasks(pool, tasks) -> (outcomes, interrupted). Runs each bytes payload of `tasks` on a worker
- * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one kills
- * the workers still running), waits for the workers to stop, and returns with interrupted = True
+ * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one, or 2 s
+ * without the tasks ending, kills the workers still running), waits for the workers to stop, and returns with interrupted = True
  * (the caller aborts, then raises). GIL. */
 PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
   (void)module;
@@ -67,15 +69,23 @@ PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
   free(inputs);
   free(lens);
   if (rc != 0) return hw_py_raise(&err);
-  bool interrupted = false, over = false;
+  bool interrupted = false, over = false, killed = false;
+  int waits_since_cancel = 0;
   while (!over) {
     Py_BEGIN_ALLOW_THREADS
     over = hw_task_run_wait(run, 100);
     Py_END_ALLOW_THREADS
-    if (!over && PyErr_CheckSignals() != 0) { /* Ctrl-C (main thread only) */
+    if (over) break;
+    if (PyErr_CheckSignals() != 0) { /* Ctrl-C (main thread only) */
       PyErr_Clear();
       hw_task_run_cancel(run, interrupted); /* a second Ctrl-C kills what ignored the first */
+      killed = interrupted;
       interrupted = true;
+    } else if (interrupted && !killed && ++waits_since_cancel >= KILL_AFTER_WAITS) {
+      /* a task still running after the grace period ignored (or lost) the cancel: kill its worker,
+       * as Spark does after spark.python.task.killTimeout (2 s) */
+      hw_task_run_cancel(run, true);
+      killed = true;
     }
   }
   int64_t count;
