@@ -149,7 +149,7 @@ def test_arrow_writer_in_workers(spark):
 
 def test_a_worker_killed_mid_write_fails_its_partition_and_aborts(spark):
     before = sorted(spark._worker_pool().pids)
-    fds = len(os.listdir("/proc/self/fd"))
+    fds, kids = len(os.listdir("/proc/self/fd")), set(children())  # (other tests may hold processes too)
     with pytest.raises(PythonException) as ei:
         four(spark).write.format("wtest").mode("append").option("kind", "kill").save()
     assert ei.value.getErrorClass() == "PYTHON_WORKER_CRASHED"
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_write_fails_its_partition_and_aborts(spark):
     assert calls("abort") == [([Msg(1, 1), None, Msg(1, 3), Msg(1, 4)],)]
     after = spark._pool.pids
     assert len(after) == 4 and len(set(after) - set(before)) == 1  # the dead one was replaced
-    assert sorted(after) == children()  # nothing else left behind
+    assert set(children()) ^ kids == set(after) ^ set(before)  # the only change: the dead worker replaced
     assert len(os.listdir("/proc/self/fd")) == fds  # the dead worker's socket closed, the new one open
     four(spark).write.format("wtest").mode("append").save()  # and the pool still works
     assert calls("commit")[-1] == ([Msg(1, 1), Msg(1, 2), Msg(1, 3), Msg(1, 4)],)
@@ -317,7 +317,7 @@ def test_a_busy_pool_auto_writes_on_threads_process_says_so(spark):
 
 def test_no_shared_memory_or_descriptors_left_in_the_host(spark, tmp_path):
     four(spark).write.format("wtest").mode("append").save()  # the pool starts
-    fds = len(os.listdir("/proc/self/fd"))
+    fds, kids = len(os.listdir("/proc/self/fd")), children()
     for kind in ("ok", "fail_write", "arrow"):
         try:
             four(spark).write.format("wtest").mode("append").option("kind", kind).save()
@@ -326,4 +326,4 @@ def test_no_shared_memory_or_descriptors_left_in_the_host(spark, tmp_path):
     with open("/proc/self/maps") as f:
         assert not any("headwater-batch" in line for line in f)
     assert len(os.listdir("/proc/self/fd")) == fds
-    assert sorted(spark._pool.pids) == children()
+    assert children() == kids and set(spark._pool.pids) <= set(kids)
