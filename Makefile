@@ -77,12 +77,19 @@ clean:
 # Never part of `make test`. A peer that cannot run (headwater broken, no Java, no Lakesail venv)
 # is reported as unavailable and the others still run.
 BENCH_ARGS ?=
+S6_ARGS ?=
 SAIL_VENV := bench/.venv-sail
 
-.PHONY: bench
+.PHONY: bench bench-s6
 bench: setup $(VENV)/.bench-deps-installed $(SAIL_VENV)/.deps-installed
 	@$(MAKE) --no-print-directory build || echo "bench: building headwater failed; its peers will say why"
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/s6_write.py $(S6_ARGS)
+
+# S6 (writes) alone, e.g. `make bench-s6 S6_ARGS="--rows 1000000 --reps 1"`
+bench-s6: setup $(VENV)/.bench-deps-installed $(SAIL_VENV)/.deps-installed
+	@$(MAKE) --no-print-directory build || echo "bench: building headwater failed; its peers will say why"
+	$(PY) bench/s6_write.py $(S6_ARGS)
 
 $(VENV)/.bench-deps-installed: bench/requirements.txt $(VENV)/.deps-installed
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

@@ -4,7 +4,7 @@ the data comes out of the C scan as Arrow."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 
@@ -418,34 +418,6 @@ class DataFrame:
         return self._node.cache_requested
 
     # ---- running
-
-    def _write_tasks(self) -> List[Callable[[], Iterator[pa.RecordBatch]]]:
-        """One write task per partition of this DataFrame: a callable that runs that partition
-        alone (an inline single-partition C scan, on the calling thread) and yields its batches.
-        Reading and writing a partition are so pipelined, and partitions run in parallel on the
-        writer's threads. (A read error names partition 0, the index within its own scan.)
-        A query's result is computed by DuckDB first and split evenly."""
-        if not self._direct():
-            from headwater.local import default_parallelism, split_evenly
-
-            table = self.toArrow()
-            parts = split_evenly(table, min(max(table.num_rows, 1), default_parallelism(self.sparkSession.conf)))
-            return [(lambda batches=batches: iter(batches)) for batches in parts]
-        plan = self._plan
-        reader = plan.make_reader()
-        partitions = plan.make_partitions(reader)
-        conf = self.sparkSession.conf
-        options = dict(
-            source_name=plan.name,
-            mode="inline",
-            max_rows_per_batch=int(conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
-            max_bytes_per_batch=int(conf.get("headwater.batch.maxBytes") or 0),
-        )
-
-        def task(partition: Any) -> Callable[[], Iterator[pa.RecordBatch]]:
-            return lambda: _batches(_core.Scan(plan.core_schema, reader.read, [partition], **options))
-
-        return [task(p) for p in partitions]
 
     def repartition(self, numPartitions: int, *cols: Any) -> "DataFrame":
         """The same rows in ``numPartitions`` partitions of contiguous, evenly sized row ranges

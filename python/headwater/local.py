@@ -183,11 +183,13 @@ def _infer_type(value: Any) -> str:
 
 
 def infer_schema(rows: Sequence[Any], names: Optional[List[str]] = None) -> str:
-    """A DDL schema for Python rows: names from the first Row/dict (else ``names`` or ``_1``,
-    ``_2``, ...), each column's type from its first non-null value (``VOID`` if none)."""
+    """A DDL schema for Python rows: names from the dicts' keys (all of them, sorted, as PySpark),
+    the first Row's fields, else ``names`` or ``_1``, ``_2``, ...; each column's type from its first
+    non-null value (``VOID`` if none)."""
     first = rows[0]
     if isinstance(first, dict):
-        cols = list(first.keys())
+        # PySpark: the keys of every dict, sorted (set.union and map run in C, not a loop of ours)
+        cols = sorted(set().union(*rows)) if set(map(type, rows)) == {dict} else sorted(first)
     elif hasattr(first, "__fields__"):
         cols = list(first.__fields__)
     else:
@@ -206,12 +208,10 @@ def infer_schema(rows: Sequence[Any], names: Optional[List[str]] = None) -> str:
 
 
 def rows_table(rows: Sequence[Any], schema: Any) -> pa.Table:
-    """Python rows (tuples, lists, Rows, dicts mapped by the schema's names) converted in C."""
+    """Python rows (tuples, lists, Rows, dicts) converted in C; a dict's values are matched to the
+    schema's field names (a missing key is null, extra keys are ignored), as in PySpark."""
     core = parse_schema(schema)
-    if rows and isinstance(rows[0], dict):
-        names = list(core.names)
-        rows = [tuple(map(d.get, names)) for d in rows]
-    batch = _core.rows_to_batch(core, list(rows))
+    batch = _core.rows_to_batch(core, rows if isinstance(rows, list) else list(rows), dicts=True)
     return pa.Table.from_batches([pa.record_batch(batch)])
 
 

@@ -260,11 +260,14 @@ class SparkSession:
         table = arrow_table_from(data, None if names else schema)
         if table is None:
             rows = list(data)
-            if schema is None or names is not None:
+            inferred = schema is None or names is not None
+            if inferred:
                 if not rows:
                     raise AnalysisException("Can not infer schema from an empty dataset.", "CANNOT_INFER_EMPTY_SCHEMA")
-                schema = infer_schema(rows, names)
+                schema = infer_schema(rows)
             table = rows_table(rows, schema)
+            if inferred and names:  # as PySpark: the data's own names (dict keys, Row fields), then renamed
+                table = table.rename_columns(names + table.column_names[len(names):])
         elif names:
             table = table.rename_columns(names + table.column_names[len(names):])
         n = min(max(table.num_rows, 1), default_parallelism(self.conf))

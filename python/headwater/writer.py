@@ -6,9 +6,11 @@ DataFrame partition, each returning a ``WriterCommitMessage``; then ``commit(mes
 writer made at planning, or ``abort(messages)`` (a failed partition's slot is None) when a partition
 failed. A failing ``commit`` is followed by ``abort`` with the same messages, as in Spark.
 
-Partitions are written on threads (a ``ThreadPoolExecutor`` of ``headwater.executor.workers``);
-writing on worker processes is a later step. Plain writers get Rows built from Arrow in C, one
-batch at a time; ``DataSourceArrowWriter`` gets the RecordBatches themselves.
+Partitions are written on the session's worker processes when ``headwater.executor.mode``
+resolves to process (as for reads: ``process``, or ``auto`` with more than one partition and a
+task that pickles; see :mod:`headwater.write_task`), else on threads (a ``ThreadPoolExecutor`` of
+``headwater.executor.workers``). Plain writers get Rows built from Arrow in C, one batch at a time;
+``DataSourceArrowWriter`` gets the RecordBatches themselves.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from __future__ import annotations
 import os
 import traceback
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from headwater import _core
-from headwater.errors import AnalysisException, HeadwaterException, PythonException
+from headwater.errors import AnalysisException, HeadwaterException
 from headwater.plan import Flavor, _source_error
 from headwater.readwriter import _to_str
 from headwater.savemode import should_write
@@ -38,12 +39,6 @@ _SAVE_MODES = {
     "default": "ErrorIfExists",
     "ignore": "Ignore",
 }
-
-
-def _rows(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
-    """The rows of each batch, converted in C one batch at a time (lazily)."""
-    for batch in batches:
-        yield from _core.rows_from_arrow(batch, row_type)
 
 
 class DataFrameWriter:
@@ -145,48 +140,28 @@ class _WriteJob:
             )
         self.writer = writer
         self.arrow = flavor.is_arrow_writer(writer)
-
-    def _task(self, index: int, batches: Any) -> Any:
-        it = batches() if self.arrow else _rows(batches(), self.flavor.row_type)
-        try:
-            message = self.writer.write(it)
-        except HeadwaterException:
-            raise  # reading the DataFrame failed: already names the partition and the cause
-        except Exception as e:
-            tb = "".join(traceback.format_exception(e))
-            raise PythonException(
-                f"An exception was thrown from the Python data source writer in partition {index}:\n{tb}",
-                getattr(e, "error_class", None), partition=index,
-            ) from e
-        if not self.flavor.is_commit_message(message):
-            raise PythonException(
-                "[DATA_SOURCE_TYPE_MISMATCH] Expected 'WriterCommitMessage' as the return type of the `write` "
-                f"method, but got {type(message).__name__}.",
-                "DATA_SOURCE_TYPE_MISMATCH", partition=index,
-            )
-        return message
+        self.flavor_name = cls.name() if callable(getattr(cls, "name", None)) else cls.__name__
 
     def run(self) -> None:
-        tasks = self.df._write_tasks()
-        conf = self.df.sparkSession.conf
-        workers = int(conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+        from headwater.write_task import pickle_tasks, run_in_workers, use_processes, write_tasks
+
+        tasks = write_tasks(self.df, self.writer, self.arrow, self.flavor.row_type)
         messages: List[Any] = [None] * len(tasks)
-        failure: Optional[BaseException] = None
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks)))) as pool:
-            futures = {pool.submit(self._task, i, t): i for i, t in enumerate(tasks)}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:  # as Spark cancels a failed job's other tasks: those not started
-                f.cancel()
-            wait(pending)
-            # the first partition (by index) that failed is reported, as a job's first failure
-            for f in sorted(futures, key=futures.get):
-                if f.cancelled():
-                    continue
-                e = f.exception()
-                if e is None:
-                    messages[futures[f]] = f.result()
-                elif failure is None:
-                    failure = e
+        conf = self.df.sparkSession.conf
+        processes, explicit = use_processes(conf, len(tasks))
+        pickled = pickle_tasks(tasks, explicit, self.flavor_name) if processes else None
+        if pickled is not None:
+            try:
+                failure, interrupted = run_in_workers(self.df.sparkSession._worker_pool(), pickled, messages)
+            except HeadwaterException as e:
+                if e.error_class != "HW_POOL_BUSY" or explicit:
+                    raise
+                failure, interrupted = self._run_on_threads(tasks, messages), False  # auto: the pool is busy
+            if interrupted:
+                self._abort(messages, failure or KeyboardInterrupt())
+                raise KeyboardInterrupt("the write was interrupted")
+        else:
+            failure = self._run_on_threads(tasks, messages)
         if failure is not None:
             self._abort(messages, failure)
             raise failure
@@ -197,6 +172,29 @@ class _WriteJob:
             err = _source_error("commit or abort", "write", e)  # its __cause__ is e
         self._abort(messages, err)  # Spark aborts a write whose commit failed, with the same messages
         raise err
+
+    def _run_on_threads(self, tasks: List[Any], messages: List[Any]) -> Optional[BaseException]:
+        """Runs the tasks on a thread pool; fills messages and returns the first failure by
+        partition index (tasks not started when one fails are cancelled, as Spark cancels a failed
+        job's other tasks)."""
+        conf = self.df.sparkSession.conf
+        workers = int(conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+        failure: Optional[BaseException] = None
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks)))) as pool:
+            futures = {pool.submit(t.run): i for i, t in enumerate(tasks)}
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in pending:
+                f.cancel()
+            wait(pending)
+            for f in sorted(futures, key=futures.get):
+                if f.cancelled():
+                    continue
+                e = f.exception()
+                if e is None:
+                    messages[futures[f]] = f.result()
+                elif failure is None:
+                    failure = e
+        return failure
 
     def _abort(self, messages: List[Any], failure: BaseException) -> None:
         """``abort(messages)``; an error in it is attached to ``failure`` (as a note and its

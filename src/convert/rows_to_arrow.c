@@ -33,6 +33,7 @@ struct hw_row_converter {
   PyObject* decimal_type; /* decimal.Decimal */
   char source_name[128];  /* for messages */
   bool local_is_utc;      /* naive TIMESTAMP values need no shift */
+  bool accept_dicts;      /* createDataFrame: dict rows, matched by field name */
   /* Named rows: the last __fields__ seen and, per schema column, its position in that row. */
   PyObject* cached_names; /* tuple of the names (identity-compared) or NULL */
   Py_ssize_t* name_positions;
@@ -527,9 +528,28 @@ static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error
 
 /* Spark's checks of a row, in Spark's order: width first (anything with a length), then the kind
  * (tuple or list; a Row is a tuple), then the names of a named Row (the same set as the schema's). */
+/* A dict row: each column's value by its name (missing keys are null). */
+static int append_dict_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
+  const conv_node* root = &conv->root;
+  for (int32_t c = 0; c < root->n_children; c++) {
+    PyObject* v = PyDict_GetItemWithError(row, root->children[c].name); /* borrowed */
+    if (!v && PyErr_Occurred()) {
+      PyErr_Clear(); /* a key's __eq__ raised */
+      err->column = c;
+      return hw_error_set(err, "HW_INTERNAL", "looking up the column in a dict row raised");
+    }
+    if (append_value(conv, &root->children[c], v ? v : Py_None, err) != 0) {
+      err->column = c;
+      return -1;
+    }
+  }
+  return hw_builder_close_struct(root->builder) ? oom(err) : 0;
+}
+
 static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
   const conv_node* root = &conv->root;
   err->column = -1;
+  if (conv->accept_dicts && PyDict_Check(row)) return append_dict_row(conv, row, err);
   bool sequence = PyTuple_Check(row) || PyList_Check(row);
   Py_ssize_t n = sequence ? PySequence_Fast_GET_SIZE(row) : PyObject_Size(row);
   if (n < 0) PyErr_Clear(); /* no length: only the kind check applies */
@@ -569,6 +589,8 @@ static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
   }
   return hw_builder_close_struct(root->builder) ? oom(err) : 0;
 }
+
+void hw_row_converter_accept_dicts(hw_row_converter* conv, bool accept) { conv->accept_dicts = accept; }
 
 int hw_row_converter_append(hw_row_converter* conv, PyObject* row, hw_error* err) {
   conv->path[0] = '\0';

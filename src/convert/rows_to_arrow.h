@@ -14,6 +14,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdbool.h>
 
 #include "arrow/allocator.h"
 #include "schema/field.h"
@@ -32,6 +33,11 @@ void hw_row_converter_free(hw_row_converter* conv);
 
 /* Sets the partition named in errors and restarts row numbering at 0. */
 void hw_row_converter_start_partition(hw_row_converter* conv, int64_t partition);
+
+/* Also accept a dict as a row, its values matched to the schema's field names (a missing key is
+ * null, extra keys are ignored), as PySpark's createDataFrame does. Off by default: a data source's
+ * read() may not yield dicts. */
+void hw_row_converter_accept_dicts(hw_row_converter* conv, bool accept);
 
 /* Appends one row. On error, err names the partition, row, column, expected type and the value;
  * the current batch is then unusable (the query fails). GIL. */

@@ -132,6 +132,7 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->ordered = true;
   cfg->task_retries = 0;
   cfg->limit = -1;
+  cfg->first_index = 0;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -194,8 +195,8 @@ static int inline_next(hw_scan* s, struct ArrowArray* out) {
         memset(out, 0, sizeof *out); /* end of stream */
         break;
       }
-      int64_t index = s->inline_next++;
-      if (hw_partition_open(&s->ctx, r, index, PyList_GET_ITEM(s->partitions, index), &err, &python_error) != 0) {
+      int64_t at = s->inline_next++, index = at + s->cfg.first_index;
+      if (hw_partition_open(&s->ctx, r, index, PyList_GET_ITEM(s->partitions, at), &err, &python_error) != 0) {
         record_failure(s, &err, python_error, index);
         hw_partition_close(r);
         rc = EIO;
@@ -237,8 +238,9 @@ static void* worker_main(void* arg) {
     pthread_mutex_unlock(&s->mu);
     if (index >= s->n_partitions || atomic_load(&s->cancelled)) break;
     bool python_error;
-    if (hw_partition_open(&s->ctx, &r, index, PyList_GET_ITEM(s->partitions, index), &err, &python_error) != 0) {
-      record_failure(s, &err, python_error, index);
+    int64_t shown = index + s->cfg.first_index; /* the partition's index in messages */
+    if (hw_partition_open(&s->ctx, &r, shown, PyList_GET_ITEM(s->partitions, index), &err, &python_error) != 0) {
+      record_failure(s, &err, python_error, shown);
       hw_partition_close(&r);
       break;
     }
@@ -248,7 +250,7 @@ static void* worker_main(void* arg) {
       struct ArrowArray batch;
       bool done;
       if (hw_partition_next_batch(&s->ctx, &r, &batch, &done, &err, &python_error) != 0) {
-        record_failure(s, &err, python_error, index);
+        record_failure(s, &err, python_error, shown);
         stop = true;
         break;
       }

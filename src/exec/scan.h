@@ -47,6 +47,8 @@ typedef struct hw_scan_config {
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
   int32_t task_retries;        /* process mode: runs again a partition whose worker died (default 0) */
   int64_t limit;               /* the stream ends after this many rows, stopping the partitions (< 0: none) */
+  int64_t first_index;         /* inline/thread: index of the first partition in messages (a write task
+                                  scans one partition of a larger DataFrame; default 0) */
 } hw_scan_config;
 
 /* Spark's defaults, thread count from the machine. */

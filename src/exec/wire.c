@@ -64,6 +64,40 @@ const uint8_t* hw_rbuf_bytes(hw_rbuf* r, size_t* n) {
   return p;
 }
 
+/* ---------------------------------------------------------------- task messages */
+
+void hw_msg_task_encode(hw_wbuf* out, int64_t index, const void* task, size_t n) {
+  hw_wbuf_put_i64(out, index);
+  hw_wbuf_put_bytes(out, task, n);
+}
+
+int hw_msg_task_decode(const uint8_t* p, size_t len, int64_t* index, const uint8_t** task, size_t* n, hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  *index = hw_rbuf_i64(&in);
+  *task = hw_rbuf_bytes(&in, n);
+  if (in.failed || *index < 0 || in.pos != in.size)
+    return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a malformed TASK message (%zu bytes)", len);
+  return 0;
+}
+
+void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payload, size_t n) {
+  hw_wbuf_put_i64(out, index);
+  hw_wbuf_put_i64(out, ok ? 1 : 0);
+  hw_wbuf_put_bytes(out, payload, n);
+}
+
+int hw_msg_result_decode(const uint8_t* p, size_t len, int64_t* index, bool* ok, const uint8_t** payload, size_t* n,
+                         hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  *index = hw_rbuf_i64(&in);
+  int64_t flag = hw_rbuf_i64(&in);
+  *payload = hw_rbuf_bytes(&in, n);
+  *ok = flag == 1;
+  if (in.failed || *index < 0 || (flag != 0 && flag != 1) || in.pos != in.size)
+    return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a malformed RESULT message (%zu bytes)", len);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- framing */
 
 typedef struct frame {

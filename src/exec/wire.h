@@ -7,6 +7,7 @@
 #ifndef HW_EXEC_WIRE_H
 #define HW_EXEC_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +22,14 @@ typedef enum hw_msg_type {
   HW_MSG_RELEASE = 4, /* region id: the host dropped the batch it held */
   HW_MSG_CANCEL = 5,  /* stop the current task */
   HW_MSG_SHUTDOWN = 6,
+  HW_MSG_TASK = 7,    /* task index, pickled callable (see hw_msg_task_encode) */
   /* worker -> host */
   HW_MSG_READY = 20,  /* pid */
   HW_MSG_REGION = 21, /* region id, capacity; carries the memfd */
   HW_MSG_BATCH = 22,  /* partition, region id, descriptor */
   HW_MSG_DONE = 23,   /* partition finished (or stopped by CANCEL) */
   HW_MSG_ERROR = 24,  /* partition, row, column, error class, message, traceback */
+  HW_MSG_RESULT = 25, /* task index, ok flag, payload (see hw_msg_result_encode) */
 } hw_msg_type;
 
 /* A growable payload and a cursor to read one. */
@@ -49,6 +52,19 @@ typedef struct hw_rbuf {
 int64_t hw_rbuf_i64(hw_rbuf* r);
 /* A length-prefixed byte string, pointing into the payload; NULL (and failed) if it overruns. */
 const uint8_t* hw_rbuf_bytes(hw_rbuf* r, size_t* n);
+
+/* TASK: a pickled callable for a worker to run, tagged with its index. A worker calls it with no
+ * arguments; it returns (ok: bool, payload: bytes), sent back as RESULT. DONE(index) instead says
+ * the task was stopped by CANCEL; ERROR(index, ...) that running it raised. */
+void hw_msg_task_encode(hw_wbuf* out, int64_t index, const void* task, size_t n);
+/* Decodes a TASK payload: *task points into p. -1 (HW_MALFORMED_MESSAGE) when malformed. */
+int hw_msg_task_decode(const uint8_t* p, size_t len, int64_t* index, const uint8_t** task, size_t* n, hw_error* err);
+
+/* RESULT: what task index returned: ok (the task's own verdict) and its payload. */
+void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payload, size_t n);
+/* Decodes a RESULT payload: *payload points into p. -1 (HW_MALFORMED_MESSAGE) when malformed. */
+int hw_msg_result_decode(const uint8_t* p, size_t len, int64_t* index, bool* ok, const uint8_t** payload, size_t* n,
+                         hw_error* err);
 
 /* Sends one message (with fd attached when pass_fd >= 0). -1 with err set when the peer is gone. */
 int hw_wire_send(int sock, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err);

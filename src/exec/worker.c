@@ -345,6 +345,47 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
   return rc;
 }
 
+/* Runs one TASK: unpickles the callable, calls it, sends RESULT with what it returned, (ok, bytes).
+ * A callable that raises (or returns anything else) is reported as ERROR with the traceback; one
+ * stopped by the host's cancel (SIGUSR1 raises in Python) ends quietly with DONE. GIL. */
+static int handle_task(wstate* w, const uint8_t* payload, size_t len) {
+  hw_error err;
+  hw_error_init(&err);
+  int64_t index;
+  const uint8_t* pickled;
+  size_t n;
+  if (hw_msg_task_decode(payload, len, &index, &pickled, &n, &err) != 0) return send_error(w, -1, &err, NULL);
+  PyObject* bytes = PyBytes_FromStringAndSize((const char*)pickled, (Py_ssize_t)n);
+  PyObject* task = bytes ? PyObject_CallOneArg(w->loads, bytes) : NULL;
+  Py_XDECREF(bytes);
+  PyObject* result = task ? PyObject_CallNoArgs(task) : NULL;
+  Py_XDECREF(task);
+  int ok = -1;
+  if (result && PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 2 &&
+      PyBytes_Check(PyTuple_GET_ITEM(result, 1)))
+    ok = PyObject_IsTrue(PyTuple_GET_ITEM(result, 0));
+  if (ok < 0) {
+    /* the host sends CANCEL before SIGUSR1: a cancel that stopped the task is already queued */
+    while (pump(w, false) > 0) {
+    }
+    if (result) {
+      hw_error_set(&err, "HW_INTERNAL", "task %lld returned %s, not a (bool, bytes) tuple", (long long)index,
+                   Py_TYPE(result)->tp_name);
+      Py_DECREF(result);
+      return atomic_load(&w->cancelled) ? send_done(w, index) : send_error(w, index, &err, NULL);
+    }
+    hw_error_set(&err, "PYTHON_EXCEPTION", "partition %lld: the task raised in a worker process", (long long)index);
+    return task_failed(w, index, &err, true);
+  }
+  PyObject* out = PyTuple_GET_ITEM(result, 1);
+  hw_wbuf b = {0};
+  hw_msg_result_encode(&b, index, ok == 1, PyBytes_AS_STRING(out), (size_t)PyBytes_GET_SIZE(out));
+  Py_DECREF(result);
+  int rc = hw_wire_send(w->sock, HW_MSG_RESULT, &b, -1, &err);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
 int hw_worker_main(int sock, pid_t parent) {
   /* block the cancel signal first: the watchdog inherits the mask, so a cancel can only ever land
    * on the main thread, and only while a task runs */
@@ -389,6 +430,11 @@ int hw_worker_main(int sock, pid_t parent) {
       atomic_store(&w.cancelled, false);
       cancel_signal(true);
       rc = handle_run(&w, payload, len);
+      cancel_signal(false);
+    } else if (type == HW_MSG_TASK) {
+      atomic_store(&w.cancelled, false);
+      cancel_signal(true);
+      rc = handle_task(&w, payload, len);
       cancel_signal(false);
     } else handle_control(&w, type, payload, len);
     free(payload);

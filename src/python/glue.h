@@ -50,6 +50,9 @@ typedef struct {
   hw_pool* pool; /* NULL once stopped */
 } hw_py_pool;
 
+/* _core.run_tasks(pool, tasks): pickled tasks on worker processes (task_object.c). */
+PyObject* hw_py_run_tasks(PyObject* module, PyObject* args);
+
 /* _core.worker_main(fd, parent_pid): the loop of a worker process. */
 PyObject* hw_py_worker_main(PyObject* module, PyObject* args);
 

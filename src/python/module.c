@@ -59,7 +59,7 @@ static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
 
 /* Converts every row of `rows` into batches of at most max_rows. On success *batches holds n
  * finished arrays (caller owns them). */
-static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, hw_field* schema,
+static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, bool dicts, hw_field* schema,
                         struct ArrowArray** batches, int64_t* n) {
   *batches = NULL;
   *n = 0;
@@ -73,6 +73,7 @@ static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_row
     return -1;
   }
   hw_row_converter_start_partition(conv, 0);
+  hw_row_converter_accept_dicts(conv, dicts);
   PyObject* it = PyObject_GetIter(rows);
   int64_t capacity = 0;
   int failed = it == NULL;
@@ -129,14 +130,16 @@ static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_row
   return 0;
 }
 
-static PyObject* py_rows_to_batch(PyObject* module, PyObject* args) {
+static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kwargs) {
   (void)module;
+  static char* kwlist[] = {"schema", "rows", "dicts", NULL};
   PyObject *schema_obj, *rows;
-  if (!PyArg_ParseTuple(args, "OO", &schema_obj, &rows)) return NULL;
+  int dicts = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|p", kwlist, &schema_obj, &rows, &dicts)) return NULL;
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, &schema, &batches, &n) != 0) return NULL;
+  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, dicts != 0, &schema, &batches, &n) != 0) return NULL;
   PyObject* out = hw_py_batch_new(&schema, &batches[0]);
   free(batches);
   return out;
@@ -155,7 +158,7 @@ static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* k
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, max_rows, &schema, &batches, &n) != 0) return NULL;
+  if (convert_rows(schema_obj, rows, max_rows, false, &schema, &batches, &n) != 0) return NULL;
   PyObject* out = hw_py_stream_from_batches(&schema, batches, n);
   free(batches);
   return out;
@@ -314,7 +317,8 @@ static PyMethodDef module_methods[] = {
     {"schema_from_ddl", py_schema_from_ddl, METH_O, "Parse Spark DDL into a Schema."},
     {"schema_from_json", py_schema_from_json, METH_O, "Parse Spark's JSON schema form into a Schema."},
     {"schema_from_arrow", py_schema_from_arrow, METH_O, "Read any object with __arrow_c_schema__ into a Schema."},
-    {"rows_to_batch", py_rows_to_batch, METH_VARARGS, "rows_to_batch(schema, rows): convert rows in C."},
+    {"rows_to_batch", (PyCFunction)(void (*)(void))py_rows_to_batch, METH_VARARGS | METH_KEYWORDS,
+     "rows_to_batch(schema, rows, dicts=False): convert rows in C (dicts: dict rows matched by field name)."},
     {"rows_to_stream", (PyCFunction)(void (*)(void))py_rows_to_stream, METH_VARARGS | METH_KEYWORDS,
      "rows_to_stream(schema, rows, max_rows_per_batch=10000): convert rows in C into an ArrowStream."},
     {"import_stream", py_import_stream, METH_O, "Take an object's __arrow_c_stream__ into an ArrowStream."},
@@ -323,6 +327,8 @@ static PyMethodDef module_methods[] = {
      "rows_from_arrow(obj, row_type): the rows of an Arrow stream as Row objects, converted in C."},
     {"count_rows", py_count_rows, METH_O, "count_rows(obj): rows of an Arrow stream, consumed in C."},
     {"version", py_version, METH_NOARGS, "headwater's C core version."},
+    {"run_tasks", hw_py_run_tasks, METH_VARARGS,
+     "run_tasks(pool, tasks): run pickled tasks on the pool's workers -> (outcomes, interrupted)."},
     {"worker_main", hw_py_worker_main, METH_VARARGS, "worker_main(fd, parent_pid): serve the host (worker processes)."},
     {NULL, NULL, 0, NULL},
 };

@@ -29,10 +29,12 @@ from wsources import Msg  # noqa: E402
 def spark():
     s = headwater.session()
     s.conf.set("headwater.executor.workers", 4)
+    s.conf.set("headwater.executor.mode", "thread")  # the writers log in this process (test_write_process.py: workers)
     s.dataSource.register(wsources.WSource)
     wsources.LOG.clear()
     yield s
     s.conf.unset("headwater.executor.workers")
+    s.conf.unset("headwater.executor.mode")
 
 
 def calls(name):

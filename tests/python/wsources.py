@@ -63,10 +63,23 @@ class RecordingWriter(DataSourceWriter):
             raise ValueError("boom from write")
         if self.kind == "bad_msg":
             return 42
+        if self.kind == "kill" and first == 2:  # the worker process dies mid-write
+            os.kill(os.getpid(), 9)
+        if self.kind == "endless":  # until cancelled (Ctrl-C)
+            while True:
+                time.sleep(0.01)
+        if self.kind == "stubborn":  # ignores the cancel: only killing its process stops it
+            while True:
+                try:
+                    time.sleep(0.01)
+                except BaseException:
+                    pass
+        self.written = getattr(self, "written", 0) + len(rows)  # state a worker's copy keeps to itself
         return Msg(len(rows), first)
 
     def commit(self, messages):
         log("commit", list(messages))
+        log("state", getattr(self, "written", None))
         if self.kind in ("fail_commit", "fail_commit_abort"):
             raise ValueError("boom from commit")
 

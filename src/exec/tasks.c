@@ -1,0 +1,321 @@
+#include "exec/tasks.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "exec/wire.h"
+
+/* One host thread per worker: it hands its worker tasks and files the answers. */
+typedef struct task_proxy {
+  hw_task_run* run;
+  int32_t slot;
+  int64_t running; /* task the worker is on, -1 when idle; guarded by run->mu */
+} task_proxy;
+
+struct hw_task_run {
+  hw_pool* pool; /* leased (busy) until freed */
+  hw_task* tasks;
+  uint8_t** inputs;
+  size_t* input_lens;
+  int64_t n;
+  pthread_mutex_t mu; /* guards everything below, the tasks' states and the proxies' running */
+  pthread_cond_t changed;
+  int64_t next;      /* next task to hand out */
+  bool stop;         /* a task failed, or the run was cancelled: hand out no more */
+  int32_t live;      /* proxy threads still running */
+  pthread_t* threads;
+  task_proxy* proxies;
+  int32_t n_threads;
+};
+
+/* Files the end of task i (output moved in). mu not held. */
+static void finish(hw_task_run* run, task_proxy* px, int64_t i, hw_task_state state, uint8_t* output, size_t len,
+                   const hw_error* error, const char* traceback) {
+  pthread_mutex_lock(&run->mu);
+  hw_task* t = &run->tasks[i];
+  t->state = state;
+  t->output = output;
+  t->output_len = len;
+  if (error) t->error = *error;
+  t->traceback = traceback && traceback[0] ? strdup(traceback) : NULL;
+  if (state != HW_TASK_OK) run->stop = true; /* as Spark stops a job at its first failed task */
+  px->running = -1;
+  pthread_cond_broadcast(&run->changed);
+  pthread_mutex_unlock(&run->mu);
+}
+
+/* The next task for this proxy, or -1. */
+static int64_t claim(hw_task_run* run, task_proxy* px) {
+  pthread_mutex_lock(&run->mu);
+  int64_t i = run->stop || run->next >= run->n ? -1 : run->next++;
+  if (i >= 0) run->tasks[i].state = HW_TASK_RUNNING;
+  px->running = i;
+  pthread_mutex_unlock(&run->mu);
+  return i;
+}
+
+/* Reads the worker's ERROR message into e (and its traceback, malloc'd). */
+static void read_worker_error(const uint8_t* payload, size_t len, int64_t index, hw_error* e, char** traceback) {
+  hw_rbuf in = {payload, len, 0, 0};
+  hw_rbuf_i64(&in); /* the partition: the task's index, which the host knows */
+  int64_t row = hw_rbuf_i64(&in), column = hw_rbuf_i64(&in);
+  size_t nc, nm, nt;
+  const uint8_t* cls = hw_rbuf_bytes(&in, &nc);
+  const uint8_t* msg = hw_rbuf_bytes(&in, &nm);
+  const uint8_t* tb = hw_rbuf_bytes(&in, &nt);
+  hw_error_init(e);
+  *traceback = NULL;
+  if (in.failed) {
+    hw_error_set(e, "HW_MALFORMED_MESSAGE", "partition %lld: a worker sent a malformed error", (long long)index);
+  } else {
+    hw_error_set(e, NULL, "%.*s", (int)nm, (const char*)msg);
+    snprintf(e->error_class, sizeof e->error_class, "%.*s", (int)nc, (const char*)cls);
+    e->row = row;
+    e->column = (int32_t)column;
+    *traceback = nt ? strndup((const char*)tb, nt) : NULL;
+  }
+  e->partition = index;
+}
+
+static void* proxy_main(void* arg) {
+  task_proxy* px = arg;
+  hw_task_run* run = px->run;
+  hw_pool* pool = run->pool;
+  hw_worker* w = &pool->workers[px->slot];
+  hw_error err;
+  hw_error_init(&err);
+  pthread_mutex_lock(&pool->mu);
+  int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
+  pthread_mutex_unlock(&pool->mu);
+  if (started != 0) {
+    int64_t i = claim(run, px);
+    if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+    goto out;
+  }
+  for (;;) {
+    int64_t i = claim(run, px);
+    if (i < 0) break;
+    hw_wbuf b = {0};
+    hw_msg_task_encode(&b, i, run->inputs[i], run->input_lens[i]);
+    int rc = hw_link_send(w->link, HW_MSG_TASK, &b, -1, &err);
+    hw_wbuf_free(&b);
+    if (rc != 0) goto lost;
+    for (;;) { /* until the worker answers task i */
+      hw_msg_type type;
+      uint8_t* payload;
+      size_t len;
+      int fd;
+      if (hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err) != 0) goto lost;
+      if (fd >= 0) close(fd);
+      bool answered = true, broken = false;
+      if (type == HW_MSG_RESULT) {
+        int64_t index;
+        bool ok;
+        const uint8_t* out;
+        size_t n;
+        if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, &err) != 0 || index != i) {
+          if (index != i) hw_error_set(&err, "HW_MALFORMED_MESSAGE", "a worker answered task %lld with task %lld",
+                                       (long long)i, (long long)index);
+          broken = true;
+        } else {
+          uint8_t* copy = malloc(n ? n : 1);
+          if (!copy) {
+            hw_error_oom(&err);
+            finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+          } else {
+            if (n) memcpy(copy, out, n);
+            finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL);
+          }
+        }
+      } else if (type == HW_MSG_DONE) { /* stopped by our cancel */
+        finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL);
+      } else if (type == HW_MSG_ERROR) {
+        hw_error werr;
+        char* traceback;
+        read_worker_error(payload, len, i, &werr, &traceback);
+        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
+        free(traceback);
+      } else {
+        hw_error_set(&err, "HW_MALFORMED_MESSAGE", "a worker sent message %d during a task", (int)type);
+        broken = true;
+      }
+      free(payload);
+      if (broken) {
+        /* a worker that breaks the protocol is not trusted again */
+        err.partition = i;
+        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+        char how[160];
+        hw_error ignored;
+        pthread_mutex_lock(&run->mu);
+        pthread_mutex_lock(&pool->mu);
+        if (!pool->stopped && w->pid) {
+          kill(w->pid, SIGKILL);
+          hw_pool_bury(pool, px->slot, how, sizeof how);
+          hw_pool_respawn(pool, px->slot, &ignored);
+        }
+        pthread_mutex_unlock(&pool->mu);
+        pthread_mutex_unlock(&run->mu);
+        goto out;
+      }
+      if (answered) break;
+    }
+  }
+  goto out;
+
+lost: {
+  /* the worker died (or its connection broke) while on a task: say how, reap it, start a fresh one */
+  char how[160];
+  pthread_mutex_lock(&run->mu); /* cancel reads the worker slots under it */
+  pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
+  int64_t i = px->running;
+  pid_t pid = w->pid;
+  if (pool->stopped) snprintf(how, sizeof how, "was stopped with its session");
+  else hw_pool_bury(pool, px->slot, how, sizeof how);
+  hw_error died;
+  hw_error_init(&died);
+  hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while running its task",
+               (long long)i, (int)pid, how);
+  died.partition = i;
+  hw_error ignored;
+  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored); /* the pool stays whole for later queries */
+  pthread_mutex_unlock(&pool->mu);
+  pthread_mutex_unlock(&run->mu);
+  if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL);
+}
+out:
+  pthread_mutex_lock(&run->mu);
+  run->live--;
+  pthread_cond_broadcast(&run->changed);
+  pthread_mutex_unlock(&run->mu);
+  return NULL;
+}
+
+int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* inputs, const size_t* input_lens,
+                      int64_t n, hw_error* err) {
+  if (n < 0) return hw_error_set(err, "HW_INVALID_ARGUMENT", "a negative number of tasks");
+  hw_task_run* run = calloc(1, sizeof *run);
+  if (!run) return hw_error_oom(err);
+  pthread_mutex_init(&run->mu, NULL);
+  pthread_cond_init(&run->changed, NULL);
+  run->n = n;
+  size_t slots = (size_t)(n > 0 ? n : 1);
+  run->tasks = calloc(slots, sizeof *run->tasks);
+  run->inputs = calloc(slots, sizeof *run->inputs);
+  run->input_lens = calloc(slots, sizeof *run->input_lens);
+  int32_t threads = pool->n < n ? pool->n : (int32_t)n;
+  run->threads = calloc((size_t)(threads > 0 ? threads : 1), sizeof *run->threads);
+  run->proxies = calloc((size_t)(threads > 0 ? threads : 1), sizeof *run->proxies);
+  bool failed = !run->tasks || !run->inputs || !run->input_lens || !run->threads || !run->proxies;
+  for (int64_t i = 0; !failed && i < n; i++) {
+    hw_error_init(&run->tasks[i].error);
+    run->inputs[i] = malloc(input_lens[i] ? input_lens[i] : 1);
+    if (!run->inputs[i]) failed = true;
+    else if (input_lens[i]) memcpy(run->inputs[i], inputs[i], input_lens[i]);
+    run->input_lens[i] = input_lens[i];
+  }
+  if (failed) {
+    hw_task_run_free(run); /* no pool yet: nothing to hand back */
+    return hw_error_oom(err);
+  }
+  pthread_mutex_lock(&pool->mu);
+  bool busy = pool->busy || pool->stopped;
+  if (!busy) pool->busy = true;
+  pthread_mutex_unlock(&pool->mu);
+  if (busy) {
+    hw_task_run_free(run);
+    return pool->stopped ? hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped")
+                         : hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
+  }
+  hw_pool_ref(pool);
+  run->pool = pool;
+  for (int32_t k = 0; k < threads; k++) {
+    run->proxies[k] = (task_proxy){run, k, -1};
+    pthread_mutex_lock(&run->mu);
+    run->live++;
+    pthread_mutex_unlock(&run->mu);
+    if (pthread_create(&run->threads[k], NULL, proxy_main, &run->proxies[k]) != 0) {
+      pthread_mutex_lock(&run->mu);
+      run->live--;
+      pthread_mutex_unlock(&run->mu);
+      hw_error_set(err, "HW_INTERNAL", "cannot start a task thread: %s", strerror(errno));
+      hw_task_run_free(run);
+      return -1;
+    }
+    run->n_threads = k + 1;
+  }
+  *out = run;
+  return 0;
+}
+
+bool hw_task_run_wait(hw_task_run* run, int timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&run->mu);
+  int rc = 0;
+  while (run->live > 0 && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&run->changed, &run->mu, &until);
+  bool over = run->live == 0;
+  pthread_mutex_unlock(&run->mu);
+  return over;
+}
+
+void hw_task_run_cancel(hw_task_run* run, bool hard) {
+  pthread_mutex_lock(&run->mu);
+  run->stop = true;
+  for (int32_t k = 0; run->pool && k < run->n_threads; k++) {
+    if (run->proxies[k].running < 0) continue;
+    hw_worker* w = &run->pool->workers[run->proxies[k].slot];
+    hw_error ignored;
+    if (hard) {
+      if (w->pid) kill(w->pid, SIGKILL); /* its proxy sees the connection end, reaps and replaces it */
+      continue;
+    }
+    if (w->link) hw_link_send(w->link, HW_MSG_CANCEL, NULL, -1, &ignored); /* first: the worker looks for it */
+    if (w->pid) kill(w->pid, SIGUSR1); /* interrupts the task's Python code */
+  }
+  pthread_mutex_unlock(&run->mu);
+}
+
+hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n) {
+  *n = run->n;
+  return run->tasks;
+}
+
+void hw_task_run_free(hw_task_run* run) {
+  if (!run) return;
+  if (run->n_threads > 0 && !hw_task_run_wait(run, 0)) hw_task_run_cancel(run, false);
+  for (int32_t k = 0; k < run->n_threads; k++) pthread_join(run->threads[k], NULL);
+  if (run->pool) {
+    pthread_mutex_lock(&run->pool->mu);
+    run->pool->busy = false;
+    pthread_mutex_unlock(&run->pool->mu);
+    hw_pool_unref(run->pool);
+  }
+  for (int64_t i = 0; i < run->n; i++) {
+    if (run->tasks) {
+      free(run->tasks[i].output);
+      free(run->tasks[i].traceback);
+    }
+    if (run->inputs) free(run->inputs[i]);
+  }
+  free(run->tasks);
+  free(run->inputs);
+  free(run->input_lens);
+  free(run->threads);
+  free(run->proxies);
+  pthread_mutex_destroy(&run->mu);
+  pthread_cond_destroy(&run->changed);
+  free(run);
+}
