@@ -2,6 +2,7 @@
 each execution mode, and the same Arrow data queried by DuckDB and read by Polars without a copy."""
 
 import os
+import tempfile
 import time
 
 import duckdb
@@ -9,6 +10,7 @@ import polars as pl
 import pyarrow as pa
 
 import headwater
+from headwater import functions as F
 from headwater.examples import TradesSource
 
 
@@ -47,6 +49,17 @@ def main() -> None:
     print(pl.DataFrame(trades).select(pl.col("quantity").sum().alias("total_quantity")))
     table: pa.Table = trades.toArrow()
     print(f"pyarrow: {table.num_rows:,} rows, {table.nbytes / 1e6:.1f} MB in {len(table.to_batches())} batches")
+
+    print("\nThe DataFrame API on DuckDB (only the columns the query reads are converted):")
+    big = trades.filter(F.col("quantity") > 450).groupBy("symbol").agg(
+        F.count("*").alias("big_trades"), F.avg("price").alias("avg_price"))
+    big.orderBy("symbol").show()
+    trades.createOrReplaceTempView("trades_view")
+    spark.sql("SELECT symbol, max(price) AS top FROM trades_view GROUP BY symbol ORDER BY top DESC LIMIT 2").show()
+    with tempfile.TemporaryDirectory() as tmp:
+        big.write.mode("overwrite").parquet(os.path.join(tmp, "big"))
+        back = spark.read.parquet(os.path.join(tmp, "big"))
+        print(f"written to Parquet and read back: {back.count()} rows, columns {back.columns}")
     spark.stop()
 
 
