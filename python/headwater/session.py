@@ -87,6 +87,10 @@ class _Registry:
 
     def lookup(self, name: str) -> type:
         key = name.lower()
+        if key == "jdbc":  # Spark's built-in name: headwater's own JDBC source (not user-registrable)
+            from headwater.jdbc import JDBCDataSource
+
+            return JDBCDataSource
         if key not in self._sources and not self._discovered:
             self._discover()
         if key not in self._sources:
