@@ -108,6 +108,7 @@ class PgCluster:
         self.psql(f"SET password_encryption = 'scram-sha-256'; "
                   f"CREATE ROLE {self.secret_user} LOGIN PASSWORD '{SECRET_PASSWORD}'; "
                   f"GRANT ALL ON SCHEMA public TO {self.secret_user}; "
+                  f"GRANT pg_read_all_data, pg_write_all_data TO {self.secret_user}; "
                   f"ALTER DATABASE {self.database} OWNER TO {self.secret_user}")
         return self
 

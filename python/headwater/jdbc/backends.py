@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
+import re
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
@@ -40,6 +41,10 @@ __all__ = ["Backend", "BACKENDS", "ENGINE_ORDER", "choose_backend", "backend_nam
            "conform_batches"]
 
 log = logging.getLogger("headwater.jdbc")
+
+
+#: Exceptions that are never a driver's failure (ConnectorX's panics are BaseExceptions: caught).
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class JdbcDriverError(Exception):
@@ -70,12 +75,21 @@ def _cast_steps(src: pa.DataType, dst: pa.DataType) -> Optional[List[Any]]:
     return steps
 
 
-def make_conformer(src: pa.Schema, dst: pa.Schema) -> Optional[Callable[[pa.RecordBatch], pa.RecordBatch]]:
-    """A function that casts a batch of schema ``src`` (columns by position) to ``dst``; None when
-    the types already agree (the batch is then only relabelled, with no copy)."""
+def make_conformer(src: pa.Schema, dst: pa.Schema,
+                   via: Optional[pa.Schema] = None) -> Optional[Callable[[pa.RecordBatch], pa.RecordBatch]]:
+    """A function that casts a batch of schema ``src`` (columns by position) to ``dst``, through
+    ``via`` (the database's own column types: a numeric(12,3) that a driver delivers as
+    decimal(38,10) becomes '1.500', not '1.5000000000', under a STRING customSchema); None when
+    the types already agree (then batches pass untouched)."""
     if len(src) != len(dst):
         raise JdbcDriverError(f"the query returned {len(src)} columns where {len(dst)} were expected")
-    plans = [_cast_steps(s.type, d.type) for s, d in zip(src, dst)]
+    plans = []
+    for i, (s, d) in enumerate(zip(src, dst)):
+        mid = via.field(i).type if via is not None and len(via) == len(dst) else None
+        if mid is not None and mid != s.type and mid != d.type:
+            plans.append((_cast_steps(s.type, mid) or []) + (_cast_steps(mid, d.type) or []))
+        else:
+            plans.append(_cast_steps(s.type, d.type))
     if not any(plans) and src.names == dst.names:
         return None
 
@@ -83,17 +97,20 @@ def make_conformer(src: pa.Schema, dst: pa.Schema) -> Optional[Callable[[pa.Reco
         arrays = []
         for col, steps, field in zip(batch.columns, plans, dst):
             if steps:
-                for step in steps:
-                    col = col.storage if step == "storage" else col.cast(step, safe=True)
+                if col.null_count == len(col):  # an all-NULL column a driver typed on its own
+                    col = pa.nulls(len(col), field.type)
+                else:
+                    for step in steps:
+                        col = col.storage if step == "storage" else col.cast(step, safe=True)
             arrays.append(col)
         return pa.RecordBatch.from_arrays(arrays, schema=dst)
 
     return conform
 
 
-def conform_batches(reader: Any, dst: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """The batches of a RecordBatchReader in the schema ``dst``."""
-    conform = make_conformer(reader.schema, dst)
+def conform_batches(reader: Any, dst: pa.Schema, via: Optional[pa.Schema] = None) -> Iterator[pa.RecordBatch]:
+    """The batches of a RecordBatchReader in the schema ``dst`` (see :func:`make_conformer`)."""
+    conform = make_conformer(reader.schema, dst, via)
     if conform is None:
         yield from reader
         return
@@ -118,7 +135,7 @@ class Backend:
         return module is not None and importlib.util.find_spec(module) is not None
 
     def read(self, url: JdbcUrl, sql: str, schema: pa.Schema, native: Optional[pa.Schema],
-             opts: "ReadSettings") -> Iterator[Any]:
+             opts: "ReadSettings", raw: Optional[pa.Schema] = None) -> Iterator[Any]:
         raise NotImplementedError
 
     def arrow_schema(self, url: JdbcUrl, sql: str, opts: "ReadSettings") -> pa.Schema:
@@ -147,6 +164,9 @@ def _pg_session(url: JdbcUrl, opts: ReadSettings) -> List[str]:
     return opts.pg_session_sql() if url.kind == "postgresql" else ([opts.session_init] if opts.session_init else [])
 
 
+_SET = re.compile(r"(?is)^\s*SET\s+(?:SESSION\s+)?([A-Za-z_][\w.]*)\s*(?:=|\bTO\b)\s*(.+?)\s*;?\s*$")
+
+
 class ConnectorXBackend(Backend):
     name = "connectorx"
     serves = {k: "connectorx" for k in ("postgresql", "sqlite", "mysql", "sqlserver")}
@@ -163,13 +183,29 @@ class ConnectorXBackend(Backend):
     def _stream(self, url: JdbcUrl, sql: str, opts: ReadSettings, batch_size: int) -> Any:
         import connectorx as cx
 
-        pre = _pg_session(url, opts)
         kwargs: Dict[str, Any] = {"return_type": "arrow_stream", "batch_size": batch_size}
-        if pre:
-            kwargs["pre_execution_query"] = pre
+        uri = url.connectorx_uri()
+        if url.kind == "postgresql":
+            # ConnectorX plans on connections that pre_execution_query does not reach: settings go
+            # into libpq's startup options instead, which every connection gets
+            settings = {"statement_timeout": str(opts.query_timeout * 1000)} if opts.query_timeout > 0 else {}
+            pre = []
+            if opts.session_init:
+                m = _SET.match(opts.session_init)
+                if m:
+                    settings[m.group(1)] = m.group(2).strip().strip("'")
+                else:
+                    pre.append(opts.session_init)
+            uri = url.postgres_uri(settings)
+            if pre:
+                kwargs["pre_execution_query"] = pre
+        elif opts.session_init:
+            kwargs["pre_execution_query"] = [opts.session_init]
         try:
-            return cx.read_sql(url.connectorx_uri(), sql, **kwargs)
-        except Exception as e:
+            return cx.read_sql(uri, sql, **kwargs)
+        except _PASS_THROUGH:
+            raise
+        except BaseException as e:  # ConnectorX's Rust panics arrive as pyo3's PanicException (a BaseException)
             raise _driver_failure(url, self.name, "querying", e) from None
 
     def arrow_schema(self, url: JdbcUrl, sql: str, opts: ReadSettings) -> pa.Schema:
@@ -177,14 +213,14 @@ class ConnectorXBackend(Backend):
         return self._stream(url, sql, opts, 1).schema
 
     def read(self, url: JdbcUrl, sql: str, schema: pa.Schema, native: Optional[pa.Schema],
-             opts: ReadSettings) -> Iterator[Any]:
+             opts: ReadSettings, raw: Optional[pa.Schema] = None) -> Iterator[Any]:
         self._check(url, opts)
         reader = self._stream(url, sql, opts, opts.fetchsize)
         try:
-            yield from conform_batches(reader, schema)
-        except JdbcDriverError:
+            yield from conform_batches(reader, schema, raw)
+        except (JdbcDriverError, *_PASS_THROUGH):
             raise
-        except Exception as e:
+        except BaseException as e:  # see _stream
             raise _driver_failure(url, self.name, "reading from", e) from None
 
 
@@ -206,12 +242,18 @@ class AdbcBackend(Backend):
         except Exception as e:
             raise _driver_failure(url, self.name, "connecting to", e) from None
 
-    def _execute(self, conn: Any, url: JdbcUrl, sql: str, opts: ReadSettings, batch_rows: int) -> Any:
+    def _execute(self, conn: Any, url: JdbcUrl, sql: str, opts: ReadSettings, batch_rows: int,
+                 columns: int = 1) -> Any:
         cur = conn.cursor()
         for stmt in _pg_session(url, opts):
             cur.execute(stmt)
         if url.kind == "sqlite":
             cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(max(1, batch_rows))})
+        else:
+            # the PostgreSQL driver cuts COPY output into batches by size: about fetchsize rows
+            # (16 bytes a column: a number with its binary COPY framing)
+            hint = max(1, batch_rows) * 16 * max(1, columns)
+            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(hint)})
         cur.execute(sql)
         return cur
 
@@ -231,15 +273,15 @@ class AdbcBackend(Backend):
             conn.close()
 
     def read(self, url: JdbcUrl, sql: str, schema: pa.Schema, native: Optional[pa.Schema],
-             opts: ReadSettings) -> Iterator[Any]:
+             opts: ReadSettings, raw: Optional[pa.Schema] = None) -> Iterator[Any]:
         if url.kind == "sqlite" and opts.query_timeout:
             raise JdbcDriverError("adbc cannot apply queryTimeout on SQLite; use engine=dbapi")
         conn = self.connect(url)
         try:
             try:
-                cur = self._execute(conn, url, sql, opts, opts.fetchsize)  # kept: the reader needs it open
+                cur = self._execute(conn, url, sql, opts, opts.fetchsize, len(schema))  # kept: the reader needs it
                 try:
-                    yield from conform_batches(cur.fetch_record_batch(), schema)
+                    yield from conform_batches(cur.fetch_record_batch(), schema, raw)
                 finally:
                     cur.close()
             except JdbcDriverError:
@@ -302,7 +344,7 @@ class DbapiBackend(Backend):
         raise JdbcDriverError("the dbapi backend has no Arrow schema of its own")
 
     def read(self, url: JdbcUrl, sql: str, schema: pa.Schema, native: Optional[pa.Schema],
-             opts: ReadSettings) -> Iterator[Any]:
+             opts: ReadSettings, raw: Optional[pa.Schema] = None) -> Iterator[Any]:
         conn = self.connect(url)
         try:
             try:
@@ -319,7 +361,7 @@ class DbapiBackend(Backend):
                     # tuples straight to the C converter: no Python of ours per row
                     yield from itertools.chain.from_iterable(chunks)
                 else:
-                    yield from self._converted(chunks, native, schema)
+                    yield from self._converted(chunks, native, schema, raw)
             except JdbcDriverError:
                 raise
             except Exception as e:
@@ -328,12 +370,13 @@ class DbapiBackend(Backend):
             conn.close()
 
     @staticmethod
-    def _converted(chunks: Iterator[List[tuple]], native: pa.Schema, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _converted(chunks: Iterator[List[tuple]], native: pa.Schema, schema: pa.Schema,
+                   raw: Optional[pa.Schema]) -> Iterator[pa.RecordBatch]:
         from headwater import _core
         from headwater.schema import parse_schema
 
         core = parse_schema(native)
-        conform = make_conformer(native, schema)
+        conform = make_conformer(native, schema, raw)
         for rows in chunks:  # one C conversion and one pyarrow cast per fetched chunk
             batch = pa.record_batch(_core.rows_to_batch(core, rows))
             yield conform(batch) if conform else batch

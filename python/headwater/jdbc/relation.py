@@ -60,6 +60,7 @@ class JdbcRelation:
         self.pushed: List[str] = []  # SQL of the filters pushed down
         self.schema: Optional[pa.Schema] = None
         self.native: Optional[pa.Schema] = None  # what the dbapi backend's values are, when not the schema
+        self.raw: Optional[pa.Schema] = None  # the database's own column types (naive timestamps naive)
         if with_schema:
             self.resolve_schema()
 
@@ -71,7 +72,8 @@ class JdbcRelation:
     def _describe(self) -> Tuple[pa.Schema, List[str]]:
         """The columns (names, Arrow types of their Spark types) and, per column, the SQL that
         selects it."""
-        url, prefer_ntz = self.url, self.opts.prefer_ntz
+        # naive timestamps stay naive here (the raw schema); resolve_schema decides what Spark sees
+        url, prefer_ntz = self.url, True
         dbapi = backend_named("dbapi")
         if url.kind == "sqlite" and not (url.is_memory and self.backend.name != "dbapi"):
             return self._describe_sqlite(dbapi)
@@ -89,10 +91,17 @@ class JdbcRelation:
         # A temporary view over the query gives each column's declared type (PRAGMA table_info);
         # a column without one (an expression) is typed by its first non-null value.
         conn = dbapi.connect(self.url)  # type: ignore[attr-defined]
+        if self.opts.query_timeout > 0:  # as Spark, the schema query has the timeout too
+            import time
+
+            deadline = time.monotonic() + self.opts.query_timeout
+            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10000)
         d = SqliteDialect()
         try:
             view = f"hw_describe_{uuid.uuid4().hex}"
             try:
+                if self.opts.session_init:
+                    conn.execute(self.opts.session_init)
                 conn.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {self.opts.table_or_query}")
                 info = conn.execute(f"PRAGMA table_info({view})").fetchall()
             except Exception as e:
@@ -100,7 +109,7 @@ class JdbcRelation:
                                                      f"{type(e).__name__}: {e}")) from None
             fields, select = [], []
             for _, name, decl, *_ in info:
-                t = d.arrow_type(decl or "", self.opts.prefer_ntz)
+                t = d.arrow_type(decl or "", True)
                 q = d.quote_identifier(name)
                 if t is None:
                     row = conn.execute(f"SELECT typeof({q}) FROM {view} WHERE {q} IS NOT NULL LIMIT 1").fetchone()
@@ -115,22 +124,29 @@ class JdbcRelation:
 
     def resolve_schema(self) -> None:
         try:
-            described, self.select = self._describe()
+            raw, self.select = self._describe()
         except JdbcDriverError as e:
             raise _planning_error(self.opts, e) from None
+        described = raw
         if len(set(n.lower() for n in described.names)) != len(described.names):
             raise AnalysisException(f"The {self.opts.what} has duplicate column names: {described.names}",
                                     "COLUMN_ALREADY_EXISTS")
+        if not self.opts.prefer_ntz:
+            # Spark's default: TIMESTAMP WITHOUT TIME ZONE reads as TimestampType (the wall clock
+            # taken as UTC: headwater has no session time zone)
+            described = pa.schema([f.with_type(_instant(f.type)) for f in described])
         schema = described
         if self.opts.custom_schema:
             schema = _apply_custom_schema(described, self.opts.custom_schema)
         self.schema = schema
-        self.native = self._native_schema(described, schema)
+        self.native = self._native_schema(raw, schema)
+        self.raw = raw
 
     def _native_schema(self, described: pa.Schema, schema: pa.Schema) -> Optional[pa.Schema]:
         """The types the dbapi backend's Python values convert to, when they are not the schema's
         (then each fetched chunk is converted and cast); None when rows can go straight to the C
-        converter."""
+        converter. ``described`` is the raw schema: a driver's naive datetimes convert as naive
+        (TIMESTAMP_NTZ) and are then cast to UTC instants, as the Arrow backends' are."""
         if self.backend.name != "dbapi":
             return None
         if self.url.kind == "sqlite":
@@ -215,7 +231,7 @@ class JdbcRelation:
         backend = backend_named(spec.engine)
         log.debug("jdbc partition %d: engine %s reads %s: %s", spec.index, backend.name, self.url.redacted(), spec.sql)
         try:
-            yield from backend.read(self.url, spec.sql, self.schema, self.native, self.settings)
+            yield from backend.read(self.url, spec.sql, self.schema, self.native, self.settings, self.raw)
         except JdbcDriverError as e:
             raise PythonException(f"JDBC partition {spec.index} ({backend.name}): {e}", "HW_JDBC_QUERY_FAILED",
                                   partition=spec.index) from None
@@ -226,6 +242,15 @@ class JdbcRelation:
         for s in specs:
             lines.append(f"  partition {s.index}: engine={s.engine} where={s.where or '(none)'}")
         return lines
+
+
+def _instant(t: pa.DataType) -> pa.DataType:
+    """A naive timestamp type (also inside arrays) as Spark's TimestampType."""
+    if pa.types.is_timestamp(t) and t.tz is None:
+        return pa.timestamp("us", tz="UTC")
+    if pa.types.is_list(t):
+        return pa.list_(_instant(t.value_type))
+    return t
 
 
 def _unquote(name: str) -> str:

@@ -113,7 +113,8 @@ class JDBCArrowDataSource:
 
     def plan_partitions(self, options: Dict[str, str]) -> List[Dict[str, Any]]:
         relation = JdbcRelation(dict(options))
-        schemas = {"schema": _schema_json(relation.schema), "native": _schema_json(relation.native)}
+        schemas = {"schema": _schema_json(relation.schema), "native": _schema_json(relation.native),
+                   "raw": _schema_json(relation.raw)}
         return [{**s.to_dict(), **schemas} for s in relation.plan()]
 
     def read_partition(self, spec: Dict[str, Any], options: Dict[str, str]) -> Iterator[Any]:
@@ -121,6 +122,7 @@ class JDBCArrowDataSource:
         relation = JdbcRelation(dict(options), with_schema=False)
         relation.schema = _schema_from_json(spec["schema"])
         relation.native = _schema_from_json(spec["native"])
+        relation.raw = _schema_from_json(spec["raw"])
         return relation.read(PartitionSpec.from_dict(spec))
 
     def explain_details(self, partitions: List[Any]) -> List[str]:

@@ -131,9 +131,13 @@ class JdbcUrl:
             out["options"] = (out.get("options", "") + f" -c search_path={p['currentschema']}").strip()
         return out
 
-    def postgres_uri(self) -> str:
-        """A ``postgresql://`` URI for libpq-based drivers (ConnectorX, ADBC)."""
+    def postgres_uri(self, settings: Optional[Dict[str, str]] = None) -> str:
+        """A ``postgresql://`` URI for libpq-based drivers (ConnectorX, ADBC); ``settings`` are
+        server settings every connection starts with (libpq's ``options=-c name=value``)."""
         params = self.libpq_params()
+        if settings:
+            extra = " ".join("-c " + f"{k}={v}".replace("\\", "\\\\").replace(" ", "\\ ") for k, v in settings.items())
+            params["options"] = (params.get("options", "") + " " + extra).strip()
         base = f"postgresql://{self._userinfo()}{params.pop('host')}:{params.pop('port')}/{quote(params.pop('dbname', ''))}"
         params.pop("user", None)
         params.pop("password", None)
