@@ -138,17 +138,25 @@ class JDBCWriter(DataSourceArrowWriter):
             cur.close()
 
     def _table_exists(self) -> bool:
-        # Spark's check: SELECT 1 FROM t WHERE 1=0, inside a savepoint so a failure does not
-        # spoil the transaction
-        self._exec("SAVEPOINT hw_exists")
+        # Spark runs SELECT 1 FROM t WHERE 1=0 and takes a failure as "missing"; a failed
+        # statement would spoil the transaction, so ask the catalog instead (it reads the name
+        # with the same quoting rules as the statements that follow).
+        cur = self.conn.cursor()
         try:
-            self._exec(f"SELECT 1 FROM {self.table} WHERE 1=0")
-            self._exec("RELEASE SAVEPOINT hw_exists")
-            return True
-        except Exception:
-            self._exec("ROLLBACK TO SAVEPOINT hw_exists")
-            self._exec("RELEASE SAVEPOINT hw_exists")
-            return False
+            if self.url.kind == "postgresql":
+                cur.execute(f"SELECT to_regclass({self.dialect.literal(self.table)}) IS NOT NULL")
+                return bool(cur.fetchone()[0])
+            try:
+                schema, name = split_table_name(self.table, fold_lower=False)
+            except ValueError as e:
+                raise AnalysisException(f"Option 'dbtable' must name a table ([schema.]table) for writing: {e}",
+                                        "HW_JDBC_INVALID_OPTION") from None
+            master = f"{self.dialect.quote_identifier(schema)}.sqlite_master" if schema else "sqlite_master"
+            cur.execute(f"SELECT count(*) FROM {master} WHERE type IN ('table', 'view') AND "
+                        f"lower(name) = lower({self.dialect.literal(name)})")
+            return cur.fetchone()[0] > 0
+        finally:
+            cur.close()
 
     def _create(self) -> None:
         q = self.dialect.quote_identifier
@@ -176,8 +184,11 @@ class JDBCWriter(DataSourceArrowWriter):
         cur = self.conn.cursor()
         try:
             cur.execute(f"SELECT * FROM {self.table} WHERE 1=0")
-            if self.engine == "adbc":
+            if self.engine == "adbc" and self.url.kind == "postgresql":
+                # (ADBC's SQLite driver types an empty result as integers: SQLite needs no alignment)
                 return {f.name.lower(): f.type for f in cur.fetch_arrow_table().schema}
+            if self.engine == "adbc":
+                return {f.name.lower(): None for f in cur.fetch_arrow_table().schema}
             return {d[0].lower(): None for d in cur.description}
         finally:
             cur.close()
@@ -205,6 +216,8 @@ class JDBCWriter(DataSourceArrowWriter):
         if missing:
             raise AnalysisException(f"Column {missing[0]} not found in the table {self.table} "
                                     f"(its columns: {list(self.table_schema)}).", "HW_JDBC_WRITE_FAILED")
+        if self.url.kind == "sqlite":
+            return _sqlite_storage(batch)
         if self.engine != "adbc":
             return batch
         arrays, changed = [], False
@@ -262,18 +275,9 @@ class JDBCWriter(DataSourceArrowWriter):
             cur.close()
         return counted[0]
 
-    def _python_columns(self, batch: pa.RecordBatch) -> List[List[Any]]:
-        cols = []
-        for col in batch.columns:
-            t = col.type
-            if self.url.kind == "sqlite":
-                # SQLite keeps these as text (the form the reader parses back)
-                if pa.types.is_timestamp(t):
-                    col = col.cast(pa.timestamp(t.unit)).cast(pa.string()) if t.tz else col.cast(pa.string())
-                elif pa.types.is_date(t) or pa.types.is_decimal(t):
-                    col = col.cast(pa.string())
-            cols.append(col.to_pylist())
-        return cols
+    @staticmethod
+    def _python_columns(batch: pa.RecordBatch) -> List[List[Any]]:
+        return [col.to_pylist() for col in batch.columns]
 
     def _executemany(self, iterator: Iterator[pa.RecordBatch]) -> int:
         q = self.dialect.quote_identifier
@@ -320,6 +324,24 @@ class JDBCWriter(DataSourceArrowWriter):
 
     def __repr__(self) -> str:
         return f"JDBCWriter({self.url.redacted()}, table={self.table!r}, engine={self.engine})"
+
+
+def _sqlite_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """SQLite keeps dates, timestamps (as UTC wall clock) and decimals as ISO/decimal text, the
+    form the reader parses back (pyarrow casts, once per batch)."""
+    arrays, changed = [], False
+    for col in batch.columns:
+        t = col.type
+        if pa.types.is_timestamp(t):
+            col = (col.cast(pa.timestamp(t.unit)) if t.tz else col).cast(pa.string())
+        elif pa.types.is_date(t) or pa.types.is_decimal(t):
+            col = col.cast(pa.string())
+        else:
+            arrays.append(col)
+            continue
+        arrays.append(col)
+        changed = True
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names) if changed else batch
 
 
 def _widenable(src: pa.DataType, dst: pa.DataType) -> bool:
