@@ -38,6 +38,12 @@ def find_pg_bin() -> Optional[str]:
     return os.path.dirname(os.path.realpath(on_path)) if on_path else None
 
 
+def _server_env() -> dict:
+    """The environment for PostgreSQL's programs: without a sanitizer runtime preloaded into the
+    test interpreter (``make sanitize``), which the server must not inherit."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -64,7 +70,7 @@ class PgCluster:
 
     def _run(self, *args: str, input: Optional[str] = None) -> str:
         cmd = self._prefix + [os.path.join(self.bin, args[0]), *args[1:]]
-        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, cwd=self.dir)
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, cwd=self.dir, env=_server_env())
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:1])} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
         return proc.stdout
@@ -119,7 +125,8 @@ class PgCluster:
         if self._started:
             self._started = False
             subprocess.run(self._prefix + [os.path.join(self.bin, "pg_ctl"), "-D", os.path.join(directory, "data"),
-                                           "-m", "immediate", "-w", "stop"], capture_output=True, cwd="/")
+                                           "-m", "immediate", "-w", "stop"], capture_output=True, cwd="/",
+                           env=_server_env())
         shutil.rmtree(directory, ignore_errors=True)
 
     # ---- helpers
