@@ -83,10 +83,15 @@ def _both(name: str) -> Tuple[type, ...]:
     return tuple(types)
 
 
-def _source_error(action: str, name: str, e: BaseException) -> AnalysisException:
+def _source_error(action: str, name: str, e: BaseException) -> BaseException:
     """Spark's PYTHON_DATA_SOURCE_ERROR for a failure in the source's own planning code ("Failed to
-    create Python data source instance: ..."), with the source's traceback."""
+    create Python data source instance: ..."), with the source's traceback. A headwater error from
+    one of headwater's own formats (``jdbc``: a class with ``_hw_builtin``) is returned as it is:
+    Spark's built-in formats report their errors directly too."""
     import traceback
+
+    if isinstance(e, HeadwaterException) and getattr(e, "_hw_builtin", False):
+        return type(e)(e.message, e.error_class)
 
     tb = "".join(traceback.format_exception(e))
     err = AnalysisException(f"Failed to {action} Python data source {name}: {tb}", "PYTHON_DATA_SOURCE_ERROR")

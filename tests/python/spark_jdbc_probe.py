@@ -53,7 +53,7 @@ def main(jar: str) -> int:
         compare("schema of every type", sdf.schema.simpleString(), hdf.schema.simpleString())
         compare("rows of every type", sorted(map(str, sdf.collect())), sorted(map(str, hdf.collect())))
 
-        for lo, hi, n in ((5, 15, 4), (1, 3, 10), (-7, 7, 2), (0, 100, 3)):
+        for lo, hi, n in ((5, 15, 4), (1, 3, 10), (-7, 7, 2), (0, 100, 3), (1, 20, 2), (-30, 600, 7)):
             sdf = spark.read.jdbc(url, "nums", column="id", lowerBound=lo, upperBound=hi, numPartitions=n,
                                   properties=props)
             by_part = {}
@@ -75,7 +75,7 @@ def main(jar: str) -> int:
                 for marker in ("requirement failed: ", "] "):
                     if marker in text:
                         text = text.split(marker, 1)[1]
-                return text.splitlines()[0].strip()
+                return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
         for opts in ({"url": url}, {"url": url, "dbtable": "nums", "query": "select 1"},
                      {"url": url, "dbtable": "nums", "partitionColumn": "id"},

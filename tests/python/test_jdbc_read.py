@@ -138,16 +138,18 @@ def test_partitioned_read_returns_every_row_once(spark, db, engine):
     df = _read(spark, db, engine, dbtable="nums", partitionColumn="id", lowerBound=5, upperBound=15, numPartitions=4)
     got = sorted(((r.id is None, r.id), r.label) for r in df.collect())
     assert got == sorted(((i is None, i), lab) for i, _, _, lab in rows)
-    # Spark's split: stride 15/4 - 5/4 = 2; NULL and below go first, above go last
+    # Spark's split (checked against PySpark 4.1.1): bounds 8, 10, 12; NULL and below go first,
+    # above go last
     reader = JDBCDataSource(dict(url=db.url, dbtable="nums", partitionColumn="id", lowerBound="5", upperBound="15",
                                  numPartitions="4", engine=engine, **db.options))
     reader = reader.reader(reader.schema())
     parts = reader.partitions()
     assert [p.value["where"] for p in parts] == [
-        '"id" < 7 or "id" is null', '"id" >= 7 AND "id" < 9', '"id" >= 9 AND "id" < 11', '"id" >= 11']
+        '"id" < 8 or "id" is null', '"id" >= 8 AND "id" < 10', '"id" >= 10 AND "id" < 12', '"id" >= 12']
     labels = [sorted(_labels(reader.read(p))) for p in parts]
-    assert labels[0] == sorted(["low", "null"] + [f"n{i}" for i in range(1, 7)])
-    assert labels[3] == sorted(["high"] + [f"n{i}" for i in range(11, 21)])
+    assert labels[0] == sorted(["low", "null"] + [f"n{i}" for i in range(1, 8)])
+    assert labels[1] == ["n8", "n9"] and labels[2] == ["n10", "n11"]
+    assert labels[3] == sorted(["high"] + [f"n{i}" for i in range(12, 21)])
     assert sum(len(x) for x in labels) == len(rows)
 
 
@@ -330,11 +332,21 @@ def test_generic_python_format_and_read_python(spark, db):
     assert "partition 2: engine=dbapi" in df2._explain_string()
 
 
-def test_user_schema_is_refused_as_in_spark(spark, db):
-    _numbers(db)
-    with pytest.raises(AnalysisException, match="jdbc does not allow user-specified schemas"):
-        spark.read.format("jdbc").schema("id INT").option("url", db.url).option("dbtable", "nums") \
-            .options(**db.options).load().collect()
+def test_user_schema_only_when_it_is_the_tables_own(spark, db):
+    db.run("CREATE TABLE pair (id BIGINT, label TEXT)")
+    db.insert("pair", [(1, "a")])
+    r = spark.read.format("jdbc").option("url", db.url).option("dbtable", "pair").options(**db.options)
+    assert [tuple(x) for x in r.schema("id BIGINT, label STRING").load().collect()] == [(1, "a")]
+    with pytest.raises(AnalysisException) as e:
+        r.schema("id INT, label STRING").load().collect()
+    assert str(e.value).startswith("[_LEGACY_ERROR_TEMP_1133] The user-specified schema doesn't match the actual "
+                                   "schema:\nuser-specified: id INT, label STRING, actual: id BIGINT, label STRING.")
+
+
+def test_option_errors_are_raised_directly_as_spark_does(spark):
+    with pytest.raises(AnalysisException) as e:
+        spark.read.format("jdbc").option("url", "jdbc:sqlite:/tmp/x.db").load()
+    assert str(e.value) == "[HW_JDBC_MISSING_OPTION] Option 'dbtable' or 'query' is required."
 
 
 def test_jdbc_name_cannot_be_registered(spark):

@@ -108,8 +108,12 @@ def test_partition_strides_as_spark():
     # stride = 100/4 - 0/4 = 25
     assert column_partition("c", "int", 0, 100, 4, _D) == [
         "c < 25 or c is null", "c >= 25 AND c < 50", "c >= 50 AND c < 75", "c >= 75"]
-    # negative bounds: Scala's division truncates toward zero (-7/2 = -3): stride = 3 - (-3) = 6
-    assert column_partition("c", "int", -7, 7, 2, _D) == ["c < -1 or c is null", "c >= -1"]
+    # negative bounds: stride 3.5 - (-3.5) = 7
+    assert column_partition("c", "int", -7, 7, 2, _D) == ["c < 0 or c is null", "c >= 0"]
+    # SPARK-34843: stride 3.75 - 1.25 = 2.5 -> 2; the first bound moves up by half the lost
+    # strides (4 * 0.5 / 2 = 1 stride lost: +1), so 6 + 2 = 8 (checked against PySpark 4.1.1)
+    assert column_partition("c", "int", 5, 15, 4, _D) == [
+        "c < 8 or c is null", "c >= 8 AND c < 10", "c >= 10 AND c < 12", "c >= 12"]
 
 
 def test_partitions_reduced_single_and_errors():

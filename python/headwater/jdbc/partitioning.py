@@ -5,8 +5,10 @@ Facts from Spark's source (4.x):
 - one partition (no WHERE clause) without a partition column, when ``numPartitions <= 1``, or
   when ``lowerBound == upperBound``; ``lowerBound > upperBound`` is an error;
 - ``numPartitions`` is reduced to ``upperBound - lowerBound`` when that is smaller;
-- ``stride = upperBound / n - lowerBound / n`` (integer division truncating toward zero, so it
-  cannot overflow);
+- the stride is ``upperBound / n - lowerBound / n`` computed in decimals (18 places, then
+  truncated to an integer), and the first bound moves up by half the strides the last partition
+  would fall short by, so the first and last partitions come out about even (SPARK-34843; Scala
+  ``BigDecimal`` with its default 34-digit context, reproduced with :mod:`decimal`);
 - partition 0 is ``col < b1 or col is null``, partition i is ``col >= b_i AND col < b_i+1``, the
   last is ``col >= b_last``: NULLs and values below ``lowerBound`` go to the first partition,
   values above ``upperBound`` to the last, and every row is read exactly once;
@@ -17,7 +19,9 @@ Facts from Spark's source (4.x):
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import logging
+from decimal import Decimal
 from typing import List, Optional
 
 import pyarrow as pa
@@ -33,10 +37,13 @@ _EPOCH_TS = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _I64 = (-(1 << 63), (1 << 63) - 1)
 
 
-def _div(a: int, b: int) -> int:
-    """Scala's Long division: truncates toward zero."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
+# Scala's BigDecimal arithmetic: 34 significant digits, half-even (MathContext.DECIMAL128)
+_MC = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def _scale(d: Decimal, places: int, rounding: str = decimal.ROUND_HALF_EVEN) -> Decimal:
+    """BigDecimal.setScale: exact, whatever the number of digits."""
+    return d.quantize(Decimal(1).scaleb(-places), rounding=rounding, context=decimal.Context(prec=200))
 
 
 def parse_bound(text: str, kind: str, name: str) -> int:
@@ -112,9 +119,15 @@ def column_partition(column_sql: str, kind: str, lower: int, upper: int, num_par
                     "%d; Input number of partitions: %d; Lower bound: %d; Upper bound: %d.",
                     diff, num_partitions, lower, upper)
         n = diff
-    stride = _div(upper, n) - _div(lower, n)
+    with decimal.localcontext(_MC):
+        precise = _scale(Decimal(upper) / Decimal(n), 18) - _scale(Decimal(lower) / Decimal(n), 18)
+        stride = int(precise)  # BigDecimal.toLong: truncates toward zero
+        start = lower
+        if stride != 0:
+            lost = (precise - stride) * n / stride
+            start = lower + int(_scale(lost / 2 * stride, 0, decimal.ROUND_HALF_UP))
     clauses: List[Optional[str]] = []
-    current = lower
+    current = start
     for i in range(n):
         low = f"{column_sql} >= {_bound_sql(current, kind, dialect)}" if i != 0 else None
         current += stride

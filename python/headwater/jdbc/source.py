@@ -8,13 +8,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import pyarrow as pa
 
 from headwater.datasource import DataSource, DataSourceArrowWriter, DataSourceReader, InputPartition
-from headwater.errors import AnalysisException
+from headwater.errors import AnalysisException, HeadwaterException
 from headwater.jdbc.relation import JdbcRelation, PartitionSpec
 from headwater.schema import to_struct_type
 
@@ -52,6 +53,18 @@ class JDBCReader(DataSourceReader):
         return self.relation.explain_lines([PartitionSpec.from_dict(p.value) for p in partitions if p is not None])
 
 
+@contextlib.contextmanager
+def _builtin_errors() -> Iterator[None]:
+    """Marks headwater's errors as coming from a built-in format, so the planner raises them as
+    they are (Spark reports its built-in JDBC source's errors directly, not as a Python data source
+    failure)."""
+    try:
+        yield
+    except HeadwaterException as e:
+        e._hw_builtin = True  # type: ignore[attr-defined]
+        raise
+
+
 class JDBCDataSource(DataSource):
     """Spark's ``jdbc`` format: the options of Spark's JDBC data source plus ``engine``
     (``connectorx``, ``adbc`` or ``dbapi``). See :mod:`headwater.jdbc`."""
@@ -71,22 +84,45 @@ class JDBCDataSource(DataSource):
         return int((s.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") if s else None) or 10000)
 
     def schema(self) -> Any:
-        self._relation = JdbcRelation(dict(self.options), self._default_fetch())
+        with _builtin_errors():
+            self._relation = JdbcRelation(dict(self.options), self._default_fetch())
+        self._schema_called = True
         return to_struct_type(self._relation.schema)
 
     def reader(self, schema: Any) -> JDBCReader:
-        if self._relation is None:  # schema() was not called: the user gave one
-            raise AnalysisException("jdbc does not allow user-specified schemas.", "HW_JDBC_USER_SCHEMA")
+        with _builtin_errors():
+            if not getattr(self, "_schema_called", False):
+                # the user gave a schema: Spark accepts it only when it is the table's own
+                self._relation = JdbcRelation(dict(self.options), self._default_fetch())
+                self._check_user_schema(schema)
+            assert self._relation is not None
         # a fresh relation per action, so pushed filters of one query do not leak into the next
         rel = JdbcRelation.__new__(JdbcRelation)
         rel.__dict__.update(self._relation.__dict__)
         rel.pushed = []
         return JDBCReader(rel)
 
+    def _check_user_schema(self, schema: Any) -> None:
+        from headwater.schema import parse_schema
+
+        assert self._relation is not None and self._relation.schema is not None
+        user = pa.schema(parse_schema(schema))
+        actual = self._relation.schema
+        same = user.names == actual.names and all(u.type == a.type for u, a in zip(user, actual))
+        if not same:
+            raise AnalysisException(
+                "The user-specified schema doesn't match the actual schema:\n"
+                f"user-specified: {parse_schema(user).to_ddl()}, actual: {parse_schema(actual).to_ddl()}. "
+                "If you're using\nDataFrameReader.schema API or creating a table, please do not specify the "
+                "schema.\nOr if you're scanning an existed table, please drop it and re-create it.",
+                "_LEGACY_ERROR_TEMP_1133",
+            )
+
     def writer(self, schema: Any, overwrite: bool) -> "DataSourceArrowWriter":
         from headwater.jdbc.writing import JDBCWriter
 
-        return JDBCWriter(dict(self.options), schema, overwrite)
+        with _builtin_errors():
+            return JDBCWriter(dict(self.options), schema, overwrite)
 
 
 def _schema_json(schema: Optional[pa.Schema]) -> Optional[str]:
