@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
 
-from headwater.errors import AnalysisException, PythonException
+from headwater.errors import AnalysisException
 from headwater.jdbc.url import JdbcUrl
 
 __all__ = ["Backend", "BACKENDS", "ENGINE_ORDER", "choose_backend", "backend_named", "JdbcDriverError",

@@ -12,7 +12,7 @@ import datetime as _dt
 import decimal
 import math
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import pyarrow as pa
 
@@ -70,7 +70,6 @@ class Dialect:
     """The SQL of one database. Subclasses change quoting, literals and types."""
 
     name = "generic"
-    #: Spark's ``SELECT * FROM t WHERE 1=0`` for finding a table's schema.
     true_literal, false_literal = "TRUE", "FALSE"
 
     # ---- quoting
