@@ -6,7 +6,8 @@ temporary directory that user owns. The server listens on a free loopback port w
 that directory. Roles: ``hw`` (superuser, trust over the socket and TCP) and ``hw_secret`` (password,
 scram-sha-256 over TCP). :meth:`PgCluster.stop` stops it with ``pg_ctl stop -m immediate`` and
 removes the directory; it is also registered with ``atexit`` and on SIGTERM so an interrupted run
-leaves nothing behind.
+leaves nothing behind, and a cluster whose owning process was killed outright (SIGKILL) is
+reaped by the next :meth:`PgCluster.start` (each directory records its owner's pid).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 import time
 from typing import List, Optional
 
-__all__ = ["PgCluster", "find_pg_bin", "SECRET_PASSWORD"]
+__all__ = ["PgCluster", "find_pg_bin", "reap_stale", "SECRET_PASSWORD"]
 
 #: The password of the role ``hw_secret`` (the tests check it never shows up anywhere).
 SECRET_PASSWORD = "s3cr3t-Pa55w0rd!@:/?#%"
@@ -42,6 +43,41 @@ def _server_env() -> dict:
     """The environment for PostgreSQL's programs: without a sanitizer runtime preloaded into the
     test interpreter (``make sanitize``), which the server must not inherit."""
     return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+
+
+_PREFIX = "hw-pg-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale(bin_dir: str) -> List[str]:
+    """Stop and remove the clusters of earlier runs whose owning process is gone (killed with
+    SIGKILL, where no clean-up of its own could run). Returns the directories removed."""
+    removed = []
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), _PREFIX + "*")):
+        try:
+            with open(os.path.join(d, "owner.pid")) as f:
+                owner = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if owner and _alive(owner):
+            continue
+        data = os.path.join(d, "data")
+        if os.path.exists(os.path.join(data, "postmaster.pid")):
+            prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            subprocess.run(prefix + [os.path.join(bin_dir, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"],
+                           capture_output=True, cwd="/", env=_server_env())
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
 
 
 def _free_port() -> int:
@@ -76,7 +112,10 @@ class PgCluster:
         return proc.stdout
 
     def start(self) -> "PgCluster":
-        self.dir = tempfile.mkdtemp(prefix="hw-pg-")
+        reap_stale(self.bin)
+        self.dir = tempfile.mkdtemp(prefix=_PREFIX)
+        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+            f.write(str(os.getpid()))
         if os.geteuid() == 0:
             # root: run the server as the postgres system user, in a directory it owns
             pw = pwd.getpwnam("postgres")
@@ -140,7 +179,7 @@ class PgCluster:
         return f"jdbc:postgresql://{self.host}:{self.port}/{database or self.database}"
 
     def __enter__(self) -> "PgCluster":
-        return self.start()
+        return self if self._started else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
