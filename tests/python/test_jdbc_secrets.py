@@ -67,6 +67,17 @@ def test_the_right_password_reads(spark, pg, secret):
     _assert_hidden(text, secret)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_right_password_with_every_backend(spark, pg, secret, engine):
+    # the password has URL-reserved characters: each backend's connection string escapes them
+    df = (spark.read.format("jdbc").option("url", pg.jdbc_url()).option("dbtable", "guarded")
+          .option("user", pg.secret_user).option("password", secret).option("engine", engine)
+          .option("partitionColumn", "id").option("lowerBound", 1).option("upperBound", 3)
+          .option("numPartitions", 2).load())
+    assert sorted(tuple(r) for r in df.collect()) == [(1, "a"), (2, "b")]
+    assert f"engine={engine}" in df._explain_string()
+
+
 @pytest.mark.parametrize("where", ["option", "url"])
 def test_wrong_password_at_load(spark, pg, secret, where):
     wrong = "Wr0ng-" + secret

@@ -146,3 +146,18 @@ def test_write_errors(spark, db):
     with pytest.raises(HeadwaterException, match="Column name not found in the table target"):
         _writer(df, db, "adbc", "append").save()
     assert db.rows("SELECT count(*) FROM target") == [(0,)]
+
+
+@pytest.mark.parametrize("engine", WRITERS)
+def test_arrays_to_postgresql(spark, pg, engine):
+    from jdbc_dbs import PgDb
+
+    db = PgDb(pg)
+    try:
+        df = spark.createDataFrame([(1, [1, None, 3], ["a", "b"]), (2, None, [])], "id INT, xs ARRAY<INT>, ss ARRAY<STRING>")
+        _writer(df, db, engine, "append").save()
+        assert db.rows("SELECT id, xs, ss FROM target ORDER BY id") == [(1, [1, None, 3], ["a", "b"]), (2, None, [])]
+        assert [tuple(r) for r in spark.read.jdbc(db.url, "target", properties=db.options).collect()] == [
+            (1, [1, None, 3], ["a", "b"]), (2, None, [])]
+    finally:
+        db.drop()
