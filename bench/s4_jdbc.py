@@ -10,7 +10,7 @@ fills ``s4 (i int, b bigint, n numeric(18,4), t text, ts timestamp)`` with ``--r
 (generate_series, in the server).
 
 Reads (each materialized as one pyarrow Table; one untimed warm-up, then ``--reps`` timed runs,
-median reported):
+interleaved across the peers so that load from elsewhere falls on all alike; median reported):
 
 - ``connectorx direct``: ``connectorx.read_sql(uri, sql, return_type="arrow")``; with several
   partitions ConnectorX's own ``partition_on="i"``;
@@ -48,6 +48,19 @@ def _timed(fn: Callable[[], Any], reps: int) -> Dict[str, Any]:
         fn()
         times.append(time.perf_counter() - t0)
     return {"median": statistics.median(times), "times": times, "result": result}
+
+
+def _timed_together(fns: List[Callable[[], Any]], reps: int) -> List[Dict[str, Any]]:
+    """Like :func:`_timed` for several peers, their runs interleaved (peer 1, peer 2, ..., then
+    again), so load from elsewhere on a shared machine falls on all of them alike."""
+    results = [fn() for fn in fns]  # warm-ups
+    times: List[List[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [{"median": statistics.median(t), "times": t, "result": r} for t, r in zip(times, results)]
 
 
 def main() -> None:
@@ -110,17 +123,16 @@ def main() -> None:
 
         results: List[Dict[str, Any]] = []
         for n in parts:
-            floor = _timed(cx_read(n), args.reps)
-            assert floor["result"] == rows
-            line = [("connectorx direct", floor)]
-            for e in engines:
-                r = _timed(hw_read(e, n), args.reps)
-                assert r["result"] == rows, (e, r["result"])
-                line.append((f"headwater {e}", r))
+            names = ["connectorx direct"] + [f"headwater {e}" for e in engines]
+            fns = [cx_read(n)] + [hw_read(e, n) for e in engines]
             if n == 1:
-                r = _timed(pandas_read, args.reps)
-                assert r["result"] == rows
-                line.append(("pandas.read_sql (psycopg)", r))
+                names.append("pandas.read_sql (psycopg)")
+                fns.append(pandas_read)
+            measured = _timed_together(fns, args.reps)
+            for name, r in zip(names, measured):
+                assert r["result"] == rows, (name, r["result"])
+            floor = measured[0]
+            line = list(zip(names, measured))
             print(f"\nread, {n} partition{'s' if n > 1 else ''}:")
             for name, r in line:
                 ratio = r["median"] / floor["median"]
