@@ -9,8 +9,9 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 # Debian packages the build and tests need: cmocka for the C tests, pkg-config to find it, Java 17
-# for the differential tests against real PySpark.
-APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless
+# for the differential tests against real PySpark, PostgreSQL for the JDBC tests (they start a
+# throwaway cluster of their own).
+APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless postgresql
 
 .PHONY: demo test ctest pytest sanitize build setup system-deps clean
 

@@ -540,11 +540,15 @@ class DataFrame:
         parts = plan.make_partitions(reader)
         last = getattr(plan, "last_run", None)
         mode, why = (last["mode"], last["why"]) if last else plan.execution_mode(len(parts))
+        # a source may add lines (the JDBC source: its URL without password, pushed filters, and
+        # the backend and WHERE clause of each partition)
+        details = getattr(reader, "explain_details", None) or getattr(getattr(plan, "source", None), "explain_details", None)
+        extra = "".join(line + "\n" for line in details(parts)) if callable(details) else ""
         return (
             "== Physical Plan ==\n"
             f"PythonDataSourceScan {plan.name} [{', '.join(self.columns)}]\n"
             f"  partitions: {len(parts)}\n"
-            f"  execution: {mode} ({why})\n"
+            f"  execution: {mode} ({why})\n" + extra
         )
 
     def __repr__(self) -> str:

@@ -83,15 +83,20 @@ def _both(name: str) -> Tuple[type, ...]:
     return tuple(types)
 
 
-def _source_error(action: str, name: str, e: BaseException) -> AnalysisException:
+def _source_error(action: str, name: str, e: BaseException) -> BaseException:
     """Spark's PYTHON_DATA_SOURCE_ERROR for a failure in the source's own planning code ("Failed to
-    create Python data source instance: ..."), with the source's traceback."""
+    create Python data source instance: ..."), with the source's traceback. A headwater error from
+    one of headwater's own formats (files, jdbc) is returned as it is: Spark's built-in formats report
+    their errors directly too."""
     import traceback
 
-    if getattr(e, "spark_error", False):  # a built-in format's own error: Spark's class and words already
-        err = type(e)(e.message, e.error_class)  # type: ignore[attr-defined]
+    # a built-in format's own error (file formats: ``spark_error``; jdbc: ``_hw_builtin``) already has
+    # Spark's class and words
+    if isinstance(e, HeadwaterException) and (getattr(e, "spark_error", False) or getattr(e, "_hw_builtin", False)):
+        err = type(e)(e.message, e.error_class)
         err.__cause__ = e
         return err
+
     tb = "".join(traceback.format_exception(e))
     err = AnalysisException(f"Failed to {action} Python data source {name}: {tb}", "PYTHON_DATA_SOURCE_ERROR")
     err.__cause__ = e

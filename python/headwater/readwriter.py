@@ -49,6 +49,26 @@ class DataFrameReader:
         self._schema = schema
         return self
 
+    def jdbc(self, url: str, table: str, column: Optional[str] = None, lowerBound: Any = None,
+             upperBound: Any = None, numPartitions: Optional[int] = None, predicates: Optional[List[str]] = None,
+             properties: Optional[Dict[str, Any]] = None) -> "DataFrame":
+        """PySpark's ``spark.read.jdbc``: a table, partitioned by ``column`` between the bounds or by
+        ``predicates`` (one partition per WHERE clause); ``properties`` are more options
+        (``user``, ``password``, ...). See :mod:`headwater.jdbc`."""
+        import json
+
+        for k, v in (properties or {}).items():
+            self.option(k, v)
+        self.format("jdbc").option("url", url).option("dbtable", table)
+        if column is not None:
+            if lowerBound is None or upperBound is None or numPartitions is None:
+                raise TypeError("jdbc(): column needs lowerBound, upperBound and numPartitions")
+            self.options(partitionColumn=column, lowerBound=lowerBound, upperBound=upperBound,
+                         numPartitions=numPartitions)
+        elif predicates is not None:
+            self.option("predicates", json.dumps(list(predicates)))
+        return self.load()
+
     def load(self, path: Union[str, List[str], None] = None, format: Optional[str] = None, schema: Any = None,
              **options: Any) -> "DataFrame":
         from headwater.dataframe import DataFrame

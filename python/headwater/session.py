@@ -87,6 +87,10 @@ class _Registry:
 
     def lookup(self, name: str) -> type:
         key = name.lower()
+        if key == "jdbc":  # Spark's built-in name: headwater's own JDBC source (not user-registrable)
+            from headwater.jdbc import JDBCDataSource
+
+            return JDBCDataSource
         if key not in self._sources:  # headwater's built-in formats (parquet, csv, json, arrow, noop)
             from headwater.formats import builtin_format
 

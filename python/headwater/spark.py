@@ -35,6 +35,7 @@ import importlib
 import json
 import math
 import os
+import re
 import sys
 import threading
 import traceback
@@ -272,6 +273,9 @@ def redact(value: Any) -> Any:
         return {k: (REDACTED if is_secret(k) else redact(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
+    if isinstance(value, str):  # passwords inside URLs: ...?password=..., //user:password@host
+        value = re.sub(r"(?i)(password|passwd|pwd)=([^&;\s]*)", r"\1=" + REDACTED, value)
+        return re.sub(r"(//[^/:@\s]*):([^@/\s]*)@", r"\1:" + REDACTED + "@", value)
     return value
 
 
