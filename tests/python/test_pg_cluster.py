@@ -28,8 +28,18 @@ time.sleep(120)
 
 
 def _postgres_running(directory: str) -> bool:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return any(directory in line and "postgres" in line for line in out.splitlines())
+    """A postgres process serving ``directory`` exists (read from /proc: no subprocess)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if directory in args and "postgres" in args:
+            return True
+    return False
 
 
 def _start(mode: str):
