@@ -89,15 +89,20 @@ class ScanUse:
         converted = self.column_names()
         pushed = [repr(f) for f in self.pushed]
         left = [repr(f) for f in self.rejected]
-        not_offered = []  # predicates Spark does not push (OR, functions, column comparisons) are DuckDB's
         lines = [
             f"PythonDataSourceScan {plan.name} [{', '.join(converted)}]",
             f"  columns: {len(converted)} of {len(names)} converted"
             + ("" if len(converted) == len(names) else f" (pruned: {', '.join(n for n in names if n not in converted)})"),
             f"  pushed filters: [{', '.join(pushed)}]",
-            f"  filters returned to DuckDB: [{', '.join(left)}]" + ("" if not not_offered else ""),
+            f"  filters returned to DuckDB: [{', '.join(left)}]",
             f"  limit: {self.limit if self.limit is not None else 'none'}",
             f"  partitions: {len(parts)}",
             f"  execution: {mode} ({why})",
         ]
+        # a source may add lines (the JDBC source: its URL without password, the backend and WHERE
+        # clause of each partition)
+        details = getattr(reader, "explain_details", None) or \
+            getattr(getattr(plan, "source", None), "explain_details", None)
+        if callable(details):
+            lines.extend(details(parts))
         return "\n".join(lines)
