@@ -332,6 +332,7 @@ def test_noop_consumes_everything(spark):
         return original(self, counted())
 
     _NoopWriter.write = counting
+    spark.conf.set("headwater.executor.mode", "thread")  # the patched writer is seen in this process only
     try:
         df = spark.createDataFrame([(i,) for i in range(1000)], "id INT").repartition(3)
         for mode in ("append", "overwrite"):
@@ -345,6 +346,7 @@ def test_noop_consumes_everything(spark):
             assert e.value.error_class == "UNSUPPORTED_DATA_SOURCE_SAVE_MODE"
     finally:
         _NoopWriter.write = original
+        spark.conf.unset("headwater.executor.mode")
 
 
 def test_builtin_names_cannot_be_registered_but_resolve(spark):
