@@ -66,7 +66,8 @@ void hw_pool_free(hw_pool* pool);
 void hw_pool_ref(hw_pool* pool);
 void hw_pool_unref(hw_pool* pool);
 
-/* Replaces a dead or missing worker in slot i. */
+/* Replaces the worker in slot i: a live one is killed (SIGKILL) and reaped first. An error once the
+ * pool is stopped. */
 int hw_pool_respawn(hw_pool* pool, int32_t i, hw_error* err);
 
 /* Reaps worker i after its connection ended and describes how it died ("killed by signal 9

@@ -626,15 +626,10 @@ lost: {
   return NULL;
 }
 kill_worker: {
-  char how[160];
   hw_error ignored;
   pthread_mutex_lock(&s->mu);
   pthread_mutex_lock(&pool->mu);
-  if (!pool->stopped && w->pid) {
-    kill(w->pid, SIGKILL);
-    hw_pool_bury(pool, px->slot, how, sizeof how);
-    hw_pool_respawn(pool, px->slot, &ignored);
-  }
+  if (w->pid) hw_pool_respawn(pool, px->slot, &ignored); /* kills, reaps and replaces it */
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
   return NULL;

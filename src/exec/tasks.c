@@ -151,15 +151,10 @@ static void* proxy_main(void* arg) {
         /* a worker that breaks the protocol is not trusted again */
         err.partition = i;
         finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-        char how[160];
         hw_error ignored;
         pthread_mutex_lock(&run->mu);
         pthread_mutex_lock(&pool->mu);
-        if (!pool->stopped && w->pid) {
-          kill(w->pid, SIGKILL);
-          hw_pool_bury(pool, px->slot, how, sizeof how);
-          hw_pool_respawn(pool, px->slot, &ignored);
-        }
+        if (w->pid) hw_pool_respawn(pool, px->slot, &ignored); /* kills, reaps and replaces it */
         pthread_mutex_unlock(&pool->mu);
         pthread_mutex_unlock(&run->mu);
         goto out;
