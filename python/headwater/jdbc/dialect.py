@@ -361,9 +361,7 @@ class SqlServerDialect(Dialect):
         return "[" + name.replace("]", "]]") + "]"
 
     def string_literal(self, s: str) -> str:
-        if "\x00" in s:
-            raise _NoLiteral("NUL character")
-        return "N'" + s.replace("'", "''") + "'"
+        return "N" + super().string_literal(s)  # a Unicode literal
 
     def bytes_literal(self, b: bytes) -> str:
         return "0x" + b.hex()
