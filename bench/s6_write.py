@@ -35,9 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -392,40 +390,10 @@ def peer_main(peer: str, cfg_path: str, out_path: str) -> None:
 
 
 def run_peer(peer: str, cfg: Dict[str, Any], args: argparse.Namespace, log_path: str) -> Dict[str, Any]:
+    from peer_process import run_peer_process
+
     python = args.sail_python if peer == "lakesail" else sys.executable
-    if not os.path.exists(python):
-        return {"status": "unavailable", "reason": f"no Lakesail venv at {python} (make bench creates bench/.venv-sail)"}
-    work = tempfile.mkdtemp(prefix="hwbench-s6-")
-    cfg_path, out_path = os.path.join(work, "config.json"), os.path.join(work, "out.json")
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f)
-    env = dict(os.environ)
-    env["TZ"] = "UTC"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (BENCH_DIR, env.get("PYTHONPATH", "")) if p)
-    env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = python
-    env.pop("SPARK_REMOTE", None)
-    env["HW_S6_BUILD_LOG"] = os.path.join(work, "builds.log")
-    with open(log_path, "ab") as log:
-        log.write(f"\n=== {peer} {json.dumps(cfg)} ({python})\n".encode())
-        log.flush()
-        p = subprocess.Popen([python, os.path.abspath(__file__), "--peer", peer, cfg_path, out_path],
-                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
-                             start_new_session=True)
-        try:
-            p.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # whatever the peer left (a JVM, workers) goes with its process group
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-    try:
-        with open(out_path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {"status": "unavailable", "reason": f"the peer process died or timed out (exit {p.returncode}); "
-                                                   f"see {log_path}"}
+    return run_peer_process(__file__, peer, cfg, python, args.timeout, log_path, "hwbench-s6-", "HW_S6_BUILD_LOG", "builds.log")
 
 
 def main() -> None:
