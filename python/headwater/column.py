@@ -163,7 +163,7 @@ class Column:
             a, b = self._args
             if self._op == "!=":
                 return f"(NOT ({a._spark_name()} = {b._spark_name()}))"
-            return f"({a._spark_name()} {_SPARK_OP.get(self._op, self._op)} {b._spark_name()})"
+            return f"({a._spark_name()} {self._op} {b._spark_name()})"
         if k == "unary":
             a = self._args[0]
             if self._op in ("IS NULL", "IS NOT NULL"):
@@ -308,15 +308,12 @@ class Column:
     def __rmul__(self, other: Any) -> "Column":
         return self._bin("*", other, True)
 
+    # Spark's `/` is always fractional (double, or decimal for decimals); so is DuckDB's `/`
     def __truediv__(self, other: Any) -> "Column":
-        return self._div(other, False)
+        return self._bin("/", other)
 
     def __rtruediv__(self, other: Any) -> "Column":
-        return self._div(other, True)
-
-    def _div(self, other: Any, reverse: bool) -> "Column":
-        # Spark's `/` is always fractional (double, or decimal for decimals); so is DuckDB's `/`
-        return self._bin("/", other, reverse)
+        return self._bin("/", other, True)
 
     def __mod__(self, other: Any) -> "Column":
         return self._bin("%", other)
@@ -438,9 +435,6 @@ class Column:
 
     def __repr__(self) -> str:
         return f"Column<'{self._spark_name()}'>"
-
-
-_SPARK_OP = {"!=": "!=", "<=>": "<=>"}
 
 
 def _lit(value: Any) -> Column:

@@ -220,8 +220,7 @@ class DataFrame:
         from headwater.logical import Compiler
 
         engine = self._engine()
-        comp = Compiler(engine, pushdown=False)
-        comp.placeholders = True
+        comp = Compiler(engine, placeholders=True)
         body = comp.compile(self._node)
         cols = ", ".join(f"q.{_qi(a.sql)} AS {_qi(a.name)}" for a in self._node.output)
         names = engine.bind_names(f"SELECT {text} FROM (SELECT {cols} FROM ({body}) AS q)", comp)

@@ -4,7 +4,7 @@ Python source scans it reads, runs it, and maps failures to headwater's exceptio
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import pyarrow as pa
 
@@ -57,18 +57,14 @@ class QueryEngine:
         """The SQL of node's result (columns named as Spark names them) on a new cursor with the leaves
         registered. ``placeholders``: empty tables stand in for the sources (to learn names and types
         without reading anything or asking the source)."""
-        comp = Compiler(self, pushdown=self._pushdown_enabled() and not placeholders, ordered=ordered)
-        comp.placeholders = placeholders
+        comp = Compiler(self, pushdown=self._pushdown_enabled(), ordered=ordered, placeholders=placeholders)
         body = self._guard(lambda: comp.compile(node, needed, limit))
-        con = self._cursor()
-        for name, obj in comp.leaves.items():
-            con.register(name, obj)
+        con = self._cursor(comp)
         outputs = node.output if needed is None else [a for a in node.output if a.id in needed] or node.output[:1]
         # Spark has no 128-bit integers: DuckDB's sum of integers is narrowed to bigint (an overflow
         # is then an error, as with Spark's ANSI mode)
-        types = self._guard(lambda: con.sql(body).types, con)
-        names = self._guard(lambda: con.sql(body).columns, con)
-        by_name = {n: str(t) for n, t in zip(names, types)}
+        bound = self._guard(lambda: con.sql(body), con)  # bound, not run
+        by_name = {n: str(t) for n, t in zip(bound.columns, bound.types)}
         cols = []
         for a in outputs:
             expr = f"r.{quote_ident(a.sql)}"
@@ -80,22 +76,22 @@ class QueryEngine:
     def _pushdown_enabled(self) -> bool:
         return (self.session.conf.get("headwater.sql.pushdown") or "true").lower() == "true"
 
-    def _cursor(self) -> Any:
+    def _cursor(self, comp: Compiler) -> Any:
+        """A new cursor with Spark's NULL ordering and the compiled query's leaves registered."""
         con = self.db.cursor()
-        con.execute("SET default_null_order = 'nulls_first_on_asc_last_on_desc'")  # Spark's NULL ordering
+        con.execute("SET default_null_order = 'nulls_first_on_asc_last_on_desc'")
+        for name, obj in comp.leaves.items():
+            con.register(name, obj)
         return con
 
     def bind_names(self, sql: str, comp: Compiler) -> List[str]:
-        con = self._cursor()
-        for name, obj in comp.leaves.items():
-            con.register(name, obj)
+        """DuckDB's names of a query's columns (bound only, nothing runs)."""
+        con = self._cursor(comp)
         return self._guard(lambda: con.sql(sql).columns, con)
 
     def bind_types(self, sql: str, comp: Compiler) -> List[str]:
         """DuckDB's types of a query's columns (bound only, nothing runs)."""
-        con = self._cursor()
-        for name, obj in comp.leaves.items():
-            con.register(name, obj)
+        con = self._cursor(comp)
         return [str(t) for t in self._guard(lambda: con.sql(sql).types, con)]
 
     # ---- running
@@ -110,11 +106,10 @@ class QueryEngine:
         return self._run(prep, lambda _: prep.con.sql(sql).fetchone()[0])
 
     def reader(self, node: Node) -> pa.RecordBatchReader:
-        """The result as a stream of batches (DuckDB's, as it produces them); the cursor and the scans
-        stay alive with the reader."""
+        """The result as a stream of batches, as DuckDB produces them (its result holds what the
+        query needs, so the cursor is not closed here)."""
         prep = self.prepare(node, ordered=False)
-        reader = self._run(prep, lambda rel: rel.to_arrow_reader(), close=False)
-        return _KeepAlive(reader, prep, self)
+        return self._run(prep, lambda rel: rel.to_arrow_reader(), close=False)
 
     def schema(self, node: Node) -> pa.Schema:
         prep = self.prepare(node, placeholders=True)
@@ -180,24 +175,3 @@ def _translate(e: Exception) -> HeadwaterException:
         return QueryExecutionException(text, "ARITHMETIC_OVERFLOW")
     return QueryExecutionException(text, "HW_QUERY_FAILED")
 
-
-class _KeepAlive:
-    """A RecordBatchReader that keeps the cursor and source scans of its query alive, and raises
-    headwater's exceptions for a failed source."""
-
-    def __init__(self, reader: Any, prep: Prepared, engine: QueryEngine) -> None:
-        self._reader = reader
-        self._prep = prep
-        self._engine = engine
-        self.schema = reader.schema
-
-    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        return self._reader.__arrow_c_stream__(requested_schema)
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while True:
-            try:
-                batch = self._engine._guard(self._reader.read_next_batch, self._prep.con, self._prep.compiler)
-            except StopIteration:
-                return
-            yield batch

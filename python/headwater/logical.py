@@ -379,11 +379,11 @@ class Compiler:
     """Translates a plan for one action. ``leaves`` collects what must be registered with DuckDB
     (name -> object with ``__arrow_c_stream__``), ``scans`` the pushdown decided per source scan."""
 
-    def __init__(self, engine: Any, pushdown: bool = True, ordered: bool = True) -> None:
+    def __init__(self, engine: Any, pushdown: bool = True, ordered: bool = True, placeholders: bool = False) -> None:
         self.engine = engine
-        self.pushdown = pushdown
+        self.placeholders = placeholders  # empty tables stand in for sources (names and types only)
+        self.pushdown = pushdown and not placeholders
         self.ordered = ordered
-        self.placeholders = False  # empty tables stand in for sources (names and types only)
         self.leaves: Dict[str, Any] = {}
         self.scans: List["ScanUse"] = []
         self._alias = itertools.count(1)
@@ -565,8 +565,7 @@ class Compiler:
         aggs = [c for e in node.aggs for c in e._walk() if c._kind == "agg" and c._name in ("sum", "avg") and c._args]
         if not aggs:
             return {}
-        probe = Compiler(self.engine, pushdown=False)
-        probe.placeholders = True
+        probe = Compiler(self.engine, placeholders=True)
         body = probe.compile(child, None)
         args = ", ".join(a._args[0]._sql(self._resolver([child], [q])) for a in aggs)
         types = self.engine.bind_types(f"SELECT {args} FROM ({body}) AS {q}", probe)

@@ -229,8 +229,7 @@ class SparkSession:
                                     "HW_UNSUPPORTED")
         views = {name: node for name, node in self._views.values()}
         engine = self._query_engine()
-        comp = Compiler(engine, pushdown=False)
-        comp.placeholders = True
+        comp = Compiler(engine, placeholders=True)
         names = engine.bind_names(comp.sql_with_views(sqlQuery, views), comp)
         return DataFrame(self, SqlQuery(sqlQuery, views, names))
 
