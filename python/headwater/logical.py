@@ -601,19 +601,18 @@ class Compiler:
             on = node.condition._sql(sql_of)
         else:
             on = None
+        # each output column comes from one side (their ids differ: a self-join's right side has new
+        # ids), except a FULL join's keys, which are new columns: either side's value
+        from_side = {a.id: f"{ql}.{quote_ident(a.sql)}" for a in left.output}
+        from_side.update((a.id, f"{qr}.{quote_ident(a.sql)}") for a in right.output)
+        full_keys = {l.name: (l, r) for l, r in node.key_attrs} if node.keys is not None else {}
         cols = []
-        lpos = {a.id: a for a in left.output}
-        outs = [a for a in node.output if needed is None or a.id in needed] or node.output[:1]
-        for a in outs:
-            if node.keys is not None and node.kind == "FULL" and a.id not in lpos and \
-                    a.id not in {x.id for x in right.output}:
-                l, r = next((l, r) for l, r in node.key_attrs if l.name == a.name)
-                expr = f"coalesce({ql}.{quote_ident(l.sql)}, {qr}.{quote_ident(r.sql)})"
-            elif a.id in lpos and not (node.kind == "RIGHT" and a.id in {x.id for x, _ in getattr(node, 'key_attrs', [])}):
-                expr = f"{ql}.{quote_ident(lpos[a.id].sql)}"
+        for a in [a for a in node.output if needed is None or a.id in needed] or node.output[:1]:
+            if a.id in from_side:
+                expr = from_side[a.id]
             else:
-                src = next(x for x in right.output if x.id == a.id)
-                expr = f"{qr}.{quote_ident(src.sql)}"
+                l, r = full_keys[a.name]
+                expr = f"coalesce({ql}.{quote_ident(l.sql)}, {qr}.{quote_ident(r.sql)})"
             cols.append(f"{expr} AS {quote_ident(a.sql)}")
         kind = node.kind
         if kind == "CROSS" or (kind == "INNER" and on is None):
