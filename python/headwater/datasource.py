@@ -10,6 +10,7 @@ from collections import UserDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
+from headwater.errors import HeadwaterNotImplementedError
 from headwater.types import Row, StructType
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ __all__ = [
 
 
 def _not_implemented(feature: str) -> NotImplementedError:
-    from headwater.errors import HeadwaterNotImplementedError
-
     return HeadwaterNotImplementedError(feature)
 
 
@@ -308,9 +307,7 @@ class DataSourceRegistration:
         """Register a three-method generic source class (``"pkg.module:Class"`` or the class) under
         ``name``, so that ``spark.read.format(name)`` reads it as ``format("python")`` would.
         See :mod:`headwater.generic`."""
-        from headwater.generic import register_python
-
-        register_python(self.sparkSession, name, source)
+        self.sparkSession._registry.register_python(name, source)
 
 
 class CaseInsensitiveDict(UserDict):

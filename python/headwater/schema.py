@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyarrow as pa
+
 from headwater import _core
+from headwater.types import StructType
 
 __all__ = ["parse_schema", "to_arrow_schema", "to_struct_type"]
 
@@ -34,8 +37,6 @@ def parse_schema(schema: Any) -> _core.Schema:
 
 def to_arrow_schema(schema: Any) -> Any:
     """The schema as a ``pyarrow.Schema`` (struct schemas) or ``pyarrow.DataType``."""
-    import pyarrow as pa
-
     core = parse_schema(schema)
     if core.is_struct:
         return pa.schema(core)
@@ -50,6 +51,4 @@ def to_struct_type(schema: Any, flavor: str = "headwater") -> Any:
         from pyspark.sql.types import StructType as SparkStructType
 
         return SparkStructType.fromJson(value)
-    from headwater.types import StructType
-
     return StructType.fromJson(value)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from headwater import _core
+from headwater.errors import AnalysisException
+
 __all__ = [
     "DataType",
     "NullType",
@@ -304,8 +307,6 @@ class StructType(DataType):
 
     def toDDL(self) -> str:
         """Spark DDL of this schema, rendered by the C core."""
-        from headwater import _core
-
         return _core.schema_from_json(self.json()).to_ddl()
 
     @classmethod
@@ -317,8 +318,6 @@ class StructType(DataType):
         """Parse DDL (``"a INT, b STRING"``) with the C core's parser."""
         parsed = _parse_type(ddl)
         if not isinstance(parsed, StructType):
-            from headwater.errors import AnalysisException
-
             raise AnalysisException(
                 f"Schema from DDL must be a struct type, got {parsed.simpleString()}",
                 "INVALID_SCHEMA.NON_STRUCT_TYPE",
@@ -383,8 +382,6 @@ def _from_json_value(value: Any) -> DataType:
 
 def _parse_type(ddl: str) -> DataType:
     """DDL -> type object, through the C parser (a field list gives a StructType)."""
-    from headwater import _core
-
     return _from_json_value(json.loads(_core.schema_from_ddl(ddl).to_json()))
 
 

@@ -88,7 +88,7 @@ static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
     return hw_error_set(err, "HW_WORKER_START", "socketpair failed: %s", strerror(errno));
   char ppid[32];
   snprintf(ppid, sizeof ppid, "%d", (int)getpid());
-  char* argv[] = {pool->python, "-m", "headwater._worker", "3", ppid, NULL};
+  char* argv[] = {pool->python, "-m", "headwater.exec._worker", "3", ppid, NULL};
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);

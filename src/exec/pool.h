@@ -47,14 +47,14 @@ typedef struct hw_pool {
   bool stopped;     /* no more workers are started */
   int32_t n;
   hw_worker* workers;
-  char* python;  /* interpreter that runs `-m headwater._worker` */
+  char* python;  /* interpreter that runs `-m headwater.exec._worker` */
   char** env;    /* environment of the workers (NULL-terminated, owned) */
   pthread_mutex_t mu;
   bool busy;     /* a query is using the workers */
   int64_t next_query;
 } hw_pool;
 
-/* Starts n workers running `python -m headwater._worker`. env is copied. Blocks until each says
+/* Starts n workers running `python -m headwater.exec._worker`. env is copied. Blocks until each says
  * READY; a worker that fails to start is an error naming how it ended. */
 int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, hw_error* err);
 

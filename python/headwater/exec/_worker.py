@@ -1,10 +1,12 @@
-"""Entry point of headwater's worker processes: ``python -m headwater._worker FD PARENT_PID``.
+"""Entry point of headwater's worker processes: ``python -m headwater.exec._worker FD PARENT_PID``.
 
 Started by the session's worker pool with posix_spawn; the loop itself is C (headwater._core).
 """
 
 import signal
 import sys
+
+from headwater import _core
 
 
 class _Cancelled(BaseException):
@@ -20,8 +22,6 @@ def main() -> None:
     # Ctrl-C in the host's terminal reaches the whole process group: the host decides, not us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _cancel)
-    from headwater import _core
-
     try:
         _core.worker_main(fd, parent)
     except _Cancelled:

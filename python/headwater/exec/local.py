@@ -1,23 +1,29 @@
-"""DataFrames over in-memory Arrow data: ``spark.createDataFrame(...)`` and ``df.repartition(n)``.
+"""DataFrames over in-memory Arrow data: ``spark.createDataFrame(...)``, ``df.repartition(n)`` and
+the query results a write reads.
 
-:class:`LocalPlan` has the interface :class:`~headwater.dataframe.DataFrame` uses for a read plan
-(``schema``, ``core_schema``, ``name``, ``make_reader``, ``make_partitions``, ``execution_mode``,
-``new_scan``). Its "source" yields the stored RecordBatches of a partition through the C scan, which
+:class:`LocalPlan` meets :class:`~headwater.exec.plan.ReadPlanProtocol`, the interface the
+DataFrame and the query layer use for a read plan (``schema``, ``core_schema``, ``name``,
+``make_reader``, ``make_partitions``, ``execution_mode``, ``new_scan``). Its "source" yields the stored RecordBatches of a partition through the C scan, which
 passes RecordBatches through without copying them.
 """
 
 from __future__ import annotations
 
-import os
+import datetime
+import decimal
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import pyarrow as pa
 
 from headwater import _core
+from headwater.arrowtypes import spark_arrow_type
+from headwater.config import workers
 from headwater.datasource import InputPartition
+from headwater.errors import AnalysisException
 from headwater.schema import parse_schema, to_struct_type
+from headwater.types import Row
 
-__all__ = ["LocalPlan", "split_evenly", "arrow_table_from"]
+__all__ = ["LocalPlan", "split_evenly", "local_plan", "arrow_table_from", "infer_schema", "rows_table"]
 
 Partitions = List[List[pa.RecordBatch]]
 
@@ -84,32 +90,6 @@ class LocalPlan:
 # ---- createDataFrame inputs
 
 
-def _spark_arrow_type(t: pa.DataType) -> pa.DataType:
-    """The Arrow type Spark's types map to for an Arrow type another library chose (large and
-    view strings and lists, nanosecond or zoned timestamps, dictionaries)."""
-    if pa.types.is_dictionary(t):
-        return _spark_arrow_type(t.value_type)
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t):
-        return pa.binary()
-    if pa.types.is_timestamp(t):
-        return pa.timestamp("us", "UTC" if t.tz else None)
-    if pa.types.is_date64(t):
-        return pa.date32()
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t) or pa.types.is_fixed_size_list(t):
-        return pa.list_(pa.field(t.value_field.name, _spark_arrow_type(t.value_type), t.value_field.nullable))
-    if pa.types.is_map(t):
-        return pa.map_(_spark_arrow_type(t.key_type), _spark_arrow_type(t.item_type))
-    if pa.types.is_struct(t):
-        return pa.struct([pa.field(f.name, _spark_arrow_type(f.type), f.nullable) for f in t])
-    if pa.types.is_unsigned_integer(t):  # Spark has no unsigned types: the next wider signed one
-        return {8: pa.int16(), 16: pa.int32(), 32: pa.int64()}.get(t.bit_width, pa.decimal128(20, 0))
-    if pa.types.is_float16(t):
-        return pa.float32()
-    return t
-
-
 def arrow_table_from(data: Any, schema: Any = None) -> Optional[pa.Table]:
     """``data`` as a pyarrow Table with Spark-compatible types, when it is Arrow-shaped (a pyarrow
     Table or RecordBatch, a pandas or Polars DataFrame, anything with ``__arrow_c_stream__``);
@@ -124,12 +104,10 @@ def arrow_table_from(data: Any, schema: Any = None) -> Optional[pa.Table]:
         table = pa.table(data)
     else:
         return None
-    wanted = pa.schema([pa.field(f.name, _spark_arrow_type(f.type), f.nullable) for f in table.schema])
+    wanted = pa.schema([pa.field(f.name, spark_arrow_type(f.type), f.nullable) for f in table.schema])
     if schema is not None:
         target = pa.schema(parse_schema(schema))
         if len(target) != table.num_columns:
-            from headwater.errors import AnalysisException
-
             raise AnalysisException(
                 f"The schema has {len(target)} columns but the data has {table.num_columns}.", "AXIS_LENGTH_MISMATCH"
             )
@@ -144,11 +122,6 @@ def arrow_table_from(data: Any, schema: Any = None) -> Optional[pa.Table]:
 
 def _infer_type(value: Any) -> str:
     """Spark's inferred DDL type for one Python value (``_infer_type`` of PySpark, simplified)."""
-    import datetime
-    import decimal
-
-    from headwater.types import Row
-
     if isinstance(value, bool):
         return "BOOLEAN"
     if isinstance(value, int):
@@ -177,8 +150,6 @@ def _infer_type(value: Any) -> str:
         return "STRUCT<" + ", ".join(f"`{n}`: {_infer_type(v)}" for n, v in zip(value.__fields__, value)) + ">"
     if isinstance(value, tuple):
         return "STRUCT<" + ", ".join(f"`_{i + 1}`: {_infer_type(v)}" for i, v in enumerate(value)) + ">"
-    from headwater.errors import AnalysisException
-
     raise AnalysisException(f"Unable to infer the type of the field: {type(value).__name__}.", "CANNOT_INFER_TYPE")
 
 
@@ -215,5 +186,8 @@ def rows_table(rows: Sequence[Any], schema: Any) -> pa.Table:
     return pa.Table.from_batches([pa.record_batch(batch)])
 
 
-def default_parallelism(conf: Any) -> int:
-    return int(conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+def local_plan(table: pa.Table, conf: Any) -> LocalPlan:
+    """A plan over ``table`` split into ``min(rows, headwater.executor.workers)`` partitions, as
+    Spark splits local data over its default parallelism."""
+    n = min(max(table.num_rows, 1), workers(conf))
+    return LocalPlan(pa.schema(table.schema), split_evenly(table, n), conf)

@@ -2,21 +2,67 @@
 
 Runs once per query (no per-row work): instantiate the source with its options, take the user's
 schema or call ``schema()``, then per action ``reader(schema)`` and ``partitions()``. The rows are
-read and converted by the C scan (``headwater._core.Scan``).
+read and converted by the C scan (``headwater._core.Scan``), in the mode :mod:`headwater.exec.policy`
+chooses.
+
+Every read plan (:class:`ReadPlan`; :class:`~headwater.generic.source.GenericPlan`, which extends
+it; :class:`~headwater.exec.local.LocalPlan` for in-memory data) meets :class:`ReadPlanProtocol`,
+the one interface the query layer and the facade use.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import warnings
-from typing import Any, Dict, List, Optional, Tuple
+import traceback
+from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from headwater import _core
+from headwater import datasource as _ours
+from headwater.types import Row
+from headwater.config import get, scan_options, workers
 from headwater.errors import AnalysisException, HeadwaterException
+from headwater.exec.policy import BUSY_FALLBACK, PICKLE_FALLBACK, choose_mode, falls_back, pickle_for_workers
 from headwater.schema import parse_schema, to_struct_type
 
-__all__ = ["ReadPlan", "Flavor"]
+
+
+@functools.lru_cache(maxsize=None)
+def _pyspark() -> Optional[Tuple[Any, type]]:
+    """``pyspark.sql.datasource`` and pyspark's Row when pyspark is installed (an optional
+    dependency, imported on first use: sources written against its classes run the same way)."""
+    try:
+        from pyspark.sql import datasource
+        from pyspark.sql.types import Row
+    except ImportError:
+        return None
+    return datasource, Row
+
+__all__ = ["ReadPlan", "ReadPlanProtocol", "Flavor", "api_classes", "source_error", "make_source", "paths_option"]
+
+
+class ReadPlanProtocol(Protocol):
+    """What a read plan offers: its schema (the source's flavor and the C core's), its name, and
+    per action a reader, its partitions, the filters it pushes and a fresh C scan."""
+
+    name: str
+    schema: Any
+    core_schema: Any
+
+    def make_reader(self) -> Any: ...
+
+    def make_partitions(self, reader: Any) -> List[Any]: ...
+
+    def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
+        """The executor mode asked for, and why (``auto`` is settled in :meth:`new_scan`, where it is
+        known whether the reader pickles)."""
+        mode, why, _ = choose_mode(self.conf, n_partitions)
+        return mode, why
+
+    def push_filters(self, reader: Any, filters: List[Any]) -> List[Any]: ...
+
+    def new_scan(self, session: Any = None, ordered: bool = True, reader: Any = None,
+                 columns: Optional[List[int]] = None, limit: Optional[int] = None) -> Tuple[Any, str, str]: ...
 
 
 class Flavor:
@@ -25,36 +71,20 @@ class Flavor:
 
     def __init__(self, source_cls: type) -> None:
         self.pyspark = any(c.__module__.startswith("pyspark.") for c in source_cls.__mro__)
-        if self.pyspark:
-            from pyspark.sql import datasource as ds
-
-            self.module: Any = ds
-        else:
-            from headwater import datasource as ds_ours
-
-            self.module = ds_ours
-        self._reader_types = _both("DataSourceReader")
-        self._partition_types = _both("InputPartition")
+        self.module: Any = _pyspark()[0] if self.pyspark else _ours
+        self._reader_types = api_classes("DataSourceReader")
+        self._partition_types = api_classes("InputPartition")
 
     @property
     def row_type(self) -> type:
         """The Row class a plain writer receives (pyspark's for a source built on pyspark)."""
-        if self.pyspark:
-            from pyspark.sql.types import Row as SparkRow
-
-            return SparkRow
-        from headwater.types import Row
-
-        return Row
+        return _pyspark()[1] if self.pyspark else Row
 
     def is_writer(self, obj: Any) -> bool:
-        return isinstance(obj, _both("DataSourceWriter"))
+        return isinstance(obj, api_classes("DataSourceWriter"))
 
     def is_arrow_writer(self, obj: Any) -> bool:
-        return isinstance(obj, _both("DataSourceArrowWriter"))
-
-    def is_commit_message(self, obj: Any) -> bool:
-        return isinstance(obj, _both("WriterCommitMessage"))
+        return isinstance(obj, api_classes("DataSourceArrowWriter"))
 
     def options(self, values: Dict[str, Optional[str]]) -> Any:
         return self.module.CaseInsensitiveDict(values)
@@ -69,27 +99,31 @@ class Flavor:
         return isinstance(obj, self._partition_types)
 
 
-def _both(name: str) -> Tuple[type, ...]:
+def api_classes(name: str) -> Tuple[type, ...]:
     """headwater's class of that name and, when pyspark is installed, pyspark's."""
-    from headwater import datasource as ours
+    theirs = _pyspark()
+    return (getattr(_ours, name),) if theirs is None else (getattr(_ours, name), getattr(theirs[0], name))
 
-    types: List[type] = [getattr(ours, name)]
+
+def make_source(cls: type, options: Any, conf: Any = None) -> Any:
+    """``cls(options)``, as Spark instantiates a source; a failure is Spark's
+    PYTHON_DATA_SOURCE_ERROR. headwater's built-in sources (file formats, jdbc) are then handed the
+    session's settings (``_hw_configure(conf)``) instead of reaching for an active session."""
     try:
-        from pyspark.sql import datasource as theirs
+        source = cls(options)
+    except Exception as e:
+        raise source_error("create", "instance", e) from e
+    configure = getattr(source, "_hw_configure", None)
+    if conf is not None and callable(configure):
+        configure(conf)
+    return source
 
-        types.append(getattr(theirs, name))
-    except ImportError:
-        pass
-    return tuple(types)
 
-
-def _source_error(action: str, name: str, e: BaseException) -> BaseException:
+def source_error(action: str, name: str, e: BaseException) -> BaseException:
     """Spark's PYTHON_DATA_SOURCE_ERROR for a failure in the source's own planning code ("Failed to
     create Python data source instance: ..."), with the source's traceback. A headwater error from
     one of headwater's own formats (files, jdbc) is returned as it is: Spark's built-in formats report
     their errors directly too."""
-    import traceback
-
     # a built-in format's own error (file formats: ``spark_error``; jdbc: ``_hw_builtin``) already has
     # Spark's class and words
     if isinstance(e, HeadwaterException) and (getattr(e, "spark_error", False) or getattr(e, "_hw_builtin", False)):
@@ -119,17 +153,14 @@ class ReadPlan:
         self.flavor = Flavor(source_cls)
         self.conf = conf
         self.options = self.flavor.options(options)
-        try:
-            self.source = source_cls(self.options)
-        except Exception as e:
-            raise _source_error("create", "instance", e) from e
+        self.source = make_source(source_cls, self.options, conf)
         if user_schema is not None:
             declared = user_schema
         else:
             try:
                 declared = self.source.schema()
             except Exception as e:
-                raise _source_error("create", "instance", e) from e
+                raise source_error("create", "instance", e) from e
         try:
             self.core_schema = parse_schema(declared)
         except TypeError as e:
@@ -153,7 +184,7 @@ class ReadPlan:
         try:
             reader = self.source.reader(self.schema)
         except Exception as e:
-            raise _source_error("initialize", "reader", e) from e
+            raise source_error("initialize", "reader", e) from e
         if not self.flavor.is_reader(reader):
             # Spark reports the check inside PYTHON_DATA_SOURCE_ERROR (it runs in its planner process)
             raise AnalysisException(
@@ -169,7 +200,7 @@ class ReadPlan:
         except NotImplementedError:
             return [None]
         except Exception as e:
-            raise _source_error("generate", "read partitions", e) from e
+            raise source_error("generate", "read partitions", e) from e
         prefix = "Failed to generate Python data source read partitions: [DATA_SOURCE_TYPE_MISMATCH] "
         if not isinstance(partitions, list):
             raise AnalysisException(
@@ -205,7 +236,7 @@ class ReadPlan:
         """Spark's step 3: offers the filters to ``reader.pushFilters`` when the reader implements it;
         returns the filters it did not push (all of them when it does not implement it)."""
         implemented = getattr(type(reader), "pushFilters", None) not in _base_push_filters()
-        if implemented and (self.conf.get("spark.sql.python.filterPushdown.enabled") or "true").lower() != "true":
+        if implemented and not get(self.conf, "spark.sql.python.filterPushdown.enabled"):
             raise AnalysisException(
                 f"{type(reader).__name__} implements pushFilters() but filter pushdown is disabled because "
                 "configuration 'spark.sql.python.filterPushdown.enabled' is false. Set it to true to enable filter "
@@ -217,7 +248,7 @@ class ReadPlan:
         try:
             rejected = list(reader.pushFilters(list(filters)))
         except Exception as e:
-            raise _source_error("plan", "filter", e) from e
+            raise source_error("plan", "filter", e) from e
         if any(not any(r is f for f in filters) for r in rejected):
             raise AnalysisException(
                 f"{type(reader).__name__}.pushFilters() returned filters that are not part of the input. Make sure "
@@ -239,34 +270,33 @@ class ReadPlan:
         if reader is None:
             reader = self.make_reader()
         partitions = self.make_partitions(reader)
-        mode, why = self.execution_mode(len(partitions))
-        explicit = (self.conf.get("headwater.executor.mode") or "auto").lower() == "process"
+        mode, why, explicit = choose_mode(self.conf, len(partitions))
         options = dict(
             source_name=self.name,
-            workers=int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1),
-            max_rows_per_batch=int(self.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
-            max_bytes_per_batch=int(self.conf.get("headwater.batch.maxBytes") or 0),
+            workers=workers(self.conf),
             ordered=ordered,
             # ordered actions keep everything anyway: workers may run ahead, except under a limit
-            queue_depth=0 if ordered and limit is None else int(self.conf.get("headwater.executor.queueDepth") or 2),
+            queue_depth=0 if ordered and limit is None else get(self.conf, "headwater.executor.queueDepth"),
             columns=columns,
             limit=-1 if limit is None else int(limit),
+            **scan_options(self.conf),
         )
         if mode == "process":
-            shipped = self._pickle_for_workers(reader, partitions, explicit)
+            shipped = pickle_for_workers([reader, *partitions], explicit=explicit, what="reader", source=self.name,
+                                         suspects=[("", reader)], inside="read", instead="Running")
             if shipped is None:
-                mode, why = "thread", "auto: the reader does not pickle, so it cannot go to worker processes"
+                mode, why = "thread", PICKLE_FALLBACK
             else:
                 try:
                     scan = _core.Scan(
                         self.core_schema, reader.read, partitions, mode="process", pool=session._worker_pool(),
-                        pickled_reader=shipped[0], pickled_partitions=shipped[1],
-                        task_retries=int(self.conf.get("headwater.executor.taskRetries") or 0), **options,
+                        pickled_reader=shipped[0], pickled_partitions=shipped[1:],
+                        task_retries=get(self.conf, "headwater.executor.taskRetries"), **options,
                     )
                 except HeadwaterException as e:
-                    if e.error_class != "HW_POOL_BUSY" or explicit:
+                    if not falls_back(e, explicit):
                         raise
-                    mode, why = "thread", "auto: the worker processes are busy with another query"
+                    mode, why = "thread", BUSY_FALLBACK
                 else:
                     self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
                     return scan, mode, why
@@ -274,43 +304,11 @@ class ReadPlan:
         self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
         return scan, mode, why
 
-    def _pickle_for_workers(self, reader: Any, partitions: List[Any], explicit: bool) -> Optional[Tuple[bytes, List[bytes]]]:
-        """The reader and partitions as cloudpickle bytes (as Spark ships them); None when the reader
-        does not pickle and ``auto`` may fall back to threads (with a warning), else an error that
-        names the attribute that failed."""
-        import cloudpickle
-
-        try:
-            return cloudpickle.dumps(reader), [cloudpickle.dumps(p) for p in partitions]
-        except Exception as e:
-            culprit = _unpicklable_attribute(reader)
-            where = f"attribute '{culprit[0]}' ({culprit[1]})" if culprit else f"{type(e).__name__}: {e}"
-            message = (
-                f"The reader of Python data source {self.name} cannot be pickled for worker processes: {where}. "
-                "Create connections and other live objects inside read()."
-            )
-            if explicit:
-                raise AnalysisException(message, "PYTHON_DATA_SOURCE_ERROR") from e
-            warnings.warn(message + " Running on threads instead.")
-            return None
-
 
 def _base_push_filters() -> Tuple[Any, ...]:
     """``DataSourceReader.pushFilters`` of headwater and of pyspark: a reader that keeps either one
     does not push."""
-    return tuple(getattr(cls, "pushFilters", None) for cls in _both("DataSourceReader"))
-
-
-def _unpicklable_attribute(obj: Any) -> Optional[Tuple[str, str]]:
-    """The first attribute of obj that cloudpickle refuses, and why."""
-    import cloudpickle
-
-    for name, value in getattr(obj, "__dict__", {}).items():
-        try:
-            cloudpickle.dumps(value)
-        except Exception as e:
-            return name, f"{type(e).__name__}: {e}"
-    return None
+    return tuple(getattr(cls, "pushFilters", None) for cls in api_classes("DataSourceReader"))
 
 
 def paths_option(paths: List[str]) -> str:

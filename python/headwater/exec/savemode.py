@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from headwater.errors import AnalysisException
+from headwater.exec.plan import make_source
 
 __all__ = ["accepted_modes", "should_write"]
 
@@ -51,10 +52,5 @@ def should_write(cls: type, format_name: str, options: Dict[str, Optional[str]],
     check = getattr(cls, "checkSaveMode", None)
     if check is None:
         return True
-    from headwater.plan import _source_error
-
-    try:
-        source = cls(flavor.options(options))
-    except Exception as e:
-        raise _source_error("create", "instance", e) from e
+    source = make_source(cls, flavor.options(options))
     return bool(source.checkSaveMode(key))

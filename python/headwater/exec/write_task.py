@@ -5,22 +5,34 @@ one of the session's worker processes (process mode, as Spark ships a write task
 worker): the task carries the partition's read (the reader and its partition, or a local
 DataFrame's batches as Arrow IPC bytes), so a read -> write pipeline reads and writes in the worker
 and no data crosses to the host. Only the pickled ``WriterCommitMessage`` (or a description of
-the error) comes back; ``commit``/``abort`` stay on the host's writer.
+the error) comes back; ``commit``/``abort`` stay on the host's writer (:class:`WriteJob`).
+
+Where the tasks run is the reads' rule (:mod:`headwater.exec.policy`): worker processes for
+``headwater.executor.mode`` process, or auto with more than one partition and tasks that pickle;
+else threads (a ``ThreadPoolExecutor`` of ``headwater.executor.workers``).
 """
 
 from __future__ import annotations
 
 import itertools
-
 import pickle
 import traceback
-import warnings
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from headwater import _core
-from headwater.errors import AnalysisException, HeadwaterException, PythonException
+import cloudpickle
+import pyarrow as pa
 
-__all__ = ["WriteTask", "write_tasks", "run_in_workers"]
+from headwater import _core, errors
+from headwater.config import scan_options, workers
+from headwater.datasource import InputPartition
+from headwater.errors import AnalysisException, HeadwaterException, PythonException
+from headwater.exec.local import LocalPlan
+from headwater.exec.plan import Flavor, api_classes, make_source, source_error
+from headwater.exec.policy import choose_mode, falls_back, pickle_for_workers
+from headwater.exec.scan import batches as scan_batches
+
+__all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers"]
 
 
 def _rows(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
@@ -29,26 +41,16 @@ def _rows(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
     return itertools.chain.from_iterable(_core.rows_from_arrow(batch, row_type) for batch in batches)
 
 
-def _is_commit_message(obj: Any) -> bool:
-    from headwater.plan import _both
-
-    return isinstance(obj, _both("WriterCommitMessage"))
-
-
 class _IpcPartitionReader:
     """Reads a local DataFrame's partition shipped as Arrow IPC stream bytes (only the partition's
     rows travel: pickling a sliced RecordBatch would carry its whole parent buffers)."""
 
     @staticmethod
     def read(partition: Any) -> Iterator[Any]:
-        import pyarrow as pa
-
         return iter(pa.ipc.open_stream(partition.value))
 
 
 def _to_ipc(batches: List[Any]) -> bytes:
-    import pyarrow as pa
-
     sink = pa.BufferOutputStream()
     if batches:
         with pa.ipc.new_stream(sink, batches[0].schema) as w:
@@ -80,18 +82,14 @@ class WriteTask:
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
         if self.local:
-            from headwater.datasource import InputPartition
-
             state.update(read=_IpcPartitionReader.read, partition=InputPartition(_to_ipc(list(self.partition.value))),
                          local=False)
         return state
 
     def batches(self) -> Iterator[Any]:
-        from headwater.dataframe import _batches
-
         scan = _core.Scan(_core.schema_from_json(self.schema_json), self.read, [self.partition],
                           source_name=self.source_name, mode="inline", first_index=self.index, **self.scan_options)
-        return _batches(scan)
+        return scan_batches(scan)
 
     def run(self, where: str = "") -> Any:
         """Writes the partition; returns the commit message or raises as Spark reports it."""
@@ -106,7 +104,7 @@ class WriteTask:
                 f"An exception was thrown from the Python data source writer in partition {self.index}{where}:\n{tb}",
                 getattr(e, "error_class", None), partition=self.index,
             ) from e
-        if not _is_commit_message(message):
+        if not isinstance(message, api_classes("WriterCommitMessage")):
             raise PythonException(
                 "[DATA_SOURCE_TYPE_MISMATCH] Expected 'WriterCommitMessage' as the return type of the `write` "
                 f"method, but got {type(message).__name__}.",
@@ -117,8 +115,6 @@ class WriteTask:
     def __call__(self) -> Tuple[bool, bytes]:
         """In a worker process: run, and answer with pickled bytes (never raises an Exception; a
         cancel from the host, a BaseException, goes through)."""
-        import cloudpickle
-
         try:
             message = self.run(" (in a worker process)")
             try:
@@ -142,8 +138,6 @@ def _describe(e: BaseException, index: int) -> Tuple[Any, ...]:
 
 
 def rebuild_error(described: Tuple[Any, ...]) -> HeadwaterException:
-    from headwater import errors
-
     name, message, error_class, partition, row, column = described
     cls = getattr(errors, name, None)
     if not (isinstance(cls, type) and issubclass(cls, HeadwaterException)) or cls is errors.HeadwaterNotImplementedError:
@@ -151,64 +145,25 @@ def rebuild_error(described: Tuple[Any, ...]) -> HeadwaterException:
     return cls(message, error_class, partition=partition, row=row, column=column)
 
 
-def write_tasks(df: Any, writer: Any, arrow: bool, row_type: type) -> List[WriteTask]:
-    """One task per partition of df (a local DataFrame's batches are pickled as Arrow IPC bytes)."""
-    from headwater.local import LocalPlan, default_parallelism, split_evenly
-
-    plan = df._plan
-    if not df._direct():  # a query (or a cached result): DuckDB computes it, its rows are split evenly
-        table = df.toArrow()
-        n = min(max(table.num_rows, 1), default_parallelism(df.sparkSession.conf))
-        plan = LocalPlan(table.schema, split_evenly(table, n), df.sparkSession.conf)
+def write_tasks(plan: Any, writer: Any, arrow: bool, row_type: type) -> List[WriteTask]:
+    """One task per partition of the read plan (a local plan's batches are pickled as Arrow IPC
+    bytes)."""
     reader = plan.make_reader()
     partitions = plan.make_partitions(reader)
     local = isinstance(plan, LocalPlan)
-    conf = df.sparkSession.conf
-    options = dict(
-        max_rows_per_batch=int(conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
-        max_bytes_per_batch=int(conf.get("headwater.batch.maxBytes") or 0),
-    )
     schema_json = plan.core_schema.to_json()
+    options = scan_options(plan.conf)
     return [WriteTask(schema_json, plan.name, reader.read, p, i, options, writer, arrow, row_type, local)
             for i, p in enumerate(partitions)]
-
-
-def use_processes(conf: Any, n_tasks: int) -> Tuple[bool, bool]:
-    """(process mode?, asked for explicitly?) by the reads' rule: ``headwater.executor.mode``
-    process, or auto with more than one partition."""
-    mode = (conf.get("headwater.executor.mode") or "auto").lower()
-    if mode not in ("auto", "inline", "thread", "process"):
-        raise AnalysisException(
-            f"headwater.executor.mode must be auto, inline, thread or process, got '{mode}'.", "HW_INVALID_CONF"
-        )
-    return mode == "process" or (mode == "auto" and n_tasks > 1), mode == "process"
 
 
 def pickle_tasks(tasks: List[WriteTask], explicit: bool, name: str) -> Optional[List[bytes]]:
     """The tasks as cloudpickle bytes; None (with a warning) when they do not pickle and auto mode
     may write on threads instead, else an error naming what failed."""
-    import cloudpickle
-
-    try:
-        return [cloudpickle.dumps(t) for t in tasks]
-    except Exception as e:
-        from headwater.plan import _unpicklable_attribute
-
-        t = tasks[0]
-        culprit = None
-        for what, obj in (("writer", t.writer), ("reader", getattr(t.read, "__self__", None))):
-            found = _unpicklable_attribute(obj) if obj is not None else None
-            if found:
-                culprit = f"the {what}'s attribute '{found[0]}' ({found[1]})"
-                break
-        message = (
-            f"The write task of Python data source {name} cannot be pickled for worker processes: "
-            f"{culprit or f'{type(e).__name__}: {e}'}. Create connections and other live objects inside write()."
-        )
-        if explicit:
-            raise AnalysisException(message, "PYTHON_DATA_SOURCE_ERROR") from e
-        warnings.warn(message + " Writing on threads instead.")
-        return None
+    t = tasks[0]
+    return pickle_for_workers(tasks, explicit=explicit, what="write task", source=name,
+                              suspects=[("the writer's ", t.writer), ("the reader's ", getattr(t.read, "__self__", None))],
+                              inside="write", instead="Writing")
 
 
 def run_in_workers(pool: Any, pickled: List[bytes], messages: List[Any]) -> Tuple[Optional[BaseException], bool]:
@@ -229,3 +184,91 @@ def run_in_workers(pool: Any, pickled: List[bytes], messages: List[Any]) -> Tupl
                 text = f"{message}:\n{tb}" if tb else message
                 failure = PythonException(text, error_class or None, partition=i)
     return failure, interrupted
+
+
+class WriteJob:
+    """One ``save()``: the writer made at planning (``DataSource(options).writer(schema,
+    overwrite)``), one write task per partition of the plan it writes, then ``commit`` or
+    ``abort`` on that writer."""
+
+    def __init__(self, session: Any, cls: type, options: Dict[str, Optional[str]], overwrite: bool,
+                 core_schema: Any) -> None:
+        self.session = session
+        flavor = self.flavor = Flavor(cls)
+        source = make_source(cls, flavor.options(options))
+        schema = flavor.struct_type(core_schema)
+        try:
+            writer = source.writer(schema, overwrite)
+        except Exception as e:
+            raise source_error("initialize", "writer", e) from e
+        if not flavor.is_writer(writer):
+            raise AnalysisException(
+                "Failed to initialize Python data source writer: [DATA_SOURCE_TYPE_MISMATCH] Expected an "
+                f"instance of DataSourceWriter, but got '{type(writer).__name__}'.",
+                "PYTHON_DATA_SOURCE_ERROR",
+            )
+        self.writer = writer
+        self.arrow = flavor.is_arrow_writer(writer)
+        self.flavor_name = cls.name() if callable(getattr(cls, "name", None)) else cls.__name__
+
+    def run(self, plan: Any) -> None:
+        """Writes the partitions of the read plan ``plan``; commits, or aborts and raises."""
+        tasks = write_tasks(plan, self.writer, self.arrow, self.flavor.row_type)
+        messages: List[Any] = [None] * len(tasks)
+        conf = self.session.conf
+        mode, _, explicit = choose_mode(conf, len(tasks))
+        pickled = pickle_tasks(tasks, explicit, self.flavor_name) if mode == "process" else None
+        if pickled is not None:
+            try:
+                failure, interrupted = run_in_workers(self.session._worker_pool(), pickled, messages)
+            except HeadwaterException as e:
+                if not falls_back(e, explicit):
+                    raise
+                failure, interrupted = self._run_on_threads(tasks, messages), False  # auto: the pool is busy
+            if interrupted:
+                self._abort(messages, failure or KeyboardInterrupt())
+                raise KeyboardInterrupt("the write was interrupted")
+        else:
+            failure = self._run_on_threads(tasks, messages)
+        if failure is not None:
+            self._abort(messages, failure)
+            raise failure
+        try:
+            self.writer.commit(messages)
+            return
+        except Exception as e:
+            err = source_error("commit or abort", "write", e)  # its __cause__ is e
+        self._abort(messages, err)  # Spark aborts a write whose commit failed, with the same messages
+        raise err
+
+    def _run_on_threads(self, tasks: List[Any], messages: List[Any]) -> Optional[BaseException]:
+        """Runs the tasks on a thread pool; fills messages and returns the first failure by
+        partition index (tasks not started when one fails are cancelled, as Spark cancels a failed
+        job's other tasks)."""
+        failure: Optional[BaseException] = None
+        with ThreadPoolExecutor(max_workers=max(1, min(workers(self.session.conf), len(tasks)))) as pool:
+            futures = {pool.submit(t.run): i for i, t in enumerate(tasks)}
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in pending:
+                f.cancel()
+            wait(pending)
+            for f in sorted(futures, key=futures.get):
+                if f.cancelled():
+                    continue
+                e = f.exception()
+                if e is None:
+                    messages[futures[f]] = f.result()
+                elif failure is None:
+                    failure = e
+        return failure
+
+    def _abort(self, messages: List[Any], failure: BaseException) -> None:
+        """``abort(messages)``; an error in it is attached to ``failure`` (as a note and its
+        ``__context__``), never raised instead of it."""
+        try:
+            self.writer.abort(messages)
+        except Exception as e:
+            failure.add_note(
+                "While aborting the write, abort() raised too:\n" + "".join(traceback.format_exception(e))
+            )
+            failure.__context__ = e

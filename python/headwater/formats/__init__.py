@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+from headwater.formats.arrow import Arrow
+from headwater.formats.csv import CSV
+from headwater.formats.json import JSON
+from headwater.formats.noop import Noop
+from headwater.formats.parquet import Parquet
+
 __all__ = ["builtin_format", "BUILTIN_FORMATS"]
 
 BUILTIN_FORMATS = ("parquet", "csv", "json", "arrow", "noop")
@@ -14,14 +20,7 @@ BUILTIN_FORMATS = ("parquet", "csv", "json", "arrow", "noop")
 
 def builtin_format(name: str) -> Optional[type]:
     """The built-in format class for ``name`` (case-insensitive), or None."""
-    key = name.lower()
-    if key not in BUILTIN_FORMATS:
-        return None
-    from headwater.formats.arrow import Arrow
-    from headwater.formats.csv import CSV
-    from headwater.formats.json import JSON
-    from headwater.formats.noop import Noop
-    from headwater.formats.parquet import Parquet
+    return _CLASSES.get(name.lower())
 
-    classes: Dict[str, type] = {"parquet": Parquet, "csv": CSV, "json": JSON, "arrow": Arrow, "noop": Noop}
-    return classes[key]
+
+_CLASSES: Dict[str, type] = {"parquet": Parquet, "csv": CSV, "json": JSON, "arrow": Arrow, "noop": Noop}

@@ -23,25 +23,14 @@ from headwater.datasource import (
 )
 from headwater.errors import AnalysisException
 from headwater.formats._files import OutputDir, input_paths, list_files, qualified, spark_error, target_path
-from headwater.schema import to_arrow_schema
+from headwater.config import batch_rows
+from headwater.schema import parse_schema, to_arrow_schema
 
 __all__ = ["FileFormat", "FileReader", "FileWriter", "FileCommit", "unsupported_type"]
 
 
-def _batch_rows() -> int:
-    """Rows per batch a reader asks its library for: the active session's
-    ``spark.sql.execution.arrow.maxRecordsPerBatch`` (10000)."""
-    from headwater.session import SparkSession
-
-    spark = SparkSession.getActiveSession()
-    value = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") if spark else None
-    return int(value or 10000)
-
-
 def unsupported_type(label: str, field: pa.Field) -> Exception:
     """Spark's error for a column type a format cannot hold."""
-    from headwater.schema import parse_schema
-
     ddl = parse_schema(pa.schema([field])).to_ddl()
     type_text = ddl.split(" ", 1)[1] if " " in ddl else ddl
     return spark_error(AnalysisException(
@@ -91,6 +80,11 @@ class FileFormat(DataSource):
     def name(cls) -> str:
         return cls.__name__.lower()
 
+    def _hw_configure(self, conf: Any) -> None:
+        """The session's settings, handed over by the read plan: rows per batch a reader asks its
+        library for (``spark.sql.execution.arrow.maxRecordsPerBatch``)."""
+        self._batch_rows = batch_rows(conf)
+
     def _options(self) -> Dict[str, str]:
         return {k.lower(): v for k, v in dict(self.options).items() if v is not None}
 
@@ -103,7 +97,8 @@ class FileFormat(DataSource):
         return self.infer(files)
 
     def reader(self, schema: Any) -> "FileReader":
-        return FileReader(type(self), to_arrow_schema(schema), self._options(), _batch_rows())
+        rows = getattr(self, "_batch_rows", None) or batch_rows(None)
+        return FileReader(type(self), to_arrow_schema(schema), self._options(), rows)
 
     def writer(self, schema: Any, overwrite: bool) -> "FileWriter":
         arrow_schema = to_arrow_schema(schema)

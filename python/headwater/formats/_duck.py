@@ -7,6 +7,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
+from headwater.arrowtypes import conform_batches
+from headwater.errors import IllegalArgumentException
+from headwater.formats._files import spark_error
+
 __all__ = ["connect", "lit", "ident", "duck_type", "columns_literal", "transform", "timestamp_text", "stream",
            "text_codec", "select_list"]
 
@@ -96,11 +100,9 @@ def timestamp_text(column: str, zoned: bool) -> str:
 def stream(con: Any, sql: str, batch_rows: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     """The batches of a query with ``schema``'s Arrow types; the connection lives as long as the
     stream is read."""
-    from headwater.formats._arrowtypes import conform
-
     try:
         reader = con.execute(sql).to_arrow_reader(batch_rows)
-        yield from conform(reader, schema)
+        yield from conform_batches(reader, schema)
     finally:
         con.close()
 
@@ -118,9 +120,6 @@ def text_codec(options: Dict[str, str]) -> Tuple[str, str]:
     codec; reads find the codec from the suffix."""
     codec = (options.get("compression") or "none").lower()
     if codec not in _TEXT_CODECS:
-        from headwater.errors import IllegalArgumentException
-        from headwater.formats._files import spark_error
-
         raise spark_error(IllegalArgumentException(
             f"Codec [{codec}] is not available. Available codecs are gzip, none, uncompressed, zstd.",
             "CODEC_NOT_AVAILABLE",

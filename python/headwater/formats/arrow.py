@@ -10,7 +10,7 @@ from typing import Dict, Iterator, List
 
 import pyarrow as pa
 
-from headwater.formats._arrowtypes import spark_schema
+from headwater.arrowtypes import spark_schema
 from headwater.formats._base import FileFormat
 
 __all__ = ["Arrow"]

@@ -15,7 +15,7 @@ from headwater.errors import AnalysisException
 from headwater.formats._base import FileFormat, unsupported_type
 from headwater.formats._files import spark_error
 from headwater.formats._duck import (
-    columns_literal, connect, duck_type, ident, lit, select_list, text_codec, timestamp_text,
+    columns_literal, connect, duck_type, ident, lit, select_list, stream, text_codec, timestamp_text,
 )
 
 __all__ = ["CSV"]
@@ -112,8 +112,6 @@ class CSV(FileFormat):
     @classmethod
     def read_file(cls, path: str, schema: pa.Schema, options: Dict[str, str],
                   batch_rows: int) -> Iterator[pa.RecordBatch]:
-        from headwater.formats._duck import stream
-
         con = connect()
         sql = (f"SELECT * FROM read_csv({lit(path)}, {_dialect(options)}, columns={columns_literal(schema)}, "
                "auto_detect=false)")

@@ -6,8 +6,11 @@ from typing import Dict, Iterator, List
 
 import pyarrow as pa
 
-from headwater.formats._arrowtypes import spark_schema
+from headwater import _core
+from headwater.arrowtypes import spark_schema
+from headwater.errors import IllegalArgumentException
 from headwater.formats._base import FileFormat
+from headwater.formats._files import spark_error
 
 __all__ = ["Parquet"]
 
@@ -31,10 +34,6 @@ class Parquet(FileFormat):
     def _codec(options: Dict[str, str]) -> str:
         codec = (options.get("compression") or "snappy").lower()
         if codec not in _CODEC_EXT:
-            from headwater.errors import IllegalArgumentException
-
-            from headwater.formats._files import spark_error
-
             raise spark_error(IllegalArgumentException(
                 f"Codec [{codec}] is not available. Available codecs are {', '.join(sorted(_CODEC_EXT))}.",
                 "CODEC_NOT_AVAILABLE",
@@ -43,8 +42,6 @@ class Parquet(FileFormat):
 
     def infer(self, files: List[str]) -> pa.Schema:
         import pyarrow.parquet as pq
-
-        from headwater import _core
 
         pf = pq.ParquetFile(files[0], coerce_int96_timestamp_unit="us")
         arrow = pf.schema_arrow

@@ -19,7 +19,7 @@ processes) through :class:`ReadPartition`, a small picklable callable that holds
 and class names, the options and the engine's cast setting: it imports and instantiates the class
 lazily, once per copy, so the source class never needs to be picklable. Each partition's spec
 travels as JSON text and reaches ``read_partition`` as ``json.loads`` of it, the same in every
-mode and on Spark (:mod:`headwater.spark`).
+mode and on Spark (:mod:`headwater.generic.spark`).
 
 RecordBatches go through the C check (same columns by name, same types ignoring nullability,
 reordered by name without a copy); tuples and Rows go through the C converter.
@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
+
+import pyarrow as pa
 
 from headwater.datasource import InputPartition
 from headwater.errors import AnalysisException, PythonException
-from headwater.plan import Flavor, ReadPlan
-from headwater.schema import parse_schema, to_struct_type
-from headwater.spark import (  # shared with the adapter
+from headwater.exec.plan import Flavor, ReadPlan
+from headwater.generic.spark import (  # shared with the adapter
     _SourceCall,
     _ENGINE_FILES,
     GenericSourceError,
@@ -52,12 +53,9 @@ from headwater.spark import (  # shared with the adapter
     spec_to_json,
     target_from_options,
 )
+from headwater.schema import parse_schema, to_struct_type
 
-if TYPE_CHECKING:
-    from headwater.dataframe import DataFrame
-    from headwater.session import SparkSession
-
-__all__ = ["GenericPlan", "GenericPartition", "ReadPartition", "read_python", "register_python", "plan_for"]
+__all__ = ["GenericPlan", "GenericPartition", "ReadPartition", "register_python", "plan_for", "FORMAT"]
 
 _ENGINE_FILES.add(os.path.abspath(__file__))
 
@@ -157,8 +155,6 @@ class ReadPartition(_SourceCall):
         # then pyarrow's cast with safe=True for the columns whose type differs). This per-batch
         # Python step runs only because the user opted in; without cast=true batches go straight
         # to the C check, which reorders without copying and rejects a different type.
-        import pyarrow as pa
-
         target = self.cast_schema
         where = f"partition {index}"
         while True:
@@ -194,7 +190,7 @@ def _analysis(e: GenericSourceError, error_class: str) -> AnalysisException:
 
 
 class GenericPlan(ReadPlan):
-    """One ``load()`` of a generic source. Same interface as :class:`~headwater.plan.ReadPlan`
+    """One ``load()`` of a generic source. Same interface as :class:`~headwater.exec.plan.ReadPlan`
     (``schema``, ``core_schema``, ``name``, ``make_reader``, ``make_partitions``,
     ``execution_mode``, ``new_scan``), whose executor choice and scan it inherits.
 
@@ -264,8 +260,6 @@ class GenericPlan(ReadPlan):
     def make_reader(self) -> GenericReader:
         cast_schema = None
         if self.cast:
-            import pyarrow as pa
-
             cast_schema = pa.schema(self.core_schema)
         return GenericReader(ReadPartition(self.module, self.qualname, self.options, cast_schema=cast_schema))
 
@@ -307,7 +301,7 @@ class GenericEntry:
         return cls._name
 
 
-def register_python(spark: "SparkSession", name: str, source: Any) -> type:
+def register_python(registry: Any, name: str, source: Any) -> type:
     """Register the generic class ``source`` (``"pkg.module:Class"`` or the class) under the
     format name ``name`` (case-insensitive). The module is imported now, so a wrong name fails
     here; the class is instantiated per ``load()``."""
@@ -329,11 +323,11 @@ def register_python(spark: "SparkSession", name: str, source: Any) -> type:
         (GenericEntry,),
         {"_name": name.strip(), "module": module, "qualname": qualname, "__module__": __name__},
     )
-    spark._registry.register(entry)
+    registry.register(entry)
     return entry
 
 
-def plan_for(spark: "SparkSession", fmt: str, options: Dict[str, Any], user_schema: Any) -> Optional[GenericPlan]:
+def plan_for(spark: Any, fmt: str, options: Dict[str, Any], user_schema: Any) -> Optional[GenericPlan]:
     """The plan of a read in the generic format (``"python"`` or a ``register_python`` name), or
     None when ``fmt`` names something else."""
     if fmt.lower() == FORMAT:
@@ -349,33 +343,3 @@ def plan_for(spark: "SparkSession", fmt: str, options: Dict[str, Any], user_sche
     if isinstance(cls, type) and issubclass(cls, GenericEntry):
         return GenericPlan(cls.module, cls.qualname, options, user_schema, spark.conf, name=cls._name)
     return None
-
-
-def read_python(source: Any, spark: Optional["SparkSession"] = None, /, **options: Any) -> "DataFrame":
-    """Read a generic source: ``read_python("pkg.module:Class", endpoint=url)``.
-
-    The same as ``spark.read.format("python").option("python_module", ...)
-    .option("python_class", ...).options(**options).load()``.
-
-    Parameters
-    ----------
-    source : str or type
-        ``"pkg.module:Class"``, or the class (defined at the top level of an importable module).
-    spark : SparkSession, optional
-        The session; the active one (created if needed) by default.
-    **options
-        The source's options (values are passed as strings, as Spark does).
-    """
-    from headwater.session import SparkSession
-
-    try:
-        module, qualname = split_target(source)
-    except GenericSourceError as e:
-        raise _analysis(e, "HW_INVALID_ARGUMENT") from None
-    clash = [k for k in options if k.lower() in ("python_module", "python_class")]
-    if clash:
-        raise TypeError(f"read_python() takes the source as its first argument, not the option {clash[0]!r}")
-    if spark is None:
-        spark = SparkSession.builder.getOrCreate()
-    reader = spark.read.format(FORMAT).option("python_module", module).option("python_class", qualname)
-    return reader.options(**options).load()

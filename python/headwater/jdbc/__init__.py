@@ -18,8 +18,9 @@ Backends, in the order tried when ``engine`` is not set: ConnectorX, ADBC
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import Any, List, Optional
 
+from headwater.config import default_session
 from headwater.jdbc.dialect import Dialect, dialect_for
 from headwater.jdbc.partitioning import column_partition
 from headwater.jdbc.relation import JdbcRelation
@@ -27,23 +28,13 @@ from headwater.jdbc.source import JDBCArrowDataSource, JDBCDataSource
 from headwater.jdbc.url import JdbcUrl, parse_url
 from headwater.jdbc.writing import JDBCWriter
 
-if TYPE_CHECKING:
-    from headwater.dataframe import DataFrame
-    from headwater.session import SparkSession
-
 __all__ = ["JDBCArrowDataSource", "JDBCDataSource", "JDBCWriter", "JdbcRelation", "JdbcUrl", "Dialect",
            "column_partition", "dialect_for", "parse_url", "read_jdbc", "write_jdbc"]
 
 
-def _spark(spark: Optional["SparkSession"]) -> "SparkSession":
-    from headwater.session import SparkSession
-
-    return spark if spark is not None else SparkSession.builder.getOrCreate()
-
-
 def read_jdbc(url: str, table: Optional[str] = None, query: Optional[str] = None, *,
-              predicates: Optional[List[str]] = None, spark: Optional["SparkSession"] = None,
-              **options: Any) -> "DataFrame":
+              predicates: Optional[List[str]] = None, spark: Any = None,
+              **options: Any) -> Any:
     """Read a table or a query: the same as ``spark.read.format("jdbc")`` with these options.
 
     Parameters
@@ -63,7 +54,7 @@ def read_jdbc(url: str, table: Optional[str] = None, query: Optional[str] = None
         ``upperBound``, ``numPartitions``, ``fetchsize``, ``customSchema``, ``pushDownPredicate``,
         ``sessionInitStatement``, ``queryTimeout``, ``preferTimestampNTZ``) and ``engine``.
     """
-    reader = _spark(spark).read.format("jdbc").option("url", url)
+    reader = (spark if spark is not None else default_session()).read.format("jdbc").option("url", url)
     if table is not None:
         reader = reader.option("dbtable", table)
     if query is not None:
@@ -73,7 +64,7 @@ def read_jdbc(url: str, table: Optional[str] = None, query: Optional[str] = None
     return reader.options(**options).load()
 
 
-def write_jdbc(df: "DataFrame", url: str, table: str, mode: str = "append", **options: Any) -> None:
+def write_jdbc(df: Any, url: str, table: str, mode: str = "append", **options: Any) -> None:
     """Write ``df`` to ``table``: the same as ``df.write.format("jdbc").mode(mode)`` with these
     options (``user``, ``password``, ``truncate``, ``batchsize``, ``createTableOptions``,
     ``sessionInitStatement``, ``engine``). ``mode`` is ``append`` or ``overwrite``."""

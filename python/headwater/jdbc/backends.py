@@ -34,8 +34,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
 
+from headwater import _core, arrowtypes
 from headwater.errors import AnalysisException
 from headwater.jdbc.url import JdbcUrl
+from headwater.schema import parse_schema
 
 __all__ = ["Backend", "BACKENDS", "ENGINE_ORDER", "choose_backend", "backend_named", "JdbcDriverError",
            "conform_batches"]
@@ -60,62 +62,19 @@ def _driver_failure(url: JdbcUrl, backend: str, action: str, e: BaseException) -
 # casting batches to the schema
 
 
-def _cast_steps(src: pa.DataType, dst: pa.DataType) -> Optional[List[Any]]:
-    """How to bring an array of ``src`` to ``dst``: None when nothing is needed, else a list of
-    steps (a DataType to cast to, or ``"storage"`` to unwrap an extension array)."""
-    if src == dst:
-        return None
-    steps: List[Any] = []
-    if isinstance(src, pa.ExtensionType):
-        steps.append("storage")
-        src = src.storage_type
-    if (pa.types.is_string(src) or pa.types.is_large_string(src)) and pa.types.is_timestamp(dst) and dst.tz:
-        steps.append(pa.timestamp(dst.unit))  # text without a zone: read as UTC wall clock
-    steps.append(dst)
-    return steps
-
-
 def make_conformer(src: pa.Schema, dst: pa.Schema,
                    via: Optional[pa.Schema] = None) -> Optional[Callable[[pa.RecordBatch], pa.RecordBatch]]:
-    """A function that casts a batch of schema ``src`` (columns by position) to ``dst``, through
-    ``via`` (the database's own column types: a numeric(12,3) that a driver delivers as
-    decimal(38,10) becomes '1.500', not '1.5000000000', under a STRING customSchema); None when
-    the types already agree (then batches pass untouched)."""
+    """:func:`headwater.arrowtypes.make_conformer`, after checking the query returned as many
+    columns as planned."""
     if len(src) != len(dst):
         raise JdbcDriverError(f"the query returned {len(src)} columns where {len(dst)} were expected")
-    plans = []
-    for i, (s, d) in enumerate(zip(src, dst)):
-        mid = via.field(i).type if via is not None and len(via) == len(dst) else None
-        if mid is not None and mid != s.type and mid != d.type:
-            plans.append((_cast_steps(s.type, mid) or []) + (_cast_steps(mid, d.type) or []))
-        else:
-            plans.append(_cast_steps(s.type, d.type))
-    if not any(plans) and src.names == dst.names:
-        return None
-
-    def conform(batch: pa.RecordBatch) -> pa.RecordBatch:
-        arrays = []
-        for col, steps, field in zip(batch.columns, plans, dst):
-            if steps:
-                if col.null_count == len(col):  # an all-NULL column a driver typed on its own
-                    col = pa.nulls(len(col), field.type)
-                else:
-                    for step in steps:
-                        col = col.storage if step == "storage" else col.cast(step, safe=True)
-            arrays.append(col)
-        return pa.RecordBatch.from_arrays(arrays, schema=dst)
-
-    return conform
+    return arrowtypes.make_conformer(src, dst, via)
 
 
 def conform_batches(reader: Any, dst: pa.Schema, via: Optional[pa.Schema] = None) -> Iterator[pa.RecordBatch]:
     """The batches of a RecordBatchReader in the schema ``dst`` (see :func:`make_conformer`)."""
     conform = make_conformer(reader.schema, dst, via)
-    if conform is None:
-        yield from reader
-        return
-    for batch in reader:  # one pyarrow cast per batch (see the module docstring)
-        yield conform(batch)
+    return iter(reader) if conform is None else (conform(batch) for batch in reader)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,9 +331,6 @@ class DbapiBackend(Backend):
     @staticmethod
     def _converted(chunks: Iterator[List[tuple]], native: pa.Schema, schema: pa.Schema,
                    raw: Optional[pa.Schema]) -> Iterator[pa.RecordBatch]:
-        from headwater import _core
-        from headwater.schema import parse_schema
-
         core = parse_schema(native)
         conform = make_conformer(native, schema, raw)
         for rows in chunks:  # one C conversion and one pyarrow cast per fetched chunk

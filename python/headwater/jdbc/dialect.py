@@ -16,8 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import pyarrow as pa
 
-__all__ = ["Dialect", "PostgresDialect", "SqliteDialect", "MySQLDialect", "SqlServerDialect", "dialect_for",
-           "spark_arrow_type"]
+__all__ = ["Dialect", "PostgresDialect", "SqliteDialect", "MySQLDialect", "SqlServerDialect", "dialect_for"]
 
 
 class _NoLiteral(Exception):
@@ -28,42 +27,6 @@ class _NoLiteral(Exception):
 DEFAULT_DECIMAL = pa.decimal128(38, 18)
 UTC_TS = pa.timestamp("us", tz="UTC")
 NTZ_TS = pa.timestamp("us")
-
-
-def spark_arrow_type(t: pa.DataType, prefer_ntz: bool = False) -> pa.DataType:
-    """The Arrow type of the Spark type a backend's Arrow type reads as (``large_string`` ->
-    ``string``, unsigned -> the next wider signed type, any timestamp -> microseconds, ...)."""
-    if isinstance(t, pa.ExtensionType):
-        if getattr(t, "extension_name", "") == "arrow.opaque" and getattr(t, "type_name", "") == "numeric":
-            return DEFAULT_DECIMAL
-        return spark_arrow_type(t.storage_type, prefer_ntz)
-    if pa.types.is_dictionary(t):
-        return spark_arrow_type(t.value_type, prefer_ntz)
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t) or pa.types.is_null(t):
-        return pa.string()
-    if pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or pa.types.is_binary_view(t):
-        return pa.binary()
-    if pa.types.is_uint8(t):
-        return pa.int16()
-    if pa.types.is_uint16(t):
-        return pa.int32()
-    if pa.types.is_uint32(t):
-        return pa.int64()
-    if pa.types.is_uint64(t):
-        return pa.decimal128(20, 0)
-    if pa.types.is_float16(t):
-        return pa.float32()
-    if pa.types.is_timestamp(t):
-        return NTZ_TS if (prefer_ntz and t.tz is None) else UTC_TS
-    if pa.types.is_date64(t):
-        return pa.date32()
-    if pa.types.is_time(t) or pa.types.is_duration(t) or pa.types.is_interval(t):
-        return pa.string()
-    if pa.types.is_decimal(t):
-        return t if t.precision <= 38 else pa.decimal128(38, min(t.scale, 38))
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return pa.list_(spark_arrow_type(t.value_type, prefer_ntz))
-    return t
 
 
 class Dialect:

@@ -12,17 +12,20 @@ filters) AND (partition clause)]``, as Spark's JDBCRDD builds it.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pyarrow as pa
 
+from headwater.arrowtypes import spark_arrow_type
 from headwater.errors import AnalysisException, PythonException
 from headwater.jdbc.backends import Backend, JdbcDriverError, ReadSettings, backend_named, choose_backend
-from headwater.jdbc.dialect import Dialect, PostgresDialect, SqliteDialect, dialect_for, spark_arrow_type
+from headwater.jdbc.dialect import Dialect, PostgresDialect, SqliteDialect, dialect_for
 from headwater.jdbc.options import JdbcOptions
 from headwater.jdbc.partitioning import column_kind, column_partition, parse_bound
 from headwater.jdbc.url import JdbcUrl
+from headwater.schema import parse_schema
 
 __all__ = ["JdbcRelation", "PartitionSpec"]
 
@@ -92,8 +95,6 @@ class JdbcRelation:
         # a column without one (an expression) is typed by its first non-null value.
         conn = dbapi.connect(self.url)  # type: ignore[attr-defined]
         if self.opts.query_timeout > 0:  # as Spark, the schema query has the timeout too
-            import time
-
             deadline = time.monotonic() + self.opts.query_timeout
             conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10000)
         d = SqliteDialect()
@@ -265,8 +266,6 @@ def _unquote(name: str) -> str:
 def _apply_custom_schema(described: pa.Schema, custom: str) -> pa.Schema:
     """Spark's getCustomSchema: each column the DDL names (case-insensitively) takes its type;
     others keep theirs; names the table lacks are ignored."""
-    from headwater.schema import parse_schema
-
     try:
         user = pa.schema(parse_schema(custom))
     except Exception as e:

@@ -14,10 +14,13 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import pyarrow as pa
 
+from headwater import _core
+from headwater.config import batch_rows
 from headwater.datasource import DataSource, DataSourceArrowWriter, DataSourceReader, InputPartition
 from headwater.errors import AnalysisException, HeadwaterException
 from headwater.jdbc.relation import JdbcRelation, PartitionSpec
-from headwater.schema import to_struct_type
+from headwater.jdbc.writing import JDBCWriter
+from headwater.schema import parse_schema, to_struct_type
 
 __all__ = ["JDBCDataSource", "JDBCReader", "JDBCPartition", "JDBCArrowDataSource"]
 
@@ -76,12 +79,15 @@ class JDBCDataSource(DataSource):
     def __init__(self, options: Dict[str, Any]) -> None:
         super().__init__(options)
         self._relation: Optional[JdbcRelation] = None
+        self._fetch = batch_rows(None)
+
+    def _hw_configure(self, conf: Any) -> None:
+        """The session's settings, handed over by the read plan: the default ``fetchsize`` is
+        ``spark.sql.execution.arrow.maxRecordsPerBatch``."""
+        self._fetch = batch_rows(conf)
 
     def _default_fetch(self) -> int:
-        from headwater.session import SparkSession
-
-        s = SparkSession.getActiveSession()
-        return int((s.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") if s else None) or 10000)
+        return self._fetch
 
     def schema(self) -> Any:
         with _builtin_errors():
@@ -103,8 +109,6 @@ class JDBCDataSource(DataSource):
         return JDBCReader(rel)
 
     def _check_user_schema(self, schema: Any) -> None:
-        from headwater.schema import parse_schema
-
         assert self._relation is not None and self._relation.schema is not None
         user = pa.schema(parse_schema(schema))
         actual = self._relation.schema
@@ -119,21 +123,15 @@ class JDBCDataSource(DataSource):
             )
 
     def writer(self, schema: Any, overwrite: bool) -> "DataSourceArrowWriter":
-        from headwater.jdbc.writing import JDBCWriter
-
         with _builtin_errors():
             return JDBCWriter(dict(self.options), schema, overwrite)
 
 
 def _schema_json(schema: Optional[pa.Schema]) -> Optional[str]:
-    from headwater.schema import parse_schema
-
     return None if schema is None else parse_schema(schema).to_json()
 
 
 def _schema_from_json(text: Optional[str]) -> Optional[pa.Schema]:
-    from headwater import _core
-
     return None if text is None else pa.schema(_core.schema_from_json(text))
 
 

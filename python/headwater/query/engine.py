@@ -1,5 +1,5 @@
 """DuckDB, the embedded engine: one in-memory database per SparkSession; each action compiles the
-DataFrame's plan (:mod:`headwater.logical`) to one SQL statement on a fresh cursor, registers the
+DataFrame's plan (:mod:`headwater.query.logical`, :mod:`headwater.query.compiler`) to one SQL statement on a fresh cursor, registers the
 Python source scans it reads, runs it, and maps failures to headwater's exceptions."""
 
 from __future__ import annotations
@@ -8,9 +8,12 @@ from typing import Any, List, Optional
 
 import pyarrow as pa
 
-from headwater.column import quote_ident
+from headwater.config import get
 from headwater.errors import AnalysisException, HeadwaterException, ParseException
-from headwater.logical import Compiler, Node
+from headwater.exec.scan import raise_failure
+from headwater.query.compiler import Compiler
+from headwater.query.expressions import quote_ident
+from headwater.query.logical import Node
 
 __all__ = ["QueryEngine", "QueryExecutionException"]
 
@@ -74,7 +77,7 @@ class QueryEngine:
         return Prepared(con, f"SELECT {', '.join(cols)} FROM ({body}) AS r", comp)
 
     def _pushdown_enabled(self) -> bool:
-        return (self.session.conf.get("headwater.sql.pushdown") or "true").lower() == "true"
+        return get(self.session.conf, "headwater.sql.pushdown")
 
     def _cursor(self, comp: Compiler) -> Any:
         """A new cursor with Spark's NULL ordering and the compiled query's leaves registered."""
@@ -151,9 +154,7 @@ class QueryEngine:
             for use in (comp.scans if comp is not None else []):
                 scan = use.failure_scan()
                 if scan is not None:
-                    from headwater.dataframe import _raise_failure
-
-                    _raise_failure(scan, e)
+                    raise_failure(scan, e)
             raise _translate(e) from None
 
 

@@ -13,6 +13,10 @@ import decimal
 import re
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
+import pyarrow as pa
+
+from headwater.schema import parse_schema
+
 __all__ = ["Column", "quote_ident", "sql_literal", "sql_type"]
 
 
@@ -99,17 +103,11 @@ def sql_type(data_type: Any) -> Tuple[str, str]:
                      "bool": "boolean", "varchar": "string", "char": "string", "timestamp_ltz": "timestamp"}
         return _DDL_TO_DUCKDB[simple], canonical.get(simple, simple)
     # nested types: let our schema parser check it, then DuckDB's own spelling of Arrow's types
-    from headwater.schema import parse_schema
-
     core = parse_schema(f"c {text}")
-    import pyarrow as pa
-
     return _arrow_to_duckdb(pa.schema(core).field(0).type), text
 
 
 def _arrow_to_duckdb(t: Any) -> str:
-    import pyarrow as pa
-
     if pa.types.is_list(t):
         return _arrow_to_duckdb(t.value_type) + "[]"
     if pa.types.is_map(t):

@@ -1,4 +1,4 @@
-"""Predicates -> Spark 4.1 filter objects for ``DataSourceReader.pushFilters``.
+"""Predicates -> Spark 4 filter objects for ``DataSourceReader.pushFilters``.
 
 Only the forms Spark pushes are offered: a source column (or a field of a struct column) compared
 with a literal (``=``, ``<=>``, ``<``, ``<=``, ``>``, ``>=``, ``!=`` as ``Not(EqualTo)``), ``IN`` of
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import pyarrow as pa
 
-from headwater.column import Column
-
-if TYPE_CHECKING:
-    from headwater.logical import SourceScan
+from headwater import datasource
+from headwater.query.expressions import Column
+from headwater.query.logical import SourceScan, resolve
 
 __all__ = ["to_spark_filter"]
 
@@ -31,8 +30,6 @@ def _module(scan: "SourceScan") -> Any:
     flavor = getattr(scan.plan, "flavor", None)
     if flavor is not None:
         return flavor.module
-    from headwater import datasource
-
     return datasource
 
 
@@ -40,8 +37,6 @@ def _column(c: Column, scan: "SourceScan") -> Optional[Tuple[Tuple[str, ...], An
     """(attribute path, Arrow type) when c is a reference to a column of this scan."""
     if c._kind != "ref":
         return None
-    from headwater.logical import resolve
-
     try:
         attr, _, path = resolve(c, [scan])
     except Exception:

@@ -4,83 +4,40 @@ the data comes out of the C scan as Arrow."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import pyarrow as pa
 
 from headwater import _core
-from headwater.errors import AnalysisException, PythonException, _from_core
+from headwater.config import get
+from headwater.errors import AnalysisException
+from headwater.exec.local import LocalPlan, split_evenly
+from headwater.exec.scan import drain
+from headwater.query.compiler import Compiler
+from headwater.query.expressions import Column, _to_column, quote_ident
+from headwater.query.logical import (
+    Aggregate,
+    Distinct,
+    Filter,
+    Join,
+    Limit,
+    Node,
+    Project,
+    Sort,
+    SourceScan,
+    SubqueryAlias,
+    Union,
+    resolve,
+)
+from headwater.schema import parse_schema, to_struct_type
+from headwater.sql import functions as F
+from headwater.sql.writer import DataFrameWriter
 from headwater.types import Row
 
 if TYPE_CHECKING:
-    from headwater.session import SparkSession
-    from headwater.writer import DataFrameWriter
+    from headwater.sql.session import SparkSession
 
 __all__ = ["DataFrame", "GroupedData"]
-
-
-def _raise_failure(scan: Any, original: Optional[BaseException]) -> None:
-    """Raise the headwater exception for a failed scan (what stopped it, with the source's own
-    traceback when the source raised)."""
-    failure = scan.failure()
-    if failure is None:
-        if original is not None:
-            raise original
-        return
-    error_class, message, partition, row, column, exc, traceback_text = failure
-    if error_class == "HW_CANCELLED":
-        raise KeyboardInterrupt(message)
-    if exc is not None:
-        import traceback
-
-        tb = "".join(traceback.format_exception(exc))
-        err = PythonException(
-            f"An exception was thrown from the Python data source in partition {partition}:\n{tb}",
-            getattr(exc, "error_class", None),  # a headwater/Spark error raised by the source keeps its class
-            partition=partition,
-        )
-        raise err from exc
-    if traceback_text:  # raised by the source's code in a worker process
-        raise PythonException(
-            f"An exception was thrown from the Python data source in partition {partition} "
-            f"(in a worker process):\n{traceback_text}",
-            error_class if error_class not in ("PYTHON_EXCEPTION", "") else None,
-            partition=partition,
-            row=None if row < 0 else row,
-            column=None if column < 0 else column,
-        ) from None
-    err = _from_core(error_class, message, partition, row, column)
-    if not isinstance(err, PythonException):
-        err = PythonException(message, error_class or None, partition=err.partition, row=err.row, column=err.column)
-    raise err from None
-
-
-def _batches(scan: Any) -> Iterator[pa.RecordBatch]:
-    """The batches of a C scan; failures raise headwater's exceptions."""
-    reader = pa.RecordBatchReader.from_stream(scan)
-    try:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            yield batch
-            del batch  # a traceback through this frame must not keep shared memory alive
-    except (pa.ArrowException, OSError) as e:
-        _raise_failure(scan, e)
-    finally:
-        reader.close()
-
-
-def _drain(scan: Any, consume: Any) -> Any:
-    """consume(reader) over a C scan's stream; failures raise headwater's exceptions."""
-    reader = pa.RecordBatchReader.from_stream(scan)
-    try:
-        return consume(reader)
-    except (pa.ArrowException, OSError) as e:
-        _raise_failure(scan, e)
-    finally:
-        reader.close()
 
 
 class DataFrame:
@@ -90,8 +47,6 @@ class DataFrame:
     other query is run by DuckDB over the sources' Arrow streams."""
 
     def __init__(self, spark: "SparkSession", plan: Any) -> None:
-        from headwater.logical import Node, SourceScan
-
         self.sparkSession = spark
         self._node: "Node" = plan if isinstance(plan, Node) else SourceScan(plan)
 
@@ -100,8 +55,6 @@ class DataFrame:
     @property
     def _plan(self) -> Any:
         """The source plan of a DataFrame that reads one source as it is (else None)."""
-        from headwater.logical import SourceScan
-
         return self._node.plan if isinstance(self._node, SourceScan) else None
 
     def _direct(self) -> bool:
@@ -116,8 +69,6 @@ class DataFrame:
 
     @property
     def _core_schema(self) -> Any:
-        from headwater.schema import parse_schema
-
         if self._plan is not None:
             return self._plan.core_schema
         if self._node.cached is not None:
@@ -131,7 +82,6 @@ class DataFrame:
         """The schema, as a StructType of the flavor the source was written against."""
         if self._plan is not None:
             return self._plan.schema
-        from headwater.schema import to_struct_type
 
         return to_struct_type(self._core_schema)
 
@@ -162,8 +112,6 @@ class DataFrame:
     # ---- columns
 
     def __getitem__(self, item: Any) -> Any:
-        from headwater.column import Column
-
         if isinstance(item, str):
             return self._col(item)
         if isinstance(item, Column):
@@ -183,8 +131,6 @@ class DataFrame:
     def _col(self, name: str) -> Any:
         """``df["c"]``: the column bound to this DataFrame's attribute (it keeps meaning this
         DataFrame's column after joins)."""
-        from headwater.column import Column
-        from headwater.logical import resolve
 
         if name == "*":
             return Column("star")
@@ -197,15 +143,11 @@ class DataFrame:
     # ---- transformations
 
     def _exprs(self, cols: Sequence[Any]) -> List[Any]:
-        from headwater.column import _to_column
-
         if len(cols) == 1 and isinstance(cols[0], (list, tuple)):
             cols = cols[0]
         return [_to_column(c) for c in cols]
 
     def _project(self, exprs: List[Any]) -> "DataFrame":
-        from headwater.logical import Project
-
         names: List[Optional[str]] = []
         for e in exprs:
             if e._kind == "sql":  # a SQL text: DuckDB names it as Spark would ("(a + 1)", an alias)
@@ -217,15 +159,12 @@ class DataFrame:
         return self._with(Project(self._node, exprs, names if any(n is not None for n in names) else None))
 
     def _bind_name(self, text: str) -> str:
-        from headwater.logical import Compiler
-
         engine = self._engine()
         comp = Compiler(engine, placeholders=True)
         body = comp.compile(self._node)
         cols = ", ".join(f"q.{_qi(a.sql)} AS {_qi(a.name)}" for a in self._node.output)
         names = engine.bind_names(f"SELECT {text} FROM (SELECT {cols} FROM ({body}) AS q)", comp)
         if len(names) != 1:
-            from headwater.errors import AnalysisException
 
             raise AnalysisException(f"The expression '{text}' must give one column, got {len(names)}.", "HW_INVALID_EXPR")
         # DuckDB quotes identifiers that are keywords in the names it gives ('upper("name")'); Spark does not
@@ -234,24 +173,17 @@ class DataFrame:
     def select(self, *cols: Any) -> "DataFrame":
         exprs = self._exprs(cols)
         if any(e._has_agg() for e in exprs):  # select(sum(x)): a global aggregate
-            from headwater.logical import Aggregate
 
             return self._with(Aggregate(self._node, [], exprs))
         return self._project(exprs)
 
     def selectExpr(self, *expr: Any) -> "DataFrame":
-        from headwater.functions import expr as sql_expr
-
         if len(expr) == 1 and isinstance(expr[0], list):
             expr = tuple(expr[0])
-        return self._project([sql_expr(e) for e in expr])
+        return self._project([F.expr(e) for e in expr])
 
     def filter(self, condition: Any) -> "DataFrame":
-        from headwater.column import Column
-        from headwater.functions import expr as sql_expr
-        from headwater.logical import Filter
-
-        cond = sql_expr(condition) if isinstance(condition, str) else condition
+        cond = F.expr(condition) if isinstance(condition, str) else condition
         if not isinstance(cond, Column):
             raise TypeError(f"filter() needs a Column or a SQL string, got {type(condition).__name__}")
         return self._with(Filter(self._node, cond))
@@ -259,8 +191,6 @@ class DataFrame:
     where = filter
 
     def withColumn(self, colName: str, col: Any) -> "DataFrame":
-        from headwater.column import Column
-
         if not isinstance(col, Column):
             raise TypeError(f"withColumn() needs a Column, got {type(col).__name__}")
         exprs: List[Any] = []
@@ -282,8 +212,6 @@ class DataFrame:
         return df
 
     def withColumnRenamed(self, existing: str, new: str) -> "DataFrame":
-        from headwater.column import Column
-
         if not any(a.name.lower() == existing.lower() for a in self._node.output):
             return self  # Spark: a no-op when the column is absent
         exprs = [Column("ref", name=a.name, attr=a).alias(new) if a.name.lower() == existing.lower()
@@ -291,9 +219,6 @@ class DataFrame:
         return self._project(exprs)
 
     def drop(self, *cols: Any) -> "DataFrame":
-        from headwater.column import Column
-        from headwater.logical import resolve
-
         drop_ids = set()
         for c in cols:
             if isinstance(c, str):
@@ -305,17 +230,12 @@ class DataFrame:
         return self._project([Column("ref", name=a.name, attr=a) for a in self._node.output if a.id not in drop_ids])
 
     def limit(self, num: int) -> "DataFrame":
-        from headwater.logical import Limit
-
         if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-            from headwater.errors import AnalysisException
 
             raise AnalysisException(f"The limit must be a non-negative integer, got {num!r}.", "INVALID_LIMIT_LIKE_EXPRESSION.IS_NEGATIVE")
         return self._with(Limit(self._node, num))
 
     def orderBy(self, *cols: Any, ascending: Any = None) -> "DataFrame":
-        from headwater.logical import Sort
-
         exprs = self._exprs(cols)
         if ascending is not None:
             flags = ascending if isinstance(ascending, (list, tuple)) else [ascending] * len(exprs)
@@ -333,9 +253,6 @@ class DataFrame:
         return GroupedData(self, []).agg(*exprs)
 
     def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
-        from headwater.column import Column
-        from headwater.logical import Join
-
         how = how or "inner"
         if on is None:
             return self._with(Join(self._node, other._node, "cross" if how == "inner" else how, None, None))
@@ -353,37 +270,25 @@ class DataFrame:
         return self._with(Join(self._node, other._node, how, None, on))
 
     def crossJoin(self, other: "DataFrame") -> "DataFrame":
-        from headwater.logical import Join
-
         return self._with(Join(self._node, other._node, "cross", None, None))
 
     def union(self, other: "DataFrame") -> "DataFrame":
-        from headwater.logical import Union
-
         return self._with(Union(self._node, other._node, by_name=False))
 
     unionAll = union
 
     def unionByName(self, other: "DataFrame", allowMissingColumns: bool = False) -> "DataFrame":
-        from headwater.logical import Union
-
         return self._with(Union(self._node, other._node, by_name=True, allow_missing=allowMissingColumns))
 
     def distinct(self) -> "DataFrame":
-        from headwater.logical import Distinct
-
         return self._with(Distinct(self._node, None))
 
     def dropDuplicates(self, subset: Optional[List[str]] = None) -> "DataFrame":
-        from headwater.logical import Distinct
-
         return self._with(Distinct(self._node, list(subset) if subset else None))
 
     drop_duplicates = dropDuplicates
 
     def alias(self, alias: str) -> "DataFrame":
-        from headwater.logical import SubqueryAlias
-
         return self._with(SubqueryAlias(self._node, alias))
 
     def createOrReplaceTempView(self, name: str) -> None:
@@ -391,7 +296,6 @@ class DataFrame:
 
     def createTempView(self, name: str) -> None:
         if name.lower() in self.sparkSession._views:
-            from headwater.errors import AnalysisException
 
             raise AnalysisException(
                 f"Cannot create the temporary view `{name}` because it already exists.",
@@ -426,7 +330,6 @@ class DataFrame:
             raise AnalysisException(
                 f"repartition needs a positive number of partitions, got {numPartitions!r}.", "HW_INVALID_ARGUMENT"
             )
-        from headwater.local import LocalPlan, split_evenly
 
         parent = self
         plan = LocalPlan(self._core_schema, lambda: split_evenly(parent.toArrow(), numPartitions),
@@ -434,10 +337,8 @@ class DataFrame:
         return DataFrame(self.sparkSession, plan)
 
     @property
-    def write(self) -> "DataFrameWriter":
-        """A :class:`~headwater.writer.DataFrameWriter` for this DataFrame."""
-        from headwater.writer import DataFrameWriter
-
+    def write(self) -> DataFrameWriter:
+        """A :class:`~headwater.sql.writer.DataFrameWriter` for this DataFrame."""
         return DataFrameWriter(self)
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
@@ -445,7 +346,7 @@ class DataFrame:
         complete, with bounded memory, unless ``headwater.stream.ordered`` is true."""
         if not self._direct():
             return self._engine().reader(self._node).__arrow_c_stream__(requested_schema)
-        ordered = (self.sparkSession.conf.get("headwater.stream.ordered") or "false").lower() == "true"
+        ordered = get(self.sparkSession.conf, "headwater.stream.ordered")
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=ordered)
         return scan.__arrow_c_stream__(requested_schema)
 
@@ -458,7 +359,7 @@ class DataFrame:
                 self._node.cached = table
             return table
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True)
-        return _drain(scan, lambda reader: reader.read_all())  # batches gathered by pyarrow, not by us
+        return drain(scan, lambda reader: reader.read_all())  # batches gathered by pyarrow, not by us
 
     def toPandas(self) -> Any:
         table = self.toArrow()
@@ -481,7 +382,7 @@ class DataFrame:
                 return self._node.cached.num_rows
             return self._engine().count(self._node)
         scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=False)
-        return _drain(scan, lambda reader: _core.count_rows(reader))  # rows counted in C
+        return drain(scan, lambda reader: _core.count_rows(reader))  # rows counted in C
 
     def isEmpty(self) -> bool:
         return len(self.take(1)) == 0
@@ -493,7 +394,7 @@ class DataFrame:
     def take(self, num: int) -> List[Row]:
         if self._direct():  # the C scan stops after num rows (remaining partitions are cancelled)
             scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True, limit=max(0, int(num)))
-            return _core.rows_from_arrow(_drain(scan, lambda reader: reader.read_all()), Row)
+            return _core.rows_from_arrow(drain(scan, lambda reader: reader.read_all()), Row)
         return self.limit(num).collect()
 
     def head(self, n: Optional[int] = None) -> Any:
@@ -563,9 +464,6 @@ class GroupedData:
         self._keys = keys
 
     def agg(self, *exprs: Any) -> DataFrame:
-        from headwater import functions as F
-        from headwater.logical import Aggregate
-
         if len(exprs) == 1 and isinstance(exprs[0], dict):
             names = {"avg": F.avg, "mean": F.avg, "sum": F.sum, "min": F.min, "max": F.max, "count": F.count}
             aggs = [names[fn.lower()](c) for c, fn in exprs[0].items()]
@@ -574,8 +472,6 @@ class GroupedData:
         return self._df._with(Aggregate(self._df._node, self._keys, aggs))
 
     def count(self) -> DataFrame:
-        from headwater import functions as F
-
         return self.agg(F.count("*").alias("count"))
 
     def _numeric(self, cols: Sequence[str]) -> List[str]:
@@ -585,37 +481,27 @@ class GroupedData:
         return [n for n, t in self._df.dtypes if t in numeric or t.startswith("decimal")]
 
     def sum(self, *cols: str) -> DataFrame:
-        from headwater import functions as F
-
         return self.agg(*[F.sum(c) for c in self._numeric(cols)])
 
     def avg(self, *cols: str) -> DataFrame:
-        from headwater import functions as F
-
         return self.agg(*[F.avg(c) for c in self._numeric(cols)])
 
     mean = avg
 
     def min(self, *cols: str) -> DataFrame:
-        from headwater import functions as F
-
         return self.agg(*[F.min(c) for c in self._numeric(cols)])
 
     def max(self, *cols: str) -> DataFrame:
-        from headwater import functions as F
-
         return self.agg(*[F.max(c) for c in self._numeric(cols)])
 
 
 def _qi(name: str) -> str:
-    from headwater.column import quote_ident
 
     return quote_ident(name)
 
 
 def _sql_item(e: Any) -> Any:
     """A select item given as SQL text is placed as written (its alias included)."""
-    from headwater.column import Column
 
     if e._kind != "sql":
         return e
@@ -625,7 +511,6 @@ def _sql_item(e: Any) -> Any:
 
 def _strip_alias(text: str) -> str:
     """``a + 1 AS b`` -> ``a + 1`` (the output name is set by the plan)."""
-    import re
 
     m = re.match(r"^(.*?)\s+(?:as\s+)?(`[^`]+`|\"[^\"]+\"|[A-Za-z_][A-Za-z0-9_]*)\s*$", text, flags=re.I | re.S)
     if m and re.search(r"\sas\s", text, flags=re.I):

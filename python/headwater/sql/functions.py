@@ -1,11 +1,12 @@
-"""``headwater.functions``: the PySpark functions DataFrames over Python sources use most, each a
-:class:`~headwater.column.Column` that compiles to DuckDB SQL with Spark's result names and types."""
+"""``headwater.functions`` (``headwater.sql.functions``): the PySpark functions DataFrames over
+Python sources use most, each a :class:`~headwater.sql.column.Column` that compiles to DuckDB SQL with Spark's result names and types."""
 
 from __future__ import annotations
 
 from typing import Any, Union
 
-from headwater.column import Column, _func, _lit, _to_column
+from headwater.errors import ParseException
+from headwater.query.expressions import Column, _func, _lit, _to_column
 
 __all__ = [
     "abs", "asc", "avg", "coalesce", "col", "column", "concat", "count", "countDistinct", "count_distinct",
@@ -31,8 +32,6 @@ def lit(value: Any) -> Column:
 
 def expr(text: str) -> Column:
     """A Spark SQL expression, evaluated by DuckDB (whose expression syntax Spark's mostly shares)."""
-    from headwater.errors import ParseException
-
     if not isinstance(text, str) or not text.strip():
         raise ParseException("expr() needs a non-empty SQL expression string.", "PARSE_EMPTY_STATEMENT")
     return Column("sql", name=text.strip())

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
-from headwater.plan import ReadPlan, paths_option
+from headwater.errors import AnalysisException
+from headwater.exec.plan import ReadPlan, paths_option
+from headwater.generic import plan_for
+from headwater.sql.dataframe import DataFrame
+from headwater.sql.writer import _to_str
 
 if TYPE_CHECKING:
-    from headwater.dataframe import DataFrame
-    from headwater.session import SparkSession
+    from headwater.sql.session import SparkSession
 
 __all__ = ["DataFrameReader"]
-
-
-def _to_str(value: Any) -> Optional[str]:
-    """Spark's option values: strings; booleans lower-cased; None stays None."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if value is None:
-        return None
-    return str(value)
 
 
 class DataFrameReader:
@@ -55,8 +50,6 @@ class DataFrameReader:
         """PySpark's ``spark.read.jdbc``: a table, partitioned by ``column`` between the bounds or by
         ``predicates`` (one partition per WHERE clause); ``properties`` are more options
         (``user``, ``password``, ...). See :mod:`headwater.jdbc`."""
-        import json
-
         for k, v in (properties or {}).items():
             self.option(k, v)
         self.format("jdbc").option("url", url).option("dbtable", table)
@@ -70,17 +63,13 @@ class DataFrameReader:
         return self.load()
 
     def load(self, path: Union[str, List[str], None] = None, format: Optional[str] = None, schema: Any = None,
-             **options: Any) -> "DataFrame":
-        from headwater.dataframe import DataFrame
-
+             **options: Any) -> DataFrame:
         if format is not None:
             self.format(format)
         if schema is not None:
             self.schema(schema)
         self.options(**options)
         if path is not None and any(k.lower() in ("path", "paths") for k in self._options):
-            from headwater.errors import AnalysisException
-
             raise AnalysisException(  # Spark's check and words
                 "There is a 'path' or 'paths' option set and load() is called with path parameters. Either "
                 "remove the path option if it's the same as the path parameter, or add it to the load() "
@@ -93,12 +82,8 @@ class DataFrameReader:
         elif path is not None:
             self._options["paths"] = paths_option(list(path))
         if self._format is None:
-            from headwater.errors import AnalysisException
-
             raise AnalysisException("No data source format given: call format(name) first.", "HW_NO_FORMAT")
         # The generic format: format("python") and names registered with register_python.
-        from headwater.generic import plan_for
-
         plan = plan_for(self._spark, self._format, dict(self._options), self._schema)
         if plan is None:
             cls = self._spark._registry.lookup(self._format)

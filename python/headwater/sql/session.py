@@ -1,56 +1,36 @@
-"""The Spark-like session: configuration, the data source registry and ``read``."""
+"""The Spark-like session: configuration, the data source registry, ``read``, ``sql`` and
+``createDataFrame``."""
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
+import pkgutil
 import sys
 import threading
 import warnings
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Optional, Type
+from importlib.metadata import entry_points
+from typing import Any, Dict, Optional, Type
 
+from headwater import _core
+from headwater.config import RuntimeConfig, install_session_factory, workers
 from headwater.datasource import DataSourceRegistration
 from headwater.errors import AnalysisException
+from headwater.exec.local import arrow_table_from, infer_schema, local_plan, rows_table
+from headwater.formats import builtin_format
+from headwater.generic import register_python
+from headwater.generic.source import FORMAT
+from headwater.generic.spark import GenericSourceError, split_target
+from headwater.jdbc import JDBCDataSource
+from headwater.query.engine import QueryEngine
+from headwater.query.compiler import Compiler
+from headwater.query.logical import SqlQuery
+from headwater.sql.dataframe import DataFrame
+from headwater.sql.readwriter import DataFrameReader
 
-if TYPE_CHECKING:
-    from headwater.dataframe import DataFrame
-    from headwater.readwriter import DataFrameReader
-
-__all__ = ["SparkSession", "RuntimeConfig", "session"]
-
-# Defaults of the settings headwater reads; everything else set is kept and returned as given.
-_DEFAULT_CONF: Dict[str, str] = {
-    "headwater.executor.mode": "auto",
-    "headwater.executor.workers": "0",  # 0: one per CPU
-    "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
-    "headwater.batch.maxBytes": str(64 << 20),
-    "headwater.executor.queueDepth": "2",  # batches in flight per worker when streaming
-    "headwater.stream.ordered": "false",  # __arrow_c_stream__ in partition order (may stall workers)
-    "headwater.executor.taskRetries": "0",  # re-runs of a partition whose worker died (local Spark: 0)
-}
-
-
-class RuntimeConfig:
-    """``spark.conf``: string settings, as in Spark."""
-
-    def __init__(self, initial: Optional[Dict[str, str]] = None) -> None:
-        self._values: Dict[str, str] = dict(_DEFAULT_CONF)
-        self._values.update(initial or {})
-
-    def set(self, key: str, value: Any) -> None:
-        self._values[key] = str(value).lower() if isinstance(value, bool) else str(value)
-
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
-        return self._values.get(key, default)
-
-    def unset(self, key: str) -> None:
-        self._values.pop(key, None)
-        if key in _DEFAULT_CONF:
-            self._values[key] = _DEFAULT_CONF[key]
-
-    def getAll(self) -> Dict[str, str]:
-        return dict(self._values)
+__all__ = ["SparkSession", "RuntimeConfig", "session", "read_python"]
 
 
 # Spark's built-in formats: a Python source may not take their names (Spark refuses them too).
@@ -88,12 +68,8 @@ class _Registry:
     def lookup(self, name: str) -> type:
         key = name.lower()
         if key == "jdbc":  # Spark's built-in name: headwater's own JDBC source (not user-registrable)
-            from headwater.jdbc import JDBCDataSource
-
             return JDBCDataSource
         if key not in self._sources:  # headwater's built-in formats (parquet, csv, json, arrow, noop)
-            from headwater.formats import builtin_format
-
             builtin = builtin_format(key)
             if builtin is not None:
                 return builtin
@@ -107,12 +83,12 @@ class _Registry:
             )
         return self._sources[key]
 
+    def register_python(self, name: str, source: Any) -> type:
+        """A three-method generic source class under ``name`` (:mod:`headwater.generic`)."""
+        return register_python(self, name, source)
+
     def _discover(self) -> None:
         self._discovered = True
-        import importlib
-        import pkgutil
-        from importlib.metadata import entry_points
-
         for info in pkgutil.iter_modules():
             if info.name.startswith("pyspark_"):
                 try:
@@ -186,9 +162,7 @@ class SparkSession:
     def _worker_pool(self) -> Any:
         """The session's worker processes, started on first use (and again if the configured
         number changed); they live until the session stops or the interpreter exits."""
-        from headwater import _core
-
-        size = int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+        size = workers(self.conf)
         if self._pool is not None and self._pool.size != size:
             self._stop_pool()
         if self._pool is None:
@@ -204,26 +178,19 @@ class SparkSession:
             pool.stop()
 
     @property
-    def read(self) -> "DataFrameReader":
-        from headwater.readwriter import DataFrameReader
-
+    def read(self) -> DataFrameReader:
         return DataFrameReader(self)
 
     # ---- SQL on DuckDB
 
     def _query_engine(self) -> Any:
         if self._engine is None:
-            from headwater.engine import QueryEngine
-
             self._engine = QueryEngine(self)
         return self._engine
 
-    def sql(self, sqlQuery: str, args: Any = None) -> "DataFrame":
+    def sql(self, sqlQuery: str, args: Any = None) -> DataFrame:
         """A DataFrame for a SQL query (DuckDB's SQL, which shares most of Spark's) over the temp
         views of this session. Each action re-reads the Python sources the views read."""
-        from headwater.dataframe import DataFrame
-        from headwater.logical import Compiler, SqlQuery
-
         if args:
             raise AnalysisException("spark.sql() parameters are not supported; format values into the query.",
                                     "HW_UNSUPPORTED")
@@ -233,10 +200,8 @@ class SparkSession:
         names = engine.bind_names(comp.sql_with_views(sqlQuery, views), comp)
         return DataFrame(self, SqlQuery(sqlQuery, views, names))
 
-    def table(self, tableName: str) -> "DataFrame":
+    def table(self, tableName: str) -> DataFrame:
         """The temp view named ``tableName``."""
-        from headwater.dataframe import DataFrame
-
         found = self._views.get(tableName.lower())
         if found is None:
             raise AnalysisException(
@@ -244,7 +209,7 @@ class SparkSession:
                 "and catalog.", "TABLE_OR_VIEW_NOT_FOUND")
         return DataFrame(self, found[1])
 
-    def createDataFrame(self, data: Any, schema: Any = None) -> "DataFrame":
+    def createDataFrame(self, data: Any, schema: Any = None) -> DataFrame:
         """A DataFrame over in-memory data: a list of tuples, Rows or dicts (converted in C; dicts
         are mapped by the schema's names), a pandas or Polars DataFrame, a pyarrow Table or
         RecordBatch (kept as Arrow, without copying when the types are Spark's already).
@@ -253,12 +218,6 @@ class SparkSession:
         Rows/dicts (else ``_1``, ``_2``, ...) and each column's type from its first non-null value.
         The rows are split into ``min(rows, headwater.executor.workers)`` partitions, as Spark's
         local data is split over its default parallelism."""
-        import pyarrow as pa
-
-        from headwater.dataframe import DataFrame
-        from headwater.local import LocalPlan, arrow_table_from, default_parallelism, infer_schema, rows_table
-        from headwater.local import split_evenly
-
         names = list(schema) if isinstance(schema, (list, tuple)) else None
         table = arrow_table_from(data, None if names else schema)
         if table is None:
@@ -273,8 +232,7 @@ class SparkSession:
                 table = table.rename_columns(names + table.column_names[len(names):])
         elif names:
             table = table.rename_columns(names + table.column_names[len(names):])
-        n = min(max(table.num_rows, 1), default_parallelism(self.conf))
-        return DataFrame(self, LocalPlan(pa.schema(table.schema), split_evenly(table, n), self.conf))
+        return DataFrame(self, local_plan(table, self.conf))
 
     def stop(self) -> None:
         """Stops the session's worker processes; the active session is forgotten."""
@@ -315,3 +273,33 @@ def session(**conf: Any) -> SparkSession:
         builder.config(k, v)
     return builder.getOrCreate()
 
+
+install_session_factory(lambda: SparkSession.builder.getOrCreate())
+
+
+def read_python(source: Any, spark: Optional["SparkSession"] = None, /, **options: Any) -> DataFrame:
+    """Read a generic source: ``read_python("pkg.module:Class", endpoint=url)``.
+
+    The same as ``spark.read.format("python").option("python_module", ...)
+    .option("python_class", ...).options(**options).load()``.
+
+    Parameters
+    ----------
+    source : str or type
+        ``"pkg.module:Class"``, or the class (defined at the top level of an importable module).
+    spark : SparkSession, optional
+        The session; the active one (created if needed) by default.
+    **options
+        The source's options (values are passed as strings, as Spark does).
+    """
+    try:
+        module, qualname = split_target(source)
+    except GenericSourceError as e:
+        raise AnalysisException(str(e), "HW_INVALID_ARGUMENT") from None
+    clash = [k for k in options if k.lower() in ("python_module", "python_class")]
+    if clash:
+        raise TypeError(f"read_python() takes the source as its first argument, not the option {clash[0]!r}")
+    if spark is None:
+        spark = SparkSession.builder.getOrCreate()
+    reader = spark.read.format(FORMAT).option("python_module", module).option("python_class", qualname)
+    return reader.options(**options).load()

@@ -8,27 +8,34 @@ failed. A failing ``commit`` is followed by ``abort`` with the same messages, as
 
 Partitions are written on the session's worker processes when ``headwater.executor.mode``
 resolves to process (as for reads: ``process``, or ``auto`` with more than one partition and a
-task that pickles; see :mod:`headwater.write_task`), else on threads (a ``ThreadPoolExecutor`` of
-``headwater.executor.workers``). Plain writers get Rows built from Arrow in C, one batch at a time;
+task that pickles; see :mod:`headwater.exec.policy` and :mod:`headwater.exec.write_task`), else on
+threads. Plain writers get Rows built from Arrow in C, one batch at a time;
 ``DataSourceArrowWriter`` gets the RecordBatches themselves.
 """
 
 from __future__ import annotations
 
-import os
-import traceback
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from headwater.errors import AnalysisException, HeadwaterException
-from headwater.plan import Flavor, _source_error
-from headwater.readwriter import _to_str
-from headwater.savemode import should_write
+from headwater.errors import AnalysisException
+from headwater.exec.local import local_plan
+from headwater.exec.plan import Flavor
+from headwater.exec.savemode import should_write
+from headwater.exec.write_task import WriteJob
 
 if TYPE_CHECKING:
-    from headwater.dataframe import DataFrame
+    from headwater.sql.dataframe import DataFrame
 
 __all__ = ["DataFrameWriter"]
+
+
+def _to_str(value: Any) -> Optional[str]:
+    """Spark's option values: strings; booleans lower-cased; None stays None."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return None
+    return str(value)
 
 # lower-cased mode -> Spark's SaveMode name
 _SAVE_MODES = {
@@ -57,7 +64,7 @@ class DataFrameWriter:
 
     def mode(self, saveMode: Optional[str]) -> "DataFrameWriter":
         """``append``, ``overwrite``, ``error``/``errorifexists``/``default`` or ``ignore``; ``save()``
-        refuses the last two for sources that do not opt into them (headwater/savemode.py), as Spark
+        refuses the last two for sources that do not opt into them (headwater/exec/savemode.py), as Spark
         does for Python data sources."""
         if saveMode is None:
             return self
@@ -100,7 +107,11 @@ class DataFrameWriter:
         # append/overwrite for every source; errorifexists/ignore for sources that opt in (savemode.py)
         if not should_write(cls, self._format, dict(self._options), spark_mode, Flavor(cls)):
             return  # ignore: the data exists
-        _WriteJob(self._df, cls, dict(self._options), spark_mode == "Overwrite").run()
+        df = self._df
+        job = WriteJob(self._spark, cls, dict(self._options), spark_mode == "Overwrite", df._core_schema)
+        # a plain source read is written partition by partition as it is read; a query (or a cached
+        # result) is computed by DuckDB and its rows split evenly
+        job.run(df._plan if df._direct() else local_plan(df.toArrow(), self._spark.conf))
 
 
 def _shortcut(fmt: str) -> Any:
@@ -114,95 +125,3 @@ def _shortcut(fmt: str) -> Any:
 
 for _fmt in ("parquet", "csv", "json"):
     setattr(DataFrameWriter, _fmt, _shortcut(_fmt))
-
-
-class _WriteJob:
-    """One ``save()``: the writer made at planning, one write task per partition, then commit or
-    abort on that writer."""
-
-    def __init__(self, df: "DataFrame", cls: type, options: Dict[str, Optional[str]], overwrite: bool) -> None:
-        self.df = df
-        flavor = self.flavor = Flavor(cls)
-        try:
-            source = cls(flavor.options(options))
-        except Exception as e:
-            raise _source_error("create", "instance", e) from e
-        schema = flavor.struct_type(df._core_schema)
-        try:
-            writer = source.writer(schema, overwrite)
-        except Exception as e:
-            raise _source_error("initialize", "writer", e) from e
-        if not flavor.is_writer(writer):
-            raise AnalysisException(
-                "Failed to initialize Python data source writer: [DATA_SOURCE_TYPE_MISMATCH] Expected an "
-                f"instance of DataSourceWriter, but got '{type(writer).__name__}'.",
-                "PYTHON_DATA_SOURCE_ERROR",
-            )
-        self.writer = writer
-        self.arrow = flavor.is_arrow_writer(writer)
-        self.flavor_name = cls.name() if callable(getattr(cls, "name", None)) else cls.__name__
-
-    def run(self) -> None:
-        from headwater.write_task import pickle_tasks, run_in_workers, use_processes, write_tasks
-
-        tasks = write_tasks(self.df, self.writer, self.arrow, self.flavor.row_type)
-        messages: List[Any] = [None] * len(tasks)
-        conf = self.df.sparkSession.conf
-        processes, explicit = use_processes(conf, len(tasks))
-        pickled = pickle_tasks(tasks, explicit, self.flavor_name) if processes else None
-        if pickled is not None:
-            try:
-                failure, interrupted = run_in_workers(self.df.sparkSession._worker_pool(), pickled, messages)
-            except HeadwaterException as e:
-                if e.error_class != "HW_POOL_BUSY" or explicit:
-                    raise
-                failure, interrupted = self._run_on_threads(tasks, messages), False  # auto: the pool is busy
-            if interrupted:
-                self._abort(messages, failure or KeyboardInterrupt())
-                raise KeyboardInterrupt("the write was interrupted")
-        else:
-            failure = self._run_on_threads(tasks, messages)
-        if failure is not None:
-            self._abort(messages, failure)
-            raise failure
-        try:
-            self.writer.commit(messages)
-            return
-        except Exception as e:
-            err = _source_error("commit or abort", "write", e)  # its __cause__ is e
-        self._abort(messages, err)  # Spark aborts a write whose commit failed, with the same messages
-        raise err
-
-    def _run_on_threads(self, tasks: List[Any], messages: List[Any]) -> Optional[BaseException]:
-        """Runs the tasks on a thread pool; fills messages and returns the first failure by
-        partition index (tasks not started when one fails are cancelled, as Spark cancels a failed
-        job's other tasks)."""
-        conf = self.df.sparkSession.conf
-        workers = int(conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
-        failure: Optional[BaseException] = None
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks)))) as pool:
-            futures = {pool.submit(t.run): i for i, t in enumerate(tasks)}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            wait(pending)
-            for f in sorted(futures, key=futures.get):
-                if f.cancelled():
-                    continue
-                e = f.exception()
-                if e is None:
-                    messages[futures[f]] = f.result()
-                elif failure is None:
-                    failure = e
-        return failure
-
-    def _abort(self, messages: List[Any], failure: BaseException) -> None:
-        """``abort(messages)``; an error in it is attached to ``failure`` (as a note and its
-        ``__context__``), never raised instead of it."""
-        try:
-            self.writer.abort(messages)
-        except Exception as e:
-            failure.add_note(
-                "While aborting the write, abort() raised too:\n" + "".join(traceback.format_exception(e))
-            )
-            failure.__context__ = e

@@ -1,0 +1,150 @@
+"""Every setting headwater reads, declared once: its key, type, default and what it does.
+
+``spark.conf`` (:class:`RuntimeConfig`) keeps strings, as Spark's does; code that needs a setting
+reads its typed value here (:func:`get`, or a helper such as :func:`workers`), so a default is
+written in one place. Settings that are not declared are kept and returned as given.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+from headwater.errors import AnalysisException
+
+__all__ = ["Setting", "SETTINGS", "RuntimeConfig", "EXECUTOR_MODES", "get", "workers", "executor_mode",
+           "scan_options", "batch_rows", "default_session", "install_session_factory"]
+
+#: The values of ``headwater.executor.mode``.
+EXECUTOR_MODES = ("auto", "inline", "thread", "process")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``key``, its ``type`` (str, int or bool), its ``default`` and a ``doc`` line."""
+
+    key: str
+    type: type
+    default: Any
+    doc: str
+
+    def text(self) -> str:
+        """The default as ``spark.conf.get`` returns it (a string, booleans lower-cased)."""
+        return str(self.default).lower() if self.type is bool else str(self.default)
+
+    def parse(self, text: Optional[str]) -> Any:
+        """The typed value of ``text`` (an unset or empty value is the default)."""
+        if text is None or text == "":
+            return self.default
+        if self.type is bool:
+            return str(text).strip().lower() == "true"
+        if self.type is int:
+            try:
+                return int(text)
+            except ValueError:
+                raise AnalysisException(f"{self.key} must be an integer, got '{text}'.", "HW_INVALID_CONF") from None
+        return str(text)
+
+
+SETTINGS: Dict[str, Setting] = {s.key: s for s in (
+    Setting("headwater.executor.mode", str, "auto",
+            "where partitions run: auto, inline (the consumer's thread), thread (C threads) or process "
+            "(the session's worker processes)"),
+    Setting("headwater.executor.workers", int, 0,
+            "threads or worker processes per query, and partitions of in-memory data; 0: one per CPU"),
+    Setting("headwater.executor.queueDepth", int, 2,
+            "batches in flight per worker when a stream is consumed as partitions complete"),
+    Setting("headwater.executor.taskRetries", int, 0,
+            "re-runs of a partition whose worker process died (local Spark: 0)"),
+    Setting("headwater.batch.maxBytes", int, 64 << 20,
+            "bytes after which the C converter closes a batch (0: no limit)"),
+    Setting("headwater.stream.ordered", bool, False,
+            "__arrow_c_stream__ yields batches in partition order (may stall workers)"),
+    Setting("headwater.sql.pushdown", bool, True,
+            "DataFrame queries offer filters, columns and limits to the sources they read"),
+    Setting("spark.sql.execution.arrow.maxRecordsPerBatch", int, 10000,
+            "rows per Arrow batch (Spark's setting): the converter, the file formats and JDBC fetches"),
+    Setting("spark.sql.python.filterPushdown.enabled", bool, True,
+            "Spark's switch for DataSourceReader.pushFilters"),
+)}
+
+
+def get(conf: Any, key: str) -> Any:
+    """The typed value of the declared setting ``key`` in ``conf`` (anything with ``get``, such as
+    ``spark.conf``; None gives the default)."""
+    setting = SETTINGS[key]
+    return setting.parse(conf.get(key) if conf is not None else None)
+
+
+def workers(conf: Any) -> int:
+    """``headwater.executor.workers``, 0 resolved to the number of CPUs."""
+    return get(conf, "headwater.executor.workers") or (os.cpu_count() or 1)
+
+
+def executor_mode(conf: Any) -> str:
+    """``headwater.executor.mode``, lower-cased and checked."""
+    mode = str(get(conf, "headwater.executor.mode")).lower()
+    if mode not in EXECUTOR_MODES:
+        raise AnalysisException(
+            f"headwater.executor.mode must be auto, inline, thread or process, got '{mode}'.", "HW_INVALID_CONF"
+        )
+    return mode
+
+
+class RuntimeConfig:
+    """``spark.conf``: string settings, as in Spark; the declared ones start at their defaults."""
+
+    def __init__(self, initial: Optional[Dict[str, str]] = None) -> None:
+        self._values: Dict[str, str] = {k: s.text() for k, s in SETTINGS.items()}
+        self._values.update(initial or {})
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = str(value).lower() if isinstance(value, bool) else str(value)
+
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        return self._values.get(key, default)
+
+    def unset(self, key: str) -> None:
+        self._values.pop(key, None)
+        if key in SETTINGS:
+            self._values[key] = SETTINGS[key].text()
+
+    def getAll(self) -> Dict[str, str]:
+        return dict(self._values)
+
+    def typed(self, key: str) -> Any:
+        """The typed value of a declared setting."""
+        return get(self, key)
+
+
+_session_factory: Optional[Callable[[], Any]] = None
+
+
+def install_session_factory(factory: Callable[[], Any]) -> None:
+    """Called once by :mod:`headwater.sql.session`: how :func:`default_session` makes the session."""
+    global _session_factory
+    _session_factory = factory
+
+
+def default_session() -> Any:
+    """The active session (created on first use), for helpers below the facade that take an
+    optional session (``headwater.jdbc.read_jdbc``): the facade installs the factory, so they need
+    not import it."""
+    if _session_factory is None:  # pragma: no cover - headwater/__init__ imports the facade
+        raise RuntimeError("headwater.sql.session is not imported")
+    return _session_factory()
+
+
+def scan_options(conf: Any) -> Dict[str, Any]:
+    """The batch limits every C scan takes from the settings."""
+    return dict(
+        max_rows_per_batch=get(conf, "spark.sql.execution.arrow.maxRecordsPerBatch"),
+        max_bytes_per_batch=get(conf, "headwater.batch.maxBytes"),
+    )
+
+
+def batch_rows(conf: Any) -> int:
+    """``spark.sql.execution.arrow.maxRecordsPerBatch``."""
+    return int(get(conf, "spark.sql.execution.arrow.maxRecordsPerBatch"))
+
