@@ -513,7 +513,11 @@ def _base_classes() -> Tuple[type, type]:
     this module does not import pyspark)."""
     if "source" in _classes:
         return _classes["source"], _classes["reader"]
-    from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
+    try:
+        from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
+    except ImportError as e:
+        raise ImportError("headwater.spark needs pyspark, which is not installed: "
+                          "pip install 'headwater[spark]'", name="pyspark") from e
 
     class GenericDataSource(DataSource):
         """A three-method generic source as a PySpark DataSource. ``_hw_target`` is

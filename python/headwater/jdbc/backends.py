@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from headwater import _core, arrowtypes
 from headwater.errors import AnalysisException
+from headwater.extras import install_hint
 from headwater.jdbc.url import JdbcUrl
 from headwater.schema import parse_schema
 
@@ -367,7 +368,7 @@ def choose_backend(url: JdbcUrl, engine: Optional[str]) -> Backend:
     raise AnalysisException(
         f"No installed backend can read {url.redacted()} (database type '{url.kind}'). Tried: "
         + "; ".join(tried) + ". "
-        + ("Install one of: " + ", ".join(hints) + "." if hints else
+        + ("Install one of: " + ", ".join(hints) + f" (all of them: {install_hint('jdbc')})." if hints else
            "headwater's backends serve postgresql, sqlite (connectorx, adbc, dbapi), mysql and sqlserver (connectorx)."),
         "HW_JDBC_NO_BACKEND",
     )

@@ -12,6 +12,7 @@ from headwater import _core
 from headwater.config import get
 from headwater.errors import AnalysisException
 from headwater.exec.local import LocalPlan, split_evenly
+from headwater.extras import require
 from headwater.exec.scan import drain
 from headwater.query.compiler import Compiler
 from headwater.query.expressions import Column, _to_column, quote_ident
@@ -362,6 +363,7 @@ class DataFrame:
         return drain(scan, lambda reader: reader.read_all())  # batches gathered by pyarrow, not by us
 
     def toPandas(self) -> Any:
+        require("pandas", "pandas", "DataFrame.toPandas()")
         table = self.toArrow()
         pdf = table.to_pandas()
         if table.num_rows == 0:
@@ -372,8 +374,7 @@ class DataFrame:
         return pdf
 
     def toPolars(self) -> Any:
-        import polars as pl
-
+        pl = require("polars", "polars", "DataFrame.toPolars()")
         return pl.from_arrow(self.toArrow())
 
     def count(self) -> int:
