@@ -241,7 +241,7 @@ def _adapter() -> Any:
         import importlib.util
 
         name = "headwater_spark_adapter"
-        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "python", "headwater", "spark.py"))
+        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "python", "headwater", "generic", "spark.py"))
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 import headwater
 from headwater import functions as F
-from headwater.examples import TradesSource
+from trades_source import TradesSource  # examples/trades_source.py, next to this file
 
 
 def rate(spark, mode: str, rows: int, partitions: int) -> float:

@@ -1,4 +1,4 @@
-"""A small built-in data source used by the demo and the tests: trades of a few symbols.
+"""A small data source used by the demo (examples/demo.py): trades of a few symbols.
 
 It is written against the PySpark Python Data Source API (``DataSource``, ``DataSourceReader``,
 ``InputPartition``), so it runs on headwater as it would on Spark. Options: ``rows`` (default

@@ -6,12 +6,18 @@ interface) run on headwater's C core; results come out as Arrow through the PyCa
 The package is built in layers (docs/architecture.md), each importing only the ones below it:
 ``errors``/``config``/``types``/``schema``/``arrowtypes`` -> ``datasource`` -> ``exec`` ->
 ``generic``/``formats``/``jdbc`` -> ``query`` -> ``sql`` (the Spark facade) -> this package.
+
+``import headwater`` loads only the C core, the errors and the schema functions; the facade
+(``SparkSession``, ``session``, ``read_python``: :mod:`headwater.sql`, which imports pyarrow and
+DuckDB's plan machinery) loads on first use, so a worker process (``python -m
+headwater.exec._worker``) and a script that only imports the package start in milliseconds.
 """
+
+from typing import Any
 
 from headwater import _core
 from headwater.errors import AnalysisException, HeadwaterException, ParseException, PythonException
 from headwater.schema import parse_schema, to_arrow_schema
-from headwater.sql import SparkSession, read_python, session
 
 __version__ = _core.version()
 
@@ -27,3 +33,18 @@ __all__ = [
     "to_arrow_schema",
     "__version__",
 ]
+
+_FACADE = ("SparkSession", "session", "read_python")
+
+
+def __getattr__(name: str) -> Any:
+    """``SparkSession``, ``session`` and ``read_python`` from :mod:`headwater.sql`, on first use."""
+    if name in _FACADE:
+        from headwater import sql
+
+        return getattr(sql, name)
+    raise AttributeError(f"module 'headwater' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_FACADE))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pyarrow as pa
-
 from headwater import _core
 from headwater.types import StructType
 
@@ -37,6 +35,8 @@ def parse_schema(schema: Any) -> _core.Schema:
 
 def to_arrow_schema(schema: Any) -> Any:
     """The schema as a ``pyarrow.Schema`` (struct schemas) or ``pyarrow.DataType``."""
+    import pyarrow as pa  # on first use: ``import headwater`` (and each worker process) stays light
+
     core = parse_schema(schema)
     if core.is_struct:
         return pa.schema(core)

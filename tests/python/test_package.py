@@ -5,7 +5,8 @@ Arrow out, the error that names a missing extra).
 
 The fresh environment installs the wheel's dependencies from the package index pip is configured
 with (``pip config list``), as a user's ``pip install`` would. Takes a minute or two (the C core
-is compiled from the sdist).
+is compiled from the sdist). The sdist is ``meson dist``'s: the files of the git commit checked out
+(uncommitted edits are not in it).
 """
 
 from __future__ import annotations

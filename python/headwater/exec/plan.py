@@ -53,11 +53,7 @@ class ReadPlanProtocol(Protocol):
 
     def make_partitions(self, reader: Any) -> List[Any]: ...
 
-    def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
-        """The executor mode asked for, and why (``auto`` is settled in :meth:`new_scan`, where it is
-        known whether the reader pickles)."""
-        mode, why, _ = choose_mode(self.conf, n_partitions)
-        return mode, why
+    def execution_mode(self, n_partitions: int) -> Tuple[str, str]: ...
 
     def push_filters(self, reader: Any, filters: List[Any]) -> List[Any]: ...
 
@@ -221,16 +217,8 @@ class ReadPlan:
     def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
         """The executor mode asked for, and why (``auto`` is settled in :meth:`new_scan`, where it is
         known whether the reader pickles)."""
-        mode = (self.conf.get("headwater.executor.mode") or "auto").lower()
-        if mode in ("inline", "thread", "process"):
-            return mode, "set by headwater.executor.mode"
-        if mode != "auto":
-            raise AnalysisException(
-                f"headwater.executor.mode must be auto, inline, thread or process, got '{mode}'.", "HW_INVALID_CONF"
-            )
-        if n_partitions > 1:
-            return "process", "auto: more than one partition, run on worker processes"
-        return "thread", "auto: a single partition"
+        mode, why, _ = choose_mode(self.conf, n_partitions)
+        return mode, why
 
     def push_filters(self, reader: Any, filters: List[Any]) -> List[Any]:
         """Spark's step 3: offers the filters to ``reader.pushFilters`` when the reader implements it;

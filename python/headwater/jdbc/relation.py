@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pyarrow as pa
 
 from headwater.arrowtypes import spark_arrow_type
+from headwater.config import batch_rows
 from headwater.errors import AnalysisException, PythonException
 from headwater.jdbc.backends import Backend, JdbcDriverError, ReadSettings, backend_named, choose_backend
 from headwater.jdbc.dialect import Dialect, PostgresDialect, SqliteDialect, dialect_for
@@ -54,12 +55,13 @@ class JdbcRelation:
     """The planned read. Picklable (it travels to worker processes); the password is kept only in
     ``url`` (a :class:`JdbcUrl`, whose repr hides it)."""
 
-    def __init__(self, options: Any, default_fetch: int = 10000, *, with_schema: bool = True) -> None:
+    def __init__(self, options: Any, default_fetch: Optional[int] = None, *, with_schema: bool = True) -> None:
         opts = self.opts = JdbcOptions(options)
         self.url: JdbcUrl = opts.url
         self.dialect: Dialect = dialect_for(self.url.kind)
         self.backend: Backend = choose_backend(self.url, opts.engine)
-        self.settings = ReadSettings(opts.fetchsize or default_fetch, opts.session_init, opts.query_timeout)
+        self.settings = ReadSettings(opts.fetchsize or default_fetch or batch_rows(None), opts.session_init,
+                                     opts.query_timeout)
         self.pushed: List[str] = []  # SQL of the filters pushed down
         self.schema: Optional[pa.Schema] = None
         self.native: Optional[pa.Schema] = None  # what the dbapi backend's values are, when not the schema

@@ -11,7 +11,6 @@ import sys
 import threading
 import warnings
 import weakref
-from importlib.metadata import entry_points
 from typing import Any, Dict, Optional, Type
 
 from headwater import _core
@@ -89,6 +88,8 @@ class _Registry:
 
     def _discover(self) -> None:
         self._discovered = True
+        from importlib.metadata import entry_points  # on first use: a slow import, needed rarely
+
         for info in pkgutil.iter_modules():
             if info.name.startswith("pyspark_"):
                 try:
