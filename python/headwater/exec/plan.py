@@ -19,12 +19,13 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from headwater import _core
 from headwater import datasource as _ours
-from headwater.types import Row
 from headwater.config import get, scan_options, workers
 from headwater.errors import AnalysisException, HeadwaterException
 from headwater.exec.policy import BUSY_FALLBACK, PICKLE_FALLBACK, choose_mode, falls_back, pickle_for_workers
 from headwater.schema import parse_schema, to_struct_type
+from headwater.types import Row
 
+__all__ = ["ReadPlan", "ReadPlanProtocol", "Flavor", "api_classes", "source_error", "make_source", "paths_option"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -33,12 +34,10 @@ def _pyspark() -> Optional[Tuple[Any, type]]:
     dependency, imported on first use: sources written against its classes run the same way)."""
     try:
         from pyspark.sql import datasource
-        from pyspark.sql.types import Row
+        from pyspark.sql.types import Row as SparkRow
     except ImportError:
         return None
-    return datasource, Row
-
-__all__ = ["ReadPlan", "ReadPlanProtocol", "Flavor", "api_classes", "source_error", "make_source", "paths_option"]
+    return datasource, SparkRow
 
 
 class ReadPlanProtocol(Protocol):

@@ -80,22 +80,34 @@ class ScanUse:
 
     # ---- explain
 
-    def describe(self) -> str:
+    def describe(self, in_query: bool = True) -> str:
+        """The scan as ``explain()`` shows it (the one place its text is built): inside a DuckDB
+        query (``in_query``) with what was pushed into it; else a plain read, with the mode its
+        last action ran in."""
         plan = self.plan
         reader = self.reader if self.reader is not None else plan.make_reader()
         parts = plan.make_partitions(reader)
-        mode, why = self.runs[-1] if self.runs else plan.execution_mode(len(parts))
+        last = None if in_query else getattr(plan, "last_run", None)
+        if self.runs:
+            mode, why = self.runs[-1]
+        elif last:
+            mode, why = last["mode"], last["why"]
+        else:
+            mode, why = plan.execution_mode(len(parts))
         names = plan.core_schema.names
         converted = self.column_names()
-        pushed = [repr(f) for f in self.pushed]
-        left = [repr(f) for f in self.rejected]
-        lines = [
-            f"PythonDataSourceScan {plan.name} [{', '.join(converted)}]",
-            f"  columns: {len(converted)} of {len(names)} converted"
-            + ("" if len(converted) == len(names) else f" (pruned: {', '.join(n for n in names if n not in converted)})"),
-            f"  pushed filters: [{', '.join(pushed)}]",
-            f"  filters returned to DuckDB: [{', '.join(left)}]",
-            f"  limit: {self.limit if self.limit is not None else 'none'}",
+        lines = [f"PythonDataSourceScan {plan.name} [{', '.join(converted)}]"]
+        if in_query:
+            pushed = [repr(f) for f in self.pushed]
+            left = [repr(f) for f in self.rejected]
+            lines += [
+                f"  columns: {len(converted)} of {len(names)} converted"
+                + ("" if len(converted) == len(names) else f" (pruned: {', '.join(n for n in names if n not in converted)})"),
+                f"  pushed filters: [{', '.join(pushed)}]",
+                f"  filters returned to DuckDB: [{', '.join(left)}]",
+                f"  limit: {self.limit if self.limit is not None else 'none'}",
+            ]
+        lines += [
             f"  partitions: {len(parts)}",
             f"  execution: {mode} ({why})",
         ]

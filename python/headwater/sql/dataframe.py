@@ -30,6 +30,7 @@ from headwater.query.logical import (
     Union,
     resolve,
 )
+from headwater.query.scanleaf import ScanUse
 from headwater.schema import parse_schema, to_struct_type
 from headwater.sql import functions as F
 from headwater.sql.writer import DataFrameWriter
@@ -436,21 +437,7 @@ class DataFrame:
     def _explain_string(self) -> str:
         if not self._direct():
             return self._engine().explain_text(self._node)
-        plan = self._plan
-        reader = plan.make_reader()
-        parts = plan.make_partitions(reader)
-        last = getattr(plan, "last_run", None)
-        mode, why = (last["mode"], last["why"]) if last else plan.execution_mode(len(parts))
-        # a source may add lines (the JDBC source: its URL without password, pushed filters, and
-        # the backend and WHERE clause of each partition)
-        details = getattr(reader, "explain_details", None) or getattr(getattr(plan, "source", None), "explain_details", None)
-        extra = "".join(line + "\n" for line in details(parts)) if callable(details) else ""
-        return (
-            "== Physical Plan ==\n"
-            f"PythonDataSourceScan {plan.name} [{', '.join(self.columns)}]\n"
-            f"  partitions: {len(parts)}\n"
-            f"  execution: {mode} ({why})\n" + extra
-        )
+        return "== Physical Plan ==\n" + ScanUse(self.sparkSession, self._plan).describe(in_query=False) + "\n"
 
     def __repr__(self) -> str:
         return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
