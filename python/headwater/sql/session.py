@@ -19,12 +19,11 @@ from headwater.datasource import DataSourceRegistration
 from headwater.errors import AnalysisException
 from headwater.exec.local import arrow_table_from, infer_schema, local_plan, rows_table
 from headwater.formats import builtin_format
-from headwater.generic import register_python
-from headwater.generic.source import FORMAT
+from headwater.generic import FORMAT, register_python
 from headwater.generic.spark import GenericSourceError, split_target
 from headwater.jdbc import JDBCDataSource
-from headwater.query.engine import QueryEngine
 from headwater.query.compiler import Compiler
+from headwater.query.engine import QueryEngine
 from headwater.query.logical import SqlQuery
 from headwater.sql.dataframe import DataFrame
 from headwater.sql.readwriter import DataFrameReader
