@@ -77,6 +77,16 @@ def test_a_filter_after_a_select_of_columns_is_pushed(spark):
     assert q.columns == ["name", "id"]
 
 
+def test_every_filter_after_a_select_of_columns_holds(spark):
+    """select(...).filter(a).filter(b): both predicates, pushed together (a AND b)."""
+    from headwater.datasource import GreaterThan, LessThan
+
+    df = people(spark)
+    q = df.select("name", "id").filter(F.col("id") > 390).filter(F.col("id") < 395)
+    assert sorted(r.id for r in q.collect()) == [r[0] for r in ALL if 390 < r[0] < 395]
+    assert logged("offered") == [[GreaterThan(("id",), 390), LessThan(("id",), 395)]]
+
+
 def test_what_the_source_accepts_is_trusted_as_in_spark(spark):
     df = people(spark, apply="false")  # accepts id filters but does not apply them
     assert df.filter(F.col("id") == 3).count() == 400

@@ -181,8 +181,12 @@ class Compiler:
             child = child.children[0]
         if self.pushdown and isinstance(child, Project) and child.cached is None and not child.cache_requested \
                 and all(e._kind == "ref" for e in child.exprs) and isinstance(child.children[0], SourceScan):
-            # select(columns).filter(...): filter first, then select (the same rows), so it can be pushed
-            swapped = Project(Filter(child.children[0], node.condition), child.exprs)
+            # select(columns).filter(...): filter first, then select (the same rows), so it can be pushed;
+            # the filter is every predicate of the chain (select(...).filter(a).filter(b): a AND b)
+            condition = parts[0]
+            for p in parts[1:]:
+                condition = condition & p
+            swapped = Project(Filter(child.children[0], condition), child.exprs)
             swapped.output = child.output
             return self.compile(swapped, needed, limit)
         q = self._q()
