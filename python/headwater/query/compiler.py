@@ -1,17 +1,20 @@
 """The translation of a logical plan (:mod:`headwater.query.logical`) into one DuckDB SQL statement.
 
-:class:`Compiler` turns a tree into SQL for one action, top-down, deciding on the way what to push
-into each Python source: the columns the query needs (the C converter converts only those), the
-predicates Spark would offer to ``pushFilters`` (those the source accepts leave the SQL; the rest stay
-for DuckDB) and a ``limit`` directly above a scan (the scan stops once it has that many rows).
-DuckDB does everything else: headwater evaluates no expression itself.
+:class:`Compiler` turns a tree into SQL for one action, top-down, deciding on the way what each
+Python source scan delivers: the columns the query needs (the C converter converts only those), a
+``limit`` directly above a scan (the scan stops once it has that many rows), and, from what the
+planner (:mod:`headwater.query.planner`) learned, the predicates the source accepted from
+``pushFilters`` (they leave the SQL; the rest stay for DuckDB) and Spark's aggregate result types.
+It emits SQL only: no source is called and no query runs while compiling. DuckDB does everything
+else: headwater evaluates no expression itself.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, Dict, List, Optional, Sequence, Set
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import pyarrow as pa
 
@@ -35,24 +38,65 @@ from headwater.query.logical import (
     names_in_sql,
     resolve,
 )
-from headwater.query.pushdown import to_spark_filter
 from headwater.query.scanleaf import ScanUse
 
-__all__ = ["Compiler"]
+__all__ = ["Compiler", "Decisions", "conjuncts", "filter_chain", "pushdown_key"]
 
 
-def _conjuncts(c: Column) -> List[Column]:
+PushKey = Tuple[int, Tuple[int, ...]]
+
+
+@dataclass
+class Decisions:
+    """What the planner decided for one action: the scans filters were pushed into (by
+    :func:`pushdown_key`) and Spark's result types of aggregates (by node, then by aggregate)."""
+
+    pushed: Dict[PushKey, ScanUse] = field(default_factory=dict)
+    agg_casts: Dict[int, Dict[int, str]] = field(default_factory=dict)
+
+
+def conjuncts(c: Column) -> List[Column]:
+    """The predicates of an ``AND`` chain."""
     if c._kind == "op" and c._op == "AND":
-        return _conjuncts(c._args[0]) + _conjuncts(c._args[1])
+        return conjuncts(c._args[0]) + conjuncts(c._args[1])
     return [c]
 
 
-class Compiler:
-    """Translates a plan for one action. ``leaves`` collects what must be registered with DuckDB
-    (name -> object with ``__arrow_c_stream__``), ``scans`` the pushdown decided per source scan."""
+def plain(node: Node) -> bool:
+    return node.cached is None and not node.cache_requested
 
-    def __init__(self, engine: Any, pushdown: bool = True, ordered: bool = True, placeholders: bool = False) -> None:
-        self.engine = engine
+
+def filter_chain(node: Filter, pushdown: bool) -> Tuple[List[Column], Node, Optional[Project]]:
+    """The predicates of the chain of filters that starts at ``node`` (consecutive filters are one
+    predicate) and the node below the chain. With pushdown, a projection of plain columns between
+    the chain and a source scan is returned too: the filter moves below it (the same rows), so
+    it can be pushed into the source."""
+    child = node.children[0]
+    parts = conjuncts(node.condition)
+    while isinstance(child, Filter) and plain(child):
+        parts = conjuncts(child.condition) + parts
+        child = child.children[0]
+    if pushdown and isinstance(child, Project) and plain(child) \
+            and all(e._kind == "ref" for e in child.exprs) and isinstance(child.children[0], SourceScan):
+        return parts, child.children[0], child
+    return parts, child, None
+
+
+def pushdown_key(scan: SourceScan, parts: List[Column]) -> PushKey:
+    return id(scan), tuple(id(p) for p in parts)
+
+
+class Compiler:
+    """Translates a plan for one action into SQL, with what the planner decided (``decisions``):
+    it calls no source and runs no SQL. ``leaves`` collects what must be registered with DuckDB
+    (name -> object with ``__arrow_c_stream__``), ``scans`` the scans the SQL reads.
+
+    Make one with :class:`headwater.query.planner.Planner` (``Planner(...).plan(node).compiler()``)."""
+
+    def __init__(self, session: Any, decisions: Optional[Decisions] = None, pushdown: bool = True,
+                 ordered: bool = True, placeholders: bool = False) -> None:
+        self.session = session
+        self.decisions = decisions if decisions is not None else Decisions()
         self.placeholders = placeholders  # empty tables stand in for sources (names and types only)
         self.pushdown = pushdown and not placeholders
         self.ordered = ordered
@@ -65,9 +109,7 @@ class Compiler:
 
     # needed: ids of the attributes of `node` the parent reads (None: all of them)
     def compile(self, node: Node, needed: Optional[Set[int]] = None, limit: Optional[int] = None) -> str:
-        if node.cached is None and node.cache_requested and not self.placeholders:
-            node.cached = self.engine.materialize(node)
-        if node.cached is not None:
+        if node.cached is not None:  # computed by the planner (cache())
             return self._arrow(node.cached, node.output)
         if needed is not None and not needed and node.output:
             needed = {node.output[0].id}  # no column is read (count): DuckDB still needs one
@@ -113,7 +155,7 @@ class Compiler:
         if self.placeholders:
             return self._arrow(pa.schema(node.plan.core_schema).empty_table(), node.output)
         if use is None:
-            use = ScanUse(self.engine.session, node.plan, ordered=self.ordered)
+            use = ScanUse(self.session, node.plan, ordered=self.ordered)
         if needed is not None and self.pushdown:
             keep = [i for i, a in enumerate(node.output) if a.id in needed]
             use.columns = keep if keep else [0]  # DuckDB counts rows by a column
@@ -174,39 +216,29 @@ class Compiler:
         return f"SELECT {cols} FROM ({child_sql}) AS {q}"
 
     def _Filter(self, node: Filter, needed: Optional[Set[int]], limit: Optional[int]) -> str:
-        child = node.children[0]
-        parts = _conjuncts(node.condition)
-        while isinstance(child, Filter) and child.cached is None and not child.cache_requested:
-            parts = _conjuncts(child.condition) + parts  # consecutive filters are one predicate
-            child = child.children[0]
-        if self.pushdown and isinstance(child, Project) and child.cached is None and not child.cache_requested \
-                and all(e._kind == "ref" for e in child.exprs) and isinstance(child.children[0], SourceScan):
+        parts, child, project = filter_chain(node, self.pushdown)
+        if project is not None:
             # select(columns).filter(...): filter first, then select (the same rows), so it can be pushed;
             # the filter is every predicate of the chain (select(...).filter(a).filter(b): a AND b)
             condition = parts[0]
             for p in parts[1:]:
                 condition = condition & p
-            swapped = Project(Filter(child.children[0], condition), child.exprs)
-            swapped.output = child.output
+            swapped = Project(Filter(child, condition), project.exprs)
+            swapped.output = project.output
             return self.compile(swapped, needed, limit)
         q = self._q()
         remaining = parts
-        if self.pushdown and not self.placeholders and isinstance(child, SourceScan) and child.cached is None \
-                and not child.cache_requested:
-            offered = [(p, f) for p in parts for f in [to_spark_filter(p, child)] if f is not None]
-            if offered:
-                # Spark's order: the reader is made and asked now; what it accepts leaves the SQL
-                use = ScanUse(self.engine.session, child.plan, ordered=self.ordered)
-                use.offered = offered
-                rejected = use.push_filters()
-                accepted = {id(p) for p, f in offered if not any(f is r for r in rejected)}
-                remaining = [p for p in parts if id(p) not in accepted]
-                scan_needed = self._union(needed, self._needed_by(remaining, [child]))
-                child_sql = self._SourceScan(child, scan_needed, None if remaining else limit, use=use)
-                if not remaining:
-                    return child_sql
-                sql_of = self._resolver([child], [q])
-                return f"SELECT * FROM ({child_sql}) AS {q} WHERE {' AND '.join(p._sql(sql_of) for p in remaining)}"
+        use = self.decisions.pushed.get(pushdown_key(child, parts)) if isinstance(child, SourceScan) else None
+        if use is not None and self.pushdown and not self.placeholders and plain(child):
+            # what the source accepted (the planner asked it) leaves the SQL
+            accepted = {id(p) for p, f in use.offered if not any(f is r for r in use.rejected)}
+            remaining = [p for p in parts if id(p) not in accepted]
+            scan_needed = self._union(needed, self._needed_by(remaining, [child]))
+            child_sql = self._SourceScan(child, scan_needed, None if remaining else limit, use=use)
+            if not remaining:
+                return child_sql
+            sql_of = self._resolver([child], [q])
+            return f"SELECT * FROM ({child_sql}) AS {q} WHERE {' AND '.join(p._sql(sql_of) for p in remaining)}"
         child_sql = self.compile(child, self._union(needed, self._needed_by(parts, [child])))
         sql_of = self._resolver([child], [q])
         return f"SELECT * FROM ({child_sql}) AS {q} WHERE {' AND '.join(p._sql(sql_of) for p in remaining)}"
@@ -216,35 +248,13 @@ class Compiler:
         child_sql = self.compile(child, self._needed_by(node.keys + node.aggs, [child]))
         q = self._q()
         sql_of = self._resolver([child], [q])
-        sql_of.agg_casts = self._spark_agg_types(node, child, q, sql_of)
+        sql_of.agg_casts = self.decisions.agg_casts.get(id(node), {})  # Spark's result types (planner)
         keys = [k._sql(sql_of) for k in node.keys]
         cols = [f"{k} AS {quote_ident(a.sql)}" for k, a in zip(keys, node.output)]
         cols += [f"{e._sql(sql_of)} AS {quote_ident(a.sql)}" for e, a in zip(node.aggs, node.output[len(keys):])]
         group = f" GROUP BY {', '.join(keys)}" if keys else ""
         select = ", ".join(cols) or '1 AS "_"'
         return f"SELECT {select} FROM ({child_sql}) AS {q}{group}"
-
-    def _spark_agg_types(self, node: Aggregate, child: Node, q: str, sql_of: Any) -> Dict[int, str]:
-        """Spark's result types where DuckDB's differ: sum of integers is bigint (DuckDB: 128-bit),
-        sum of decimal(p,s) is decimal(p+10,s) and avg of it decimal(p+4,s+4) (DuckDB: 38 digits and
-        double). The argument types are learned by binding over empty stand-ins of the sources."""
-        aggs = [c for e in node.aggs for c in e._walk() if c._kind == "agg" and c._name in ("sum", "avg") and c._args]
-        if not aggs:
-            return {}
-        probe = Compiler(self.engine, placeholders=True)
-        body = probe.compile(child, None)
-        args = ", ".join(a._args[0]._sql(self._resolver([child], [q])) for a in aggs)
-        types = self.engine.bind_types(f"SELECT {args} FROM ({body}) AS {q}", probe)
-        casts: Dict[int, str] = {}
-        for a, t in zip(aggs, types):
-            m = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", t)
-            if a._name == "sum" and t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"):
-                casts[id(a)] = "BIGINT"
-            elif m:
-                p, s = int(m.group(1)), int(m.group(2))
-                casts[id(a)] = (f"DECIMAL({min(38, p + 10)},{s})" if a._name == "sum"
-                                else f"DECIMAL({min(38, p + 4)},{min(38, s + 4)})")
-        return casts
 
     def _Join(self, node: Join, needed: Optional[Set[int]], limit: Optional[int]) -> str:
         left, right = node.children

@@ -4,7 +4,7 @@ Python source scans it reads, runs it, and maps failures to headwater's exceptio
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pyarrow as pa
 
@@ -12,6 +12,7 @@ from headwater.config import get
 from headwater.errors import AnalysisException, HeadwaterException, ParseException
 from headwater.exec.scan import raise_failure
 from headwater.query.compiler import Compiler
+from headwater.query.planner import Planner
 from headwater.query.expressions import quote_ident
 from headwater.query.logical import Node
 
@@ -60,7 +61,8 @@ class QueryEngine:
         """The SQL of node's result (columns named as Spark names them) on a new cursor with the leaves
         registered. ``placeholders``: empty tables stand in for the sources (to learn names and types
         without reading anything or asking the source)."""
-        comp = Compiler(self, pushdown=self._pushdown_enabled(), ordered=ordered, placeholders=placeholders)
+        planner = Planner(self, pushdown=self._pushdown_enabled(), ordered=ordered, placeholders=placeholders)
+        comp = self._guard(lambda: planner.plan(node).compiler())
         body = self._guard(lambda: comp.compile(node, needed, limit))
         con = self._cursor(comp)
         outputs = node.output if needed is None else [a for a in node.output if a.id in needed] or node.output[:1]
@@ -75,6 +77,17 @@ class QueryEngine:
                 expr = f"CAST({expr} AS BIGINT)"
             cols.append(f"{expr} AS {quote_ident(a.name)}")
         return Prepared(con, f"SELECT {', '.join(cols)} FROM ({body}) AS r", comp)
+
+    def probe(self, node: Optional[Node] = None, text: str = "", views: Optional[Dict[str, Node]] = None) -> Compiler:
+        """A compiler over empty stand-ins of the sources, to learn names and types by binding
+        (nothing is read, no source is asked): for ``node``, or for the temp ``views`` a SQL
+        ``text`` reads."""
+        planner = Planner(self, placeholders=True)
+        if node is not None:
+            planner.plan(node)
+        if views:
+            planner.plan_sql(text, views)
+        return planner.compiler()
 
     def _pushdown_enabled(self) -> bool:
         return get(self.session.conf, "headwater.sql.pushdown")

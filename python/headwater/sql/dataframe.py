@@ -14,7 +14,6 @@ from headwater.errors import AnalysisException
 from headwater.exec.local import LocalPlan, split_evenly
 from headwater.extras import require
 from headwater.exec.scan import drain
-from headwater.query.compiler import Compiler
 from headwater.query.expressions import Column, _to_column, quote_ident
 from headwater.query.logical import (
     Aggregate,
@@ -162,12 +161,11 @@ class DataFrame:
 
     def _bind_name(self, text: str) -> str:
         engine = self._engine()
-        comp = Compiler(engine, placeholders=True)
+        comp = engine.probe(self._node)
         body = comp.compile(self._node)
         cols = ", ".join(f"q.{_qi(a.sql)} AS {_qi(a.name)}" for a in self._node.output)
         names = engine.bind_names(f"SELECT {text} FROM (SELECT {cols} FROM ({body}) AS q)", comp)
         if len(names) != 1:
-
             raise AnalysisException(f"The expression '{text}' must give one column, got {len(names)}.", "HW_INVALID_EXPR")
         # DuckDB quotes identifiers that are keywords in the names it gives ('upper("name")'); Spark does not
         return re.sub(r'"((?:[^"]|"")*)"', lambda m: m.group(1).replace('""', '"'), names[0])

@@ -22,7 +22,6 @@ from headwater.formats import builtin_format
 from headwater.generic import FORMAT, register_python
 from headwater.generic.spark import GenericSourceError, split_target
 from headwater.jdbc import JDBCDataSource
-from headwater.query.compiler import Compiler
 from headwater.query.engine import QueryEngine
 from headwater.query.logical import SqlQuery
 from headwater.sql.dataframe import DataFrame
@@ -196,7 +195,7 @@ class SparkSession:
                                     "HW_UNSUPPORTED")
         views = {name: node for name, node in self._views.values()}
         engine = self._query_engine()
-        comp = Compiler(engine, placeholders=True)
+        comp = engine.probe(text=sqlQuery, views=views)
         names = engine.bind_names(comp.sql_with_views(sqlQuery, views), comp)
         return DataFrame(self, SqlQuery(sqlQuery, views, names))
 
