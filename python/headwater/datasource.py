@@ -52,25 +52,82 @@ def _not_implemented(feature: str) -> NotImplementedError:
 
 
 class DataSource(ABC):
-    """A data source: ``schema()`` plus readers and writers. Options arrive as a case-insensitive
-    dict of strings."""
+    """A data source: its schema, and the readers and writers that move its data.
+
+    Subclass it, implement :meth:`schema` and :meth:`reader` (and :meth:`writer` to write), and
+    register the class: ``spark.dataSource.register(MySource)``. headwater instantiates it once per
+    ``load()``/``save()`` with the options the user gave.
+
+    Parameters
+    ----------
+    options : dict
+        The options of the read or write (``.option(key, value)``, and ``path`` from
+        ``load(path)``/``save(path)``): a case-insensitive dict whose values are strings.
+
+    Examples
+    --------
+    >>> class Counter(DataSource):
+    ...     @classmethod
+    ...     def name(cls):
+    ...         return "counter"
+    ...     def schema(self):
+    ...         return "id BIGINT"
+    ...     def reader(self, schema):
+    ...         return CounterReader(int(self.options.get("n", "10")))
+    """
 
     def __init__(self, options: Dict[str, str]) -> None:
         self.options = options
 
     @classmethod
     def name(cls) -> str:
-        """The format name used in ``spark.read.format(name)``; defaults to the class name."""
+        """The format name used in ``spark.read.format(name)``.
+
+        Returns
+        -------
+        str
+            The name (case-insensitive); the class name by default.
+        """
         return cls.__name__
 
     def schema(self) -> Union[StructType, str]:
-        """The schema, as a StructType or a DDL string."""
+        """The schema of the data, called at ``load()`` unless the user gave one (``.schema(...)``).
+
+        Returns
+        -------
+        StructType or str
+            A ``StructType`` or a DDL string such as ``"id BIGINT, name STRING"``.
+        """
         raise _not_implemented("schema")
 
     def reader(self, schema: StructType) -> "DataSourceReader":
+        """A reader for one query (called once per action).
+
+        Parameters
+        ----------
+        schema : StructType
+            The schema to read: the user's, or the one :meth:`schema` returned.
+
+        Returns
+        -------
+        DataSourceReader
+        """
         raise _not_implemented("reader")
 
     def writer(self, schema: StructType, overwrite: bool) -> "DataSourceWriter":
+        """A writer for one ``save()``.
+
+        Parameters
+        ----------
+        schema : StructType
+            The schema of the DataFrame being written.
+        overwrite : bool
+            True for ``mode("overwrite")``: replace the existing data; False to append.
+
+        Returns
+        -------
+        DataSourceWriter
+        """
         raise _not_implemented("writer")
 
     def streamWriter(self, schema: StructType, overwrite: bool) -> "DataSourceStreamWriter":
@@ -87,7 +144,18 @@ ColumnPath = Tuple[str, ...]
 
 
 class Filter(ABC):
-    """Base class of the filters offered to ``DataSourceReader.pushFilters`` (Spark 4.1)."""
+    """Base class of the filters offered to :meth:`DataSourceReader.pushFilters`, as Spark 4's.
+
+    Each names a column by its path (``("id",)``, or ``("address", "city")`` for a struct field)
+    and compares it with a Python value: ``EqualTo``, ``EqualNullSafe``, ``GreaterThan``,
+    ``GreaterThanOrEqual``, ``LessThan``, ``LessThanOrEqual``, ``In``, ``IsNull``, ``IsNotNull``,
+    ``Not``, ``StringStartsWith``, ``StringEndsWith``, ``StringContains``.
+
+    Examples
+    --------
+    >>> GreaterThan(("id",), 10)
+    GreaterThan(attribute=('id',), value=10)
+    """
 
 
 @dataclass(frozen=True)
@@ -166,7 +234,19 @@ class StringContains(Filter):
 
 
 class InputPartition:
-    """A partition returned by ``DataSourceReader.partitions()``; must be picklable."""
+    """One partition of a read, returned by :meth:`DataSourceReader.partitions` and handed to
+    :meth:`DataSourceReader.read`. It travels to worker processes, so it must be picklable.
+
+    Parameters
+    ----------
+    value : Any
+        What the reader needs to read this partition (a page number, a file name, a key range).
+
+    Examples
+    --------
+    >>> [InputPartition(i) for i in range(2)]
+    [InputPartition(value=0), InputPartition(value=1)]
+    """
 
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -177,19 +257,68 @@ class InputPartition:
 
 
 class DataSourceReader(ABC):
-    """Reads a data source in batch mode."""
+    """Reads a data source in batch mode: :meth:`partitions` once per query, then :meth:`read` once
+    per partition, in parallel (on threads or worker processes: the reader is pickled to them, so
+    create connections inside :meth:`read`)."""
 
     def pushFilters(self, filters: List[Filter]) -> Iterable[Filter]:
-        """Receives the filters of a query; returns (or yields) those the reader does *not* apply."""
+        """Offers the filters of a query (before :meth:`partitions`); the reader applies those it
+        can while reading.
+
+        Parameters
+        ----------
+        filters : list of Filter
+            The predicates Spark would push (see :class:`Filter`).
+
+        Returns
+        -------
+        iterable of Filter
+            The filters the reader does *not* apply (the same objects): headwater evaluates them
+            after the read. The default returns all of them.
+
+        Examples
+        --------
+        >>> def pushFilters(self, filters):
+        ...     for f in filters:
+        ...         if isinstance(f, EqualTo) and f.attribute == ("id",):
+        ...             self.id = f.value
+        ...         else:
+        ...             yield f
+        """
         return filters
 
     def partitions(self) -> Sequence[InputPartition]:
-        """The partitions, read in parallel; the default is one partition."""
+        """The partitions of the read, read in parallel.
+
+        Returns
+        -------
+        list of InputPartition
+            The default (not implemented) is one partition, ``None``.
+        """
         raise _not_implemented("partitions")
 
     @abstractmethod
     def read(self, partition: InputPartition) -> Union[Iterator[Tuple], Iterator["RecordBatch"]]:
-        """Yields the rows (tuples, lists, Rows) or pyarrow RecordBatches of one partition."""
+        """Reads one partition.
+
+        Parameters
+        ----------
+        partition : InputPartition
+            One of :meth:`partitions`.
+
+        Returns
+        -------
+        iterator
+            Rows (tuples, lists or Rows, in the schema's order), or pyarrow RecordBatches with the
+            schema's columns; a generator is the usual form. headwater's C core converts the rows
+            to Arrow.
+
+        Examples
+        --------
+        >>> def read(self, partition):
+        ...     for i in range(partition.value * 10, partition.value * 10 + 10):
+        ...         yield (i, f"row {i}")
+        """
         ...
 
 
@@ -233,7 +362,9 @@ class SimpleDataSourceStreamReader(ABC):
 
 
 class WriterCommitMessage:
-    """What ``write`` returns for one partition; passed to ``commit``/``abort``. Must be picklable."""
+    """What :meth:`DataSourceWriter.write` returns for one partition; the messages of all partitions
+    are passed to ``commit`` (or ``abort``). Subclass it to carry what a partition wrote; it travels
+    back from worker processes, so it must be picklable."""
 
     ...
 
@@ -249,24 +380,63 @@ class WriteResult:
 
 
 class DataSourceWriter(ABC):
-    """Writes a DataFrame in batch mode: ``write`` per partition, then ``commit`` or ``abort``."""
+    """Writes a DataFrame in batch mode: :meth:`write` once per partition (in parallel, possibly in
+    worker processes: the writer is pickled to them), then :meth:`commit` on this writer when every
+    partition succeeded, else :meth:`abort`."""
 
     @abstractmethod
     def write(self, iterator: Iterator[Row]) -> WriterCommitMessage:
+        """Writes one partition.
+
+        Parameters
+        ----------
+        iterator : iterator of Row
+            The partition's rows.
+
+        Returns
+        -------
+        WriterCommitMessage
+            What the partition wrote, for :meth:`commit`.
+        """
         ...
 
     def commit(self, messages: List[Optional[WriterCommitMessage]]) -> None:
+        """Makes the write visible, once every partition succeeded.
+
+        Parameters
+        ----------
+        messages : list of WriterCommitMessage
+            One per partition, in partition order.
+        """
         ...
 
     def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
+        """Undoes a failed write (a partition or :meth:`commit` failed).
+
+        Parameters
+        ----------
+        messages : list of WriterCommitMessage or None
+            One per partition; None where the partition failed or did not run.
+        """
         ...
 
 
 class DataSourceArrowWriter(DataSourceWriter):
-    """A writer that receives pyarrow RecordBatches instead of Rows."""
+    """A writer that receives pyarrow RecordBatches instead of Rows (no conversion to Python)."""
 
     @abstractmethod
     def write(self, iterator: Iterator["RecordBatch"]) -> WriterCommitMessage:  # type: ignore[override]
+        """Writes one partition.
+
+        Parameters
+        ----------
+        iterator : iterator of pyarrow.RecordBatch
+            The partition's batches, with the DataFrame's schema.
+
+        Returns
+        -------
+        WriterCommitMessage
+        """
         ...
 
 
