@@ -122,12 +122,13 @@ def test_wheel_and_sdist_hold_the_package(dist):
 
 def test_wheel_installs_and_runs_in_a_fresh_venv(dist, tmp_path):
     wheel, _ = dist
+    # nothing of this environment may leak in (make sanitize sets PYTHONPATH to its own build)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)])
+    _run([sys.executable, "-m", "venv", str(venv)], env=env)
     python = venv / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)])
+    _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)], env=env)
     script = tmp_path / "smoke.py"
     script.write_text(SMOKE)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = _run([str(python), str(script)], cwd=str(tmp_path), env=env, timeout=300)
     assert "smoke ok" in proc.stdout
