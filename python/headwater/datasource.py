@@ -185,8 +185,8 @@ class DataSourceReader(ABC):
         return filters
 
     def partitions(self) -> Sequence[InputPartition]:
-        """The partitions, read in parallel; the default is one partition."""
-        raise _not_implemented("partitions")
+        """The partitions, read in parallel; the default is one partition, ``InputPartition(None)``."""
+        return [InputPartition(None)]
 
     @abstractmethod
     def read(self, partition: InputPartition) -> Union[Iterator[Tuple], Iterator["RecordBatch"]]:

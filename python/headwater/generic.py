@@ -212,6 +212,8 @@ class GenericPlan(ReadPlan):
         The format name it was registered under; ``"module:Class"`` by default.
     """
 
+    exact_batches = False  # RecordBatches are matched by name, large types narrowed (module docstring)
+
     def __init__(self, module: str, qualname: str, options: Dict[str, Any], user_schema: Any, conf: Any,
                  name: Optional[str] = None) -> None:
         self.module = module

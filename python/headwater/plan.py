@@ -107,6 +107,10 @@ class ReadPlan:
     """One ``spark.read...load()``: the source instance and its schema, resolved eagerly as Spark
     does; readers and partitions are made per action."""
 
+    # RecordBatches from read() must match the schema exactly (PySpark 4.3 checks the first batch's
+    # Arrow schema with Schema.equals); the generic format matches them by name instead.
+    exact_batches = True
+
     def __init__(
         self,
         source_cls: type,
@@ -166,8 +170,8 @@ class ReadPlan:
     def make_partitions(self, reader: Any) -> List[Any]:
         try:
             partitions = reader.partitions()
-        except NotImplementedError:
-            return [None]
+        except NotImplementedError:  # PySpark 4.3: the old base class's default, read as one partition
+            return [self.flavor.module.InputPartition(None)]
         except Exception as e:
             raise _source_error("generate", "read partitions", e) from e
         prefix = "Failed to generate Python data source read partitions: [DATA_SOURCE_TYPE_MISMATCH] "
@@ -185,7 +189,7 @@ class ReadPlan:
                 + ".",
                 "PYTHON_DATA_SOURCE_ERROR",
             )
-        return partitions or [None]
+        return partitions or [self.flavor.module.InputPartition(None)]  # as PySpark 4.3 (4.1 passed None)
 
     def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
         """The executor mode asked for, and why (``auto`` is settled in :meth:`new_scan`, where it is
@@ -251,6 +255,7 @@ class ReadPlan:
             queue_depth=0 if ordered and limit is None else int(self.conf.get("headwater.executor.queueDepth") or 2),
             columns=columns,
             limit=-1 if limit is None else int(limit),
+            exact_batches=self.exact_batches,
         )
         if mode == "process":
             shipped = self._pickle_for_workers(reader, partitions, explicit)

@@ -381,7 +381,6 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
     if batch.schema.equals(target, check_metadata=False):
         return batch
     columns = []
-    changed = False
     for i, want in enumerate(target):
         col = batch.column(i)
         if col.type == want.type:
@@ -389,7 +388,9 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
             continue
         if not cast:
             if same_type is not None and same_type(col.type, want.type):
-                columns.append(col)
+                # the same Spark type in another Arrow form (large_string for string, ...): made the
+                # declared form, since PySpark 4.3 wants the first batch's schema exactly
+                columns.append(col.cast(want.type, safe=True))
                 continue
             raise GenericSourceError(
                 f"{where}: column '{want.name}' is {col.type} in the RecordBatch, but the schema "
@@ -403,9 +404,7 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
                 f"{where}: cannot cast column '{want.name}' from {col.type} to {want.type} safely: {e}",
                 "CAST_INVALID_INPUT",
             ) from None
-        changed = True
-    if not changed:
-        return batch
+    # also when only nullability differed: the batch leaves with the declared schema exactly
     return pa.RecordBatch.from_arrays(columns, schema=target)
 
 
@@ -490,7 +489,10 @@ def _arrow_schema(schema: Any) -> "pa.Schema":
         schema = _parse_datatype_string(schema)
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(schema)
+    try:  # Spark's Python reader uses UTC; 4.3 requires a time zone for TIMESTAMP columns
+        return to_arrow_schema(schema, timezone="UTC")
+    except TypeError:  # a PySpark without the argument
+        return to_arrow_schema(schema)
 
 
 def _same_spark_type(got: Any, want: Any) -> bool:
@@ -572,8 +574,8 @@ def _base_classes() -> Tuple[type, type]:
         def read(self, partition: Any) -> Iterator[Any]:
             import pyarrow as pa
 
-            if partition is None:  # Spark reads an empty partition list as one partition, None
-                return
+            if partition is None or getattr(partition, "_hw_index", None) is None:
+                return  # no specs: Spark reads one partition, InputPartition(None) (None before 4.2)
             call = self._hw_call
             spec = partition.value
             index = getattr(partition, "_hw_index", None)

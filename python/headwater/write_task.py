@@ -167,6 +167,7 @@ def write_tasks(df: Any, writer: Any, arrow: bool, row_type: type) -> List[Write
     options = dict(
         max_rows_per_batch=int(conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 10000),
         max_bytes_per_batch=int(conf.get("headwater.batch.maxBytes") or 0),
+        exact_batches=getattr(plan, "exact_batches", False),
     )
     schema_json = plan.core_schema.to_json()
     return [WriteTask(schema_json, plan.name, reader.read, p, i, options, writer, arrow, row_type, local)

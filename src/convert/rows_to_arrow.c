@@ -400,7 +400,7 @@ static int append_struct(hw_row_converter* conv, const conv_node* node, PyObject
     Py_ssize_t n = PyTuple_GET_SIZE(v);
     if (n != node->n_children)
       return hw_error_set(err, "AXIS_LENGTH_MISMATCH",
-                          "Length mismatch: Expected axis has %d element, new values have %zd elements.",
+                          "Length mismatch: Expected axis has %d elements, new values have %zd elements.",
                           node->n_children, n);
     for (int32_t i = 0; i < node->n_children; i++)
       if (append_field(conv, &node->children[i], PyTuple_GET_ITEM(v, i), err) != 0) return -1;

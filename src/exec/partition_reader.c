@@ -106,7 +106,7 @@ static int take_record_batch(const hw_read_context* ctx, hw_partition_reader* r,
   hw_field got;
   int rc = hw_field_from_arrow(cschema, &got, err);
   if (rc == 0) {
-    rc = hw_batch_conform(ctx->schema, &got, ctx->columns, ctx->n_columns, carray, out, err);
+    rc = hw_batch_conform(ctx->schema, &got, ctx->columns, ctx->n_columns, ctx->exact_batches, carray, out, err);
     hw_field_release(&got);
   }
   Py_DECREF(pair); /* carray was moved into out on success; the capsule frees what is left */

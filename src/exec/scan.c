@@ -133,6 +133,7 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->task_retries = 0;
   cfg->limit = -1;
   cfg->first_index = 0;
+  cfg->exact_batches = false;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -439,6 +440,7 @@ static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
   hw_wbuf_put_bytes(&b, s->source_name, strlen(s->source_name));
   hw_wbuf_put_i64(&b, s->columns ? s->n_columns : -1); /* column pruning: the positions converted */
   for (int32_t i = 0; s->columns && i < s->n_columns; i++) hw_wbuf_put_i64(&b, s->columns[i]);
+  hw_wbuf_put_i64(&b, s->cfg.exact_batches);
   int rc = hw_link_send(w->link, HW_MSG_SETUP, &b, -1, err);
   hw_wbuf_free(&b);
   return rc;
@@ -771,7 +773,7 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   s->record_batch_type = hw_record_batch_type();
   s->ctx = (hw_read_context){&s->read_schema, s->read_fn, s->record_batch_type, s->source_name,
                              s->cfg.max_rows_per_batch, cfg->max_bytes_per_batch, hw_allocator_heap(), &s->cancelled,
-                             NULL, 0};
+                             NULL, 0, cfg->exact_batches};
   *out = s;
   return 0;
 }

@@ -49,6 +49,8 @@ typedef struct hw_scan_config {
   int64_t limit;               /* the stream ends after this many rows, stopping the partitions (< 0: none) */
   int64_t first_index;         /* inline/thread: index of the first partition in messages (a write task
                                   scans one partition of a larger DataFrame; default 0) */
+  bool exact_batches;          /* RecordBatches the source yields must match the schema exactly (the
+                                  Spark API's rule); false: matched by name, large types narrowed */
 } hw_scan_config;
 
 /* Spark's defaults, thread count from the machine. */

@@ -31,6 +31,7 @@ typedef struct wstate {
   hw_field out_schema;  /* the columns converted and sent (column pruning) */
   int32_t* columns;     /* their positions in schema; NULL: all */
   int32_t n_columns;
+  bool exact_batches;   /* the Spark API's exact check of RecordBatches */
   PyObject* reader;
   PyObject* read_fn;
   PyObject* record_batch_type;
@@ -208,6 +209,7 @@ static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
     w->n_columns = (int32_t)n_columns;
     for (int64_t i = 0; i < n_columns; i++) w->columns[i] = (int32_t)hw_rbuf_i64(&in);
   }
+  w->exact_batches = hw_rbuf_i64(&in) != 0;
   if (in.failed || n_columns < -1 || n_columns > INT32_MAX) {
     hw_error_set(&err, "HW_INTERNAL", "a malformed SETUP message");
     return send_error(w, -1, &err, NULL);
@@ -289,7 +291,8 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     return task_failed(w, index, &err, true);
   }
   hw_read_context ctx = {&w->schema,  w->read_fn,   w->record_batch_type, w->source_name, w->max_rows,
-                         w->max_bytes, &w->ra.allocator, &w->cancelled,  w->columns,       w->n_columns};
+                         w->max_bytes, &w->ra.allocator, &w->cancelled,  w->columns,       w->n_columns,
+                         w->exact_batches};
   hw_partition_reader r;
   bool python_error;
   int rc = 0;

@@ -137,7 +137,7 @@ class FileReader(DataSourceReader):
         return [InputPartition(f) for f in list_files(input_paths(self.options))]
 
     def read(self, partition: Optional[InputPartition]) -> Iterator[pa.RecordBatch]:
-        if partition is None:  # no files (a user schema was given): no rows
+        if partition is None or partition.value is None:  # no files (a user schema was given): no rows
             return iter(())
         return self.fmt.read_file(partition.value, self.arrow_schema, self.options, self.batch_rows)
 
