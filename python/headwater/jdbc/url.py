@@ -32,7 +32,8 @@ def _bad(url: str, why: str) -> AnalysisException:
     """HW_JDBC_INVALID_URL with the URL redacted; a part of the URL quoted in ``why`` that the
     redacted URL does not show (a piece of a password a malformed URL let through) is masked too."""
     shown = redact_url(url)
-    why = re.sub(r"'([^']*)'", lambda m: m.group(0) if m.group(1) in shown else f"'{REDACTED}'", why)
+    why = re.sub(r"'([^']*)'", lambda m: m.group(0) if m.group(1) in shown or m.group(1) not in url
+                 else f"'{REDACTED}'", why)
     return AnalysisException(f"Invalid JDBC URL '{shown}': {why}", "HW_JDBC_INVALID_URL")
 
 
