@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Iterable, Optional
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 __all__ = ["REDACTED", "is_secret_name", "redact", "redact_url", "redact_text", "scrub"]
 
@@ -72,6 +72,8 @@ _EQ = r"(?:=|%3[Dd])"
 _USERINFO = re.compile(r"(?i)((?://|%2F%2F)[^/:@\s'\"]*?" + _COLON + r")(.*)(" + _AT + r")(?=[^@\n]*$)", re.M)
 # Oracle: jdbc:oracle:thin:user/password@host...
 _ORACLE = re.compile(r"(?i)(jdbc:oracle:[a-z0-9]+:[^/@\s:'\"]*/)(.*)(@)(?=[^@\n]*$)", re.M)
+# A malformed JDBC URL without '//': jdbc:kind:user:password@host (the password to the last '@').
+_BARE_JDBC_USERINFO = re.compile(r"(?is)^(\s*jdbc:[^:]*:[^:/@]*:)(.*)(@[^@]*)$")
 # name=value parameters (URL query, JDBC properties, connection strings); name is tested by is_secret_name.
 _PARAM = re.compile(r"(?i)(^|[?&;(\s,'\"{]|%26|%3[Ff]|%3[Bb])([A-Za-z_][A-Za-z0-9_.\-]*)(\s*" + _EQ + r"\s*)")
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|token|digest|negotiate)(\s+)[A-Za-z0-9._~+/=\-]{4,}")
@@ -79,7 +81,7 @@ _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|token|digest|negotiate)(\s+)[A-Z
 
 def _param_value_end(text: str, start: int, opener: str, free: bool) -> int:
     """Where the value of a parameter that starts at ``start`` ends. ``free``: ``text`` is a message,
-    not one value (then whitespace and quotes end a value too)."""
+    not one value (then a quote ends a value too)."""
     i = start
     if text.startswith("{", start):  # SQL Server: password={a;b}, then to the separator
         close = text.find("}", start)
@@ -89,8 +91,8 @@ def _param_value_end(text: str, start: int, opener: str, free: bool) -> int:
     stops = "&;\n"
     if opener == "(":
         stops += ")"
-    if free:
-        stops += " \t'\",}"
+    if free:  # a message: a quote ends the value too (not a space: passwords may hold spaces)
+        stops += "'\""
     while i < len(text) and text[i] not in stops and not text.startswith(("%26", "%3B", "%3b"), i):
         i += 1
     return i
@@ -113,20 +115,33 @@ def _redact_params(text: str, free: bool) -> str:
 def _redact_shapes(text: str, free: bool) -> str:
     if not text:
         return text
-    text = _USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
-    text = _ORACLE.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+    # parameters first: an '@' in a parameter's value must not look like the end of a user-info
     text = _redact_params(text, free)
+    text, n = _USERINFO.subn(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+    text, n2 = _ORACLE.subn(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+    if not free and not n + n2:  # a malformed JDBC URL: jdbc:kind:user:password@host (no //)
+        text = _BARE_JDBC_USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
     return _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def _redact(text: str, free: bool) -> str:
+    out = _redact_shapes(text, free)
+    if "%" in out:  # a URL percent-encoded inside another: if decoding shows more, show it decoded
+        decoded = unquote(out)
+        again = _redact_shapes(decoded, free)
+        if again != decoded:
+            return again
+    return out
 
 
 def redact_url(url: str) -> str:
     """``url`` (one value: a URL or a connection string) with its credentials as ``***``."""
-    return _redact_shapes(str(url), free=False)
+    return _redact(str(url), free=False)
 
 
 def redact_text(text: str) -> str:
     """A message (which may quote URLs, ``name=value`` pairs or headers) with credentials as ``***``."""
-    return _redact_shapes(str(text), free=True)
+    return _redact(str(text), free=True)
 
 
 def redact(value: Any) -> Any:
