@@ -48,7 +48,8 @@ def _secret(tag: str) -> str:
 
 def _everything(exc: BaseException) -> str:
     """All text shown for an exception: str, repr, the formatted traceback with its causes and
-    contexts, and every chained message."""
+    contexts, and every chained message (a context suppressed with ``raise ... from None`` is not
+    shown: it is the source's own exception object, kept for debugging)."""
     parts = [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
     seen = set()
     todo = [exc]
@@ -58,7 +59,7 @@ def _everything(exc: BaseException) -> str:
             continue
         seen.add(id(e))
         parts += [str(e), repr(e)]
-        todo += [e.__cause__, e.__context__]
+        todo += [e.__cause__, None if e.__suppress_context__ else e.__context__]
     return "\n".join(parts)
 
 
