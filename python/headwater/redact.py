@@ -157,13 +157,14 @@ def redact(value: Any) -> Any:
     return value
 
 
-def scrub(text: str, secrets: Iterable[Optional[str]]) -> str:
+def scrub(text: str, secrets: Iterable[Optional[str]], *, value: bool = False) -> str:
     """``text`` with every known secret of 3 or more characters (as given and percent-encoded)
     replaced by ``***``, then
-    :func:`redact_text`. For drivers' messages, which may quote the connection string."""
+    :func:`redact_text` (:func:`redact_url` when ``value``: ``text`` is one URL). For drivers'
+    messages, which may quote the connection string."""
     text = str(text)
     for s in secrets:
         if s and len(s) >= 3:  # replacing one or two characters everywhere would only garble the text
             for form in sorted({s, quote(s, safe=""), quote(s), quote(s, safe="").lower()}, key=len, reverse=True):
                 text = text.replace(form, REDACTED)
-    return redact_text(text)
+    return redact_url(text) if value else redact_text(text)

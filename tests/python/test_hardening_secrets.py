@@ -86,10 +86,10 @@ def test_plain_names_are_shown(name):
 
 
 def test_spark_default_redaction_names_are_covered():
-    # spark.redaction.regex's default is (?i)secret|password|token|access[.]?key: every name it
-    # matches is a secret here too (headwater masks a superset)
+    # spark.redaction.regex's default in Spark 4.3.0 is (?i)secret|password|token|access[.]?key|credential:
+    # every name it matches is a secret here too (headwater masks a superset)
     for name in ["secret", "MySecret", "password", "db_password", "token", "accessKey", "access.key", "access_key",
-                 "ACCESSKEY", "s3.access.key"]:
+                 "ACCESSKEY", "s3.access.key", "credential", "gcpCredentials", "fs.s3a.secret.key"]:
         assert is_secret_name(name), name
 
 

@@ -71,7 +71,7 @@ class JdbcUrl:
 
     def redacted(self) -> str:
         """The URL with its password shown as ``***``."""
-        return scrub(self.url, [self.password])
+        return scrub(self.url, [self.password], value=True)
 
     def scrub(self, text: str) -> str:
         """``text`` with this URL's password removed (see :func:`scrub`)."""
