@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 from headwater.datasource import InputPartition
 from headwater.errors import AnalysisException, PythonException
 from headwater.plan import Flavor, ReadPlan
+from headwater.redact import REDACTED, redact
 from headwater.schema import parse_schema, to_struct_type
 from headwater.spark import (  # shared with the adapter
     _SourceCall,
@@ -76,7 +77,11 @@ class GenericPartition(InputPartition):
         return (GenericPartition, (self.index, self.value))
 
     def __repr__(self) -> str:
-        return f"GenericPartition({self.index}, {self.value})"
+        try:  # the spec as shown: secret keys and URL credentials masked
+            shown = json.dumps(redact(json.loads(self.value)), separators=(",", ":"))
+        except ValueError:
+            shown = REDACTED
+        return f"GenericPartition({self.index}, {shown})"
 
 
 class ReadPartition(_SourceCall):

@@ -28,12 +28,12 @@ PyObject* hw_py_raise(const hw_error* err) {
 
 static PyObject* py_schema_from_ddl(PyObject* module, PyObject* arg) {
   (void)module;
-  const char* ddl = PyUnicode_AsUTF8(arg);
-  if (!ddl) return NULL;
+  if (!PyUnicode_Check(arg)) {
+    PyErr_Format(PyExc_TypeError, "a DDL schema must be a str, not %.100s", Py_TYPE(arg)->tp_name);
+    return NULL;
+  }
   hw_field field;
-  hw_error err;
-  hw_error_init(&err);
-  if (hw_ddl_parse(ddl, &field, &err) != 0) return hw_py_raise(&err);
+  if (hw_py_ddl_parse(arg, &field) != 0) return NULL;
   return hw_py_schema_new(&field);
 }
 
