@@ -885,6 +885,14 @@ void hw_scan_counts(hw_scan* s, int64_t* batches, int64_t* rows) {
   pthread_mutex_unlock(&s->mu);
 }
 
+void hw_scan_cancel(hw_scan* s) {
+  hw_error err;
+  hw_error_init(&err);
+  hw_error_set(&err, "HW_CANCELLED", "the read was cancelled");
+  record_worker_failure(s, &err, NULL);
+  atomic_store(&s->cancelled, true);
+}
+
 void hw_scan_unref(hw_scan* s) {
   if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
   scan_quiesce(s);

@@ -90,6 +90,10 @@ bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception, char** 
 /* Batches and rows produced so far. */
 void hw_scan_counts(hw_scan* scan, int64_t* batches, int64_t* rows);
 
+/* Cancels the scan from any thread (no GIL needed): it fails as HW_CANCELLED and the source's
+ * iterator is not stepped again; what still runs is stopped when the stream is released. */
+void hw_scan_cancel(hw_scan* scan);
+
 /* Drops a reference; the last one stops the workers and frees everything. Any thread, with or
  * without the GIL. */
 void hw_scan_unref(hw_scan* scan);

@@ -158,11 +158,19 @@ static PyObject* scan_counts(hw_py_scan* self, void* closure) {
   return Py_BuildValue("(LL)", (long long)batches, (long long)rows);
 }
 
+static PyObject* scan_cancel(hw_py_scan* self, PyObject* unused) {
+  (void)unused;
+  hw_scan_cancel(self->scan);
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef scan_methods[] = {
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))scan_arrow_c_stream, METH_VARARGS | METH_KEYWORDS,
      "Start the scan and export it as an Arrow stream PyCapsule (once)."},
     {"failure", (PyCFunction)scan_failure, METH_NOARGS,
      "None, or (error_class, message, partition, row, column, exception, traceback) of what stopped the scan."},
+    {"cancel", (PyCFunction)scan_cancel, METH_NOARGS,
+     "Cancel the scan from any thread: it fails as HW_CANCELLED (KeyboardInterrupt in Python)."},
     {NULL, NULL, 0, NULL},
 };
 
