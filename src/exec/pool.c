@@ -273,6 +273,10 @@ void hw_pool_end_worker(hw_pool* pool, int32_t i, pthread_mutex_t* outer, bool k
   if (outer) pthread_mutex_unlock(outer);
 }
 
+bool hw_wire_garbage(int got, const hw_error* err) {
+  return got < 0 && strstr(err->message, "malformed") != NULL;
+}
+
 bool hw_pool_alive(hw_pool* pool, int32_t i) {
   hw_worker* w = &pool->workers[i];
   if (!w->pid) return false;

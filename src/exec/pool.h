@@ -87,6 +87,10 @@ void hw_pool_bury(hw_pool* pool, int32_t i, char* how, size_t how_size);
 void hw_pool_end_worker(hw_pool* pool, int32_t i, pthread_mutex_t* outer, bool kill_now, char* how,
                         size_t how_size);
 
+/* Whether hw_wire_recv's result got (with err) says the worker sent garbage (a malformed frame), as
+ * opposed to its connection ending or breaking (a worker that dies may reset it). */
+bool hw_wire_garbage(int got, const hw_error* err);
+
 /* Whether slot i has a live worker (reaps it if it exited). */
 bool hw_pool_alive(hw_pool* pool, int32_t i);
 

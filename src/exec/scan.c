@@ -521,7 +521,7 @@ restart:
       int fd;
       int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
       if (got != 0) {
-        broken = got < 0;
+        broken = hw_wire_garbage(got, &err);
         goto lost;
       }
       hw_rbuf in = {payload, len, 0, 0};

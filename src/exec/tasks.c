@@ -125,7 +125,7 @@ static void* proxy_main(void* arg) {
       int fd;
       int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
       if (got != 0) {
-        garbage = got < 0; /* not an end: the worker is killed at once */
+        garbage = hw_wire_garbage(got, &err); /* not an end: the worker is killed at once */
         goto lost;
       }
       if (fd >= 0) close(fd);
