@@ -34,6 +34,22 @@ _DEFAULT_CONF: Dict[str, str] = {
 }
 
 
+def cancel_grace_ms(conf: "RuntimeConfig") -> int:
+    """``headwater.executor.cancelGraceMs``: how long cancelled work (Ctrl-C, a released stream, a
+    lost worker connection) gets to stop before its worker process is killed (SIGKILL), or, in
+    thread mode, before its thread is left to finish on its own."""
+    grace = conf.get("headwater.executor.cancelGraceMs") or "2000"
+    try:
+        ms = int(grace)
+    except ValueError:
+        ms = -1
+    if not 0 <= ms <= 86_400_000:
+        raise AnalysisException(
+            f"headwater.executor.cancelGraceMs must be a number of milliseconds (0 to 86400000), got '{grace}'.",
+            "HW_INVALID_CONF")
+    return ms
+
+
 class RuntimeConfig:
     """``spark.conf``: string settings, as in Spark."""
 
@@ -199,13 +215,7 @@ class SparkSession:
             path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
             env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
             self._pool = _core.WorkerPool(size, sys.executable, env)
-        grace = self.conf.get("headwater.executor.cancelGraceMs") or "2000"
-        try:
-            self._pool.cancel_grace_ms = int(grace)
-        except ValueError:
-            raise AnalysisException(
-                f"headwater.executor.cancelGraceMs must be a number of milliseconds (0 to 86400000), got '{grace}'.",
-                "HW_INVALID_CONF") from None
+        self._pool.cancel_grace_ms = cancel_grace_ms(self.conf)
         return self._pool
 
     def _stop_pool(self) -> None:

@@ -223,7 +223,9 @@ class _WriteJob:
                 state["stop"] = True
             for t in tasks:
                 t.cancel()
-            over.wait(int(conf.get("headwater.executor.cancelGraceMs") or 2000) / 1000)
+            from headwater.session import cancel_grace_ms
+
+            over.wait(cancel_grace_ms(conf) / 1000)
             raise
         failure: Optional[BaseException] = None
         for i, out in enumerate(outcomes):

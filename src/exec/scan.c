@@ -133,6 +133,7 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->task_retries = 0;
   cfg->limit = -1;
   cfg->first_index = 0;
+  cfg->cancel_grace_ms = 2000;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -283,6 +284,7 @@ static void* worker_main(void* arg) {
     if (stop) break;
   }
   PyGILState_Release(gil);
+  hw_scan_unref(s); /* the thread's reference: the scan outlives a thread left in the source's code */
   return NULL;
 }
 
@@ -308,8 +310,11 @@ static int start_threads(hw_scan* s, hw_error* err) {
   }
   for (int32_t i = 0; i < n; i++) {
     if (s->pool) s->proxies[i] = (proxy){s, i, -1};
-    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0)
+    else atomic_fetch_add(&s->refs, 1); /* dropped by worker_main as it ends */
+    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0) {
+      if (!s->pool) atomic_fetch_sub(&s->refs, 1);
       return hw_error_set(err, "HW_INTERNAL", "cannot start a scan thread: %s", strerror(errno));
+    }
     s->n_threads = i + 1;
   }
   return 0;
@@ -686,6 +691,23 @@ static int32_t join_or_kill(hw_scan* s) {
   return joined;
 }
 
+/* Thread mode, after a cancel: waits up to cfg.cancel_grace_ms for the threads to end; one still in
+ * the source's code then (a call that does not return: Python threads cannot be interrupted) is
+ * detached and left to finish on its own, holding its reference to the scan. No GIL; mu not held. */
+static void join_or_abandon(hw_scan* s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int ms = s->cfg.cancel_grace_ms;
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  for (int32_t i = 0; i < s->n_threads; i++)
+    if (pthread_timedjoin_np(s->threads[i], NULL, &until) != 0) pthread_detach(s->threads[i]);
+}
+
 static void stop_threads(hw_scan* s) {
   if (!s->threads) return;
   atomic_store(&s->cancelled, true);
@@ -694,7 +716,10 @@ static void stop_threads(hw_scan* s) {
   pthread_mutex_unlock(&s->mu);
   if (s->pool) cancel_workers(s);
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
-  for (int32_t i = s->pool ? join_or_kill(s) : 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  if (s->pool)
+    for (int32_t i = join_or_kill(s); i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  else
+    join_or_abandon(s);
   if (ts) PyEval_RestoreThread(ts);
   s->n_threads = 0;
 }

@@ -46,6 +46,9 @@ typedef struct hw_scan_config {
                                   <= 0: unbounded, for consumers that keep everything anyway */
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
   int32_t task_retries;        /* process mode: runs again a partition whose worker died (default 0) */
+  int32_t cancel_grace_ms;     /* thread mode: how long a cancelled scan waits for its threads; one still in
+                                  the source's code after it is left to finish on its own (default 2000;
+                                  process mode takes the pool's) */
   int64_t limit;               /* the stream ends after this many rows, stopping the partitions (< 0: none) */
   int64_t first_index;         /* inline/thread: index of the first partition in messages (a write task
                                   scans one partition of a larger DataFrame; default 0) */

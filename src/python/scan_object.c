@@ -22,11 +22,12 @@ static int parse_mode(const char* mode, hw_exec_mode* out) {
 static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static char* kwlist[] = {"schema", "read", "partitions", "source_name", "mode", "workers", "max_rows_per_batch",
                            "max_bytes_per_batch", "queue_depth", "ordered", "pool", "pickled_reader",
-                           "pickled_partitions", "task_retries", "columns", "limit", "first_index", NULL};
+                           "pickled_partitions", "task_retries", "columns", "limit", "first_index", "cancel_grace_ms", NULL};
   int task_retries = 0;
   PyObject* columns_obj = Py_None;
   long long limit = -1;
   long long first_index = 0;
+  int cancel_grace_ms = -1;
   PyObject *pool_obj = Py_None, *pickled_reader = Py_None, *pickled_partitions = Py_None;
   PyObject *schema_obj, *read_fn, *partitions;
   const char* source_name = "";
@@ -35,10 +36,10 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   hw_scan_config_default(&cfg);
   int workers = 0, queue_depth = cfg.queue_depth, ordered = 1;
   long long max_rows = cfg.max_rows_per_batch, max_bytes = cfg.max_bytes_per_batch;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOiOLL", kwlist, &schema_obj, &read_fn, &PyList_Type,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOiOLLi", kwlist, &schema_obj, &read_fn, &PyList_Type,
                                    &partitions, &source_name, &mode, &workers, &max_rows, &max_bytes, &queue_depth,
                                    &ordered, &pool_obj, &pickled_reader, &pickled_partitions, &task_retries,
-                                   &columns_obj, &limit, &first_index))
+                                   &columns_obj, &limit, &first_index, &cancel_grace_ms))
     return NULL;
   int32_t* columns = NULL;
   Py_ssize_t n_columns = 0;
@@ -72,6 +73,7 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   cfg.task_retries = task_retries > 0 ? task_retries : 0;
   if (first_index < 0) return PyErr_Format(PyExc_ValueError, "first_index must be >= 0, got %lld", first_index);
   cfg.first_index = first_index;
+  if (cancel_grace_ms >= 0) cfg.cancel_grace_ms = cancel_grace_ms;
   hw_field schema;
   if (hw_py_field_from_object(schema_obj, &schema) != 0) {
     PyMem_Free(columns);

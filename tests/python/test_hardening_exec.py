@@ -203,17 +203,44 @@ def test_ctrl_c_returns_with_a_stuck_worker_and_the_pool_recovers(stuck, action)
     assert "KeyboardInterrupt" in out
 
 
+@pytest.mark.parametrize("action", ["read", "write"])
+def test_ctrl_c_returns_in_thread_mode_with_a_source_stuck_in_a_call(action):
+    # Python threads cannot be interrupted: after the grace period the thread is left to finish its
+    # call on its own (a daemon), and Ctrl-C returns
+    out = run_script(
+        f"""
+        spark.conf.set("headwater.executor.mode", "thread")
+        assert read() == 2000
+        ctrl_c_in(1.0)
+        t0 = time.time()
+        try:
+            {action}("time.sleep(20)")
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt after", time.time() - t0, flush=True)
+        assert read() == 2000
+        write()
+        finish()
+        """
+    )
+    assert "KeyboardInterrupt" in out
+    assert float(out.split("KeyboardInterrupt after")[1].split()[0]) < 19  # not after the call returned
+
+
 def test_cancel_grace_setting_is_checked():
     run_script(
         """
         spark.conf.set("headwater.executor.mode", "process")
-        spark.conf.set("headwater.executor.cancelGraceMs", "soon")
-        try:
-            read()
-        except AnalysisException as e:
-            assert "cancelGraceMs" in str(e)
-        else:
-            raise AssertionError("accepted")
+        for mode in ("process", "thread"):
+            spark.conf.set("headwater.executor.mode", mode)
+            for bad in ("soon", "-1"):
+                spark.conf.set("headwater.executor.cancelGraceMs", bad)
+                try:
+                    read()
+                except AnalysisException as e:
+                    assert "cancelGraceMs" in str(e)
+                else:
+                    raise AssertionError("accepted")
+        spark.conf.set("headwater.executor.mode", "process")
         spark.conf.set("headwater.executor.cancelGraceMs", "0")  # SIGKILL right after the cancel
         assert read() == 2000 and spark._pool.cancel_grace_ms == 0
         finish()
