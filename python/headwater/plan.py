@@ -244,6 +244,8 @@ class ReadPlan:
             reader = self.make_reader()
         partitions = self.make_partitions(reader)
         mode, why = self.execution_mode(len(partitions))
+        from headwater.session import cancel_grace_ms
+
         explicit = (self.conf.get("headwater.executor.mode") or "auto").lower() == "process"
         options = dict(
             source_name=self.name,
@@ -256,6 +258,7 @@ class ReadPlan:
             columns=columns,
             limit=-1 if limit is None else int(limit),
             exact_batches=self.exact_batches,
+            cancel_grace_ms=cancel_grace_ms(self.conf),
         )
         if mode == "process":
             shipped = self._pickle_for_workers(reader, partitions, explicit)

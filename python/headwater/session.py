@@ -28,7 +28,26 @@ _DEFAULT_CONF: Dict[str, str] = {
     "headwater.executor.queueDepth": "2",  # batches in flight per worker when streaming
     "headwater.stream.ordered": "false",  # __arrow_c_stream__ in partition order (may stall workers)
     "headwater.executor.taskRetries": "0",  # re-runs of a partition whose worker died (local Spark: 0)
+    # after a cancel (Ctrl-C, a released stream) or a lost connection: how long a worker gets to stop
+    # before SIGKILL (Spark's spark.python.task.killTimeout is 2 s)
+    "headwater.executor.cancelGraceMs": "2000",
 }
+
+
+def cancel_grace_ms(conf: "RuntimeConfig") -> int:
+    """``headwater.executor.cancelGraceMs``: how long cancelled work (Ctrl-C, a released stream, a
+    lost worker connection) gets to stop before its worker process is killed (SIGKILL), or, in
+    thread mode, before its thread is left to finish on its own."""
+    grace = conf.get("headwater.executor.cancelGraceMs") or "2000"
+    try:
+        ms = int(grace)
+    except ValueError:
+        ms = -1
+    if not 0 <= ms <= 86_400_000:
+        raise AnalysisException(
+            f"headwater.executor.cancelGraceMs must be a number of milliseconds (0 to 86400000), got '{grace}'.",
+            "HW_INVALID_CONF")
+    return ms
 
 
 class RuntimeConfig:
@@ -196,6 +215,7 @@ class SparkSession:
             path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
             env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
             self._pool = _core.WorkerPool(size, sys.executable, env)
+        self._pool.cancel_grace_ms = cancel_grace_ms(self.conf)
         return self._pool
 
     def _stop_pool(self) -> None:

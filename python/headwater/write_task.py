@@ -79,6 +79,8 @@ class WriteTask:
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
+        state.pop("_scan", None)  # a thread run's state (cancel): never shipped
+        state.pop("_cancelled", None)
         if self.local:
             from headwater.datasource import InputPartition
 
@@ -91,7 +93,18 @@ class WriteTask:
 
         scan = _core.Scan(_core.schema_from_json(self.schema_json), self.read, [self.partition],
                           source_name=self.source_name, mode="inline", first_index=self.index, **self.scan_options)
+        self._scan = scan
+        if getattr(self, "_cancelled", False):
+            scan.cancel()
         return _batches(scan)
+
+    def cancel(self) -> None:
+        """Stops the task's read from another thread (Ctrl-C in thread mode): the source's
+        iterator is not stepped again and reading raises KeyboardInterrupt."""
+        self._cancelled = True
+        scan = getattr(self, "_scan", None)
+        if scan is not None:
+            scan.cancel()
 
     def run(self, where: str = "") -> Any:
         """Writes the partition; returns the commit message or raises as Spark reports it."""

@@ -16,8 +16,8 @@ task that pickles; see :mod:`headwater.write_task`), else on threads (a ``Thread
 from __future__ import annotations
 
 import os
+import threading
 import traceback
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from headwater.errors import AnalysisException, HeadwaterException
@@ -162,7 +162,11 @@ class _WriteJob:
                 self._abort(messages, failure or KeyboardInterrupt())
                 raise KeyboardInterrupt("the write was interrupted")
         else:
-            failure = self._run_on_threads(tasks, messages)
+            try:
+                failure = self._run_on_threads(tasks, messages)
+            except KeyboardInterrupt:
+                self._abort(messages, KeyboardInterrupt())
+                raise
         if failure is not None:
             self._abort(messages, failure)
             raise failure
@@ -175,26 +179,63 @@ class _WriteJob:
         raise err
 
     def _run_on_threads(self, tasks: List[Any], messages: List[Any]) -> Optional[BaseException]:
-        """Runs the tasks on a thread pool; fills messages and returns the first failure by
-        partition index (tasks not started when one fails are cancelled, as Spark cancels a failed
-        job's other tasks)."""
+        """Runs the tasks on threads; fills messages and returns the first failure by partition
+        index (tasks not started when one fails are not started, as Spark cancels a failed job's
+        other tasks).
+
+        Ctrl-C raises KeyboardInterrupt here at once: the running tasks' reads are cancelled, and
+        they get ``headwater.executor.cancelGraceMs`` to stop. The threads are daemons: one stuck in
+        a call that never returns cannot keep the interpreter from exiting."""
         conf = self.df.sparkSession.conf
         workers = int(conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
+        n = max(1, min(workers, len(tasks)))
+        lock = threading.Lock()
+        outcomes: List[Any] = [None] * len(tasks)  # (True, message) or (False, exception)
+        state = {"next": 0, "stop": False, "live": n}
+        over = threading.Event()
+
+        def loop() -> None:
+            try:
+                while True:
+                    with lock:
+                        if state["stop"] or state["next"] >= len(tasks):
+                            return
+                        i = state["next"]
+                        state["next"] += 1
+                    try:
+                        outcomes[i] = (True, tasks[i].run())
+                    except BaseException as e:  # noqa: B036 -- reported by the calling thread
+                        outcomes[i] = (False, e)
+                        with lock:
+                            state["stop"] = True
+            finally:
+                with lock:
+                    state["live"] -= 1
+                    if state["live"] == 0:
+                        over.set()
+
+        for k in range(n):
+            threading.Thread(target=loop, name=f"headwater-write-{k}", daemon=True).start()
+        try:
+            while not over.wait(0.1):  # short waits: Ctrl-C is seen between them
+                pass
+        except KeyboardInterrupt:
+            with lock:
+                state["stop"] = True
+            for t in tasks:
+                t.cancel()
+            from headwater.session import cancel_grace_ms
+
+            over.wait(cancel_grace_ms(conf) / 1000)
+            raise
         failure: Optional[BaseException] = None
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(tasks)))) as pool:
-            futures = {pool.submit(t.run): i for i, t in enumerate(tasks)}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            wait(pending)
-            for f in sorted(futures, key=futures.get):
-                if f.cancelled():
-                    continue
-                e = f.exception()
-                if e is None:
-                    messages[futures[f]] = f.result()
-                elif failure is None:
-                    failure = e
+        for i, out in enumerate(outcomes):
+            if out is None:
+                continue
+            if out[0]:
+                messages[i] = out[1]
+            elif failure is None:
+                failure = out[1]
         return failure
 
     def _abort(self, messages: List[Any], failure: BaseException) -> None:

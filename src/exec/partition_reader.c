@@ -41,8 +41,10 @@ static void describe_python_error(hw_error* err, int64_t partition, const char* 
   PyObject* text = exc ? PyObject_Str(exc) : NULL;
   const char* msg = text ? PyUnicode_AsUTF8(text) : NULL;
   if (!msg) PyErr_Clear();
-  hw_error_set(err, "PYTHON_EXCEPTION", "partition %lld: %s failed: %s: %s", (long long)partition, action,
-               exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "");
+  /* Ctrl-C in the source's code (inline mode) is a cancel, not the source's error */
+  bool cancel = exc && PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
+  hw_error_set(err, cancel ? "HW_CANCELLED" : "PYTHON_EXCEPTION", "partition %lld: %s failed: %s: %s",
+               (long long)partition, action, exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "");
   err->partition = partition;
   Py_XDECREF(text);
   restore_exception(exc);

@@ -52,7 +52,10 @@ typedef struct hw_pool {
   pthread_mutex_t mu;
   bool busy;     /* a query is using the workers */
   int64_t next_query;
+  atomic_int cancel_grace_ms; /* how long a cancelled or disconnected worker gets before SIGKILL */
 } hw_pool;
+
+#define HW_CANCEL_GRACE_MS_DEFAULT 2000 /* as Spark's spark.python.task.killTimeout */
 
 /* Starts n workers running `python -m headwater._worker`. env is copied. Blocks until each says
  * READY; a worker that fails to start is an error naming how it ended. */
@@ -73,6 +76,20 @@ int hw_pool_respawn(hw_pool* pool, int32_t i, hw_error* err);
 /* Reaps worker i after its connection ended and describes how it died ("killed by signal 9
  * (Killed)", "exited with code 3"); the slot is left empty. */
 void hw_pool_bury(hw_pool* pool, int32_t i, char* how, size_t how_size);
+
+/* Ends the worker in slot i and empties the slot, holding no lock while it waits. The process is
+ * first taken out of the slot under outer (the caller's lock that guards readers of the slot; may
+ * be NULL) and pool->mu, so nobody else signals or reaps it; then, with no lock held, it is killed
+ * at once (kill_now: it broke the protocol) or given pool->cancel_grace_ms to exit by itself (its
+ * connection ended) before SIGKILL, and reaped; then the slot's link and regions are dropped
+ * (under outer and pool->mu again). Says how the worker ended in how. The slot is left empty for
+ * hw_pool_respawn. outer and pool->mu must not be held. */
+void hw_pool_end_worker(hw_pool* pool, int32_t i, pthread_mutex_t* outer, bool kill_now, char* how,
+                        size_t how_size);
+
+/* Whether hw_wire_recv's result got (with err) says the worker sent garbage (a malformed frame), as
+ * opposed to its connection ending or breaking (a worker that dies may reset it). */
+bool hw_wire_garbage(int got, const hw_error* err);
 
 /* Whether slot i has a live worker (reaps it if it exited). */
 bool hw_pool_alive(hw_pool* pool, int32_t i);

@@ -134,6 +134,7 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->limit = -1;
   cfg->first_index = 0;
   cfg->exact_batches = false;
+  cfg->cancel_grace_ms = 2000;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -284,6 +285,7 @@ static void* worker_main(void* arg) {
     if (stop) break;
   }
   PyGILState_Release(gil);
+  hw_scan_unref(s); /* the thread's reference: the scan outlives a thread left in the source's code */
   return NULL;
 }
 
@@ -309,8 +311,11 @@ static int start_threads(hw_scan* s, hw_error* err) {
   }
   for (int32_t i = 0; i < n; i++) {
     if (s->pool) s->proxies[i] = (proxy){s, i, -1};
-    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0)
+    else atomic_fetch_add(&s->refs, 1); /* dropped by worker_main as it ends */
+    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0) {
+      if (!s->pool) atomic_fetch_sub(&s->refs, 1);
       return hw_error_set(err, "HW_INTERNAL", "cannot start a scan thread: %s", strerror(errno));
+    }
     s->n_threads = i + 1;
   }
   return 0;
@@ -496,6 +501,7 @@ static void* proxy_main(void* arg) {
   hw_pool* pool = s->pool;
   hw_error err;
   hw_error_init(&err);
+  bool broken = false; /* the connection carried garbage (not an end): the worker is killed at once */
   hw_worker* w = &pool->workers[px->slot];
   pthread_mutex_lock(&pool->mu);
   int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
@@ -521,7 +527,10 @@ restart:
       size_t len;
       int fd;
       int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
-      if (got != 0) goto lost;
+      if (got != 0) {
+        broken = hw_wire_garbage(got, &err);
+        goto lost;
+      }
       hw_rbuf in = {payload, len, 0, 0};
       int rc = 0;
       bool ended = false;
@@ -569,6 +578,9 @@ restart:
       }
       free(payload);
       if (rc != 0) {
+        if (err.partition < 0) err.partition = index;
+        hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
+                        (long long)index, (int)w->pid);
         record_worker_failure(s, &err, NULL);
         goto kill_worker; /* a worker that breaks the protocol is not trusted again */
       }
@@ -583,20 +595,20 @@ restart:
   return NULL;
 
 lost: {
-  /* the worker died (or its connection broke): say how, reap it, start a fresh one */
+  /* the worker died, its connection ended, or it sent garbage: end it (killed at once when it broke
+   * the protocol, else after the grace period), with no lock held while it is waited for */
   char how[160];
   int64_t running = px->running;
   pid_t pid = w->pid;
+  hw_pool_end_worker(pool, px->slot, &s->mu, broken, how, sizeof how);
   pthread_mutex_lock(&s->mu); /* the consumer reads worker slots when it sends credits */
   pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
-  if (pool->stopped) {
-    snprintf(how, sizeof how, "was stopped with its session");
-  } else {
-    hw_pool_bury(pool, px->slot, how, sizeof how);
-  }
   hw_error died;
   hw_error_init(&died);
-  if (running >= 0)
+  if (broken)
+    hw_error_set(&died, "HW_MALFORMED_MESSAGE", "partition %lld: the worker process (pid %d) broke the protocol (%s) "
+                 "and was killed", (long long)running, (int)pid, err.message);
+  else if (running >= 0)
     hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while reading it",
                  (long long)running, (int)pid, how);
   else
@@ -604,10 +616,10 @@ lost: {
   died.partition = running;
   hw_error ignored;
   bool respawned = !pool->stopped && hw_pool_respawn(pool, px->slot, &ignored) == 0;
-  /* run the partition again on the fresh worker while retries are left and the consumer has
-   * taken none of its batches (what it holds must not be read twice) */
+  /* run the partition again on the fresh worker while retries are left and the consumer has taken
+   * none of its batches (what it holds must not be read twice) */
   bool retry = false;
-  if (respawned && running >= 0 && !s->failed && !atomic_load(&s->cancelled)) {
+  if (respawned && !broken && running >= 0 && !s->failed && !atomic_load(&s->cancelled)) {
     part_queue* q = &s->queues[running];
     if (q->popped == 0 && q->attempts < s->cfg.task_retries) {
       for (; q->count > 0; q->count--, q->head = (q->head + 1) % q->capacity) hw_array_release(&q->items[q->head]);
@@ -628,10 +640,13 @@ lost: {
   return NULL;
 }
 kill_worker: {
+  char how[160];
   hw_error ignored;
+  hw_pool_end_worker(pool, px->slot, &s->mu, true, how, sizeof how);
   pthread_mutex_lock(&s->mu);
   pthread_mutex_lock(&pool->mu);
-  if (w->pid) hw_pool_respawn(pool, px->slot, &ignored); /* kills, reaps and replaces it */
+  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored); /* the pool stays whole for later queries */
+  px->running = -1;
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
   return NULL;
@@ -651,6 +666,50 @@ static void cancel_workers(hw_scan* s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* After a cancel: waits up to the pool's grace period for the proxies to end, then kills (SIGKILL)
+ * the workers still on a partition (one that ignores SIGUSR1, or is stopped), so that their proxies
+ * see the connection end. Returns how many threads (in order) were joined. No GIL; mu not held. */
+static int32_t join_or_kill(hw_scan* s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int ms = atomic_load(&s->pool->cancel_grace_ms);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  int32_t joined = 0;
+  while (joined < s->n_threads && pthread_timedjoin_np(s->threads[joined], NULL, &until) == 0) joined++;
+  if (joined < s->n_threads) {
+    pthread_mutex_lock(&s->mu);
+    for (int32_t i = joined; i < s->n_threads; i++) {
+      if (s->proxies[i].running < 0) continue;
+      hw_worker* w = &s->pool->workers[s->proxies[i].slot];
+      if (w->pid) kill(w->pid, SIGKILL); /* its proxy reaps it (hw_pool_end_worker) */
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  return joined;
+}
+
+/* Thread mode, after a cancel: waits up to cfg.cancel_grace_ms for the threads to end; one still in
+ * the source's code then (a call that does not return: Python threads cannot be interrupted) is
+ * detached and left to finish on its own, holding its reference to the scan. No GIL; mu not held. */
+static void join_or_abandon(hw_scan* s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int ms = s->cfg.cancel_grace_ms;
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  for (int32_t i = 0; i < s->n_threads; i++)
+    if (pthread_timedjoin_np(s->threads[i], NULL, &until) != 0) pthread_detach(s->threads[i]);
+}
+
 static void stop_threads(hw_scan* s) {
   if (!s->threads) return;
   atomic_store(&s->cancelled, true);
@@ -659,7 +718,10 @@ static void stop_threads(hw_scan* s) {
   pthread_mutex_unlock(&s->mu);
   if (s->pool) cancel_workers(s);
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
-  for (int32_t i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  if (s->pool)
+    for (int32_t i = join_or_kill(s); i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  else
+    join_or_abandon(s);
   if (ts) PyEval_RestoreThread(ts);
   s->n_threads = 0;
 }
@@ -848,6 +910,14 @@ void hw_scan_counts(hw_scan* s, int64_t* batches, int64_t* rows) {
   *batches = s->batches_out;
   *rows = s->rows_out;
   pthread_mutex_unlock(&s->mu);
+}
+
+void hw_scan_cancel(hw_scan* s) {
+  hw_error err;
+  hw_error_init(&err);
+  hw_error_set(&err, "HW_CANCELLED", "the read was cancelled");
+  record_worker_failure(s, &err, NULL);
+  atomic_store(&s->cancelled, true);
 }
 
 void hw_scan_unref(hw_scan* s) {

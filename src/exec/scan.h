@@ -46,6 +46,9 @@ typedef struct hw_scan_config {
                                   <= 0: unbounded, for consumers that keep everything anyway */
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
   int32_t task_retries;        /* process mode: runs again a partition whose worker died (default 0) */
+  int32_t cancel_grace_ms;     /* thread mode: how long a cancelled scan waits for its threads; one still in
+                                  the source's code after it is left to finish on its own (default 2000;
+                                  process mode takes the pool's) */
   int64_t limit;               /* the stream ends after this many rows, stopping the partitions (< 0: none) */
   int64_t first_index;         /* inline/thread: index of the first partition in messages (a write task
                                   scans one partition of a larger DataFrame; default 0) */
@@ -91,6 +94,10 @@ bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception, char** 
 
 /* Batches and rows produced so far. */
 void hw_scan_counts(hw_scan* scan, int64_t* batches, int64_t* rows);
+
+/* Cancels the scan from any thread (no GIL needed): it fails as HW_CANCELLED and the source's
+ * iterator is not stepped again; what still runs is stopped when the stream is released. */
+void hw_scan_cancel(hw_scan* scan);
 
 /* Drops a reference; the last one stops the workers and frees everything. Any thread, with or
  * without the GIL. */

@@ -84,6 +84,16 @@ static void read_worker_error(const uint8_t* payload, size_t len, int64_t index,
   e->partition = index;
 }
 
+/* Starts a fresh worker in an emptied slot (not once the pool is stopped). */
+static void respawn(hw_task_run* run, hw_pool* pool, int32_t slot) {
+  hw_error ignored;
+  pthread_mutex_lock(&run->mu); /* cancel reads the worker slots under it */
+  pthread_mutex_lock(&pool->mu);
+  if (!pool->stopped) hw_pool_respawn(pool, slot, &ignored);
+  pthread_mutex_unlock(&pool->mu);
+  pthread_mutex_unlock(&run->mu);
+}
+
 static void* proxy_main(void* arg) {
   task_proxy* px = arg;
   hw_task_run* run = px->run;
@@ -91,6 +101,7 @@ static void* proxy_main(void* arg) {
   hw_worker* w = &pool->workers[px->slot];
   hw_error err;
   hw_error_init(&err);
+  bool garbage = false;
   pthread_mutex_lock(&pool->mu);
   int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
   pthread_mutex_unlock(&pool->mu);
@@ -112,7 +123,11 @@ static void* proxy_main(void* arg) {
       uint8_t* payload;
       size_t len;
       int fd;
-      if (hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err) != 0) goto lost;
+      int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
+      if (got != 0) {
+        garbage = hw_wire_garbage(got, &err); /* not an end: the worker is killed at once */
+        goto lost;
+      }
       if (fd >= 0) close(fd);
       bool answered = true, broken = false;
       if (type == HW_MSG_RESULT) {
@@ -148,15 +163,14 @@ static void* proxy_main(void* arg) {
       }
       free(payload);
       if (broken) {
-        /* a worker that breaks the protocol is not trusted again */
+        /* a worker that breaks the protocol is not trusted again: killed and replaced */
         err.partition = i;
+        hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
+                        (long long)i, (int)w->pid);
         finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-        hw_error ignored;
-        pthread_mutex_lock(&run->mu);
-        pthread_mutex_lock(&pool->mu);
-        if (w->pid) hw_pool_respawn(pool, px->slot, &ignored); /* kills, reaps and replaces it */
-        pthread_mutex_unlock(&pool->mu);
-        pthread_mutex_unlock(&run->mu);
+        char how[160];
+        hw_pool_end_worker(pool, px->slot, &run->mu, true, how, sizeof how);
+        respawn(run, pool, px->slot);
         goto out;
       }
       if (answered) break;
@@ -165,23 +179,24 @@ static void* proxy_main(void* arg) {
   goto out;
 
 lost: {
-  /* the worker died (or its connection broke) while on a task: say how, reap it, start a fresh one */
+  /* the worker died, its connection ended or carried garbage, while on a task: end it (at once for
+   * garbage, else after the grace period) with no lock held while it is waited for, and replace it */
   char how[160];
-  pthread_mutex_lock(&run->mu); /* cancel reads the worker slots under it */
-  pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
+  pthread_mutex_lock(&run->mu);
   int64_t i = px->running;
   pid_t pid = w->pid;
-  if (pool->stopped) snprintf(how, sizeof how, "was stopped with its session");
-  else hw_pool_bury(pool, px->slot, how, sizeof how);
+  pthread_mutex_unlock(&run->mu);
+  hw_pool_end_worker(pool, px->slot, &run->mu, garbage, how, sizeof how);
   hw_error died;
   hw_error_init(&died);
-  hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while running its task",
-               (long long)i, (int)pid, how);
+  if (garbage)
+    hw_error_set(&died, "HW_MALFORMED_MESSAGE", "partition %lld: the worker process (pid %d) broke the protocol (%s) "
+                 "and was killed", (long long)i, (int)pid, err.message);
+  else
+    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while running its task",
+                 (long long)i, (int)pid, how);
   died.partition = i;
-  hw_error ignored;
-  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored); /* the pool stays whole for later queries */
-  pthread_mutex_unlock(&pool->mu);
-  pthread_mutex_unlock(&run->mu);
+  respawn(run, pool, px->slot); /* the pool stays whole for later queries */
   if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL);
 }
 out:

@@ -8,7 +8,10 @@
 #include "exec/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <time.h>
 #include <pthread.h>
@@ -25,6 +28,7 @@
 typedef struct wstate {
   int sock;
   pid_t parent;
+  pid_t self;           /* the worker's pid: a process forked by a source's code is not the worker */
   /* the current query */
   int64_t query;
   hw_field schema;      /* the source's schema: rows are checked against it */
@@ -60,6 +64,51 @@ static void* watchdog(void* arg) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------- forks of the worker */
+
+/* The worker loop of this process, for the fork handler (one per process, set once). */
+static wstate* forked_from;
+
+/* In a process forked by the source's code (os.fork() in read()): the worker's regions become
+ * private copy-on-write mappings at the same addresses, so what the child writes into them never
+ * reaches the shared memory the host reads. Async-signal-safe (only mmap). */
+static void after_fork_in_child(void) {
+  wstate* w = forked_from;
+  if (!w) return;
+  for (int32_t i = 0; i < w->n_regions; i++) {
+    hw_region* r = w->regions[i];
+    if (!r || !r->base) continue;
+    void* got = r->fd >= 0 ? mmap(r->base, r->capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+                                  r->fd, 0)
+                           : MAP_FAILED;
+    if (got == MAP_FAILED)
+      mmap(r->base, r->capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  }
+}
+
+/* A forked copy of the worker that comes back into this loop must never use the host's socket (the
+ * host would read two writers' bytes interleaved, or lose messages to the copy): it ends here,
+ * quietly, and the worker it was forked from goes on. Called before every send and receive. */
+static void refuse_forked(const wstate* w) {
+  if (getpid() != w->self) _exit(0);
+}
+
+static int wsend(wstate* w, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err) {
+  refuse_forked(w);
+  return hw_wire_send(w->sock, type, payload, pass_fd, err);
+}
+
+/* The region's descriptor reopened read-only (its mapping stays writable): code that writes to every
+ * descriptor it has cannot write into a region. Kept as it was when /proc is not there. */
+static void region_fd_read_only(hw_region* r) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", r->fd);
+  int ro = open(path, O_RDONLY | O_CLOEXEC);
+  if (ro < 0) return;
+  close(r->fd);
+  r->fd = ro;
+}
+
 /* ---------------------------------------------------------------- messages */
 
 static int send_error(wstate* w, int64_t partition, const hw_error* e, const char* traceback) {
@@ -71,7 +120,7 @@ static int send_error(wstate* w, int64_t partition, const hw_error* e, const cha
   hw_wbuf_put_bytes(&b, e->message, strlen(e->message));
   hw_wbuf_put_bytes(&b, traceback ? traceback : "", traceback ? strlen(traceback) : 0);
   hw_error ignored;
-  int rc = hw_wire_send(w->sock, HW_MSG_ERROR, &b, -1, &ignored);
+  int rc = wsend(w, HW_MSG_ERROR, &b, -1, &ignored);
   hw_wbuf_free(&b);
   return rc;
 }
@@ -114,6 +163,7 @@ static void handle_control(wstate* w, hw_msg_type type, const uint8_t* payload, 
 /* Receives one control message; waits if block, else returns 0 when none is ready. -1 when the host
  * is gone. Runs without the GIL while it waits. */
 static int pump(wstate* w, bool block) {
+  refuse_forked(w);
   if (!block) {
     struct pollfd p = {w->sock, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return 0;
@@ -125,6 +175,7 @@ static int pump(wstate* w, bool block) {
   hw_error err;
   hw_error_init(&err);
   int rc;
+  refuse_forked(w);
   Py_BEGIN_ALLOW_THREADS
   rc = hw_wire_recv(w->sock, &type, &payload, &len, &fd, &interrupted, &err);
   Py_END_ALLOW_THREADS
@@ -165,10 +216,11 @@ static int pick_region(wstate* w, hw_error* err) {
     return -1;
   }
   w->regions[w->n_regions++] = r;
+  region_fd_read_only(r);
   hw_wbuf b = {0};
   hw_wbuf_put_i64(&b, r->id);
   hw_wbuf_put_i64(&b, (int64_t)r->capacity);
-  int rc = hw_wire_send(w->sock, HW_MSG_REGION, &b, r->fd, err);
+  int rc = wsend(w, HW_MSG_REGION, &b, r->fd, err);
   hw_wbuf_free(&b);
   w->ra.current = r;
   return rc;
@@ -240,7 +292,7 @@ static int send_done(wstate* w, int64_t partition) {
   hw_wbuf b = {0};
   hw_wbuf_put_i64(&b, partition);
   hw_error ignored;
-  int rc = hw_wire_send(w->sock, HW_MSG_DONE, &b, -1, &ignored);
+  int rc = wsend(w, HW_MSG_DONE, &b, -1, &ignored);
   hw_wbuf_free(&b);
   return rc;
 }
@@ -322,7 +374,7 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     if (rc == 0) {
       hw_wbuf_put_bytes(&b, desc.data, desc.size);
       region->in_flight = true;
-      rc = hw_wire_send(w->sock, HW_MSG_BATCH, &b, -1, &err);
+      rc = wsend(w, HW_MSG_BATCH, &b, -1, &err);
     }
     hw_wbuf_free(&desc);
     hw_wbuf_free(&b);
@@ -384,7 +436,7 @@ static int handle_task(wstate* w, const uint8_t* payload, size_t len) {
   hw_wbuf b = {0};
   hw_msg_result_encode(&b, index, ok == 1, PyBytes_AS_STRING(out), (size_t)PyBytes_GET_SIZE(out));
   Py_DECREF(result);
-  int rc = hw_wire_send(w->sock, HW_MSG_RESULT, &b, -1, &err);
+  int rc = wsend(w, HW_MSG_RESULT, &b, -1, &err);
   hw_wbuf_free(&b);
   return rc;
 }
@@ -400,6 +452,7 @@ int hw_worker_main(int sock, pid_t parent) {
   memset(&w, 0, sizeof w);
   w.sock = sock;
   w.parent = parent;
+  w.self = getpid();
   atomic_init(&w.cancelled, false);
   hw_region_allocator_init(&w.ra);
   PyObject* cloudpickle = PyImport_ImportModule("cloudpickle");
@@ -407,6 +460,8 @@ int hw_worker_main(int sock, pid_t parent) {
   Py_XDECREF(cloudpickle);
   w.record_batch_type = hw_record_batch_type();
   if (!w.loads) return -1;
+  forked_from = &w;
+  pthread_atfork(NULL, NULL, after_fork_in_child);
   hw_wbuf ready = {0};
   hw_wbuf_put_i64(&ready, (int64_t)getpid());
   hw_error err;
@@ -419,6 +474,7 @@ int hw_worker_main(int sock, pid_t parent) {
     size_t len;
     int fd, interrupted;
     int got;
+    refuse_forked(&w);
     Py_BEGIN_ALLOW_THREADS
     got = hw_wire_recv(sock, &type, &payload, &len, &fd, &interrupted, &err);
     Py_END_ALLOW_THREADS
@@ -450,5 +506,6 @@ int hw_worker_main(int sock, pid_t parent) {
   free(w.regions);
   Py_XDECREF(w.loads);
   Py_XDECREF(w.record_batch_type);
+  forked_from = NULL;
   return 0;
 }

@@ -79,6 +79,23 @@ static PyObject* pool_size(hw_py_pool* self, void* closure) {
   return PyLong_FromLong(self->pool ? self->pool->n : 0);
 }
 
+static PyObject* pool_get_grace(hw_py_pool* self, void* closure) {
+  (void)closure;
+  return PyLong_FromLong(self->pool ? atomic_load(&self->pool->cancel_grace_ms) : HW_CANCEL_GRACE_MS_DEFAULT);
+}
+
+static int pool_set_grace(hw_py_pool* self, PyObject* value, void* closure) {
+  (void)closure;
+  long ms = value ? PyLong_AsLong(value) : -1;
+  if (ms == -1 && PyErr_Occurred()) return -1;
+  if (ms < 0 || ms > 24L * 3600 * 1000) {
+    PyErr_SetString(PyExc_ValueError, "cancel_grace_ms must be an int from 0 to 86400000");
+    return -1;
+  }
+  if (self->pool) atomic_store(&self->pool->cancel_grace_ms, (int)ms);
+  return 0;
+}
+
 static PyMethodDef pool_methods[] = {
     {"stop", (PyCFunction)pool_stop, METH_NOARGS, "Stop and reap every worker (idempotent)."},
     {NULL, NULL, 0, NULL},
@@ -87,6 +104,8 @@ static PyMethodDef pool_methods[] = {
 static PyGetSetDef pool_getset[] = {
     {"pids", (getter)pool_pids, NULL, "Process ids of the live workers.", NULL},
     {"size", (getter)pool_size, NULL, "Number of worker slots (0 once stopped).", NULL},
+    {"cancel_grace_ms", (getter)pool_get_grace, (setter)pool_set_grace,
+     "Milliseconds a cancelled (or disconnected) worker gets to stop before SIGKILL.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -264,6 +264,7 @@ INTERRUPTED = textwrap.dedent(
     spark.conf.set("headwater.executor.workers", 2)
     spark.dataSource.register(wsources.WSource)
     df = spark.createDataFrame([(1,), (2,)], "id INT").repartition(2)
+    spark._worker_pool()  # started before the Ctrl-C (a loaded machine may take over a second)
     print("writing", flush=True)
     try:
         df.write.format("wtest").mode("append").option("kind", {kind!r}).save()
