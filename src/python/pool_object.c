@@ -79,14 +79,34 @@ static PyObject* pool_size(hw_py_pool* self, void* closure) {
   return PyLong_FromLong(self->pool ? self->pool->n : 0);
 }
 
+static PyObject* pool_set_recycle(hw_py_pool* self, PyObject* args) {
+  long long max_tasks, max_rss;
+  if (!PyArg_ParseTuple(args, "LL", &max_tasks, &max_rss)) return NULL;
+  if (self->pool) hw_pool_set_recycle(self->pool, max_tasks, max_rss);
+  Py_RETURN_NONE;
+}
+
+static PyObject* pool_recycled(hw_py_pool* self, void* closure) {
+  (void)closure;
+  if (!self->pool) return PyLong_FromLong(0);
+  pthread_mutex_lock(&self->pool->mu);
+  long long n = self->pool->recycled;
+  pthread_mutex_unlock(&self->pool->mu);
+  return PyLong_FromLongLong(n);
+}
+
 static PyMethodDef pool_methods[] = {
     {"stop", (PyCFunction)pool_stop, METH_NOARGS, "Stop and reap every worker (idempotent)."},
+    {"set_recycle", (PyCFunction)pool_set_recycle, METH_VARARGS,
+     "set_recycle(max_tasks, max_rss_bytes): replace a worker between tasks once it ran max_tasks tasks or "
+     "its private resident memory exceeds max_rss_bytes (<= 0: no limit)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef pool_getset[] = {
     {"pids", (getter)pool_pids, NULL, "Process ids of the live workers.", NULL},
     {"size", (getter)pool_size, NULL, "Number of worker slots (0 once stopped).", NULL},
+    {"recycled", (getter)pool_recycled, NULL, "Workers replaced so far for reaching a recycling limit.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
