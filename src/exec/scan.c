@@ -499,11 +499,12 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   return 0;
 }
 
-/* The scan failed or was cancelled: its proxies stop waiting for a worker. */
+/* The scan failed, was cancelled, or has no partition left to hand out: its proxies stop waiting
+ * for a worker. */
 static bool scan_stopping(void* arg) {
   hw_scan* s = arg;
   pthread_mutex_lock(&s->mu);
-  bool stop = s->failed || atomic_load(&s->cancelled);
+  bool stop = s->failed || atomic_load(&s->cancelled) || (s->next_claim >= s->n_partitions && s->n_retry == 0);
   pthread_mutex_unlock(&s->mu);
   return stop;
 }
@@ -516,13 +517,8 @@ static void* proxy_main(void* arg) {
   hw_error_init(&err);
   hw_worker* w = NULL;
   for (;;) {
-    pthread_mutex_lock(&s->mu);
-    int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions
-                    : s->n_retry > 0                          ? s->retry[--s->n_retry]
-                                                              : s->next_claim++;
-    pthread_mutex_unlock(&s->mu);
-    if (index >= s->n_partitions) break;
-    /* a worker for this one task, shared with the session's other queries */
+    /* a worker for one task, shared with the session's other queries; claimed before the partition,
+     * so the lowest partition not done always has a worker (an ordered consumer waits for it) */
     bool setup;
     int32_t slot = hw_pool_claim(pool, s->query, scan_stopping, s, &setup, &err);
     if (slot < 0) {
@@ -532,9 +528,21 @@ static void* proxy_main(void* arg) {
     px->slot = slot;
     w = &pool->workers[slot];
     pthread_mutex_lock(&s->mu);
-    px->running = index;
-    s->queues[index].serial = w->serial;
+    int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions
+                    : s->n_retry > 0                          ? s->retry[--s->n_retry]
+                                                              : s->next_claim++;
+    px->running = index < s->n_partitions ? index : -1;
+    if (index < s->n_partitions) s->queues[index].serial = w->serial;
     pthread_mutex_unlock(&s->mu);
+    if (index >= s->n_partitions) {
+      if (setup) { /* never set up: the next claim must not take it for set up */
+        pthread_mutex_lock(&pool->mu);
+        w->query = 0;
+        pthread_mutex_unlock(&pool->mu);
+      }
+      hw_pool_release(pool, slot, false);
+      break;
+    }
     if (setup && send_setup(s, w, &err) != 0) goto lost;
     if (send_run(s, w, index, &err) != 0) goto lost;
     for (;;) { /* until the worker says the task ended */

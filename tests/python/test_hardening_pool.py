@@ -167,6 +167,19 @@ def test_concurrent_queries_on_one_session(spark, mode, n_threads):
         assert len(spark._pool.pids) == 2 and len(children()) == 2
 
 
+def test_concurrent_ordered_queries_under_a_limit(spark):
+    """Ordered scans with bounded queues (a limit) wait for their lowest partition: each proxy claims
+    a worker before its partition, so that partition always has one, whatever else runs."""
+    spark.conf.set("headwater.executor.queueDepth", 1)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", 1000)
+
+    def query(k):
+        df = spark.read.format("hwcount").option("parts", 8).option("rows", 20000).load()
+        return df.count() if k == 2 else df.limit(150000).toArrow().num_rows
+
+    assert run_threads(query, 3) == {0: 150000, 1: 150000, 2: 160000}
+
+
 def test_concurrent_streams_interleave_on_the_shared_workers(spark):
     """Two open streams consumed alternately: both make progress on the same two workers."""
     spark.conf.set("headwater.executor.queueDepth", 1)
