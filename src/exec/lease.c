@@ -35,6 +35,15 @@ static int32_t pick_idle(hw_pool* pool, int64_t query) {
   return live >= 0 ? live : empty;
 }
 
+/* Whether every worker is held by a task waiting for its consumer to take batches. mu held. */
+static bool all_stalled(hw_pool* pool) {
+  for (int32_t i = 0; i < pool->n; i++) {
+    hw_worker* w = &pool->workers[i];
+    if (!w->claimed || w->credit_limit <= 0 || w->outstanding < w->credit_limit) return false;
+  }
+  return pool->n > 0;
+}
+
 static void unlink_waiter(hw_pool* pool, hw_pool_waiter* me) {
   for (hw_pool_waiter** p = &pool->waiters; *p; p = &(*p)->next) {
     if (*p == me) {
@@ -53,6 +62,8 @@ int32_t hw_pool_claim(hw_pool* pool, int64_t query, bool (*stop)(void* ctx), voi
   while (*tail) tail = &(*tail)->next;
   *tail = &me;
   int32_t slot = -1;
+  int64_t progress = -1;
+  time_t stalled_since = 0;
   for (;;) {
     if (pool->stopped) {
       unlink_waiter(pool, &me);
@@ -60,6 +71,23 @@ int32_t hw_pool_claim(hw_pool* pool, int64_t query, bool (*stop)(void* ctx), voi
       return hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped");
     }
     if (pool->waiters == &me && (slot = pick_idle(pool, query)) >= 0) break;
+    if (pool->waiters == &me && all_stalled(pool)) {
+      time_t now = time(NULL);
+      if (progress != pool->credits_returned) {
+        progress = pool->credits_returned;
+        stalled_since = now;
+      } else if (now - stalled_since >= HW_POOL_STALL_SECONDS) {
+        unlink_waiter(pool, &me);
+        pthread_mutex_unlock(&pool->mu);
+        return hw_error_set(err, "HW_POOL_BUSY",
+                            "every worker process of this session is held by another query whose consumer has not "
+                            "taken its batches for %d s (an open stream that is not being read?): read or close it, "
+                            "or run this query with headwater.executor.mode=thread",
+                            HW_POOL_STALL_SECONDS);
+      }
+    } else {
+      progress = -1;
+    }
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_nsec += 100 * 1000 * 1000;
@@ -91,6 +119,9 @@ int32_t hw_pool_claim(hw_pool* pool, int64_t query, bool (*stop)(void* ctx), voi
     w->query = query;
     w->serial = ++pool->next_serial;
     *setup = true;
+  } else if (query == 0) { /* a task: it does not wait for credits; a scan after it sets up afresh */
+    w->query = 0;
+    w->credit_limit = 0;
   }
   pthread_mutex_unlock(&pool->mu);
   return slot;

@@ -45,6 +45,8 @@ typedef struct hw_worker {
   int64_t query;       /* the scan whose reader it was set up with (0: none) */
   int64_t serial;      /* that SETUP's serial: credits name it, so stale ones are ignored */
   int64_t tasks;       /* tasks it has run */
+  int64_t credit_limit; /* batches it may have unconsumed under that SETUP (0: no limit) */
+  int64_t outstanding;  /* batches it sent under it that the consumer has not taken */
 } hw_worker;
 
 typedef struct hw_pool {
@@ -63,6 +65,7 @@ typedef struct hw_pool {
   int64_t max_tasks;                    /* recycle a worker after this many tasks (<= 0: never) */
   int64_t max_rss;                      /* ... or once its private resident memory exceeds this (<= 0: never) */
   int64_t recycled;                     /* workers replaced for those limits */
+  int64_t credits_returned;             /* progress: batches consumers took (a stalled pool shows none) */
 } hw_pool;
 
 /* Starts n workers running `python -m headwater._worker`. env is copied. Blocks until each says
@@ -103,9 +106,14 @@ int hw_worker_add_region(hw_worker* w, int32_t id, int fd, size_t capacity, hw_e
  *
  * Concurrent queries share the pool: a query's proxy thread claims a worker for one task (a
  * partition, a write task) and hands it back when the task ends; waiting queries are served first
- * come, first served. A worker handed back is recycled (replaced by a fresh process, between tasks,
+ * come, first served. A claim that waits while every worker is held by a task stalled on its
+ * consumer (all its credits out, none coming back for HW_POOL_STALL_SECONDS: say an open stream
+ * nobody reads, in the thread that now runs another query) fails with HW_POOL_BUSY instead of
+ * waiting forever. A worker handed back is recycled (replaced by a fresh process, between tasks,
  * never during one) once it has run max_tasks tasks or its private resident memory exceeds max_rss.
  */
+
+#define HW_POOL_STALL_SECONDS 10
 
 /* Claims an idle worker for a task of query (> 0 for a scan, whose reader a worker must have been
  * SETUP with; 0 for work that needs none). Waits while every worker is claimed; stop(ctx) is polled

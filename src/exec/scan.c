@@ -404,7 +404,9 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
   if (got == 1 && s->pool && producer >= 0) { /* the slot may serve another query now: look under its lock */
     pthread_mutex_lock(&s->pool->mu);
     hw_worker* pw = &s->pool->workers[producer];
+    s->pool->credits_returned++;
     if (pw->link && pw->serial == serial) {
+      pw->outstanding--;
       credit_to = pw->link;
       atomic_fetch_add(&credit_to->refs, 1);
     }
@@ -487,6 +489,11 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   bool overrun = keep && queue_push(q, &batch, px->slot, bounded(s)) != 0;
   if (keep && !overrun) pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
+  if (keep && !overrun) { /* one more batch waits for the consumer */
+    pthread_mutex_lock(&s->pool->mu);
+    w->outstanding++;
+    pthread_mutex_unlock(&s->pool->mu);
+  }
   if (overrun) {
     hw_array_release(&batch);
     return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent more batches than it had credits for");
@@ -534,6 +541,12 @@ static void* proxy_main(void* arg) {
     px->running = index < s->n_partitions ? index : -1;
     if (index < s->n_partitions) s->queues[index].serial = w->serial;
     pthread_mutex_unlock(&s->mu);
+    if (setup) { /* the credits of this SETUP (exec/lease.c watches them for stalls) */
+      pthread_mutex_lock(&pool->mu);
+      w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
+      w->outstanding = 0;
+      pthread_mutex_unlock(&pool->mu);
+    }
     if (index >= s->n_partitions) {
       if (setup) { /* never set up: the next claim must not take it for set up */
         pthread_mutex_lock(&pool->mu);

@@ -185,6 +185,26 @@ static void test_a_stopped_pool_ends_the_wait(void** state) {
   fake_pool_free(pool);
 }
 
+static void test_a_pool_stalled_on_its_consumers_fails_the_claim(void** state) {
+  (void)state;
+  hw_pool* pool = fake_pool(1);
+  hw_error err;
+  hw_error_init(&err);
+  bool setup;
+  assert_int_equal(hw_pool_claim(pool, 5, never, NULL, &setup, &err), 0);
+  pthread_mutex_lock(&pool->mu);
+  pool->workers[0].credit_limit = 2; /* its task sent 2 batches nobody takes */
+  pool->workers[0].outstanding = 2;
+  pthread_mutex_unlock(&pool->mu);
+  time_t t0 = time(NULL);
+  assert_int_equal(hw_pool_claim(pool, 6, never, NULL, &setup, &err), -1);
+  assert_string_equal(err.error_class, "HW_POOL_BUSY");
+  assert_true(time(NULL) - t0 >= HW_POOL_STALL_SECONDS - 1);
+  assert_null(pool->waiters);
+  hw_pool_release(pool, 0, true);
+  fake_pool_free(pool);
+}
+
 static void test_private_rss(void** state) {
   (void)state;
   int64_t before = hw_pool_worker_rss(getpid());
@@ -205,6 +225,7 @@ int main(void) {
       cmocka_unit_test(test_same_query_is_preferred_and_setup_gets_a_fresh_serial),
       cmocka_unit_test(test_waiters_are_served_in_order_and_can_give_up),
       cmocka_unit_test(test_a_stopped_pool_ends_the_wait),
+      cmocka_unit_test(test_a_pool_stalled_on_its_consumers_fails_the_claim),
       cmocka_unit_test(test_private_rss),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

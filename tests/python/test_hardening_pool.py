@@ -249,6 +249,20 @@ def test_an_abandoned_query_does_not_keep_the_workers(spark):
     assert out == {0: 80000, 1: 80000}
 
 
+def test_a_query_behind_an_unread_stream_fails_instead_of_hanging(spark):
+    """An open stream nobody reads holds the workers whose tasks used up their credits; a query run
+    in the same thread (it cannot read both) gets HW_POOL_BUSY after a while instead of a hang, and
+    the stream still reads afterwards."""
+    spark.conf.set("headwater.executor.queueDepth", 1)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", 1000)
+    r = pa.RecordBatchReader.from_stream(spark.read.format("hwcount").option("parts", 4).load())
+    with pytest.raises(headwater.errors.HeadwaterException) as ei:
+        spark.read.format("hwcount").option("parts", 2).load().count()
+    assert ei.value.getErrorClass() == "HW_POOL_BUSY" and "not being read" in str(ei.value)
+    assert r.read_all().num_rows == 80000
+    assert spark.read.format("hwcount").option("parts", 2).load().count() == 40000
+
+
 # ---------------------------------------------------------------- finding 7: mappings
 
 
