@@ -63,14 +63,29 @@ static PyObject* pool_stop(hw_py_pool* self, PyObject* unused) {
 
 static PyObject* pool_pids(hw_py_pool* self, void* closure) {
   (void)closure;
-  if (!self->pool) return PyList_New(0);
+  hw_pool* pool = self->pool;
+  if (!pool) return PyList_New(0);
+  pid_t* live = malloc(sizeof *live * (size_t)(pool->n > 0 ? pool->n : 1));
+  if (!live) return PyErr_NoMemory();
   PyObject* pids = PyList_New(0);
-  for (int32_t i = 0; pids && i < self->pool->n; i++) {
-    if (!hw_pool_alive(self->pool, i)) continue;
-    PyObject* pid = PyLong_FromLong(self->pool->workers[i].pid);
+  int32_t n = 0;
+  hw_pool_ref(pool); /* another thread may stop the pool meanwhile */
+  Py_BEGIN_ALLOW_THREADS
+  pthread_mutex_lock(&pool->mu); /* queries share the pool: its slots change under this lock */
+  for (int32_t i = 0; !pool->stopped && i < pool->n; i++) {
+    hw_worker* w = &pool->workers[i];
+    /* a claimed worker is its query's to reap if it died */
+    if (w->claimed ? w->pid != 0 : hw_pool_alive(pool, i)) live[n++] = w->pid;
+  }
+  pthread_mutex_unlock(&pool->mu);
+  Py_END_ALLOW_THREADS
+  hw_pool_unref(pool);
+  for (int32_t i = 0; pids && i < n; i++) {
+    PyObject* pid = PyLong_FromLong(live[i]);
     if (!pid || PyList_Append(pids, pid) != 0) Py_CLEAR(pids);
     Py_XDECREF(pid);
   }
+  free(live);
   return pids;
 }
 
