@@ -23,6 +23,8 @@ __all__ = ["SparkSession", "RuntimeConfig", "session"]
 _DEFAULT_CONF: Dict[str, str] = {
     "headwater.executor.mode": "auto",
     "headwater.executor.workers": "0",  # 0: one per CPU
+    "headwater.executor.worker.maxTasks": "0",  # replace a worker after this many tasks (0: never, as Spark)
+    "headwater.executor.worker.maxRssBytes": "0",  # ... or above this private RSS (0: no limit)
     "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
     "headwater.batch.maxBytes": str(64 << 20),
     "headwater.executor.queueDepth": "2",  # batches in flight per worker when streaming
@@ -198,6 +200,7 @@ class SparkSession:
         self._registry = _Registry()
         self.dataSource = DataSourceRegistration(self)
         self._pool: Any = None
+        self._pool_lock = threading.RLock()  # starts and stops of the worker pool
         self._engine: Any = None  # DuckDB, started by the first query that needs it
         self._views: Dict[str, Any] = {}  # lower-cased name -> (name, plan node)
         atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
@@ -208,18 +211,24 @@ class SparkSession:
         from headwater import _core
 
         size = int(self.conf.get("headwater.executor.workers") or 0) or (os.cpu_count() or 1)
-        if self._pool is not None and self._pool.size != size:
-            self._stop_pool()
-        if self._pool is None:
-            # workers import what the host imports: the same interpreter and sys.path
-            path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
-            env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
-            self._pool = _core.WorkerPool(size, sys.executable, env)
-        self._pool.cancel_grace_ms = cancel_grace_ms(self.conf)
-        return self._pool
+        with self._pool_lock:  # concurrent first queries start one pool, not one each
+            if self._pool is not None and self._pool.size != size:
+                self._stop_pool()
+            if self._pool is None:
+                # workers import what the host imports: the same interpreter and sys.path
+                path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
+                env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
+                self._pool = _core.WorkerPool(size, sys.executable, env)
+            self._pool.set_recycle(
+                int(self.conf.get("headwater.executor.worker.maxTasks") or 0),
+                _byte_size(self.conf.get("headwater.executor.worker.maxRssBytes") or "0"),
+            )
+            self._pool.cancel_grace_ms = cancel_grace_ms(self.conf)
+            return self._pool
 
     def _stop_pool(self) -> None:
-        pool, self._pool = self._pool, None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
 
@@ -312,6 +321,15 @@ class SparkSession:
     @classmethod
     def getActiveSession(cls) -> Optional["SparkSession"]:
         return cls._active
+
+
+def _byte_size(text: str) -> int:
+    """A byte count as Spark writes sizes: ``1073741824``, ``512m``, ``2g`` (k, m, g, t; an optional
+    trailing ``b``)."""
+    t = str(text).strip().lower()
+    t = t[:-1] if t.endswith("b") and len(t) > 1 else t
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(t[-1:], 1)
+    return int(float(t[:-1] if scale != 1 else t) * scale)
 
 
 def _stop_pool_at_exit(session_ref: "weakref.ref[SparkSession]") -> None:

@@ -145,7 +145,9 @@ static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
     close(fds[0]);
     return hw_error_set(err, "HW_WORKER_START", "cannot start worker %s: %s", pool->python, strerror(rc));
   }
+  bool claimed = w->claimed; /* a lease outlives the process in the slot */
   memset(w, 0, sizeof *w);
+  w->claimed = claimed;
   w->pid = pid;
   w->sock = fds[0];
   w->link = link_new(fds[0]);
@@ -180,6 +182,7 @@ int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, 
   atomic_init(&pool->refs, 1);
   atomic_init(&pool->cancel_grace_ms, HW_CANCEL_GRACE_MS_DEFAULT);
   pthread_mutex_init(&pool->mu, NULL);
+  pthread_cond_init(&pool->freed, NULL);
   pool->n = n;
   pool->workers = calloc((size_t)(n > 0 ? n : 1), sizeof *pool->workers);
   pool->python = strdup(python);
@@ -234,7 +237,9 @@ static void drop_worker(hw_worker* w) {
     link_close(w->link);
     hw_link_unref(w->link);
   }
+  bool claimed = w->claimed; /* a lease outlives the process in the slot */
   memset(w, 0, sizeof *w);
+  w->claimed = claimed;
   w->sock = -1;
 }
 
@@ -296,6 +301,7 @@ static void pool_release_memory(hw_pool* pool) {
   for (int i = 0; pool->env && pool->env[i]; i++) free(pool->env[i]);
   free(pool->env);
   pthread_mutex_destroy(&pool->mu);
+  pthread_cond_destroy(&pool->freed);
   free(pool);
 }
 
@@ -307,6 +313,7 @@ void hw_pool_free(hw_pool* pool) {
   if (!pool) return;
   pthread_mutex_lock(&pool->mu); /* a scan's proxy that sees a worker die waits for this */
   pool->stopped = true;
+  pthread_cond_broadcast(&pool->freed); /* queries waiting for a worker give up */
   hw_error ignored;
   for (int32_t i = 0; pool->workers && i < pool->n; i++)
     if (pool->workers[i].pid) hw_link_send(pool->workers[i].link, HW_MSG_SHUTDOWN, NULL, -1, &ignored);

@@ -36,10 +36,17 @@ typedef struct hw_host_region {
 
 typedef struct hw_worker {
   pid_t pid;           /* 0 when the slot has no live worker */
-  int sock;            /* receiving end (the proxy thread of the running query reads it) */
+  int sock;            /* receiving end (the proxy thread of the query that claimed it reads it) */
   hw_worker_link* link;
   hw_host_region** regions; /* by region id */
   int32_t n_regions;
+  /* leases (exec/lease.c); guarded by the pool's mu. Zeroed when the slot gets a new process. */
+  bool claimed;        /* a query's proxy holds it for a task */
+  int64_t query;       /* the scan whose reader it was set up with (0: none) */
+  int64_t serial;      /* that SETUP's serial: credits name it, so stale ones are ignored */
+  int64_t tasks;       /* tasks it has run */
+  int64_t credit_limit; /* batches it may have unconsumed under that SETUP (0: no limit) */
+  int64_t outstanding;  /* batches it sent under it that the consumer has not taken */
 } hw_worker;
 
 typedef struct hw_pool {
@@ -50,9 +57,16 @@ typedef struct hw_pool {
   char* python;  /* interpreter that runs `-m headwater._worker` */
   char** env;    /* environment of the workers (NULL-terminated, owned) */
   pthread_mutex_t mu;
-  bool busy;     /* a query is using the workers */
   int64_t next_query;
   atomic_int cancel_grace_ms; /* how long a cancelled or disconnected worker gets before SIGKILL */
+  /* leases (exec/lease.c), guarded by mu */
+  pthread_cond_t freed;                 /* a worker went back to the pool, or the pool stopped */
+  struct hw_pool_waiter* waiters;       /* queries waiting for a worker, first come first served */
+  int64_t next_serial;
+  int64_t max_tasks;                    /* recycle a worker after this many tasks (<= 0: never) */
+  int64_t max_rss;                      /* ... or once its private resident memory exceeds this (<= 0: never) */
+  int64_t recycled;                     /* workers replaced for those limits */
+  int64_t credits_returned;             /* progress: batches consumers took (a stalled pool shows none) */
 } hw_pool;
 
 #define HW_CANCEL_GRACE_MS_DEFAULT 2000 /* as Spark's spark.python.task.killTimeout */
@@ -104,5 +118,40 @@ void hw_host_region_unref(hw_host_region* r);
 
 /* Records a region a worker announced (fd taken over). */
 int hw_worker_add_region(hw_worker* w, int32_t id, int fd, size_t capacity, hw_error* err);
+
+/* ---------------------------------------------------------------- leases (exec/lease.c)
+ *
+ * Concurrent queries share the pool: a query's proxy thread claims a worker for one task (a
+ * partition, a write task) and hands it back when the task ends; waiting queries are served first
+ * come, first served. A claim that waits while every worker is held by a task stalled on its
+ * consumer (all its credits out, none coming back for HW_POOL_STALL_SECONDS: say an open stream
+ * nobody reads, in the thread that now runs another query) fails with HW_POOL_BUSY instead of
+ * waiting forever. A worker handed back is recycled (replaced by a fresh process, between tasks,
+ * never during one) once it has run max_tasks tasks or its private resident memory exceeds max_rss.
+ */
+
+#define HW_POOL_STALL_SECONDS 10
+
+/* Claims an idle worker for a task of query (> 0 for a scan, whose reader a worker must have been
+ * SETUP with; 0 for work that needs none). Waits while every worker is claimed; stop(ctx) is polled
+ * without the pool's lock and ends the wait. A slot without a process gets a fresh one. Returns the
+ * slot; *setup tells whether the worker must be sent SETUP first (its serial is then in
+ * workers[slot].serial). -1 with err set when the pool stopped or a worker could not start, -2 when
+ * stop(ctx) said so. Blocks: no GIL. */
+int32_t hw_pool_claim(hw_pool* pool, int64_t query, bool (*stop)(void* ctx), void* ctx, bool* setup, hw_error* err);
+
+/* Hands a claimed worker back after a task (task_ran: count it toward max_tasks), recycling it when
+ * it reached a limit. */
+void hw_pool_release(hw_pool* pool, int32_t slot, bool task_ran);
+
+/* Sets the recycling limits (<= 0: none). */
+void hw_pool_set_recycle(hw_pool* pool, int64_t max_tasks, int64_t max_rss);
+
+/* Wakes claimants so they poll their stop condition now. */
+void hw_pool_wake(hw_pool* pool);
+
+/* Private resident memory of a live worker (resident minus shared pages in /proc/PID/statm: the
+ * shared-memory batch regions do not count), in bytes; -1 when it cannot be read. */
+int64_t hw_pool_worker_rss(pid_t pid);
 
 #endif

@@ -24,6 +24,7 @@ typedef struct part_queue {
   int32_t count;
   bool done;
   int64_t popped;   /* batches the consumer took: a partition is retried only while none were */
+  int64_t serial;   /* process mode: the SETUP its worker ran it under (credits name it) */
   int32_t attempts; /* process mode: runs that ended with the worker dying */
 } part_queue;
 
@@ -99,7 +100,7 @@ struct hw_scan {
   int32_t n_threads;
 
   /* process mode */
-  hw_pool* pool;              /* leased while the scan runs */
+  hw_pool* pool;              /* its workers are claimed one task at a time (exec/lease.c) */
   PyObject* pickled_reader;   /* bytes */
   PyObject* pickled_partitions; /* list of bytes */
   char* schema_json;
@@ -323,7 +324,7 @@ static int start_threads(hw_scan* s, hw_error* err) {
 
 /* Pops the next batch for the consumer; mu held. Returns 1 with out filled, 0 at the end, -1 when
  * the scan failed, 2 when it must wait. */
-static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
+static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer, int64_t* serial) {
   if (s->failed) return -1;
   while (s->consumer_at < s->n_partitions && s->queues[s->consumer_at].done &&
          s->queues[s->consumer_at].count == 0)
@@ -335,6 +336,7 @@ static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
     if (q->count > 0) {
       hw_array_move(&q->items[q->head], out);
       *producer = q->producers[q->head];
+      *serial = q->serial;
       q->popped++;
       q->head = (q->head + 1) % q->capacity;
       q->count--;
@@ -387,9 +389,10 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
   pthread_mutex_lock(&s->mu);
   int got;
   int32_t producer = -1;
-  while ((got = pop_ready(s, out, &producer)) == 2) {
+  int64_t serial = 0;
+  while ((got = pop_ready(s, out, &producer, &serial)) == 2) {
     wait_changed_briefly(s);
-    if ((got = pop_ready(s, out, &producer)) != 2) break;
+    if ((got = pop_ready(s, out, &producer, &serial)) != 2) break;
     /* still nothing after a while: let Ctrl-C through */
     pthread_mutex_unlock(&s->mu);
     bool hit = interrupted(s, ts);
@@ -404,15 +407,25 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
     s->rows_out += out->length;
   }
   hw_worker_link* credit_to = NULL;
-  if (got == 1 && s->pool && producer >= 0 && s->pool->workers[producer].link) {
-    credit_to = s->pool->workers[producer].link;
-    atomic_fetch_add(&credit_to->refs, 1);
+  if (got == 1 && s->pool && producer >= 0) { /* the slot may serve another query now: look under its lock */
+    pthread_mutex_lock(&s->pool->mu);
+    hw_worker* pw = &s->pool->workers[producer];
+    s->pool->credits_returned++;
+    if (pw->link && pw->serial == serial) {
+      pw->outstanding--;
+      credit_to = pw->link;
+      atomic_fetch_add(&credit_to->refs, 1);
+    }
+    pthread_mutex_unlock(&s->pool->mu);
   }
   pthread_cond_broadcast(&s->changed); /* a queue slot is free */
   pthread_mutex_unlock(&s->mu);
   if (credit_to) { /* the worker may build one more batch */
     hw_error ignored;
-    hw_link_send(credit_to, HW_MSG_CREDIT, NULL, -1, &ignored);
+    hw_wbuf b = {0};
+    hw_wbuf_put_i64(&b, serial); /* stale (ignored) if the worker was set up for another query since */
+    hw_link_send(credit_to, HW_MSG_CREDIT, &b, -1, &ignored);
+    hw_wbuf_free(&b);
     hw_link_unref(credit_to);
   }
   if (ts) PyEval_RestoreThread(ts);
@@ -435,7 +448,7 @@ static void release_region_batch(void* token) {
 
 static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, s->query);
+  hw_wbuf_put_i64(&b, w->serial); /* this lease's SETUP: the worker ignores credits naming another */
   /* credits: batches in flight per worker (unbounded queues: as many as the worker makes) */
   hw_wbuf_put_i64(&b, bounded(s) ? s->cfg.queue_depth : INT64_MAX / 2);
   hw_wbuf_put_i64(&b, s->cfg.max_rows_per_batch);
@@ -483,6 +496,11 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   bool overrun = keep && queue_push(q, &batch, px->slot, bounded(s)) != 0;
   if (keep && !overrun) pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
+  if (keep && !overrun) { /* one more batch waits for the consumer */
+    pthread_mutex_lock(&s->pool->mu);
+    w->outstanding++;
+    pthread_mutex_unlock(&s->pool->mu);
+  }
   if (overrun) {
     hw_array_release(&batch);
     return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent more batches than it had credits for");
@@ -495,6 +513,16 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   return 0;
 }
 
+/* The scan failed, was cancelled, or has no partition left to hand out: its proxies stop waiting
+ * for a worker. */
+static bool scan_stopping(void* arg) {
+  hw_scan* s = arg;
+  pthread_mutex_lock(&s->mu);
+  bool stop = s->failed || atomic_load(&s->cancelled) || (s->next_claim >= s->n_partitions && s->n_retry == 0);
+  pthread_mutex_unlock(&s->mu);
+  return stop;
+}
+
 static void* proxy_main(void* arg) {
   proxy* px = arg;
   hw_scan* s = px->scan;
@@ -502,24 +530,41 @@ static void* proxy_main(void* arg) {
   hw_error err;
   hw_error_init(&err);
   bool broken = false; /* the connection carried garbage (not an end): the worker is killed at once */
-  hw_worker* w = &pool->workers[px->slot];
-  pthread_mutex_lock(&pool->mu);
-  int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
-  pthread_mutex_unlock(&pool->mu);
-  if (started != 0) {
-    record_worker_failure(s, &err, NULL);
-    return NULL;
-  }
-restart:
-  if (send_setup(s, w, &err) != 0) goto lost;
+  hw_worker* w = NULL;
   for (;;) {
+    /* a worker for one task, shared with the session's other queries; claimed before the partition,
+     * so the lowest partition not done always has a worker (an ordered consumer waits for it) */
+    bool setup;
+    int32_t slot = hw_pool_claim(pool, s->query, scan_stopping, s, &setup, &err);
+    if (slot < 0) {
+      if (slot == -1) record_worker_failure(s, &err, NULL);
+      break;
+    }
+    px->slot = slot;
+    w = &pool->workers[slot];
     pthread_mutex_lock(&s->mu);
     int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions
                     : s->n_retry > 0                          ? s->retry[--s->n_retry]
                                                               : s->next_claim++;
     px->running = index < s->n_partitions ? index : -1;
+    if (index < s->n_partitions) s->queues[index].serial = w->serial;
     pthread_mutex_unlock(&s->mu);
-    if (index >= s->n_partitions) break;
+    if (setup) { /* the credits of this SETUP (exec/lease.c watches them for stalls) */
+      pthread_mutex_lock(&pool->mu);
+      w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
+      w->outstanding = 0;
+      pthread_mutex_unlock(&pool->mu);
+    }
+    if (index >= s->n_partitions) {
+      if (setup) { /* never set up: the next claim must not take it for set up */
+        pthread_mutex_lock(&pool->mu);
+        w->query = 0;
+        pthread_mutex_unlock(&pool->mu);
+      }
+      hw_pool_release(pool, slot, false);
+      break;
+    }
+    if (setup && send_setup(s, w, &err) != 0) goto lost;
     if (send_run(s, w, index, &err) != 0) goto lost;
     for (;;) { /* until the worker says the task ended */
       hw_msg_type type;
@@ -590,9 +635,9 @@ restart:
     bool stop = s->failed;
     px->running = -1;
     pthread_mutex_unlock(&s->mu);
+    hw_pool_release(pool, px->slot, true);
     if (stop) break;
-  }
-  return NULL;
+    continue;
 
 lost: {
   /* the worker died, its connection ended, or it sent garbage: end it (killed at once when it broke
@@ -635,7 +680,8 @@ lost: {
   px->running = -1;
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
-  if (retry) goto restart;
+  hw_pool_release(pool, px->slot, false);
+  if (retry) continue;
   record_worker_failure(s, &died, NULL);
   return NULL;
 }
@@ -649,8 +695,11 @@ kill_worker: {
   px->running = -1;
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
+  hw_pool_release(pool, px->slot, false);
   return NULL;
 }
+  }
+  return NULL;
 }
 
 /* Cancels what the workers are running (the scan was abandoned or failed). */
@@ -716,7 +765,10 @@ static void stop_threads(hw_scan* s) {
   pthread_mutex_lock(&s->mu);
   pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
-  if (s->pool) cancel_workers(s);
+  if (s->pool) {
+    cancel_workers(s);
+    hw_pool_wake(s->pool); /* proxies waiting for a worker give up now */
+  }
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
   if (s->pool)
     for (int32_t i = join_or_kill(s); i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
@@ -766,9 +818,6 @@ static void scan_quiesce(hw_scan* s) {
   }
   pthread_mutex_unlock(&s->mu);
   if (s->pool) {
-    pthread_mutex_lock(&s->pool->mu);
-    s->pool->busy = false;
-    pthread_mutex_unlock(&s->pool->mu);
     hw_pool_unref(s->pool);
     s->pool = NULL;
   }
@@ -862,14 +911,9 @@ int hw_scan_use_pool(hw_scan* s, hw_pool* pool, PyObject* pickled_reader, PyObje
     if (!PyBytes_Check(PyList_GET_ITEM(pickled_partitions, i)))
       return hw_error_set(err, "HW_INVALID_ARGUMENT", "pickled partitions must be bytes");
   if (hw_spark_json_render(&s->read_schema, &s->schema_json, err) != 0) return -1;
-  pthread_mutex_lock(&pool->mu);
-  bool busy = pool->busy;
-  if (!busy) {
-    pool->busy = true;
-    s->query = ++pool->next_query;
-  }
+  pthread_mutex_lock(&pool->mu); /* the pool is shared: concurrent scans claim its workers task by task */
+  s->query = ++pool->next_query;
   pthread_mutex_unlock(&pool->mu);
-  if (busy) return hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
   hw_pool_ref(pool); /* the pool's memory outlives a session that stops before this scan is freed */
   s->pool = pool;
   s->cfg.mode = HW_EXEC_PROCESS;

@@ -70,8 +70,8 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
                 const char* source_name, const hw_scan_config* cfg, hw_error* err);
 
 /*
- * Process mode: the partitions run on pool's worker processes (leased for the whole scan; -1 with
- * HW_POOL_BUSY if another scan holds it). pickled_reader is the reader (cloudpickle bytes),
+ * Process mode: the partitions run on pool's worker processes, claimed one partition at a time and
+ * shared with the session's other queries (exec/lease.c). pickled_reader is the reader (cloudpickle bytes),
  * pickled_partitions a list of bytes, one per partition. Call before hw_scan_stream. GIL.
  */
 int hw_scan_use_pool(hw_scan* scan, hw_pool* pool, PyObject* pickled_reader, PyObject* pickled_partitions,

@@ -20,7 +20,7 @@ typedef struct task_proxy {
 } task_proxy;
 
 struct hw_task_run {
-  hw_pool* pool; /* leased (busy) until freed */
+  hw_pool* pool; /* its workers are claimed one task at a time (exec/lease.c) */
   hw_task* tasks;
   uint8_t** inputs;
   size_t* input_lens;
@@ -94,25 +94,40 @@ static void respawn(hw_task_run* run, hw_pool* pool, int32_t slot) {
   pthread_mutex_unlock(&run->mu);
 }
 
+/* The run stopped: its proxies stop waiting for a worker. */
+static bool run_stopping(void* arg) {
+  hw_task_run* run = arg;
+  pthread_mutex_lock(&run->mu);
+  bool stop = run->stop;
+  pthread_mutex_unlock(&run->mu);
+  return stop;
+}
+
 static void* proxy_main(void* arg) {
   task_proxy* px = arg;
   hw_task_run* run = px->run;
   hw_pool* pool = run->pool;
-  hw_worker* w = &pool->workers[px->slot];
+  hw_worker* w = NULL;
   hw_error err;
   hw_error_init(&err);
   bool garbage = false;
-  pthread_mutex_lock(&pool->mu);
-  int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
-  pthread_mutex_unlock(&pool->mu);
-  if (started != 0) {
-    int64_t i = claim(run, px);
-    if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-    goto out;
-  }
   for (;;) {
+    /* a worker for this one task, shared with the session's other queries */
+    bool setup;
+    int32_t slot = hw_pool_claim(pool, 0, run_stopping, run, &setup, &err);
+    if (slot < 0) {
+      px->slot = -1; /* no worker to cancel */
+      int64_t i = slot == -1 ? claim(run, px) : -1;
+      if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+      goto out;
+    }
+    px->slot = slot;
+    w = &pool->workers[slot];
     int64_t i = claim(run, px);
-    if (i < 0) break;
+    if (i < 0) {
+      hw_pool_release(pool, slot, false);
+      break;
+    }
     hw_wbuf b = {0};
     hw_msg_task_encode(&b, i, run->inputs[i], run->input_lens[i]);
     int rc = hw_link_send(w->link, HW_MSG_TASK, &b, -1, &err);
@@ -171,10 +186,12 @@ static void* proxy_main(void* arg) {
         char how[160];
         hw_pool_end_worker(pool, px->slot, &run->mu, true, how, sizeof how);
         respawn(run, pool, px->slot);
+        hw_pool_release(pool, px->slot, false);
         goto out;
       }
       if (answered) break;
     }
+    hw_pool_release(pool, px->slot, true);
   }
   goto out;
 
@@ -198,6 +215,7 @@ lost: {
   died.partition = i;
   respawn(run, pool, px->slot); /* the pool stays whole for later queries */
   if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL);
+  hw_pool_release(pool, px->slot, false);
 }
 out:
   pthread_mutex_lock(&run->mu);
@@ -234,14 +252,12 @@ int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* in
     hw_task_run_free(run); /* no pool yet: nothing to hand back */
     return hw_error_oom(err);
   }
-  pthread_mutex_lock(&pool->mu);
-  bool busy = pool->busy || pool->stopped;
-  if (!busy) pool->busy = true;
+  pthread_mutex_lock(&pool->mu); /* the pool is shared: concurrent runs claim its workers task by task */
+  bool stopped = pool->stopped;
   pthread_mutex_unlock(&pool->mu);
-  if (busy) {
+  if (stopped) {
     hw_task_run_free(run);
-    return pool->stopped ? hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped")
-                         : hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
+    return hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped");
   }
   hw_pool_ref(pool);
   run->pool = pool;
@@ -285,7 +301,7 @@ void hw_task_run_cancel(hw_task_run* run, bool hard) {
   pthread_mutex_lock(&run->mu);
   run->stop = true;
   for (int32_t k = 0; run->pool && k < run->n_threads; k++) {
-    if (run->proxies[k].running < 0) continue;
+    if (run->proxies[k].running < 0 || run->proxies[k].slot < 0) continue;
     hw_worker* w = &run->pool->workers[run->proxies[k].slot];
     hw_error ignored;
     if (hard) {
@@ -296,6 +312,7 @@ void hw_task_run_cancel(hw_task_run* run, bool hard) {
     if (w->pid) kill(w->pid, SIGUSR1); /* interrupts the task's Python code */
   }
   pthread_mutex_unlock(&run->mu);
+  if (run->pool) hw_pool_wake(run->pool); /* proxies waiting for a worker give up now */
 }
 
 hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n) {
@@ -307,12 +324,7 @@ void hw_task_run_free(hw_task_run* run) {
   if (!run) return;
   if (run->n_threads > 0 && !hw_task_run_wait(run, 0)) hw_task_run_cancel(run, false);
   for (int32_t k = 0; k < run->n_threads; k++) pthread_join(run->threads[k], NULL);
-  if (run->pool) {
-    pthread_mutex_lock(&run->pool->mu);
-    run->pool->busy = false;
-    pthread_mutex_unlock(&run->pool->mu);
-    hw_pool_unref(run->pool);
-  }
+  if (run->pool) hw_pool_unref(run->pool);
   for (int64_t i = 0; i < run->n; i++) {
     if (run->tasks) {
       free(run->tasks[i].output);

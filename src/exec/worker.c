@@ -148,12 +148,18 @@ static char* format_exception(void) {
 static void handle_control(wstate* w, hw_msg_type type, const uint8_t* payload, size_t len) {
   hw_rbuf in = {payload, len, 0, 0};
   switch (type) {
-    case HW_MSG_RELEASE: {
+    case HW_MSG_RELEASE: { /* one batch in the region is dead; the region is reused once all are */
       int64_t id = hw_rbuf_i64(&in);
-      if (!in.failed && id >= 0 && id < w->n_regions) hw_region_reset(w->regions[id]);
+      if (!in.failed && id >= 0 && id < w->n_regions && w->regions[id]->in_flight > 0) w->regions[id]->in_flight--;
       break;
     }
-    case HW_MSG_CREDIT: w->credits += 1; break;
+    case HW_MSG_CREDIT: {
+      /* a credit names the SETUP it belongs to: one for a batch of an earlier lease of this worker
+       * (another query has claimed it since) is stale */
+      int64_t setup = len >= 8 ? hw_rbuf_i64(&in) : w->query;
+      if (setup == w->query) w->credits += 1;
+      break;
+    }
     case HW_MSG_CANCEL: atomic_store(&w->cancelled, true); break;
     case HW_MSG_SHUTDOWN: w->stop = true; break;
     default: break;
@@ -194,8 +200,15 @@ static int pump(wstate* w, bool block) {
 
 /* ---------------------------------------------------------------- regions */
 
-/* A free region for the next batch: one the host released, or a new one announced to the host. */
+/* A region for the next batch: the current one while it has room (batches are packed one after
+ * the other), else one whose batches the host all released, else a new one announced to the host. */
 static int pick_region(wstate* w, hw_error* err) {
+  hw_region* cur = w->ra.current;
+  if (cur && cur->in_flight == 0) {
+    hw_region_reset(cur); /* everything in it is dead */
+    return 0;
+  }
+  if (cur && cur->used < HW_REGION_PACK_BYTES) return 0;
   for (int32_t i = 0; i < w->n_regions; i++) {
     if (!w->regions[i]->in_flight) {
       hw_region_reset(w->regions[i]);
@@ -371,9 +384,23 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     hw_wbuf desc = {0};
     rc = hw_batch_encode(&w->out_schema, &batch, region, &desc, &err);
     hw_array_release(&batch); /* the buffers stay in the region until the host releases it */
+    /* wait for a credit before sending (not after): a worker whose partition has ended reports
+     * DONE at once and goes back to the pool, whoever holds its last batches */
+    while (pump(w, false) > 0) {
+    }
+    while (rc == 0 && w->credits <= 0 && !atomic_load(&w->cancelled) && !w->stop)
+      if (pump(w, true) < 0) {
+        w->stop = true;
+        break;
+      }
+    if (w->stop) {
+      hw_wbuf_free(&desc);
+      hw_wbuf_free(&b);
+      break;
+    }
     if (rc == 0) {
       hw_wbuf_put_bytes(&b, desc.data, desc.size);
-      region->in_flight = true;
+      region->in_flight++;
       rc = wsend(w, HW_MSG_BATCH, &b, -1, &err);
     }
     hw_wbuf_free(&desc);
@@ -383,14 +410,6 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
       break;
     }
     w->credits--;
-    while (pump(w, false) > 0) {
-    }
-    while (w->credits <= 0 && !atomic_load(&w->cancelled) && !w->stop)
-      if (pump(w, true) < 0) {
-        w->stop = true;
-        break;
-      }
-    if (w->stop) break;
     if (pick_region(w, &err) != 0) {
       rc = task_failed(w, index, &err, false);
       break;
