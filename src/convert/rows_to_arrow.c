@@ -248,6 +248,21 @@ static int append_date(const conv_node* node, PyObject* v, hw_error* err) {
 
 static const int64_t unit_per_second[] = {1, 1000, 1000000, 1000000000};
 
+/* "Type: message" of the raised Python exception, which is cleared (for error details). */
+static void python_error_text(char* out, size_t size) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject* text = value ? PyObject_Str(value) : NULL;
+  const char* t = text ? PyUnicode_AsUTF8(text) : NULL;
+  snprintf(out, size, "%s: %s", type ? ((PyTypeObject*)type)->tp_name : "error", t ? t : "");
+  hw_utf8_trim_cut(out);
+  Py_XDECREF(text);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+}
+
 static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   if (!PyDateTime_Check(v)) return value_error(node->field, v, NULL, err);
   int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
@@ -270,6 +285,21 @@ static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObj
       Py_DECREF(offset);
       return value_error(node->field, v, "utcoffset() did not return a timedelta", err);
     }
+  }
+  if (node->field->timezone && tzinfo == Py_None && PyDateTime_GET_YEAR(v) % 9998 == 1 &&
+      ((PyDateTime_GET_YEAR(v) == 1 && PyDateTime_GET_MONTH(v) == 1 && PyDateTime_GET_DAY(v) <= 2) ||
+       (PyDateTime_GET_YEAR(v) == 9999 && PyDateTime_GET_MONTH(v) == 12 && PyDateTime_GET_DAY(v) >= 30))) {
+    /* local time within a day of datetime's range: Python's own astimezone(UTC), which PySpark
+     * calls, decides (it refuses 0001-01-01 even where local time is UTC) */
+    PyObject* utc = PyObject_CallMethod(v, "astimezone", "O", PyDateTime_TimeZone_UTC);
+    if (!utc) {
+      char detail[160];
+      python_error_text(detail, sizeof detail);
+      return value_error(node->field, v, detail, err);
+    }
+    int rc = append_timestamp(conv, node, utc, err);
+    Py_DECREF(utc);
+    return rc;
   }
   if (node->field->timezone && tzinfo == Py_None && !conv->local_is_utc) {
     /* naive: local time of this process, as datetime.astimezone() reads it in PySpark */
