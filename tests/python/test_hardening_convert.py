@@ -622,7 +622,8 @@ def test_value_over_arrow_offsets_says_which_limit(spark, ddl):
     if "ARRAY" in ddl:
         value = [value[: 1 << 30], value[: 1 << 30], "xyz"]
     with pytest.raises(HeadwaterException) as info:
-        spark.createDataFrame([("small",) if "ARRAY" not in ddl else (["s"],), (value,)], ddl)
+        first = (["s"],) if "ARRAY" in ddl else (b"small",) if "BINARY" in ddl else ("small",)
+        spark.createDataFrame([first, (value,)], ddl)
     e = info.value
     assert e.getErrorClass() == "HW_VALUE_TOO_LARGE", str(e)
     assert (e.partition, e.row, e.column) == (0, 1, 0)
