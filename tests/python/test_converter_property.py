@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import headwater  # noqa: E402
@@ -75,10 +75,16 @@ LEAVES = ["TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE", "STRING", "
 KEYS = ["INT", "BIGINT", "STRING", "DATE"]
 
 
+def weighted(*pairs):
+    """A strategy picking among strategies by weight (one_of draws its branches unevenly)."""
+    table = [strategy for weight, strategy in pairs for _ in range(weight)]
+    return st.integers(0, len(table) - 1).flatmap(lambda i: table[i])
+
+
 @functools.cache
 def leaf_types():
     decimals = st.integers(1, 38).flatmap(lambda p: st.integers(0, p).map(lambda s: T("DECIMAL", p, s)))
-    return st.one_of(st.sampled_from(LEAVES).map(T), decimals)
+    return weighted((6, st.sampled_from(LEAVES).map(T)), (1, decimals))
 
 
 @functools.cache
@@ -86,11 +92,12 @@ def types(depth=2):
     if depth == 0:
         return leaf_types()
     inner = types(depth - 1)
-    return st.one_of(
-        leaf_types(),
-        inner.map(lambda t: T("ARRAY", t)),
-        st.tuples(st.sampled_from(KEYS).map(T), inner).map(lambda kv: T("MAP", *kv)),
-        st.lists(inner, min_size=1, max_size=3).map(lambda ts: T("STRUCT", [(f"f{i}", t) for i, t in enumerate(ts)])),
+    return weighted(
+        (5, leaf_types()),
+        (1, inner.map(lambda t: T("ARRAY", t))),
+        (1, st.tuples(st.sampled_from(KEYS).map(T), inner).map(lambda kv: T("MAP", *kv))),
+        (1, st.lists(inner, min_size=1, max_size=3).map(
+            lambda ts: T("STRUCT", [(f"f{i}", t) for i, t in enumerate(ts)]))),
     )
 
 
@@ -236,8 +243,15 @@ def right_values(t, clean=False):
         if clean:
             v = st.one_of(fit, fit_float, fit.map(Decimal))
         else:
-            v = st.one_of(fit, fit, fit, fit_float, fit.map(Decimal), st.integers(-(2**64), 2**64),
-                          st.sampled_from(INT_EDGES), st.sampled_from(FLOAT_EDGES), decimals())
+            # the width's own boundaries, as ints, floats and Decimals (2^63 as a float is where a C
+            # cast wraps; x.9 truncates inside the range)
+            top = 2**b
+            edges = st.sampled_from([top - 1, top, -top, -top - 1, float(top), float(-top), top - 0.5 if b < 53
+                                     else 9.2e18, -top - 0.5 if b < 53 else -9.25e18, 9.25e18, float("nan"),
+                                     float("inf"), Decimal(top), Decimal(top - 1) + Decimal("0.9"),
+                                     Decimal(-top) - Decimal("0.9"), Decimal("NaN")])
+            v = weighted((3, fit), (1, fit_float), (4, edges), (1, fit.map(Decimal)), (1, st.integers(-(2**64), 2**64)),
+                         (1, st.sampled_from(INT_EDGES)), (1, st.sampled_from(FLOAT_EDGES)), (1, decimals()))
     elif k in ("FLOAT", "DOUBLE"):
         if clean:
             v = st.one_of(st.floats(), st.integers(-(2**24), 2**24), st.booleans())
@@ -309,9 +323,9 @@ def values(t, clean=False):
     if key not in _VALUES:
         right = right_values(t, clean)
         if clean:
-            _VALUES[key] = st.one_of(right, right, right, st.just(("v", None)))
+            _VALUES[key] = weighted((8, right), (1, st.just(("v", None))))
         else:
-            _VALUES[key] = st.one_of(*[right] * 12, scalars(), hostile(), st.just(("v", None)))
+            _VALUES[key] = weighted((12, right), (2, scalars()), (2, hostile()), (1, st.just(("v", None))))
     return _VALUES[key]
 
 
@@ -521,20 +535,69 @@ def run_headwater(spark, way, ddl, row_specs):
     return spark.read.format("hw_property").load().toArrow().to_pylist()
 
 
-def schemas_and_rows():
-    cols = st.lists(types(), min_size=1, max_size=3).map(lambda ts: [(f"c{i}", t) for i, t in enumerate(ts)])
-    return st.tuples(cols, st.booleans()).flatmap(
-        lambda sc: st.tuples(
-            st.just(sc[0]), st.lists(st.tuples(*[values(t, sc[1]) for _, t in sc[0]]), min_size=1, max_size=4)
-        )
-    )
+def edge_values(t):
+    """Values at the type's limits (where narrowing bugs live)."""
+    k = t.kind
+    if k in INT_RANGE:
+        top = 2 ** INT_RANGE[k]
+        v = st.sampled_from([top - 1, top, -top, -top - 1, float(top), float(-top), float(top - 1) if top < 2**53
+                             else 9.2e18, -top - 0.9 if top < 2**53 else -9.25e18, 9.25e18, float("nan"),
+                             float("inf"), Decimal(top), Decimal(top - 1) + Decimal("0.9"),
+                             Decimal(-top) - Decimal("0.9"), Decimal("NaN"), True])
+    elif k in ("FLOAT", "DOUBLE"):
+        v = st.sampled_from(FLOAT_EDGES + INT_EDGES)
+    elif k == "DECIMAL":
+        v = decimals()
+    elif k == "DATE":
+        v = st.sampled_from([2**31, -(2**31) - 1, 1e10, -1.5, float("nan"), 2.5, True, "2024-01-01"])
+    elif k in ("TIMESTAMP", "TIMESTAMP_NTZ"):
+        v = st.sampled_from(DT_EDGES)
+    else:
+        return right_values(t)
+    return v.map(lambda x: ("v", x))
+
+
+def dirty_values(t):
+    key = (t.ddl(), "dirty")
+    if key not in _VALUES:
+        _VALUES[key] = weighted((4, edge_values(t)), (2, right_values(t)), (1, scalars()), (2, hostile()),
+                                (1, st.just(("v", None))))
+    return _VALUES[key]
+
+
+@st.composite
+def schemas_and_rows(draw):
+    """A schema and 1-4 rows: either all values clean (they fit; compared value by value), or
+    clean rows with a few cells replaced by anything (edges, wrong types, hostile objects), so that
+    the first failing cell is mostly the one replaced."""
+    schema = draw(st.lists(types(), min_size=1, max_size=3).map(lambda ts: [(f"c{i}", t) for i, t in enumerate(ts)]))
+    rows = draw(st.lists(st.tuples(*[values(t, True) for _, t in schema]), min_size=1, max_size=4))
+    rows = [list(r) for r in rows]
+    for _ in range(draw(st.integers(0, 2))):
+        r = draw(st.integers(0, len(rows) - 1))
+        c = draw(st.integers(0, len(schema) - 1))
+        rows[r][c] = draw(dirty_values(schema[c][1]))
+    return schema, [tuple(r) for r in rows]
 
 
 @pytest.mark.parametrize("way", ["inline", "thread", "process", "createDataFrame"])
 def test_converter_matches_the_oracle(spark, way):
+    # no shrinking: each example is a query, and the failing example is reported as drawn
     @settings(max_examples=200, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
     @given(schemas_and_rows())
+    @example(([("c0", T("BIGINT"))], [(("v", 9.25e18),)]))
+    @example(([("c0", T("BIGINT"))], [(("v", float(2**63)),)]))
+    @example(([("c0", T("BIGINT"))], [(("v", -9.25e18),)]))
+    @example(([("c0", T("DECIMAL", 10, 2)), ("c1", T("DECIMAL", 38, 18))],
+              [(("v", Decimal("5." + "0" * 38)), ("v", Decimal("1E-4294967297")))]))
+    @example(([("c0", T("DECIMAL", 10, 2))], [(("lying_decimal", "1.5"),)]))
+    @example(([("c0", T("ARRAY", T("STRING")))], [(("list", [("clears_parent",), ("v", "a")]),)]))
+    @example(([("c0", T("MAP", T("STRING"), T("STRING")))], [(("dict", [(("v", "k"), ("clears_parent",)),
+                                                                         (("v", "j"), ("v", "x"))]),)]))
+    @example(([("c0", T("STRUCT", [("f0", T("STRING")), ("f1", T("STRING"))]))],
+              [(("dict", [(("v", "f0"), ("clears_parent",)), (("v", "f1"), ("v", "y"))]),)]))
+    @example(([("c0", T("INT"))], [(("v", "x" + "é" * 40),)]))
     def check(case):
         schema, row_specs = case
         ddl = ", ".join(f"{n} {t.ddl()}" for n, t in schema)
