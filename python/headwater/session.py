@@ -297,7 +297,7 @@ class SparkSession:
                 if not rows:
                     raise AnalysisException("Can not infer schema from an empty dataset.", "CANNOT_INFER_EMPTY_SCHEMA")
                 schema = infer_schema(rows)
-            table = rows_table(rows, schema)
+            table = rows_table(rows, schema, int(self.conf.get("headwater.batch.maxBytes") or 0))
             if inferred and names:  # as PySpark: the data's own names (dict keys, Row fields), then renamed
                 table = table.rename_columns(names + table.column_names[len(names):])
         elif names:

@@ -20,6 +20,7 @@ static void names_list(const hw_field* s, char* out, size_t size) {
     used += (size_t)n;
   }
   if (s->n_children == 0 && size > 2) memcpy(out, "[]", 3);
+  hw_utf8_trim_cut(out); /* a long list is cut by bytes */
 }
 
 static int type_mismatch(const hw_field* want, const hw_field* got, hw_error* err) {

@@ -172,7 +172,9 @@ int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, 
     Py_DECREF(item);
     if (rc != 0) return -1;
     int64_t rows = hw_row_converter_rows(r->conv);
-    if (rows >= max_rows || (max_bytes > 0 && (rows & 255) == 0 && hw_row_converter_bytes(r->conv) >= max_bytes))
+    /* the byte budget is checked after every row (a walk of the builder tree's sizes, no Python):
+     * checking every 256 rows let 250 rows of 8 MB make a 2 GB batch */
+    if (rows >= max_rows || (max_bytes > 0 && hw_row_converter_bytes(r->conv) >= max_bytes))
       return hw_row_converter_finish(r->conv, out, err);
   }
 }

@@ -148,9 +148,12 @@ static PyObject* scan_failure(hw_py_scan* self, PyObject* unused) {
   if (!hw_scan_failure(self->scan, &err, &exc, &traceback)) Py_RETURN_NONE;
   PyObject* tb = traceback ? PyUnicode_DecodeUTF8(traceback, (Py_ssize_t)strlen(traceback), "replace") : Py_None;
   if (traceback) free(traceback);
-  PyObject* out = tb ? Py_BuildValue("(ssLLiOO)", err.error_class, err.message, (long long)err.partition,
-                                     (long long)err.row, (int)err.column, exc ? exc : Py_None, tb)
-                     : NULL;
+  /* lenient decoding: an invalid byte must not replace the error by a UnicodeDecodeError */
+  PyObject* msg = PyUnicode_DecodeUTF8(err.message, (Py_ssize_t)strlen(err.message), "replace");
+  PyObject* out = tb && msg ? Py_BuildValue("(sOLLiOO)", err.error_class, msg, (long long)err.partition,
+                                            (long long)err.row, (int)err.column, exc ? exc : Py_None, tb)
+                            : NULL;
+  Py_XDECREF(msg);
   if (tb != Py_None) Py_XDECREF(tb);
   Py_XDECREF(exc);
   return out;
