@@ -13,16 +13,29 @@ from typing import Any, Callable, Dict, Optional
 
 from headwater.errors import AnalysisException
 
-__all__ = ["Setting", "SETTINGS", "RuntimeConfig", "EXECUTOR_MODES", "get", "workers", "executor_mode",
-           "scan_options", "batch_rows", "default_session", "install_session_factory"]
+__all__ = ["Setting", "SETTINGS", "RuntimeConfig", "EXECUTOR_MODES", "ByteSize", "get", "workers", "executor_mode",
+           "cancel_grace_ms", "scan_options", "batch_rows", "default_session", "install_session_factory"]
 
 #: The values of ``headwater.executor.mode``.
 EXECUTOR_MODES = ("auto", "inline", "thread", "process")
 
 
+class ByteSize(int):
+    """The type of a setting that is a byte count as Spark writes sizes: ``1073741824``, ``512m``,
+    ``2g`` (k, m, g, t; an optional trailing ``b``)."""
+
+
+def _byte_size(text: str) -> int:
+    t = str(text).strip().lower()
+    t = t[:-1] if t.endswith("b") and len(t) > 1 else t
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(t[-1:], 1)
+    return int(float(t[:-1] if scale != 1 else t) * scale)
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting: ``key``, its ``type`` (str, int or bool), its ``default`` and a ``doc`` line."""
+    """One setting: ``key``, its ``type`` (str, int, bool or :class:`ByteSize`), its ``default``
+    and a ``doc`` line."""
 
     key: str
     type: type
@@ -39,6 +52,8 @@ class Setting:
             return self.default
         if self.type is bool:
             return str(text).strip().lower() == "true"
+        if self.type is ByteSize:
+            return _byte_size(text)
         if self.type is int:
             try:
                 return int(text)
@@ -53,6 +68,14 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "(the session's worker processes)"),
     Setting("headwater.executor.workers", int, 0,
             "threads or worker processes per query, and partitions of in-memory data; 0: one per CPU"),
+    Setting("headwater.executor.worker.maxTasks", int, 0,
+            "replace a worker process after this many tasks (0: never, as Spark)"),
+    Setting("headwater.executor.worker.maxRssBytes", ByteSize, 0,
+            "... or once its private resident memory exceeds this many bytes (512m, 2g; 0: no limit)"),
+    Setting("headwater.executor.cancelGraceMs", int, 2000,
+            "after a cancel (Ctrl-C, a released stream) or a lost connection: how long a worker gets to "
+            "stop before SIGKILL, or a thread before it is left to finish (Spark's "
+            "spark.python.task.killTimeout is 2 s)"),
     Setting("headwater.executor.queueDepth", int, 2,
             "batches in flight per worker when a stream is consumed as partitions complete"),
     Setting("headwater.executor.taskRetries", int, 0,
@@ -90,6 +113,22 @@ def executor_mode(conf: Any) -> str:
             f"headwater.executor.mode must be auto, inline, thread or process, got '{mode}'.", "HW_INVALID_CONF"
         )
     return mode
+
+
+def cancel_grace_ms(conf: Any) -> int:
+    """``headwater.executor.cancelGraceMs``: how long cancelled work (Ctrl-C, a released stream, a
+    lost worker connection) gets to stop before its worker process is killed (SIGKILL), or, in
+    thread mode, before its thread is left to finish on its own."""
+    grace = (conf.get("headwater.executor.cancelGraceMs") if conf is not None else None) or "2000"
+    try:
+        ms = int(grace)
+    except ValueError:
+        ms = -1
+    if not 0 <= ms <= 86_400_000:
+        raise AnalysisException(
+            f"headwater.executor.cancelGraceMs must be a number of milliseconds (0 to 86400000), got '{grace}'.",
+            "HW_INVALID_CONF")
+    return ms
 
 
 class RuntimeConfig:

@@ -293,9 +293,9 @@ class DataSourceReader(ABC):
         Returns
         -------
         list of InputPartition
-            The default (not implemented) is one partition, ``None``.
+            The default is one partition, ``InputPartition(None)`` (as Spark 4.3).
         """
-        raise _not_implemented("partitions")
+        return [InputPartition(None)]
 
     @abstractmethod
     def read(self, partition: InputPartition) -> Union[Iterator[Tuple], Iterator["RecordBatch"]]:

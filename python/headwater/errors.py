@@ -81,7 +81,7 @@ def _from_core(error_class: str, message: str, partition: int, row: int, column:
         row=None if row < 0 else row,
         column=None if column < 0 else column,
     )
-    if error_class == "PARSE_SYNTAX_ERROR":
+    if error_class in ("PARSE_SYNTAX_ERROR", "FAILED_TO_PARSE_TOO_COMPLEX"):
         cls: type[HeadwaterException] = ParseException
     elif error_class == "HW_INVALID_ARGUMENT":
         cls = IllegalArgumentException

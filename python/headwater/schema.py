@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from headwater import _core
+from headwater.errors import AnalysisException
 from headwater.types import StructType
 
 __all__ = ["parse_schema", "to_arrow_schema", "to_struct_type"]
@@ -26,7 +27,14 @@ def parse_schema(schema: Any) -> _core.Schema:
         return _core.schema_from_arrow(schema)
     json_method = getattr(schema, "json", None)
     if callable(json_method) and callable(getattr(schema, "jsonValue", None)):  # any Spark DataType
-        return _core.schema_from_json(json_method())
+        try:
+            return _core.schema_from_json(json_method())
+        except AnalysisException as e:  # too deep, a lone surrogate or NUL in a name: say where from
+            kind = type(schema).__name__
+            raise type(e)(
+                f"the {kind} given as a schema cannot be used: {e.message} (the offset is in its JSON form, "
+                f"{kind}.json())", e.error_class
+            ) from None
     raise TypeError(
         "a schema must be a DDL string, a StructType, or an object with __arrow_c_schema__ "
         f"(such as pyarrow.Schema); got {type(schema).__name__}"

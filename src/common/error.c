@@ -5,6 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A message cut by snprintf may end inside a UTF-8 sequence: drop the incomplete tail so the text
+ * stays valid UTF-8 (Python decodes it strictly). Complete sequences are left alone. */
+void hw_utf8_trim_cut(char* s) {
+  size_t n = strlen(s);
+  size_t i = n;
+  while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--; /* continuation bytes */
+  if (i == 0) return;
+  unsigned char c = (unsigned char)s[i - 1];
+  size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+  if (need && n - (i - 1) < need) s[i - 1] = '\0'; /* an incomplete last sequence */
+}
+
 void hw_error_init(hw_error* err) {
   if (!err) return;
   err->error_class[0] = '\0';
@@ -19,7 +31,8 @@ int hw_error_set(hw_error* err, const char* error_class, const char* fmt, ...) {
   snprintf(err->error_class, sizeof err->error_class, "%s", error_class ? error_class : "");
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  if (vsnprintf(err->message, sizeof err->message, fmt, ap) >= (int)sizeof err->message)
+    hw_utf8_trim_cut(err->message);
   va_end(ap);
   return -1;
 }
@@ -31,12 +44,14 @@ int hw_error_prefix(hw_error* err, const char* fmt, ...) {
   char prefix[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(prefix, sizeof prefix, fmt, ap);
+  if (vsnprintf(prefix, sizeof prefix, fmt, ap) >= (int)sizeof prefix) hw_utf8_trim_cut(prefix);
   va_end(ap);
   char old[sizeof err->message];
   memcpy(old, err->message, sizeof old);
   /* truncation of over-long messages is intended; the return value is checked to say so */
-  if (snprintf(err->message, sizeof err->message, "%s%s", prefix, old) < 0) err->message[0] = '\0';
+  int n = snprintf(err->message, sizeof err->message, "%s%s", prefix, old);
+  if (n < 0) err->message[0] = '\0';
+  else if (n >= (int)sizeof err->message) hw_utf8_trim_cut(err->message);
   return -1;
 }
 

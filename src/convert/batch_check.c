@@ -20,6 +20,7 @@ static void names_list(const hw_field* s, char* out, size_t size) {
     used += (size_t)n;
   }
   if (s->n_children == 0 && size > 2) memcpy(out, "[]", 3);
+  hw_utf8_trim_cut(out); /* a long list is cut by bytes */
 }
 
 static int type_mismatch(const hw_field* want, const hw_field* got, hw_error* err) {
@@ -87,8 +88,39 @@ static int narrow_column(const hw_field* want, const struct ArrowArray* col, str
   return 0;
 }
 
+/* Spark 4.3 compares the first batch's Arrow schema with the declared one (SPARK-55583) and names
+ * both in DATA_SOURCE_RETURN_SCHEMA_MISMATCH; this names the first column that differs. */
+static int exact_mismatch(const hw_field* schema, const hw_field* got, int64_t i, hw_error* err) {
+  const hw_field* want = &schema->children[i];
+  const hw_field* found = &got->children[i];
+  char *w = NULL, *g = NULL;
+  hw_error ignored;
+  if (hw_ddl_render(want, &w, &ignored) != 0) w = NULL;
+  if (hw_ddl_render(found, &g, &ignored) != 0) g = NULL;
+  /* the same Spark type in another Arrow layout (large_string for STRING): say which layout */
+  char layout[128] = "";
+  if (w && g && strcmp(w, g) == 0 && want->nullable == found->nullable) {
+    struct ArrowSchema a = {0}, b = {0};
+    if (hw_field_to_arrow(found, &a, &ignored) == 0 && hw_field_to_arrow(want, &b, &ignored) == 0)
+      snprintf(layout, sizeof layout, " (Arrow format '%s' where the schema's is '%s')", a.format, b.format);
+    if (a.release) a.release(&a);
+    if (b.release) b.release(&b);
+  }
+  err->column = (int32_t)i;
+  hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
+               "Return schema mismatch in the result from 'read' method: column %lld is '%s' %s%s in the "
+               "RecordBatch, but the schema declares '%s' %s%s%s. Make sure the returned values match the required "
+               "output schema.",
+               (long long)i, name_of(found), g ? g : "(a type with no Spark form)",
+               found->nullable ? "" : " NOT NULL", name_of(want), w ? w : "?", want->nullable ? "" : " NOT NULL",
+               layout);
+  hw_free(w);
+  hw_free(g);
+  return -1;
+}
+
 int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t* columns, int32_t n_columns,
-                     struct ArrowArray* array, struct ArrowArray* out, hw_error* err) {
+                     bool exact, struct ArrowArray* array, struct ArrowArray* out, hw_error* err) {
   if (got->type != HW_TYPE_STRUCT || got->n_children != schema->n_children || array->n_children != got->n_children)
     return hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
                         "Return schema mismatch in the result from 'read' method. Expected: %d columns, Found: %d "
@@ -116,6 +148,7 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t*
                           expected, found, name_of(want));
     }
     const hw_field* found = &got->children[order[i]];
+    if (exact) continue; /* checked below, once every name is known to be there */
     if (narrows(want, found)) {
       narrow = true;
     } else if (!hw_field_same_type(want, found)) {
@@ -124,6 +157,15 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t*
       return type_mismatch(want, found, err);
     }
     identity = identity && order[i] == i;
+  }
+  for (int64_t i = 0; exact && i < n; i++) {
+    const hw_field* want = &schema->children[i];
+    const hw_field* found = &got->children[i];
+    if (strcmp(name_of(want), name_of(found)) != 0 || want->nullable != found->nullable ||
+        !hw_field_same_type(want, found)) {
+      free(order);
+      return exact_mismatch(schema, got, i, err);
+    }
   }
   struct ArrowArray* replacements = NULL;
   if (narrow) {

@@ -16,9 +16,11 @@
  * is moved into out; on failure it is left to the caller and err names the column and both types.
  * columns (strictly ascending positions in schema; NULL: all) keeps only those columns in out, without
  * copying: every column is still checked.
+ * exact (Spark API readers): the batch's schema must equal the declared one as PySpark 4.3 checks
+ * the first batch (pyarrow Schema.equals: the same columns in the same order, the same types, large
+ * types not taken for small ones, the same nullability of each column).
  */
 int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t* columns, int32_t n_columns,
-                     struct ArrowArray* array, struct ArrowArray* out,
-                     hw_error* err);
+                     bool exact, struct ArrowArray* array, struct ArrowArray* out, hw_error* err);
 
 #endif

@@ -1,6 +1,7 @@
 #include "convert/rows_to_arrow.h"
 
 #include <datetime.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +32,7 @@ struct hw_row_converter {
   int64_t partition;
   int64_t row;            /* row number within the partition */
   PyObject* decimal_type; /* decimal.Decimal */
+  PyObject* as_tuple_name; /* "as_tuple" */
   char source_name[128];  /* for messages */
   bool local_is_utc;      /* naive TIMESTAMP values need no shift */
   bool accept_dicts;      /* createDataFrame: dict rows, matched by field name */
@@ -50,6 +52,7 @@ static void path_prepend(hw_row_converter* conv, const char* segment) {
   const char* dot = old[0] && old[0] != '[' ? "." : ""; /* a.b, a[3] */
   int n = snprintf(conv->path, sizeof conv->path, "%s%s%s", segment, dot, old);
   if (n < 0) conv->path[0] = '\0';
+  else if (n >= (int)sizeof conv->path) hw_utf8_trim_cut(conv->path); /* cut on a character boundary */
 }
 
 /* Shortened repr of a value for messages; never fails (falls back to the type name). */
@@ -59,8 +62,12 @@ static void short_repr(PyObject* value, char* out, size_t size) {
   if (!s) {
     PyErr_Clear();
     snprintf(out, size, "<%s>", Py_TYPE(value)->tp_name);
-  } else if (strlen(s) > 60) {
-    snprintf(out, size, "%.57s...", s);
+  } else if (strlen(s) > 60 && size > 61) {
+    /* cut on a UTF-8 character boundary: a cut inside a sequence made the whole error undecodable */
+    memcpy(out, s, 57);
+    out[57] = '\0';
+    hw_utf8_trim_cut(out);
+    strcat(out, "...");
   } else {
     snprintf(out, size, "%s", s);
   }
@@ -104,11 +111,13 @@ static int append_int(hw_row_converter* conv, const conv_node* node, PyObject* v
     index = v;
   } else if (PyFloat_Check(v)) {
     double d = PyFloat_AS_DOUBLE(v);
-    if (!(d > -9.3e18 && d < 9.3e18)) return value_error(node->field, v, "out of range", err);
+    /* [-2^63, 2^63): every double in it truncates to an int64 (2^63 itself does not; NaN fails) */
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+      return value_error(node->field, v, "out of range", err);
     index = PyLong_FromLongLong((long long)d); /* C's cast truncates toward zero */
   } else if (PyIndex_Check(v)) {
-    index = PyNumber_Index(v);
-  } else if (PyObject_IsInstance(v, conv->decimal_type) == 1) {
+    index = PyNumber_Index(v); /* user __index__: the result is checked to be an int by CPython */
+  } else if (PyObject_TypeCheck(v, (PyTypeObject*)conv->decimal_type)) {
     index = PyNumber_Long(v); /* int(Decimal) truncates toward zero */
   } else {
     return value_error(node->field, v, NULL, err);
@@ -167,6 +176,27 @@ static int append_float(const conv_node* node, PyObject* v, hw_error* err) {
   return hw_builder_append_double(node->builder, x) ? oom(err) : 0;
 }
 
+/* STRING/BINARY have 32-bit offsets: one batch of a column holds at most INT32_MAX bytes. Batches
+ * close at headwater.batch.maxBytes, so only a row bigger than that room gets here: say which limit
+ * it hit (not "out of memory", what the builder's refusal looked like before). */
+static int offsets_overflow(const conv_node* node, int64_t n, hw_error* err) {
+  hw_type_id t = node->field->type;
+  if (t != HW_TYPE_UTF8 && t != HW_TYPE_BINARY) return 0;
+  int64_t used = node->builder->data.size;
+  if (n <= (int64_t)INT32_MAX - used) return 0;
+  const char* what = t == HW_TYPE_UTF8 ? "STRING" : "BINARY";
+  if (n > (int64_t)INT32_MAX)
+    return hw_error_set(err, "HW_VALUE_TOO_LARGE",
+                        "a %s value of %lld bytes is over Arrow's limit of 2147483647 bytes for one value of a "
+                        "column with 32-bit offsets",
+                        what, (long long)n);
+  return hw_error_set(err, "HW_VALUE_TOO_LARGE",
+                      "a %s value of %lld bytes does not fit in the batch: the column already holds %lld bytes and "
+                      "Arrow's 32-bit offsets allow 2147483647 (one row is bigger than the room "
+                      "headwater.batch.maxBytes leaves)",
+                      what, (long long)n, (long long)used);
+}
+
 /* Spark's StringType takes any value and stores its str(); booleans as "true"/"false", as the JVM
  * side of PySpark renders them. */
 static int append_string(const conv_node* node, PyObject* v, hw_error* err) {
@@ -174,22 +204,27 @@ static int append_string(const conv_node* node, PyObject* v, hw_error* err) {
     const char* text = v == Py_True ? "true" : "false";
     return hw_builder_append_bytes(node->builder, text, (int64_t)strlen(text)) ? oom(err) : 0;
   }
-  PyObject* s = PyUnicode_Check(v) ? (Py_INCREF(v), v) : PyObject_Str(v);
+  PyObject* s = PyUnicode_CheckExact(v) ? (Py_INCREF(v), v) : PyObject_Str(v);
   if (!s) return value_error(node->field, v, "str() failed", err);
   Py_ssize_t n;
   const char* utf8 = PyUnicode_AsUTF8AndSize(s, &n);
-  int rc = !utf8                               ? value_error(node->field, v, "not encodable as UTF-8", err)
-           : node->field->type == HW_TYPE_UTF8 ? (hw_builder_append_utf8_fast(node->builder, utf8, n) ? oom(err) : 0)
-                                               : (hw_builder_append_bytes(node->builder, utf8, n) ? oom(err) : 0);
+  int rc = !utf8                                 ? value_error(node->field, v, "not encodable as UTF-8", err)
+           : offsets_overflow(node, (int64_t)n, err) ? -1
+           : node->field->type == HW_TYPE_UTF8   ? (hw_builder_append_utf8_fast(node->builder, utf8, n) ? oom(err) : 0)
+                                                 : (hw_builder_append_bytes(node->builder, utf8, n) ? oom(err) : 0);
   Py_DECREF(s);
   return rc;
 }
 
 static int append_binary(const conv_node* node, PyObject* v, hw_error* err) {
-  if (PyBytes_Check(v))
+  if (PyBytes_Check(v)) {
+    if (offsets_overflow(node, (int64_t)PyBytes_GET_SIZE(v), err)) return -1;
     return hw_builder_append_bytes(node->builder, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) ? oom(err) : 0;
-  if (PyByteArray_Check(v))
+  }
+  if (PyByteArray_Check(v)) {
+    if (offsets_overflow(node, (int64_t)PyByteArray_GET_SIZE(v), err)) return -1;
     return hw_builder_append_bytes(node->builder, PyByteArray_AS_STRING(v), PyByteArray_GET_SIZE(v)) ? oom(err) : 0;
+  }
   return value_error(node->field, v, "BINARY takes bytes or bytearray", err);
 }
 
@@ -213,6 +248,21 @@ static int append_date(const conv_node* node, PyObject* v, hw_error* err) {
 
 static const int64_t unit_per_second[] = {1, 1000, 1000000, 1000000000};
 
+/* "Type: message" of the raised Python exception, which is cleared (for error details). */
+static void python_error_text(char* out, size_t size) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject* text = value ? PyObject_Str(value) : NULL;
+  const char* t = text ? PyUnicode_AsUTF8(text) : NULL;
+  snprintf(out, size, "%s: %s", type ? ((PyTypeObject*)type)->tp_name : "error", t ? t : "");
+  hw_utf8_trim_cut(out);
+  Py_XDECREF(text);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+}
+
 static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   if (!PyDateTime_Check(v)) return value_error(node->field, v, NULL, err);
   int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
@@ -224,6 +274,33 @@ static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObj
   PyObject* tzinfo = PyDateTime_DATE_GET_TZINFO(v);
   if (!node->field->timezone && tzinfo != Py_None)
     return value_error(node->field, v, "TIMESTAMP_NTZ takes naive datetimes", err);
+  PyObject* offset = NULL; /* an aware value's utcoffset(); None makes it naive, as astimezone() does */
+  if (node->field->timezone && tzinfo != Py_None && tzinfo != PyDateTime_TimeZone_UTC) {
+    offset = PyObject_CallMethod(v, "utcoffset", NULL); /* user tzinfo code; v is held by our caller */
+    if (!offset) return value_error(node->field, v, "utcoffset() failed", err);
+    if (offset == Py_None) {
+      Py_CLEAR(offset);
+      tzinfo = Py_None;
+    } else if (!PyDelta_Check(offset)) {
+      Py_DECREF(offset);
+      return value_error(node->field, v, "utcoffset() did not return a timedelta", err);
+    }
+  }
+  if (node->field->timezone && tzinfo == Py_None && PyDateTime_GET_YEAR(v) % 9998 == 1 &&
+      ((PyDateTime_GET_YEAR(v) == 1 && PyDateTime_GET_MONTH(v) == 1 && PyDateTime_GET_DAY(v) <= 2) ||
+       (PyDateTime_GET_YEAR(v) == 9999 && PyDateTime_GET_MONTH(v) == 12 && PyDateTime_GET_DAY(v) >= 30))) {
+    /* local time within a day of datetime's range: Python's own astimezone(UTC), which PySpark
+     * calls, decides (it refuses 0001-01-01 even where local time is UTC) */
+    PyObject* utc = PyObject_CallMethod(v, "astimezone", "O", PyDateTime_TimeZone_UTC);
+    if (!utc) {
+      char detail[160];
+      python_error_text(detail, sizeof detail);
+      return value_error(node->field, v, detail, err);
+    }
+    int rc = append_timestamp(conv, node, utc, err);
+    Py_DECREF(utc);
+    return rc;
+  }
   if (node->field->timezone && tzinfo == Py_None && !conv->local_is_utc) {
     /* naive: local time of this process, as datetime.astimezone() reads it in PySpark */
     struct tm tm = {0};
@@ -237,15 +314,18 @@ static int append_timestamp(hw_row_converter* conv, const conv_node* node, PyObj
     time_t t = mktime(&tm);
     if (t == (time_t)-1 && tm.tm_year != 69) return value_error(node->field, v, "not a valid local time", err);
     seconds = (int64_t)t;
-  } else if (node->field->timezone && tzinfo != Py_None && tzinfo != PyDateTime_TimeZone_UTC) {
-    PyObject* offset = PyObject_CallMethod(v, "utcoffset", NULL);
-    if (!offset) return value_error(node->field, v, "utcoffset() failed", err);
-    if (PyDelta_Check(offset)) {
-      seconds -= (int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 + PyDateTime_DELTA_GET_SECONDS(offset);
-      micros -= PyDateTime_DELTA_GET_MICROSECONDS(offset);
-    }
+  } else if (offset) {
+    seconds -= (int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 + PyDateTime_DELTA_GET_SECONDS(offset);
+    micros -= PyDateTime_DELTA_GET_MICROSECONDS(offset);
     Py_DECREF(offset);
   }
+  /* PySpark's value.astimezone(UTC) raises OverflowError when the instant is outside the years
+   * 1-9999; the naive local-time path likewise (mktime gives any year). */
+  static const int64_t min_seconds = -62135596800LL;  /* 0001-01-01T00:00:00Z */
+  static const int64_t max_seconds = 253402300799LL;  /* 9999-12-31T23:59:59Z */
+  int64_t total_micros_s = seconds + (micros < 0 ? -1 : 0);
+  if (node->field->timezone && (total_micros_s < min_seconds || total_micros_s > max_seconds))
+    return value_error(node->field, v, "the instant in UTC is outside the years 1-9999 (date value out of range)", err);
   int64_t per_second = unit_per_second[node->field->unit];
   int64_t value = seconds * per_second;
   if (per_second >= 1000000)
@@ -261,60 +341,109 @@ static hw_u128 pow10_u128(int n) {
   return p;
 }
 
-/* Decimal -> unscaled 128-bit integer at the column's scale, rounding half to even as PySpark's
- * quantize does. Decimal('NaN') is null, as in Spark; ints are not taken (PySpark refuses them). */
+/* A Decimal's sign, digits and exponent (decimal.Decimal.as_tuple, called unbound so a subclass's
+ * as_tuple cannot lie), each checked: sign 0/1, digits a tuple of ints 0-9, exponent an int or
+ * 'n'/'N'/'F'. Returns a new reference to the tuple, or NULL with err set. */
+static PyObject* decimal_parts(hw_row_converter* conv, const hw_field* f, PyObject* v, hw_error* err) {
+  PyObject* t = PyObject_CallMethodOneArg(conv->decimal_type, conv->as_tuple_name, v);
+  if (!t) {
+    value_error(f, v, "Decimal.as_tuple() failed", err);
+    return NULL;
+  }
+  bool ok = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 3 && PyLong_CheckExact(PyTuple_GET_ITEM(t, 0)) &&
+            PyTuple_Check(PyTuple_GET_ITEM(t, 1)) &&
+            (PyLong_CheckExact(PyTuple_GET_ITEM(t, 2)) || PyUnicode_CheckExact(PyTuple_GET_ITEM(t, 2)));
+  if (ok) {
+    long sign = PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
+    ok = sign == 0 || sign == 1;
+    PyObject* digits = PyTuple_GET_ITEM(t, 1);
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(digits); i++) {
+      PyObject* d = PyTuple_GET_ITEM(digits, i);
+      long x = PyLong_CheckExact(d) ? PyLong_AsLong(d) : -1;
+      ok = x >= 0 && x <= 9;
+    }
+  }
+  PyErr_Clear();
+  if (!ok) {
+    Py_DECREF(t);
+    value_error(f, v, "Decimal.as_tuple() is not (sign, digits, exponent)", err);
+    return NULL;
+  }
+  return t;
+}
+
+/* Decimal -> unscaled 128-bit integer at the column's scale, exactly as PySpark's
+ * value.quantize(Decimal('1E-s'), Context(prec=p, rounding=ROUND_HALF_EVEN)): rounding half to
+ * even on the digit string (any number of digits, any exponent), then at most p digits.
+ * Decimal('NaN')/sNaN is null, as in Spark; ints are not taken (PySpark refuses them). */
 static int append_decimal(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   const hw_field* f = node->field;
-  int sign = 0;
-  hw_u128 magnitude = 0;
-  int digits_after = 0; /* digits of magnitude after the decimal point */
-  int overflow = 0;
-  if (PyObject_IsInstance(v, conv->decimal_type) == 1) {
-    PyObject* t = PyObject_CallMethod(v, "as_tuple", NULL);
-    if (!t) return value_error(f, v, NULL, err);
-    PyObject* exponent = PyTuple_GET_ITEM(t, 2);
-    if (!PyLong_Check(exponent)) { /* 'n'/'N' (NaN) or 'F' (infinity) */
-      int nan = PyUnicode_Check(exponent) && PyUnicode_CompareWithASCIIString(exponent, "F") != 0;
-      Py_DECREF(t);
-      if (nan) return hw_builder_append_null(node->builder) ? oom(err) : 0;
-      return value_error(f, v, "infinity has no decimal value", err);
-    }
-    sign = PyLong_AsLong(PyTuple_GET_ITEM(t, 0)) != 0;
-    long exp = PyLong_AsLong(exponent);
-    PyObject* digits = PyTuple_GET_ITEM(t, 1);
-    Py_ssize_t n = PyTuple_GET_SIZE(digits);
-    for (Py_ssize_t i = 0; i < n; i++) {
-      if (magnitude > pow10_u128(38)) overflow = 1;
-      else magnitude = magnitude * 10 + (hw_u128)PyLong_AsLong(PyTuple_GET_ITEM(digits, i));
-    }
+  /* the real type, not isinstance: an object spoofing __class__ is not a Decimal */
+  if (!PyObject_TypeCheck(v, (PyTypeObject*)conv->decimal_type)) return value_error(f, v, NULL, err);
+  PyObject* t = decimal_parts(conv, f, v, err);
+  if (!t) return -1;
+  PyObject* exponent = PyTuple_GET_ITEM(t, 2);
+  if (!PyLong_Check(exponent)) { /* 'n'/'N' (NaN) or 'F' (infinity) */
+    int inf = PyUnicode_CompareWithASCIIString(exponent, "F") == 0;
+    int nan = !inf && (PyUnicode_CompareWithASCIIString(exponent, "n") == 0 ||
+                       PyUnicode_CompareWithASCIIString(exponent, "N") == 0);
     Py_DECREF(t);
-    if (exp > 0) {
-      if (exp > 38 || magnitude > pow10_u128(38 - (int)exp)) overflow = 1;
-      else magnitude *= pow10_u128((int)exp);
-    } else {
-      digits_after = (int)-exp;
+    if (inf) return value_error(f, v, "infinity has no decimal value", err);
+    if (!nan) return value_error(f, v, "Decimal.as_tuple() has an unknown exponent", err);
+    if (!f->nullable) return value_error(f, v, "NaN is null and the field is NOT NULL", err);
+    return hw_builder_append_null(node->builder) ? oom(err) : 0;
+  }
+  int sign = PyLong_AsLong(PyTuple_GET_ITEM(t, 0)) != 0;
+  int overflow_exp = 0;
+  long long exp = PyLong_AsLongLongAndOverflow(exponent, &overflow_exp);
+  PyErr_Clear();
+  PyObject* digits = PyTuple_GET_ITEM(t, 1);
+  Py_ssize_t n = PyTuple_GET_SIZE(digits);
+  /* skip leading zeros: the value is digits[first..n) * 10^exp */
+  Py_ssize_t first = 0;
+  while (first < n && PyLong_AsLong(PyTuple_GET_ITEM(digits, first)) == 0) first++;
+  if (first == n) { /* zero, whatever its exponent: quantize gives 0 at the scale */
+    Py_DECREF(t);
+    return hw_builder_append_decimal128(node->builder, 0, 0) ? oom(err) : 0;
+  }
+  if (overflow_exp > 0) { /* a nonzero value times 10^(huge) */
+    Py_DECREF(t);
+    return value_error(f, v, "exceeds the precision", err);
+  }
+  /* digits kept at scale s: the value is D * 10^exp; at scale s the unscaled value is
+   * D * 10^(exp + s). drop = -(exp + s) digits are rounded away when positive. */
+  long long shift = overflow_exp < 0 ? LLONG_MIN / 2 : exp + f->scale;
+  Py_ssize_t sig = n - first; /* significant digits */
+  hw_u128 magnitude = 0;
+  bool too_big = false;
+  if (shift >= 0) {
+    /* no rounding: sig digits followed by shift zeros must fit in p digits */
+    if ((long long)sig + shift > f->precision) too_big = true;
+    else {
+      for (Py_ssize_t i = first; i < n; i++) magnitude = magnitude * 10 + (hw_u128)PyLong_AsLong(PyTuple_GET_ITEM(digits, i));
+      magnitude *= pow10_u128((int)shift);
     }
   } else {
-    return value_error(f, v, NULL, err);
-  }
-  /* rescale to the column's scale */
-  if (!overflow && digits_after > f->scale) {
-    int drop = digits_after - f->scale;
-    if (drop > 38) {
-      magnitude = 0;
-    } else {
-      hw_u128 div = pow10_u128(drop);
-      hw_u128 rem = magnitude % div;
-      magnitude /= div;
-      /* round half to even, as PySpark's quantize does */
-      if (rem * 2 > div || (rem * 2 == div && (magnitude & 1))) magnitude += 1;
+    long long drop = -shift; /* digits rounded away, from the right */
+    Py_ssize_t keep = drop >= (long long)sig ? 0 : (Py_ssize_t)(sig - drop);
+    if (keep > f->precision) too_big = true; /* rounding adds at most one digit: still too big */
+    else {
+      for (Py_ssize_t i = first; i < first + keep; i++)
+        magnitude = magnitude * 10 + (hw_u128)PyLong_AsLong(PyTuple_GET_ITEM(digits, i));
+      /* the first dropped digit (a virtual 0 when drop > sig) and whether anything after it is nonzero */
+      int half = 0; /* 0: below half, 1: exactly half, 2: above half */
+      if (drop <= (long long)sig) {
+        long d0 = PyLong_AsLong(PyTuple_GET_ITEM(digits, first + keep));
+        bool rest = false;
+        for (Py_ssize_t i = first + keep + 1; i < n && !rest; i++) rest = PyLong_AsLong(PyTuple_GET_ITEM(digits, i)) != 0;
+        half = d0 > 5 || (d0 == 5 && rest) ? 2 : d0 == 5 ? 1 : 0;
+      }
+      if (half == 2 || (half == 1 && (magnitude & 1))) magnitude += 1;
+      if (magnitude >= pow10_u128(f->precision)) too_big = true;
     }
-  } else if (!overflow && digits_after < f->scale) {
-    int add = f->scale - digits_after;
-    if (magnitude > pow10_u128(38 - add)) overflow = 1;
-    else magnitude *= pow10_u128(add);
   }
-  if (overflow || magnitude >= pow10_u128(f->precision)) return value_error(f, v, "exceeds the precision", err);
+  Py_DECREF(t);
+  if (too_big) return value_error(f, v, "exceeds the precision", err);
   hw_u128 bits = sign ? (hw_u128)0 - magnitude : magnitude;
   return hw_builder_append_decimal128(node->builder, (uint64_t)bits, (uint64_t)(bits >> 64)) ? oom(err) : 0;
 }
@@ -334,22 +463,38 @@ static bool plain_elements(const hw_field* f) {
   }
 }
 
+/* Converting a value may run user code (__str__, __index__, utcoffset, __dict__ ...), which may
+ * mutate or free the container the value came from. So every value handed to append_value is a
+ * strong reference held for the call, containers are read by index with their size re-checked
+ * after each element (as Python's own iteration does), and a dict that changes size while it is
+ * converted is an error (Python raises "dictionary changed size during iteration"). */
+static int container_mutated(hw_error* err, const char* what) {
+  return hw_error_set(err, "HW_CONTAINER_MUTATED",
+                      "the %s changed size while it was being converted (user code run by the conversion of one "
+                      "of its values mutated it)",
+                      what);
+}
+
 /* ARRAY takes a list or an array.array, as PySpark does (a tuple only for plain elements). */
 static int append_list(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   PyObject* seq;
-  if (PyList_Check(v)) {
+  if (PyList_CheckExact(v)) {
     Py_INCREF(v);
     seq = v;
-  } else if (strcmp(Py_TYPE(v)->tp_name, "array.array") == 0 ||
+  } else if (PyList_Check(v) || strcmp(Py_TYPE(v)->tp_name, "array.array") == 0 ||
              (PyTuple_Check(v) && plain_elements(&node->field->children[0]))) {
-    seq = PySequence_List(v);
+    seq = PySequence_List(v); /* a list subclass iterates by its own __iter__, as in PySpark */
     if (!seq) return value_error(node->field, v, NULL, err);
   } else {
     return value_error(node->field, v, "ARRAY takes a list", err);
   }
-  Py_ssize_t n = PyList_GET_SIZE(seq);
-  for (Py_ssize_t i = 0; i < n; i++) {
-    if (append_value(conv, &node->children[0], PyList_GET_ITEM(seq, i), err) != 0) {
+  /* Python's list iteration: by index while the index is below the current size */
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(seq); i++) {
+    PyObject* item = PyList_GET_ITEM(seq, i);
+    Py_INCREF(item);
+    int rc = append_value(conv, &node->children[0], item, err);
+    Py_DECREF(item);
+    if (rc != 0) {
       Py_DECREF(seq);
       char segment[32];
       snprintf(segment, sizeof segment, "[%zd]", i);
@@ -361,36 +506,81 @@ static int append_list(hw_row_converter* conv, const conv_node* node, PyObject* 
   return hw_builder_close_list(node->builder) ? oom(err) : 0;
 }
 
+static int append_entry(hw_row_converter* conv, const conv_node* entries, PyObject* key, PyObject* value,
+                        hw_error* err) {
+  if (key == Py_None) return hw_error_set(err, "CANNOT_CONVERT_VALUE", "map keys cannot be null");
+  if (append_value(conv, &entries->children[0], key, err) != 0) {
+    path_prepend(conv, "key");
+    return -1;
+  }
+  if (append_value(conv, &entries->children[1], value, err) != 0) {
+    path_prepend(conv, "value");
+    return -1;
+  }
+  return hw_builder_close_struct(entries->builder) ? oom(err) : 0;
+}
+
 static int append_map(hw_row_converter* conv, const conv_node* node, PyObject* v, hw_error* err) {
   if (!PyDict_Check(v)) return value_error(node->field, v, NULL, err);
   const conv_node* entries = &node->children[0];
+  if (!PyDict_CheckExact(v)) {
+    /* a dict subclass: its own items(), as PySpark's `for k, v in value.items()` */
+    PyObject* items = PyObject_CallMethod(v, "items", NULL);
+    PyObject* list = items ? PySequence_List(items) : NULL;
+    Py_XDECREF(items);
+    if (!list) return value_error(node->field, v, "items() failed", err);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+      PyObject* pair = PyList_GET_ITEM(list, i);
+      if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        Py_DECREF(list);
+        return value_error(node->field, v, "items() did not give (key, value) pairs", err);
+      }
+      Py_INCREF(pair);
+      int rc = append_entry(conv, entries, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1), err);
+      Py_DECREF(pair);
+      if (rc != 0) {
+        Py_DECREF(list);
+        return -1;
+      }
+    }
+    Py_DECREF(list);
+    return hw_builder_close_list(node->builder) ? oom(err) : 0;
+  }
+  Py_ssize_t size = PyDict_GET_SIZE(v);
   PyObject *key, *value;
   Py_ssize_t pos = 0;
   while (PyDict_Next(v, &pos, &key, &value)) {
-    if (key == Py_None) {
-      hw_error_set(err, "CANNOT_CONVERT_VALUE", "map keys cannot be null");
-      return -1;
-    }
-    if (append_value(conv, &entries->children[0], key, err) != 0) {
-      path_prepend(conv, "key");
-      return -1;
-    }
-    if (append_value(conv, &entries->children[1], value, err) != 0) {
-      path_prepend(conv, "value");
-      return -1;
-    }
-    if (hw_builder_close_struct(entries->builder)) return oom(err);
+    Py_INCREF(key);
+    Py_INCREF(value);
+    int rc = append_entry(conv, entries, key, value, err);
+    Py_DECREF(key);
+    Py_DECREF(value);
+    if (rc != 0) return -1;
+    if (PyDict_GET_SIZE(v) != size) return container_mutated(err, "dict");
   }
+  if (PyDict_GET_SIZE(v) != size) return container_mutated(err, "dict");
   return hw_builder_close_list(node->builder) ? oom(err) : 0;
 }
 
-/* A child value of a struct, found by position or by name. */
+/* A child value of a struct, found by position or by name; value is borrowed and held here. */
 static int append_field(hw_row_converter* conv, const conv_node* child, PyObject* value, hw_error* err) {
-  if (append_value(conv, child, value, err) != 0) {
+  Py_INCREF(value);
+  int rc = append_value(conv, child, value, err);
+  Py_DECREF(value);
+  if (rc != 0) {
     path_prepend(conv, child->field->name ? child->field->name : "");
     return -1;
   }
   return 0;
+}
+
+/* A dict's value for a field name: a new reference (None when missing), or NULL on error. Exact
+ * dicts are read directly; a subclass through its get(), as PySpark's value.get(field). */
+static PyObject* dict_get(PyObject* dict, PyObject* name) {
+  if (!PyDict_CheckExact(dict)) return PyObject_CallMethod(dict, "get", "O", name);
+  PyObject* item = PyDict_GetItemWithError(dict, name); /* borrowed: taken at once */
+  if (!item) return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+  return Py_NewRef(item);
 }
 
 /* STRUCT takes a tuple (a Row too, by position), a dict (by name; missing keys are null) or an
@@ -400,8 +590,9 @@ static int append_struct(hw_row_converter* conv, const conv_node* node, PyObject
     Py_ssize_t n = PyTuple_GET_SIZE(v);
     if (n != node->n_children)
       return hw_error_set(err, "AXIS_LENGTH_MISMATCH",
-                          "Length mismatch: Expected axis has %d element, new values have %zd elements.",
+                          "Length mismatch: Expected axis has %d elements, new values have %zd elements.",
                           node->n_children, n);
+    /* a tuple cannot change size; v is held by our caller and holds its items */
     for (int32_t i = 0; i < node->n_children; i++)
       if (append_field(conv, &node->children[i], PyTuple_GET_ITEM(v, i), err) != 0) return -1;
     return hw_builder_close_struct(node->builder) ? oom(err) : 0;
@@ -417,12 +608,14 @@ static int append_struct(hw_row_converter* conv, const conv_node* node, PyObject
   }
   if (!dict) return value_error(node->field, v, "STRUCT takes a tuple, Row, dict or object", err);
   for (int32_t i = 0; i < node->n_children; i++) {
-    PyObject* item = PyDict_GetItemWithError(dict, node->children[i].name); /* borrowed; missing -> null */
-    if (!item && PyErr_Occurred()) {
+    PyObject* item = dict_get(dict, node->children[i].name); /* new reference; missing -> None */
+    if (!item) {
       Py_DECREF(dict);
       return value_error(node->field, v, "field lookup failed", err);
     }
-    if (append_field(conv, &node->children[i], item ? item : Py_None, err) != 0) {
+    int rc = append_field(conv, &node->children[i], item, err);
+    Py_DECREF(item);
+    if (rc != 0) {
       Py_DECREF(dict);
       return -1;
     }
@@ -504,6 +697,18 @@ static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error
       return 0;
     }
   }
+  /* Spark: set(__fields__) must equal the schema's names; so every name is a schema name */
+  for (Py_ssize_t i = 0; i < n; i++) {
+    bool known = false;
+    for (int32_t c = 0; !known && PyUnicode_Check(items[i]) && c < conv->width; c++)
+      known = PyUnicode_Compare(items[i], PyTuple_GET_ITEM(conv->all_names, c)) == 0;
+    PyErr_Clear();
+    if (!known) {
+      Py_DECREF(seq);
+      Py_CLEAR(conv->cached_names);
+      return names_mismatch(conv, names, err);
+    }
+  }
   for (int32_t c = 0; c < conv->width; c++) {
     PyObject* want = PyTuple_GET_ITEM(conv->all_names, c);
     conv->name_positions[c] = -1;
@@ -526,19 +731,33 @@ static int named_row_positions(hw_row_converter* conv, PyObject* names, hw_error
   return 0;
 }
 
+/* The position of source column c in a named row of size n, or -1 with err set: __fields__ may
+ * name a position the tuple does not have (a tuple subclass with a longer __fields__). */
+static Py_ssize_t named_position(hw_row_converter* conv, int32_t c, Py_ssize_t n, hw_error* err) {
+  Py_ssize_t pos = conv->name_positions[c];
+  if (pos >= 0 && pos < n) return pos;
+  hw_error_set(err, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH",
+               "Return schema mismatch in the result from 'read' method: the row's __fields__ puts column %d at "
+               "position %zd, but the row has %zd values.",
+               (int)c, pos, n);
+  return -1;
+}
+
 /* Spark's checks of a row, in Spark's order: width first (anything with a length), then the kind
  * (tuple or list; a Row is a tuple), then the names of a named Row (the same set as the schema's). */
 /* A dict row: each column's value by its name (missing keys are null). */
 static int append_dict_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
   const conv_node* root = &conv->root;
   for (int32_t c = 0; c < root->n_children; c++) {
-    PyObject* v = PyDict_GetItemWithError(row, root->children[c].name); /* borrowed */
-    if (!v && PyErr_Occurred()) {
+    PyObject* v = dict_get(row, root->children[c].name); /* new reference; missing -> None */
+    if (!v) {
       PyErr_Clear(); /* a key's __eq__ raised */
       err->column = c;
       return hw_error_set(err, "HW_INTERNAL", "looking up the column in a dict row raised");
     }
-    if (append_value(conv, &root->children[c], v ? v : Py_None, err) != 0) {
+    int rc = append_value(conv, &root->children[c], v, err);
+    Py_DECREF(v);
+    if (rc != 0) {
       err->column = c;
       return -1;
     }
@@ -568,23 +787,28 @@ static int append_row(hw_row_converter* conv, PyObject* row, hw_error* err) {
     names = PyObject_GetAttrString(row, "__fields__");
     if (!names) PyErr_Clear();
   }
-  PyObject** items = PySequence_Fast_ITEMS(row);
   if (names) {
     int rc = named_row_positions(conv, names, err);
     Py_DECREF(names);
     if (rc != 0) return -1;
-    for (int32_t c = 0; c < root->n_children; c++) {
-      if (append_value(conv, &root->children[c], items[conv->name_positions[conv->source_column[c]]], err) != 0) {
-        err->column = c;
-        return -1;
-      }
+  }
+  /* A tuple's items cannot change; a list row can be mutated by user code its values run, so each
+   * value is a strong reference and the list's size is re-checked before each read. */
+  for (int32_t c = 0; c < root->n_children; c++) {
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(row);
+    if (size != n) {
+      err->column = c;
+      return container_mutated(err, "row");
     }
-  } else {
-    for (int32_t c = 0; c < root->n_children; c++) {
-      if (append_value(conv, &root->children[c], items[conv->source_column[c]], err) != 0) {
-        err->column = c;
-        return -1;
-      }
+    Py_ssize_t pos = conv->source_column[c];
+    if (names && (pos = named_position(conv, conv->source_column[c], size, err)) < 0) return -1;
+    PyObject* v = PySequence_Fast_GET_ITEM(row, pos);
+    Py_INCREF(v);
+    int rc = append_value(conv, &root->children[c], v, err);
+    Py_DECREF(v);
+    if (rc != 0) {
+      err->column = c;
+      return -1;
     }
   }
   return hw_builder_close_struct(root->builder) ? oom(err) : 0;
@@ -685,7 +909,8 @@ int hw_row_converter_new(hw_row_converter** out, const hw_field* schema, const i
   PyObject* decimal = PyImport_ImportModule("decimal");
   conv->decimal_type = decimal ? PyObject_GetAttrString(decimal, "Decimal") : NULL;
   Py_XDECREF(decimal);
-  if (!conv->name_positions || !conv->decimal_type || !conv->source_column || !conv->all_names) {
+  conv->as_tuple_name = PyUnicode_InternFromString("as_tuple");
+  if (!conv->name_positions || !conv->decimal_type || !conv->as_tuple_name || !conv->source_column || !conv->all_names) {
     PyErr_Clear();
     hw_row_converter_free(conv);
     return hw_error_set(err, "HW_INTERNAL", "cannot set up the row converter (decimal module or memory)");
@@ -700,6 +925,7 @@ void hw_row_converter_free(hw_row_converter* conv) {
   hw_builder_release(&conv->batch);
   hw_field_release(&conv->schema);
   Py_CLEAR(conv->decimal_type);
+  Py_CLEAR(conv->as_tuple_name);
   Py_CLEAR(conv->cached_names);
   Py_CLEAR(conv->all_names);
   PyMem_Free(conv->name_positions);

@@ -41,8 +41,10 @@ static void describe_python_error(hw_error* err, int64_t partition, const char* 
   PyObject* text = exc ? PyObject_Str(exc) : NULL;
   const char* msg = text ? PyUnicode_AsUTF8(text) : NULL;
   if (!msg) PyErr_Clear();
-  hw_error_set(err, "PYTHON_EXCEPTION", "partition %lld: %s failed: %s: %s", (long long)partition, action,
-               exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "");
+  /* Ctrl-C in the source's code (inline mode) is a cancel, not the source's error */
+  bool cancel = exc && PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
+  hw_error_set(err, cancel ? "HW_CANCELLED" : "PYTHON_EXCEPTION", "partition %lld: %s failed: %s: %s",
+               (long long)partition, action, exc ? Py_TYPE(exc)->tp_name : "?", msg ? msg : "");
   err->partition = partition;
   Py_XDECREF(text);
   restore_exception(exc);
@@ -106,7 +108,7 @@ static int take_record_batch(const hw_read_context* ctx, hw_partition_reader* r,
   hw_field got;
   int rc = hw_field_from_arrow(cschema, &got, err);
   if (rc == 0) {
-    rc = hw_batch_conform(ctx->schema, &got, ctx->columns, ctx->n_columns, carray, out, err);
+    rc = hw_batch_conform(ctx->schema, &got, ctx->columns, ctx->n_columns, ctx->exact_batches, carray, out, err);
     hw_field_release(&got);
   }
   Py_DECREF(pair); /* carray was moved into out on success; the capsule frees what is left */
@@ -170,7 +172,9 @@ int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, 
     Py_DECREF(item);
     if (rc != 0) return -1;
     int64_t rows = hw_row_converter_rows(r->conv);
-    if (rows >= max_rows || (max_bytes > 0 && (rows & 255) == 0 && hw_row_converter_bytes(r->conv) >= max_bytes))
+    /* the byte budget is checked after every row (a walk of the builder tree's sizes, no Python):
+     * checking every 256 rows let 250 rows of 8 MB make a 2 GB batch */
+    if (rows >= max_rows || (max_bytes > 0 && hw_row_converter_bytes(r->conv) >= max_bytes))
       return hw_row_converter_finish(r->conv, out, err);
   }
 }

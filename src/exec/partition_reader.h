@@ -28,6 +28,7 @@ typedef struct hw_read_context {
   const atomic_bool* cancelled; /* stops reading at the next row when set; may be NULL */
   const int32_t* columns;       /* column pruning: the schema positions converted (ascending); NULL: all */
   int32_t n_columns;
+  bool exact_batches; /* RecordBatches must match the schema exactly (Spark API readers, as PySpark 4.3) */
 } hw_read_context;
 
 typedef struct hw_partition_reader {

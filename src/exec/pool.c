@@ -82,6 +82,36 @@ int hw_worker_add_region(hw_worker* w, int32_t id, int fd, size_t capacity, hw_e
 
 /* ---------------------------------------------------------------- spawning */
 
+static void describe_status(int status, char* how, size_t size);
+static void drop_worker(hw_worker* w);
+
+/* Ends process pid (a worker only the caller signals and reaps) and reaps it: SIGKILL at once if
+ * kill_now, else after wait_ms for it to exit by itself. Says how it ended. No lock needed. */
+static void reap_process(pid_t pid, bool kill_now, int wait_ms, char* how, size_t how_size) {
+  int status = 0;
+  pid_t got = 0;
+  bool killed = kill_now;
+  if (kill_now) kill(pid, SIGKILL);
+  for (int waited = 0; !killed; waited += 10) {
+    got = waitpid(pid, &status, WNOHANG);
+    if (got != 0 && !(got < 0 && errno == EINTR)) break;
+    if (waited >= wait_ms) {
+      kill(pid, SIGKILL); /* a stopped process dies of it too */
+      killed = true;
+      break;
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (killed) {
+    do {
+      got = waitpid(pid, &status, 0);
+    } while (got < 0 && errno == EINTR);
+  }
+  if (got == pid) describe_status(status, how, how_size);
+  else snprintf(how, how_size, "ended");
+}
+
 static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
@@ -93,6 +123,10 @@ static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 3); /* dup2 clears close-on-exec on fd 3 */
+  /* and nothing else of the host's reaches the worker (other workers' sockets, descriptors a library
+   * opened without close-on-exec): a source that writes to every descriptor can reach only its own
+   * socket */
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
   sigemptyset(&none);
@@ -111,7 +145,9 @@ static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
     close(fds[0]);
     return hw_error_set(err, "HW_WORKER_START", "cannot start worker %s: %s", pool->python, strerror(rc));
   }
+  bool claimed = w->claimed; /* a lease outlives the process in the slot */
   memset(w, 0, sizeof *w);
+  w->claimed = claimed;
   w->pid = pid;
   w->sock = fds[0];
   w->link = link_new(fds[0]);
@@ -132,8 +168,9 @@ static int spawn(hw_pool* pool, hw_worker* w, hw_error* err) {
   if (fd >= 0) close(fd);
   if (got != 0 || type != HW_MSG_READY) {
     char how[128];
-    int32_t slot = (int32_t)(w - pool->workers);
-    hw_pool_bury(pool, slot, how, sizeof how);
+    /* one that sent anything but READY is killed, not waited for */
+    reap_process(w->pid, got != 1, atomic_load(&pool->cancel_grace_ms), how, sizeof how);
+    drop_worker(w);
     return hw_error_set(err, "HW_WORKER_START", "a worker process failed to start: it %s", how);
   }
   return 0;
@@ -143,7 +180,9 @@ int hw_pool_new(hw_pool** out, int32_t n, const char* python, char* const* env, 
   hw_pool* pool = calloc(1, sizeof *pool);
   if (!pool) return hw_error_oom(err);
   atomic_init(&pool->refs, 1);
+  atomic_init(&pool->cancel_grace_ms, HW_CANCEL_GRACE_MS_DEFAULT);
   pthread_mutex_init(&pool->mu, NULL);
+  pthread_cond_init(&pool->freed, NULL);
   pool->n = n;
   pool->workers = calloc((size_t)(n > 0 ? n : 1), sizeof *pool->workers);
   pool->python = strdup(python);
@@ -198,7 +237,9 @@ static void drop_worker(hw_worker* w) {
     link_close(w->link);
     hw_link_unref(w->link);
   }
+  bool claimed = w->claimed; /* a lease outlives the process in the slot */
   memset(w, 0, sizeof *w);
+  w->claimed = claimed;
   w->sock = -1;
 }
 
@@ -212,6 +253,33 @@ void hw_pool_bury(hw_pool* pool, int32_t i, char* how, size_t how_size) {
   if (got == w->pid) describe_status(status, how, how_size);
   else snprintf(how, how_size, "ended");
   drop_worker(w);
+}
+
+void hw_pool_end_worker(hw_pool* pool, int32_t i, pthread_mutex_t* outer, bool kill_now, char* how,
+                        size_t how_size) {
+  hw_worker* w = &pool->workers[i];
+  if (outer) pthread_mutex_lock(outer);
+  pthread_mutex_lock(&pool->mu);
+  bool stopped = pool->stopped; /* a stopping pool tears the slots down itself */
+  pid_t pid = stopped ? 0 : w->pid;
+  w->pid = 0; /* ours now: nobody else signals or reaps it */
+  pthread_mutex_unlock(&pool->mu);
+  if (outer) pthread_mutex_unlock(outer);
+  if (stopped || !pid) {
+    snprintf(how, how_size, stopped ? "was stopped with its session" : "ended");
+    if (stopped) return;
+  } else {
+    reap_process(pid, kill_now, atomic_load(&pool->cancel_grace_ms), how, how_size);
+  }
+  if (outer) pthread_mutex_lock(outer);
+  pthread_mutex_lock(&pool->mu);
+  drop_worker(w); /* (a pool stopped meanwhile skipped this slot: its pid was 0) */
+  pthread_mutex_unlock(&pool->mu);
+  if (outer) pthread_mutex_unlock(outer);
+}
+
+bool hw_wire_garbage(int got, const hw_error* err) {
+  return got < 0 && strstr(err->message, "malformed") != NULL;
 }
 
 bool hw_pool_alive(hw_pool* pool, int32_t i) {
@@ -233,6 +301,7 @@ static void pool_release_memory(hw_pool* pool) {
   for (int i = 0; pool->env && pool->env[i]; i++) free(pool->env[i]);
   free(pool->env);
   pthread_mutex_destroy(&pool->mu);
+  pthread_cond_destroy(&pool->freed);
   free(pool);
 }
 
@@ -244,6 +313,7 @@ void hw_pool_free(hw_pool* pool) {
   if (!pool) return;
   pthread_mutex_lock(&pool->mu); /* a scan's proxy that sees a worker die waits for this */
   pool->stopped = true;
+  pthread_cond_broadcast(&pool->freed); /* queries waiting for a worker give up */
   hw_error ignored;
   for (int32_t i = 0; pool->workers && i < pool->n; i++)
     if (pool->workers[i].pid) hw_link_send(pool->workers[i].link, HW_MSG_SHUTDOWN, NULL, -1, &ignored);

@@ -24,6 +24,7 @@ typedef struct part_queue {
   int32_t count;
   bool done;
   int64_t popped;   /* batches the consumer took: a partition is retried only while none were */
+  int64_t serial;   /* process mode: the SETUP its worker ran it under (credits name it) */
   int32_t attempts; /* process mode: runs that ended with the worker dying */
 } part_queue;
 
@@ -99,7 +100,7 @@ struct hw_scan {
   int32_t n_threads;
 
   /* process mode */
-  hw_pool* pool;              /* leased while the scan runs */
+  hw_pool* pool;              /* its workers are claimed one task at a time (exec/lease.c) */
   PyObject* pickled_reader;   /* bytes */
   PyObject* pickled_partitions; /* list of bytes */
   char* schema_json;
@@ -133,6 +134,8 @@ void hw_scan_config_default(hw_scan_config* cfg) {
   cfg->task_retries = 0;
   cfg->limit = -1;
   cfg->first_index = 0;
+  cfg->exact_batches = false;
+  cfg->cancel_grace_ms = 2000;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -283,6 +286,7 @@ static void* worker_main(void* arg) {
     if (stop) break;
   }
   PyGILState_Release(gil);
+  hw_scan_unref(s); /* the thread's reference: the scan outlives a thread left in the source's code */
   return NULL;
 }
 
@@ -308,8 +312,11 @@ static int start_threads(hw_scan* s, hw_error* err) {
   }
   for (int32_t i = 0; i < n; i++) {
     if (s->pool) s->proxies[i] = (proxy){s, i, -1};
-    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0)
+    else atomic_fetch_add(&s->refs, 1); /* dropped by worker_main as it ends */
+    if (pthread_create(&s->threads[i], NULL, s->pool ? proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0) {
+      if (!s->pool) atomic_fetch_sub(&s->refs, 1);
       return hw_error_set(err, "HW_INTERNAL", "cannot start a scan thread: %s", strerror(errno));
+    }
     s->n_threads = i + 1;
   }
   return 0;
@@ -317,7 +324,7 @@ static int start_threads(hw_scan* s, hw_error* err) {
 
 /* Pops the next batch for the consumer; mu held. Returns 1 with out filled, 0 at the end, -1 when
  * the scan failed, 2 when it must wait. */
-static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
+static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer, int64_t* serial) {
   if (s->failed) return -1;
   while (s->consumer_at < s->n_partitions && s->queues[s->consumer_at].done &&
          s->queues[s->consumer_at].count == 0)
@@ -329,6 +336,7 @@ static int pop_ready(hw_scan* s, struct ArrowArray* out, int32_t* producer) {
     if (q->count > 0) {
       hw_array_move(&q->items[q->head], out);
       *producer = q->producers[q->head];
+      *serial = q->serial;
       q->popped++;
       q->head = (q->head + 1) % q->capacity;
       q->count--;
@@ -381,9 +389,10 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
   pthread_mutex_lock(&s->mu);
   int got;
   int32_t producer = -1;
-  while ((got = pop_ready(s, out, &producer)) == 2) {
+  int64_t serial = 0;
+  while ((got = pop_ready(s, out, &producer, &serial)) == 2) {
     wait_changed_briefly(s);
-    if ((got = pop_ready(s, out, &producer)) != 2) break;
+    if ((got = pop_ready(s, out, &producer, &serial)) != 2) break;
     /* still nothing after a while: let Ctrl-C through */
     pthread_mutex_unlock(&s->mu);
     bool hit = interrupted(s, ts);
@@ -398,15 +407,25 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
     s->rows_out += out->length;
   }
   hw_worker_link* credit_to = NULL;
-  if (got == 1 && s->pool && producer >= 0 && s->pool->workers[producer].link) {
-    credit_to = s->pool->workers[producer].link;
-    atomic_fetch_add(&credit_to->refs, 1);
+  if (got == 1 && s->pool && producer >= 0) { /* the slot may serve another query now: look under its lock */
+    pthread_mutex_lock(&s->pool->mu);
+    hw_worker* pw = &s->pool->workers[producer];
+    s->pool->credits_returned++;
+    if (pw->link && pw->serial == serial) {
+      pw->outstanding--;
+      credit_to = pw->link;
+      atomic_fetch_add(&credit_to->refs, 1);
+    }
+    pthread_mutex_unlock(&s->pool->mu);
   }
   pthread_cond_broadcast(&s->changed); /* a queue slot is free */
   pthread_mutex_unlock(&s->mu);
   if (credit_to) { /* the worker may build one more batch */
     hw_error ignored;
-    hw_link_send(credit_to, HW_MSG_CREDIT, NULL, -1, &ignored);
+    hw_wbuf b = {0};
+    hw_wbuf_put_i64(&b, serial); /* stale (ignored) if the worker was set up for another query since */
+    hw_link_send(credit_to, HW_MSG_CREDIT, &b, -1, &ignored);
+    hw_wbuf_free(&b);
     hw_link_unref(credit_to);
   }
   if (ts) PyEval_RestoreThread(ts);
@@ -429,7 +448,7 @@ static void release_region_batch(void* token) {
 
 static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, s->query);
+  hw_wbuf_put_i64(&b, w->serial); /* this lease's SETUP: the worker ignores credits naming another */
   /* credits: batches in flight per worker (unbounded queues: as many as the worker makes) */
   hw_wbuf_put_i64(&b, bounded(s) ? s->cfg.queue_depth : INT64_MAX / 2);
   hw_wbuf_put_i64(&b, s->cfg.max_rows_per_batch);
@@ -439,6 +458,7 @@ static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
   hw_wbuf_put_bytes(&b, s->source_name, strlen(s->source_name));
   hw_wbuf_put_i64(&b, s->columns ? s->n_columns : -1); /* column pruning: the positions converted */
   for (int32_t i = 0; s->columns && i < s->n_columns; i++) hw_wbuf_put_i64(&b, s->columns[i]);
+  hw_wbuf_put_i64(&b, s->cfg.exact_batches);
   int rc = hw_link_send(w->link, HW_MSG_SETUP, &b, -1, err);
   hw_wbuf_free(&b);
   return rc;
@@ -476,6 +496,11 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   bool overrun = keep && queue_push(q, &batch, px->slot, bounded(s)) != 0;
   if (keep && !overrun) pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
+  if (keep && !overrun) { /* one more batch waits for the consumer */
+    pthread_mutex_lock(&s->pool->mu);
+    w->outstanding++;
+    pthread_mutex_unlock(&s->pool->mu);
+  }
   if (overrun) {
     hw_array_release(&batch);
     return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent more batches than it had credits for");
@@ -488,30 +513,58 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   return 0;
 }
 
+/* The scan failed, was cancelled, or has no partition left to hand out: its proxies stop waiting
+ * for a worker. */
+static bool scan_stopping(void* arg) {
+  hw_scan* s = arg;
+  pthread_mutex_lock(&s->mu);
+  bool stop = s->failed || atomic_load(&s->cancelled) || (s->next_claim >= s->n_partitions && s->n_retry == 0);
+  pthread_mutex_unlock(&s->mu);
+  return stop;
+}
+
 static void* proxy_main(void* arg) {
   proxy* px = arg;
   hw_scan* s = px->scan;
   hw_pool* pool = s->pool;
   hw_error err;
   hw_error_init(&err);
-  hw_worker* w = &pool->workers[px->slot];
-  pthread_mutex_lock(&pool->mu);
-  int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
-  pthread_mutex_unlock(&pool->mu);
-  if (started != 0) {
-    record_worker_failure(s, &err, NULL);
-    return NULL;
-  }
-restart:
-  if (send_setup(s, w, &err) != 0) goto lost;
+  bool broken = false; /* the connection carried garbage (not an end): the worker is killed at once */
+  hw_worker* w = NULL;
   for (;;) {
+    /* a worker for one task, shared with the session's other queries; claimed before the partition,
+     * so the lowest partition not done always has a worker (an ordered consumer waits for it) */
+    bool setup;
+    int32_t slot = hw_pool_claim(pool, s->query, scan_stopping, s, &setup, &err);
+    if (slot < 0) {
+      if (slot == -1) record_worker_failure(s, &err, NULL);
+      break;
+    }
+    px->slot = slot;
+    w = &pool->workers[slot];
     pthread_mutex_lock(&s->mu);
     int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions
                     : s->n_retry > 0                          ? s->retry[--s->n_retry]
                                                               : s->next_claim++;
     px->running = index < s->n_partitions ? index : -1;
+    if (index < s->n_partitions) s->queues[index].serial = w->serial;
     pthread_mutex_unlock(&s->mu);
-    if (index >= s->n_partitions) break;
+    if (setup) { /* the credits of this SETUP (exec/lease.c watches them for stalls) */
+      pthread_mutex_lock(&pool->mu);
+      w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
+      w->outstanding = 0;
+      pthread_mutex_unlock(&pool->mu);
+    }
+    if (index >= s->n_partitions) {
+      if (setup) { /* never set up: the next claim must not take it for set up */
+        pthread_mutex_lock(&pool->mu);
+        w->query = 0;
+        pthread_mutex_unlock(&pool->mu);
+      }
+      hw_pool_release(pool, slot, false);
+      break;
+    }
+    if (setup && send_setup(s, w, &err) != 0) goto lost;
     if (send_run(s, w, index, &err) != 0) goto lost;
     for (;;) { /* until the worker says the task ended */
       hw_msg_type type;
@@ -519,7 +572,10 @@ restart:
       size_t len;
       int fd;
       int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
-      if (got != 0) goto lost;
+      if (got != 0) {
+        broken = hw_wire_garbage(got, &err);
+        goto lost;
+      }
       hw_rbuf in = {payload, len, 0, 0};
       int rc = 0;
       bool ended = false;
@@ -567,6 +623,9 @@ restart:
       }
       free(payload);
       if (rc != 0) {
+        if (err.partition < 0) err.partition = index;
+        hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
+                        (long long)index, (int)w->pid);
         record_worker_failure(s, &err, NULL);
         goto kill_worker; /* a worker that breaks the protocol is not trusted again */
       }
@@ -576,25 +635,25 @@ restart:
     bool stop = s->failed;
     px->running = -1;
     pthread_mutex_unlock(&s->mu);
+    hw_pool_release(pool, px->slot, true);
     if (stop) break;
-  }
-  return NULL;
+    continue;
 
 lost: {
-  /* the worker died (or its connection broke): say how, reap it, start a fresh one */
+  /* the worker died, its connection ended, or it sent garbage: end it (killed at once when it broke
+   * the protocol, else after the grace period), with no lock held while it is waited for */
   char how[160];
   int64_t running = px->running;
   pid_t pid = w->pid;
+  hw_pool_end_worker(pool, px->slot, &s->mu, broken, how, sizeof how);
   pthread_mutex_lock(&s->mu); /* the consumer reads worker slots when it sends credits */
   pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
-  if (pool->stopped) {
-    snprintf(how, sizeof how, "was stopped with its session");
-  } else {
-    hw_pool_bury(pool, px->slot, how, sizeof how);
-  }
   hw_error died;
   hw_error_init(&died);
-  if (running >= 0)
+  if (broken)
+    hw_error_set(&died, "HW_MALFORMED_MESSAGE", "partition %lld: the worker process (pid %d) broke the protocol (%s) "
+                 "and was killed", (long long)running, (int)pid, err.message);
+  else if (running >= 0)
     hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while reading it",
                  (long long)running, (int)pid, how);
   else
@@ -602,10 +661,10 @@ lost: {
   died.partition = running;
   hw_error ignored;
   bool respawned = !pool->stopped && hw_pool_respawn(pool, px->slot, &ignored) == 0;
-  /* run the partition again on the fresh worker while retries are left and the consumer has
-   * taken none of its batches (what it holds must not be read twice) */
+  /* run the partition again on the fresh worker while retries are left and the consumer has taken
+   * none of its batches (what it holds must not be read twice) */
   bool retry = false;
-  if (respawned && running >= 0 && !s->failed && !atomic_load(&s->cancelled)) {
+  if (respawned && !broken && running >= 0 && !s->failed && !atomic_load(&s->cancelled)) {
     part_queue* q = &s->queues[running];
     if (q->popped == 0 && q->attempts < s->cfg.task_retries) {
       for (; q->count > 0; q->count--, q->head = (q->head + 1) % q->capacity) hw_array_release(&q->items[q->head]);
@@ -621,19 +680,26 @@ lost: {
   px->running = -1;
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
-  if (retry) goto restart;
+  hw_pool_release(pool, px->slot, false);
+  if (retry) continue;
   record_worker_failure(s, &died, NULL);
   return NULL;
 }
 kill_worker: {
+  char how[160];
   hw_error ignored;
+  hw_pool_end_worker(pool, px->slot, &s->mu, true, how, sizeof how);
   pthread_mutex_lock(&s->mu);
   pthread_mutex_lock(&pool->mu);
-  if (w->pid) hw_pool_respawn(pool, px->slot, &ignored); /* kills, reaps and replaces it */
+  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored); /* the pool stays whole for later queries */
+  px->running = -1;
   pthread_mutex_unlock(&pool->mu);
   pthread_mutex_unlock(&s->mu);
+  hw_pool_release(pool, px->slot, false);
   return NULL;
 }
+  }
+  return NULL;
 }
 
 /* Cancels what the workers are running (the scan was abandoned or failed). */
@@ -649,15 +715,65 @@ static void cancel_workers(hw_scan* s) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* After a cancel: waits up to the pool's grace period for the proxies to end, then kills (SIGKILL)
+ * the workers still on a partition (one that ignores SIGUSR1, or is stopped), so that their proxies
+ * see the connection end. Returns how many threads (in order) were joined. No GIL; mu not held. */
+static int32_t join_or_kill(hw_scan* s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int ms = atomic_load(&s->pool->cancel_grace_ms);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  int32_t joined = 0;
+  while (joined < s->n_threads && pthread_timedjoin_np(s->threads[joined], NULL, &until) == 0) joined++;
+  if (joined < s->n_threads) {
+    pthread_mutex_lock(&s->mu);
+    for (int32_t i = joined; i < s->n_threads; i++) {
+      if (s->proxies[i].running < 0) continue;
+      hw_worker* w = &s->pool->workers[s->proxies[i].slot];
+      if (w->pid) kill(w->pid, SIGKILL); /* its proxy reaps it (hw_pool_end_worker) */
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  return joined;
+}
+
+/* Thread mode, after a cancel: waits up to cfg.cancel_grace_ms for the threads to end; one still in
+ * the source's code then (a call that does not return: Python threads cannot be interrupted) is
+ * detached and left to finish on its own, holding its reference to the scan. No GIL; mu not held. */
+static void join_or_abandon(hw_scan* s) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int ms = s->cfg.cancel_grace_ms;
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  for (int32_t i = 0; i < s->n_threads; i++)
+    if (pthread_timedjoin_np(s->threads[i], NULL, &until) != 0) pthread_detach(s->threads[i]);
+}
+
 static void stop_threads(hw_scan* s) {
   if (!s->threads) return;
   atomic_store(&s->cancelled, true);
   pthread_mutex_lock(&s->mu);
   pthread_cond_broadcast(&s->changed);
   pthread_mutex_unlock(&s->mu);
-  if (s->pool) cancel_workers(s);
+  if (s->pool) {
+    cancel_workers(s);
+    hw_pool_wake(s->pool); /* proxies waiting for a worker give up now */
+  }
   PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
-  for (int32_t i = 0; i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  if (s->pool)
+    for (int32_t i = join_or_kill(s); i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
+  else
+    join_or_abandon(s);
   if (ts) PyEval_RestoreThread(ts);
   s->n_threads = 0;
 }
@@ -702,9 +818,6 @@ static void scan_quiesce(hw_scan* s) {
   }
   pthread_mutex_unlock(&s->mu);
   if (s->pool) {
-    pthread_mutex_lock(&s->pool->mu);
-    s->pool->busy = false;
-    pthread_mutex_unlock(&s->pool->mu);
     hw_pool_unref(s->pool);
     s->pool = NULL;
   }
@@ -771,7 +884,7 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   s->record_batch_type = hw_record_batch_type();
   s->ctx = (hw_read_context){&s->read_schema, s->read_fn, s->record_batch_type, s->source_name,
                              s->cfg.max_rows_per_batch, cfg->max_bytes_per_batch, hw_allocator_heap(), &s->cancelled,
-                             NULL, 0};
+                             NULL, 0, cfg->exact_batches};
   *out = s;
   return 0;
 }
@@ -798,14 +911,9 @@ int hw_scan_use_pool(hw_scan* s, hw_pool* pool, PyObject* pickled_reader, PyObje
     if (!PyBytes_Check(PyList_GET_ITEM(pickled_partitions, i)))
       return hw_error_set(err, "HW_INVALID_ARGUMENT", "pickled partitions must be bytes");
   if (hw_spark_json_render(&s->read_schema, &s->schema_json, err) != 0) return -1;
-  pthread_mutex_lock(&pool->mu);
-  bool busy = pool->busy;
-  if (!busy) {
-    pool->busy = true;
-    s->query = ++pool->next_query;
-  }
+  pthread_mutex_lock(&pool->mu); /* the pool is shared: concurrent scans claim its workers task by task */
+  s->query = ++pool->next_query;
   pthread_mutex_unlock(&pool->mu);
-  if (busy) return hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
   hw_pool_ref(pool); /* the pool's memory outlives a session that stops before this scan is freed */
   s->pool = pool;
   s->cfg.mode = HW_EXEC_PROCESS;
@@ -846,6 +954,14 @@ void hw_scan_counts(hw_scan* s, int64_t* batches, int64_t* rows) {
   *batches = s->batches_out;
   *rows = s->rows_out;
   pthread_mutex_unlock(&s->mu);
+}
+
+void hw_scan_cancel(hw_scan* s) {
+  hw_error err;
+  hw_error_init(&err);
+  hw_error_set(&err, "HW_CANCELLED", "the read was cancelled");
+  record_worker_failure(s, &err, NULL);
+  atomic_store(&s->cancelled, true);
 }
 
 void hw_scan_unref(hw_scan* s) {

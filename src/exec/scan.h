@@ -46,9 +46,14 @@ typedef struct hw_scan_config {
                                   <= 0: unbounded, for consumers that keep everything anyway */
   bool ordered;                /* thread mode: partition order (true) or as completed (false) */
   int32_t task_retries;        /* process mode: runs again a partition whose worker died (default 0) */
+  int32_t cancel_grace_ms;     /* thread mode: how long a cancelled scan waits for its threads; one still in
+                                  the source's code after it is left to finish on its own (default 2000;
+                                  process mode takes the pool's) */
   int64_t limit;               /* the stream ends after this many rows, stopping the partitions (< 0: none) */
   int64_t first_index;         /* inline/thread: index of the first partition in messages (a write task
                                   scans one partition of a larger DataFrame; default 0) */
+  bool exact_batches;          /* RecordBatches the source yields must match the schema exactly (the
+                                  Spark API's rule); false: matched by name, large types narrowed */
 } hw_scan_config;
 
 /* Spark's defaults, thread count from the machine. */
@@ -65,8 +70,8 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
                 const char* source_name, const hw_scan_config* cfg, hw_error* err);
 
 /*
- * Process mode: the partitions run on pool's worker processes (leased for the whole scan; -1 with
- * HW_POOL_BUSY if another scan holds it). pickled_reader is the reader (cloudpickle bytes),
+ * Process mode: the partitions run on pool's worker processes, claimed one partition at a time and
+ * shared with the session's other queries (exec/lease.c). pickled_reader is the reader (cloudpickle bytes),
  * pickled_partitions a list of bytes, one per partition. Call before hw_scan_stream. GIL.
  */
 int hw_scan_use_pool(hw_scan* scan, hw_pool* pool, PyObject* pickled_reader, PyObject* pickled_partitions,
@@ -89,6 +94,10 @@ bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception, char** 
 
 /* Batches and rows produced so far. */
 void hw_scan_counts(hw_scan* scan, int64_t* batches, int64_t* rows);
+
+/* Cancels the scan from any thread (no GIL needed): it fails as HW_CANCELLED and the source's
+ * iterator is not stepped again; what still runs is stopped when the stream is released. */
+void hw_scan_cancel(hw_scan* scan);
 
 /* Drops a reference; the last one stops the workers and frees everything. Any thread, with or
  * without the GIL. */

@@ -60,7 +60,7 @@ void hw_region_destroy(hw_region* r) {
 
 void hw_region_reset(hw_region* r) {
   r->used = 0;
-  r->in_flight = false;
+  r->in_flight = 0;
 }
 
 static void* arena_take(hw_region* r, size_t size) {

@@ -19,13 +19,20 @@
 /* Virtual size of a region: its pages only cost memory once touched. One batch must fit. */
 #define HW_REGION_CAPACITY ((size_t)4 << 30)
 
+/* A worker packs batches into its current region, one after the other, until this many bytes are
+ * used; then the next batch goes to a region whose batches were all released (or a new one). So
+ * 100k small held batches take a handful of regions (and mappings), and a big batch still gets a
+ * region (almost) to itself. */
+#define HW_REGION_PACK_BYTES ((size_t)8 << 20)
+
 typedef struct hw_region {
   int32_t id;
   int fd;          /* memfd; -1 once closed */
   uint8_t* base;   /* mapping of `capacity` bytes */
   size_t capacity;
   size_t used;     /* arena bump offset */
-  bool in_flight;  /* worker side: holds a batch the host has not released */
+  int64_t in_flight; /* worker side: batches in it the host has not released (many small batches share
+                        a region, so held batches do not cost one mapping each) */
 } hw_region;
 
 /* Creates a region (memfd + ftruncate + shared mapping). */

@@ -20,7 +20,7 @@ typedef struct task_proxy {
 } task_proxy;
 
 struct hw_task_run {
-  hw_pool* pool; /* leased (busy) until freed */
+  hw_pool* pool; /* its workers are claimed one task at a time (exec/lease.c) */
   hw_task* tasks;
   uint8_t** inputs;
   size_t* input_lens;
@@ -84,24 +84,50 @@ static void read_worker_error(const uint8_t* payload, size_t len, int64_t index,
   e->partition = index;
 }
 
+/* Starts a fresh worker in an emptied slot (not once the pool is stopped). */
+static void respawn(hw_task_run* run, hw_pool* pool, int32_t slot) {
+  hw_error ignored;
+  pthread_mutex_lock(&run->mu); /* cancel reads the worker slots under it */
+  pthread_mutex_lock(&pool->mu);
+  if (!pool->stopped) hw_pool_respawn(pool, slot, &ignored);
+  pthread_mutex_unlock(&pool->mu);
+  pthread_mutex_unlock(&run->mu);
+}
+
+/* The run stopped: its proxies stop waiting for a worker. */
+static bool run_stopping(void* arg) {
+  hw_task_run* run = arg;
+  pthread_mutex_lock(&run->mu);
+  bool stop = run->stop;
+  pthread_mutex_unlock(&run->mu);
+  return stop;
+}
+
 static void* proxy_main(void* arg) {
   task_proxy* px = arg;
   hw_task_run* run = px->run;
   hw_pool* pool = run->pool;
-  hw_worker* w = &pool->workers[px->slot];
+  hw_worker* w = NULL;
   hw_error err;
   hw_error_init(&err);
-  pthread_mutex_lock(&pool->mu);
-  int started = w->pid ? 0 : hw_pool_respawn(pool, px->slot, &err);
-  pthread_mutex_unlock(&pool->mu);
-  if (started != 0) {
-    int64_t i = claim(run, px);
-    if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-    goto out;
-  }
+  bool garbage = false;
   for (;;) {
+    /* a worker for this one task, shared with the session's other queries */
+    bool setup;
+    int32_t slot = hw_pool_claim(pool, 0, run_stopping, run, &setup, &err);
+    if (slot < 0) {
+      px->slot = -1; /* no worker to cancel */
+      int64_t i = slot == -1 ? claim(run, px) : -1;
+      if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+      goto out;
+    }
+    px->slot = slot;
+    w = &pool->workers[slot];
     int64_t i = claim(run, px);
-    if (i < 0) break;
+    if (i < 0) {
+      hw_pool_release(pool, slot, false);
+      break;
+    }
     hw_wbuf b = {0};
     hw_msg_task_encode(&b, i, run->inputs[i], run->input_lens[i]);
     int rc = hw_link_send(w->link, HW_MSG_TASK, &b, -1, &err);
@@ -112,7 +138,11 @@ static void* proxy_main(void* arg) {
       uint8_t* payload;
       size_t len;
       int fd;
-      if (hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err) != 0) goto lost;
+      int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
+      if (got != 0) {
+        garbage = hw_wire_garbage(got, &err); /* not an end: the worker is killed at once */
+        goto lost;
+      }
       if (fd >= 0) close(fd);
       bool answered = true, broken = false;
       if (type == HW_MSG_RESULT) {
@@ -148,41 +178,44 @@ static void* proxy_main(void* arg) {
       }
       free(payload);
       if (broken) {
-        /* a worker that breaks the protocol is not trusted again */
+        /* a worker that breaks the protocol is not trusted again: killed and replaced */
         err.partition = i;
+        hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
+                        (long long)i, (int)w->pid);
         finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-        hw_error ignored;
-        pthread_mutex_lock(&run->mu);
-        pthread_mutex_lock(&pool->mu);
-        if (w->pid) hw_pool_respawn(pool, px->slot, &ignored); /* kills, reaps and replaces it */
-        pthread_mutex_unlock(&pool->mu);
-        pthread_mutex_unlock(&run->mu);
+        char how[160];
+        hw_pool_end_worker(pool, px->slot, &run->mu, true, how, sizeof how);
+        respawn(run, pool, px->slot);
+        hw_pool_release(pool, px->slot, false);
         goto out;
       }
       if (answered) break;
     }
+    hw_pool_release(pool, px->slot, true);
   }
   goto out;
 
 lost: {
-  /* the worker died (or its connection broke) while on a task: say how, reap it, start a fresh one */
+  /* the worker died, its connection ended or carried garbage, while on a task: end it (at once for
+   * garbage, else after the grace period) with no lock held while it is waited for, and replace it */
   char how[160];
-  pthread_mutex_lock(&run->mu); /* cancel reads the worker slots under it */
-  pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
+  pthread_mutex_lock(&run->mu);
   int64_t i = px->running;
   pid_t pid = w->pid;
-  if (pool->stopped) snprintf(how, sizeof how, "was stopped with its session");
-  else hw_pool_bury(pool, px->slot, how, sizeof how);
+  pthread_mutex_unlock(&run->mu);
+  hw_pool_end_worker(pool, px->slot, &run->mu, garbage, how, sizeof how);
   hw_error died;
   hw_error_init(&died);
-  hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while running its task",
-               (long long)i, (int)pid, how);
+  if (garbage)
+    hw_error_set(&died, "HW_MALFORMED_MESSAGE", "partition %lld: the worker process (pid %d) broke the protocol (%s) "
+                 "and was killed", (long long)i, (int)pid, err.message);
+  else
+    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while running its task",
+                 (long long)i, (int)pid, how);
   died.partition = i;
-  hw_error ignored;
-  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored); /* the pool stays whole for later queries */
-  pthread_mutex_unlock(&pool->mu);
-  pthread_mutex_unlock(&run->mu);
+  respawn(run, pool, px->slot); /* the pool stays whole for later queries */
   if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL);
+  hw_pool_release(pool, px->slot, false);
 }
 out:
   pthread_mutex_lock(&run->mu);
@@ -219,14 +252,12 @@ int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* in
     hw_task_run_free(run); /* no pool yet: nothing to hand back */
     return hw_error_oom(err);
   }
-  pthread_mutex_lock(&pool->mu);
-  bool busy = pool->busy || pool->stopped;
-  if (!busy) pool->busy = true;
+  pthread_mutex_lock(&pool->mu); /* the pool is shared: concurrent runs claim its workers task by task */
+  bool stopped = pool->stopped;
   pthread_mutex_unlock(&pool->mu);
-  if (busy) {
+  if (stopped) {
     hw_task_run_free(run);
-    return pool->stopped ? hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped")
-                         : hw_error_set(err, "HW_POOL_BUSY", "the worker pool is running another query");
+    return hw_error_set(err, "HW_WORKER_LOST", "the worker pool was stopped");
   }
   hw_pool_ref(pool);
   run->pool = pool;
@@ -270,7 +301,7 @@ void hw_task_run_cancel(hw_task_run* run, bool hard) {
   pthread_mutex_lock(&run->mu);
   run->stop = true;
   for (int32_t k = 0; run->pool && k < run->n_threads; k++) {
-    if (run->proxies[k].running < 0) continue;
+    if (run->proxies[k].running < 0 || run->proxies[k].slot < 0) continue;
     hw_worker* w = &run->pool->workers[run->proxies[k].slot];
     hw_error ignored;
     if (hard) {
@@ -281,6 +312,7 @@ void hw_task_run_cancel(hw_task_run* run, bool hard) {
     if (w->pid) kill(w->pid, SIGUSR1); /* interrupts the task's Python code */
   }
   pthread_mutex_unlock(&run->mu);
+  if (run->pool) hw_pool_wake(run->pool); /* proxies waiting for a worker give up now */
 }
 
 hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n) {
@@ -292,12 +324,7 @@ void hw_task_run_free(hw_task_run* run) {
   if (!run) return;
   if (run->n_threads > 0 && !hw_task_run_wait(run, 0)) hw_task_run_cancel(run, false);
   for (int32_t k = 0; k < run->n_threads; k++) pthread_join(run->threads[k], NULL);
-  if (run->pool) {
-    pthread_mutex_lock(&run->pool->mu);
-    run->pool->busy = false;
-    pthread_mutex_unlock(&run->pool->mu);
-    hw_pool_unref(run->pool);
-  }
+  if (run->pool) hw_pool_unref(run->pool);
   for (int64_t i = 0; i < run->n; i++) {
     if (run->tasks) {
       free(run->tasks[i].output);

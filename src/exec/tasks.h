@@ -3,8 +3,8 @@
  * worker runs and answers with (ok, payload) — Spark's write tasks, one per partition. The host
  * only moves bytes and watches the workers: no Python here, no GIL needed.
  *
- * A run leases the pool (as a scan does), starts one proxy thread per worker (at most one per
- * task), hands tasks out in index order and collects what comes back. The first failed task
+ * A run starts one proxy thread per worker (at most one per task); each claims a worker from the
+ * pool per task (as a scan's proxies do), hands tasks out in index order and collects what comes back. The first failed task
  * (ok = false, an error raised in the worker, a worker that died) stops the hand-out: tasks not
  * started stay HW_TASK_NOT_RUN, tasks already running finish. A worker that dies is reaped and
  * replaced; its task fails with PYTHON_WORKER_CRASHED naming how it died.
@@ -37,8 +37,8 @@ typedef struct hw_task {
 
 typedef struct hw_task_run hw_task_run;
 
-/* Starts n tasks on pool; inputs[i] (input_lens[i] bytes) is task i's payload, copied. -1 with
- * HW_POOL_BUSY when a query holds the pool. */
+/* Starts n tasks on pool; inputs[i] (input_lens[i] bytes) is task i's payload, copied. Each task
+ * claims a worker for itself: concurrent queries share the pool (exec/lease.c). */
 int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* inputs, const size_t* input_lens,
                       int64_t n, hw_error* err);
 

@@ -213,7 +213,10 @@ int hw_wire_recv(int sock, hw_msg_type* type, uint8_t** payload, size_t* len, in
   }
   int rc = 0;
   if ((size_t)r < sizeof h) rc = read_all(sock, (uint8_t*)&h + r, sizeof h - (size_t)r, NULL, err);
-  if (rc != 0 || h.length > ((uint64_t)1 << 34)) {
+  /* an unknown type is garbage: refused before its length is trusted (a stream out of step would
+   * otherwise wait for a payload that never comes) */
+  bool known = (h.type >= HW_MSG_SETUP && h.type <= HW_MSG_TASK) || (h.type >= HW_MSG_READY && h.type <= HW_MSG_RESULT);
+  if (rc != 0 || !known || h.length > ((uint64_t)1 << 34)) {
     if (*fd >= 0) close(*fd);
     *fd = -1;
     return rc == 1 || rc == 0 ? hw_error_set(err, "HW_WORKER_LOST", "a malformed message header") : -1;

@@ -8,7 +8,10 @@
 #include "exec/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <time.h>
 #include <pthread.h>
@@ -25,12 +28,14 @@
 typedef struct wstate {
   int sock;
   pid_t parent;
+  pid_t self;           /* the worker's pid: a process forked by a source's code is not the worker */
   /* the current query */
   int64_t query;
   hw_field schema;      /* the source's schema: rows are checked against it */
   hw_field out_schema;  /* the columns converted and sent (column pruning) */
   int32_t* columns;     /* their positions in schema; NULL: all */
   int32_t n_columns;
+  bool exact_batches;   /* the Spark API's exact check of RecordBatches */
   PyObject* reader;
   PyObject* read_fn;
   PyObject* record_batch_type;
@@ -59,6 +64,51 @@ static void* watchdog(void* arg) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------- forks of the worker */
+
+/* The worker loop of this process, for the fork handler (one per process, set once). */
+static wstate* forked_from;
+
+/* In a process forked by the source's code (os.fork() in read()): the worker's regions become
+ * private copy-on-write mappings at the same addresses, so what the child writes into them never
+ * reaches the shared memory the host reads. Async-signal-safe (only mmap). */
+static void after_fork_in_child(void) {
+  wstate* w = forked_from;
+  if (!w) return;
+  for (int32_t i = 0; i < w->n_regions; i++) {
+    hw_region* r = w->regions[i];
+    if (!r || !r->base) continue;
+    void* got = r->fd >= 0 ? mmap(r->base, r->capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+                                  r->fd, 0)
+                           : MAP_FAILED;
+    if (got == MAP_FAILED)
+      mmap(r->base, r->capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  }
+}
+
+/* A forked copy of the worker that comes back into this loop must never use the host's socket (the
+ * host would read two writers' bytes interleaved, or lose messages to the copy): it ends here,
+ * quietly, and the worker it was forked from goes on. Called before every send and receive. */
+static void refuse_forked(const wstate* w) {
+  if (getpid() != w->self) _exit(0);
+}
+
+static int wsend(wstate* w, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err) {
+  refuse_forked(w);
+  return hw_wire_send(w->sock, type, payload, pass_fd, err);
+}
+
+/* The region's descriptor reopened read-only (its mapping stays writable): code that writes to every
+ * descriptor it has cannot write into a region. Kept as it was when /proc is not there. */
+static void region_fd_read_only(hw_region* r) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", r->fd);
+  int ro = open(path, O_RDONLY | O_CLOEXEC);
+  if (ro < 0) return;
+  close(r->fd);
+  r->fd = ro;
+}
+
 /* ---------------------------------------------------------------- messages */
 
 static int send_error(wstate* w, int64_t partition, const hw_error* e, const char* traceback) {
@@ -70,7 +120,7 @@ static int send_error(wstate* w, int64_t partition, const hw_error* e, const cha
   hw_wbuf_put_bytes(&b, e->message, strlen(e->message));
   hw_wbuf_put_bytes(&b, traceback ? traceback : "", traceback ? strlen(traceback) : 0);
   hw_error ignored;
-  int rc = hw_wire_send(w->sock, HW_MSG_ERROR, &b, -1, &ignored);
+  int rc = wsend(w, HW_MSG_ERROR, &b, -1, &ignored);
   hw_wbuf_free(&b);
   return rc;
 }
@@ -98,12 +148,18 @@ static char* format_exception(void) {
 static void handle_control(wstate* w, hw_msg_type type, const uint8_t* payload, size_t len) {
   hw_rbuf in = {payload, len, 0, 0};
   switch (type) {
-    case HW_MSG_RELEASE: {
+    case HW_MSG_RELEASE: { /* one batch in the region is dead; the region is reused once all are */
       int64_t id = hw_rbuf_i64(&in);
-      if (!in.failed && id >= 0 && id < w->n_regions) hw_region_reset(w->regions[id]);
+      if (!in.failed && id >= 0 && id < w->n_regions && w->regions[id]->in_flight > 0) w->regions[id]->in_flight--;
       break;
     }
-    case HW_MSG_CREDIT: w->credits += 1; break;
+    case HW_MSG_CREDIT: {
+      /* a credit names the SETUP it belongs to: one for a batch of an earlier lease of this worker
+       * (another query has claimed it since) is stale */
+      int64_t setup = len >= 8 ? hw_rbuf_i64(&in) : w->query;
+      if (setup == w->query) w->credits += 1;
+      break;
+    }
     case HW_MSG_CANCEL: atomic_store(&w->cancelled, true); break;
     case HW_MSG_SHUTDOWN: w->stop = true; break;
     default: break;
@@ -113,6 +169,7 @@ static void handle_control(wstate* w, hw_msg_type type, const uint8_t* payload, 
 /* Receives one control message; waits if block, else returns 0 when none is ready. -1 when the host
  * is gone. Runs without the GIL while it waits. */
 static int pump(wstate* w, bool block) {
+  refuse_forked(w);
   if (!block) {
     struct pollfd p = {w->sock, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return 0;
@@ -124,6 +181,7 @@ static int pump(wstate* w, bool block) {
   hw_error err;
   hw_error_init(&err);
   int rc;
+  refuse_forked(w);
   Py_BEGIN_ALLOW_THREADS
   rc = hw_wire_recv(w->sock, &type, &payload, &len, &fd, &interrupted, &err);
   Py_END_ALLOW_THREADS
@@ -142,8 +200,15 @@ static int pump(wstate* w, bool block) {
 
 /* ---------------------------------------------------------------- regions */
 
-/* A free region for the next batch: one the host released, or a new one announced to the host. */
+/* A region for the next batch: the current one while it has room (batches are packed one after
+ * the other), else one whose batches the host all released, else a new one announced to the host. */
 static int pick_region(wstate* w, hw_error* err) {
+  hw_region* cur = w->ra.current;
+  if (cur && cur->in_flight == 0) {
+    hw_region_reset(cur); /* everything in it is dead */
+    return 0;
+  }
+  if (cur && cur->used < HW_REGION_PACK_BYTES) return 0;
   for (int32_t i = 0; i < w->n_regions; i++) {
     if (!w->regions[i]->in_flight) {
       hw_region_reset(w->regions[i]);
@@ -164,10 +229,11 @@ static int pick_region(wstate* w, hw_error* err) {
     return -1;
   }
   w->regions[w->n_regions++] = r;
+  region_fd_read_only(r);
   hw_wbuf b = {0};
   hw_wbuf_put_i64(&b, r->id);
   hw_wbuf_put_i64(&b, (int64_t)r->capacity);
-  int rc = hw_wire_send(w->sock, HW_MSG_REGION, &b, r->fd, err);
+  int rc = wsend(w, HW_MSG_REGION, &b, r->fd, err);
   hw_wbuf_free(&b);
   w->ra.current = r;
   return rc;
@@ -208,6 +274,7 @@ static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
     w->n_columns = (int32_t)n_columns;
     for (int64_t i = 0; i < n_columns; i++) w->columns[i] = (int32_t)hw_rbuf_i64(&in);
   }
+  w->exact_batches = hw_rbuf_i64(&in) != 0;
   if (in.failed || n_columns < -1 || n_columns > INT32_MAX) {
     hw_error_set(&err, "HW_INTERNAL", "a malformed SETUP message");
     return send_error(w, -1, &err, NULL);
@@ -238,7 +305,7 @@ static int send_done(wstate* w, int64_t partition) {
   hw_wbuf b = {0};
   hw_wbuf_put_i64(&b, partition);
   hw_error ignored;
-  int rc = hw_wire_send(w->sock, HW_MSG_DONE, &b, -1, &ignored);
+  int rc = wsend(w, HW_MSG_DONE, &b, -1, &ignored);
   hw_wbuf_free(&b);
   return rc;
 }
@@ -289,7 +356,8 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     return task_failed(w, index, &err, true);
   }
   hw_read_context ctx = {&w->schema,  w->read_fn,   w->record_batch_type, w->source_name, w->max_rows,
-                         w->max_bytes, &w->ra.allocator, &w->cancelled,  w->columns,       w->n_columns};
+                         w->max_bytes, &w->ra.allocator, &w->cancelled,  w->columns,       w->n_columns,
+                         w->exact_batches};
   hw_partition_reader r;
   bool python_error;
   int rc = 0;
@@ -316,10 +384,24 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     hw_wbuf desc = {0};
     rc = hw_batch_encode(&w->out_schema, &batch, region, &desc, &err);
     hw_array_release(&batch); /* the buffers stay in the region until the host releases it */
+    /* wait for a credit before sending (not after): a worker whose partition has ended reports
+     * DONE at once and goes back to the pool, whoever holds its last batches */
+    while (pump(w, false) > 0) {
+    }
+    while (rc == 0 && w->credits <= 0 && !atomic_load(&w->cancelled) && !w->stop)
+      if (pump(w, true) < 0) {
+        w->stop = true;
+        break;
+      }
+    if (w->stop) {
+      hw_wbuf_free(&desc);
+      hw_wbuf_free(&b);
+      break;
+    }
     if (rc == 0) {
       hw_wbuf_put_bytes(&b, desc.data, desc.size);
-      region->in_flight = true;
-      rc = hw_wire_send(w->sock, HW_MSG_BATCH, &b, -1, &err);
+      region->in_flight++;
+      rc = wsend(w, HW_MSG_BATCH, &b, -1, &err);
     }
     hw_wbuf_free(&desc);
     hw_wbuf_free(&b);
@@ -328,14 +410,6 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
       break;
     }
     w->credits--;
-    while (pump(w, false) > 0) {
-    }
-    while (w->credits <= 0 && !atomic_load(&w->cancelled) && !w->stop)
-      if (pump(w, true) < 0) {
-        w->stop = true;
-        break;
-      }
-    if (w->stop) break;
     if (pick_region(w, &err) != 0) {
       rc = task_failed(w, index, &err, false);
       break;
@@ -381,7 +455,7 @@ static int handle_task(wstate* w, const uint8_t* payload, size_t len) {
   hw_wbuf b = {0};
   hw_msg_result_encode(&b, index, ok == 1, PyBytes_AS_STRING(out), (size_t)PyBytes_GET_SIZE(out));
   Py_DECREF(result);
-  int rc = hw_wire_send(w->sock, HW_MSG_RESULT, &b, -1, &err);
+  int rc = wsend(w, HW_MSG_RESULT, &b, -1, &err);
   hw_wbuf_free(&b);
   return rc;
 }
@@ -397,6 +471,7 @@ int hw_worker_main(int sock, pid_t parent) {
   memset(&w, 0, sizeof w);
   w.sock = sock;
   w.parent = parent;
+  w.self = getpid();
   atomic_init(&w.cancelled, false);
   hw_region_allocator_init(&w.ra);
   PyObject* cloudpickle = PyImport_ImportModule("cloudpickle");
@@ -404,6 +479,8 @@ int hw_worker_main(int sock, pid_t parent) {
   Py_XDECREF(cloudpickle);
   w.record_batch_type = hw_record_batch_type();
   if (!w.loads) return -1;
+  forked_from = &w;
+  pthread_atfork(NULL, NULL, after_fork_in_child);
   hw_wbuf ready = {0};
   hw_wbuf_put_i64(&ready, (int64_t)getpid());
   hw_error err;
@@ -416,6 +493,7 @@ int hw_worker_main(int sock, pid_t parent) {
     size_t len;
     int fd, interrupted;
     int got;
+    refuse_forked(&w);
     Py_BEGIN_ALLOW_THREADS
     got = hw_wire_recv(sock, &type, &payload, &len, &fd, &interrupted, &err);
     Py_END_ALLOW_THREADS
@@ -447,5 +525,6 @@ int hw_worker_main(int sock, pid_t parent) {
   free(w.regions);
   Py_XDECREF(w.loads);
   Py_XDECREF(w.record_batch_type);
+  forked_from = NULL;
   return 0;
 }

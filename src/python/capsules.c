@@ -60,15 +60,31 @@ static int check_requested_schema(PyObject* requested) {
   return 0;
 }
 
+int hw_py_ddl_parse(PyObject* str, hw_field* out) {
+  Py_ssize_t len;
+  PyObject* keep = NULL;
+  const char* ddl = PyUnicode_AsUTF8AndSize(str, &len);
+  if (!ddl) {
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
+    /* lone surrogates: no UTF-8, so pass them encoded as "surrogatepass" does, for the parser to
+     * report as a ParseException at their position */
+    PyErr_Clear();
+    if (!(keep = PyUnicode_AsEncodedString(str, "utf-8", "surrogatepass"))) return -1;
+    len = PyBytes_GET_SIZE(keep);
+    ddl = PyBytes_AS_STRING(keep);
+  }
+  hw_error err;
+  hw_error_init(&err);
+  int rc = hw_ddl_parse_n(ddl, (size_t)len, out, &err);
+  Py_XDECREF(keep);
+  if (rc != 0) hw_py_raise(&err);
+  return rc;
+}
+
 int hw_py_field_from_object(PyObject* obj, hw_field* out) {
   hw_error err;
   hw_error_init(&err);
-  if (PyUnicode_Check(obj)) {
-    const char* ddl = PyUnicode_AsUTF8(obj);
-    if (!ddl) return -1;
-    if (hw_ddl_parse(ddl, out, &err) != 0) return hw_py_raise(&err), -1;
-    return 0;
-  }
+  if (PyUnicode_Check(obj)) return hw_py_ddl_parse(obj, out);
   if (PyObject_TypeCheck(obj, &hw_py_schema_type)) {
     if (hw_field_copy(out, &((hw_py_schema*)obj)->field, &err) != 0) return hw_py_raise(&err), -1;
     return 0;

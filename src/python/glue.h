@@ -65,6 +65,10 @@ PyObject* hw_py_stream_from_batches(hw_field* schema, struct ArrowArray* batches
 /* Destructor of an "arrow_array_stream" capsule whose stream was malloc'ed: releases and frees it. */
 void hw_py_release_stream_capsule(PyObject* capsule);
 
+/* Parses the DDL in str (a Python str) into *out, or sets a Python exception and returns -1. An
+ * embedded NUL, a lone surrogate or invalid text is a ParseException at its position. GIL. */
+int hw_py_ddl_parse(PyObject* str, hw_field* out);
+
 /* Reads obj's schema: DDL text, a headwater Schema, or anything with __arrow_c_schema__. GIL. */
 int hw_py_field_from_object(PyObject* obj, hw_field* out);
 

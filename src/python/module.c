@@ -13,9 +13,16 @@ PyObject* hw_py_raise(const hw_error* err) {
   /* headwater.errors decides the exception class from Spark's error class; it is imported only
    * when an error happens (it does not import this module, so there is no cycle). */
   PyObject* errors = PyImport_ImportModule("headwater.errors");
-  PyObject* exc = errors ? PyObject_CallMethod(errors, "_from_core", "ssLLi", err->error_class, err->message,
-                                               (long long)err->partition, (long long)err->row, (int)err->column)
-                         : NULL;
+  /* decoded leniently: a message that is not valid UTF-8 (cut by another component, a byte string
+   * from a driver) must not turn the error into a UnicodeDecodeError that loses class and position */
+  PyObject* cls = PyUnicode_DecodeUTF8(err->error_class, (Py_ssize_t)strlen(err->error_class), "replace");
+  PyObject* msg = PyUnicode_DecodeUTF8(err->message, (Py_ssize_t)strlen(err->message), "replace");
+  PyObject* exc = errors && cls && msg
+                      ? PyObject_CallMethod(errors, "_from_core", "OOLLi", cls, msg, (long long)err->partition,
+                                            (long long)err->row, (int)err->column)
+                      : NULL;
+  Py_XDECREF(cls);
+  Py_XDECREF(msg);
   Py_XDECREF(errors);
   if (exc) {
     PyErr_SetObject((PyObject*)Py_TYPE(exc), exc);
@@ -28,12 +35,12 @@ PyObject* hw_py_raise(const hw_error* err) {
 
 static PyObject* py_schema_from_ddl(PyObject* module, PyObject* arg) {
   (void)module;
-  const char* ddl = PyUnicode_AsUTF8(arg);
-  if (!ddl) return NULL;
+  if (!PyUnicode_Check(arg)) {
+    PyErr_Format(PyExc_TypeError, "a DDL schema must be a str, not %.100s", Py_TYPE(arg)->tp_name);
+    return NULL;
+  }
   hw_field field;
-  hw_error err;
-  hw_error_init(&err);
-  if (hw_ddl_parse(ddl, &field, &err) != 0) return hw_py_raise(&err);
+  if (hw_py_ddl_parse(arg, &field) != 0) return NULL;
   return hw_py_schema_new(&field);
 }
 
@@ -59,8 +66,10 @@ static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
 
 /* Converts every row of `rows` into batches of at most max_rows. On success *batches holds n
  * finished arrays (caller owns them). */
-static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, bool dicts, hw_field* schema,
-                        struct ArrowArray** batches, int64_t* n) {
+/* Rows -> batches of at most max_rows rows and (checked after every row, as the partition reader
+ * does) about max_bytes bytes of buffers (<= 0: no byte limit). */
+static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, int64_t max_bytes, bool dicts,
+                        hw_field* schema, struct ArrowArray** batches, int64_t* n) {
   *batches = NULL;
   *n = 0;
   if (hw_py_field_from_object(schema_obj, schema) != 0) return -1;
@@ -82,7 +91,8 @@ static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_row
     failed = hw_row_converter_append(conv, row, &err) != 0;
     Py_DECREF(row);
     if (failed) hw_py_raise(&err);
-    if (!failed && hw_row_converter_rows(conv) >= max_rows) {
+    if (!failed && (hw_row_converter_rows(conv) >= max_rows ||
+                    (max_bytes > 0 && hw_row_converter_bytes(conv) >= max_bytes))) {
       if (*n == capacity) {
         capacity = capacity ? capacity * 2 : 8;
         struct ArrowArray* grown = realloc(*batches, (size_t)capacity * sizeof **batches);
@@ -139,7 +149,7 @@ static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kw
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, dicts != 0, &schema, &batches, &n) != 0) return NULL;
+  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, 0, dicts != 0, &schema, &batches, &n) != 0) return NULL;
   PyObject* out = hw_py_batch_new(&schema, &batches[0]);
   free(batches);
   return out;
@@ -147,10 +157,13 @@ static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kw
 
 static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* kwargs) {
   (void)module;
-  static char* kwlist[] = {"schema", "rows", "max_rows_per_batch", NULL};
+  static char* kwlist[] = {"schema", "rows", "max_rows_per_batch", "max_bytes_per_batch", "dicts", NULL};
   PyObject *schema_obj, *rows;
   Py_ssize_t max_rows = HW_DEFAULT_MAX_ROWS_PER_BATCH;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|n", kwlist, &schema_obj, &rows, &max_rows)) return NULL;
+  long long max_bytes = 0;
+  int dicts = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|nLp", kwlist, &schema_obj, &rows, &max_rows, &max_bytes, &dicts))
+    return NULL;
   if (max_rows <= 0) {
     PyErr_SetString(PyExc_ValueError, "max_rows_per_batch must be positive");
     return NULL;
@@ -158,7 +171,7 @@ static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* k
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, max_rows, false, &schema, &batches, &n) != 0) return NULL;
+  if (convert_rows(schema_obj, rows, max_rows, (int64_t)max_bytes, dicts != 0, &schema, &batches, &n) != 0) return NULL;
   PyObject* out = hw_py_stream_from_batches(&schema, batches, n);
   free(batches);
   return out;
@@ -320,7 +333,8 @@ static PyMethodDef module_methods[] = {
     {"rows_to_batch", (PyCFunction)(void (*)(void))py_rows_to_batch, METH_VARARGS | METH_KEYWORDS,
      "rows_to_batch(schema, rows, dicts=False): convert rows in C (dicts: dict rows matched by field name)."},
     {"rows_to_stream", (PyCFunction)(void (*)(void))py_rows_to_stream, METH_VARARGS | METH_KEYWORDS,
-     "rows_to_stream(schema, rows, max_rows_per_batch=10000): convert rows in C into an ArrowStream."},
+     "rows_to_stream(schema, rows, max_rows_per_batch=10000, max_bytes_per_batch=0, dicts=False): convert rows in C "
+     "into an ArrowStream (batches close at either limit; max_bytes <= 0: none)."},
     {"import_stream", py_import_stream, METH_O, "Take an object's __arrow_c_stream__ into an ArrowStream."},
     {"import_batch", py_import_batch, METH_O, "Take an object's __arrow_c_array__ into a RecordBatch."},
     {"rows_from_arrow", py_rows_from_arrow, METH_VARARGS,

@@ -63,14 +63,29 @@ static PyObject* pool_stop(hw_py_pool* self, PyObject* unused) {
 
 static PyObject* pool_pids(hw_py_pool* self, void* closure) {
   (void)closure;
-  if (!self->pool) return PyList_New(0);
+  hw_pool* pool = self->pool;
+  if (!pool) return PyList_New(0);
+  pid_t* live = malloc(sizeof *live * (size_t)(pool->n > 0 ? pool->n : 1));
+  if (!live) return PyErr_NoMemory();
   PyObject* pids = PyList_New(0);
-  for (int32_t i = 0; pids && i < self->pool->n; i++) {
-    if (!hw_pool_alive(self->pool, i)) continue;
-    PyObject* pid = PyLong_FromLong(self->pool->workers[i].pid);
+  int32_t n = 0;
+  hw_pool_ref(pool); /* another thread may stop the pool meanwhile */
+  Py_BEGIN_ALLOW_THREADS
+  pthread_mutex_lock(&pool->mu); /* queries share the pool: its slots change under this lock */
+  for (int32_t i = 0; !pool->stopped && i < pool->n; i++) {
+    hw_worker* w = &pool->workers[i];
+    /* a claimed worker is its query's to reap if it died */
+    if (w->claimed ? w->pid != 0 : hw_pool_alive(pool, i)) live[n++] = w->pid;
+  }
+  pthread_mutex_unlock(&pool->mu);
+  Py_END_ALLOW_THREADS
+  hw_pool_unref(pool);
+  for (int32_t i = 0; pids && i < n; i++) {
+    PyObject* pid = PyLong_FromLong(live[i]);
     if (!pid || PyList_Append(pids, pid) != 0) Py_CLEAR(pids);
     Py_XDECREF(pid);
   }
+  free(live);
   return pids;
 }
 
@@ -79,14 +94,53 @@ static PyObject* pool_size(hw_py_pool* self, void* closure) {
   return PyLong_FromLong(self->pool ? self->pool->n : 0);
 }
 
+static PyObject* pool_get_grace(hw_py_pool* self, void* closure) {
+  (void)closure;
+  return PyLong_FromLong(self->pool ? atomic_load(&self->pool->cancel_grace_ms) : HW_CANCEL_GRACE_MS_DEFAULT);
+}
+
+static int pool_set_grace(hw_py_pool* self, PyObject* value, void* closure) {
+  (void)closure;
+  long ms = value ? PyLong_AsLong(value) : -1;
+  if (ms == -1 && PyErr_Occurred()) return -1;
+  if (ms < 0 || ms > 24L * 3600 * 1000) {
+    PyErr_SetString(PyExc_ValueError, "cancel_grace_ms must be an int from 0 to 86400000");
+    return -1;
+  }
+  if (self->pool) atomic_store(&self->pool->cancel_grace_ms, (int)ms);
+  return 0;
+}
+
+static PyObject* pool_set_recycle(hw_py_pool* self, PyObject* args) {
+  long long max_tasks, max_rss;
+  if (!PyArg_ParseTuple(args, "LL", &max_tasks, &max_rss)) return NULL;
+  if (self->pool) hw_pool_set_recycle(self->pool, max_tasks, max_rss);
+  Py_RETURN_NONE;
+}
+
+static PyObject* pool_recycled(hw_py_pool* self, void* closure) {
+  (void)closure;
+  if (!self->pool) return PyLong_FromLong(0);
+  pthread_mutex_lock(&self->pool->mu);
+  long long n = self->pool->recycled;
+  pthread_mutex_unlock(&self->pool->mu);
+  return PyLong_FromLongLong(n);
+}
+
 static PyMethodDef pool_methods[] = {
     {"stop", (PyCFunction)pool_stop, METH_NOARGS, "Stop and reap every worker (idempotent)."},
+    {"set_recycle", (PyCFunction)pool_set_recycle, METH_VARARGS,
+     "set_recycle(max_tasks, max_rss_bytes): replace a worker between tasks once it ran max_tasks tasks or "
+     "its private resident memory exceeds max_rss_bytes (<= 0: no limit)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef pool_getset[] = {
     {"pids", (getter)pool_pids, NULL, "Process ids of the live workers.", NULL},
     {"size", (getter)pool_size, NULL, "Number of worker slots (0 once stopped).", NULL},
+    {"cancel_grace_ms", (getter)pool_get_grace, (setter)pool_set_grace,
+     "Milliseconds a cancelled (or disconnected) worker gets to stop before SIGKILL.", NULL},
+    {"recycled", (getter)pool_recycled, NULL, "Workers replaced so far for reaching a recycling limit.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -22,11 +22,14 @@ static int parse_mode(const char* mode, hw_exec_mode* out) {
 static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static char* kwlist[] = {"schema", "read", "partitions", "source_name", "mode", "workers", "max_rows_per_batch",
                            "max_bytes_per_batch", "queue_depth", "ordered", "pool", "pickled_reader",
-                           "pickled_partitions", "task_retries", "columns", "limit", "first_index", NULL};
+                           "pickled_partitions", "task_retries", "columns", "limit", "first_index", "exact_batches",
+                           "cancel_grace_ms", NULL};
   int task_retries = 0;
   PyObject* columns_obj = Py_None;
   long long limit = -1;
   long long first_index = 0;
+  int exact_batches = 0;
+  int cancel_grace_ms = -1;
   PyObject *pool_obj = Py_None, *pickled_reader = Py_None, *pickled_partitions = Py_None;
   PyObject *schema_obj, *read_fn, *partitions;
   const char* source_name = "";
@@ -35,10 +38,10 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   hw_scan_config_default(&cfg);
   int workers = 0, queue_depth = cfg.queue_depth, ordered = 1;
   long long max_rows = cfg.max_rows_per_batch, max_bytes = cfg.max_bytes_per_batch;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOiOLL", kwlist, &schema_obj, &read_fn, &PyList_Type,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!|ssiLLipOOOiOLLpi", kwlist, &schema_obj, &read_fn, &PyList_Type,
                                    &partitions, &source_name, &mode, &workers, &max_rows, &max_bytes, &queue_depth,
                                    &ordered, &pool_obj, &pickled_reader, &pickled_partitions, &task_retries,
-                                   &columns_obj, &limit, &first_index))
+                                   &columns_obj, &limit, &first_index, &exact_batches, &cancel_grace_ms))
     return NULL;
   int32_t* columns = NULL;
   Py_ssize_t n_columns = 0;
@@ -72,6 +75,8 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   cfg.task_retries = task_retries > 0 ? task_retries : 0;
   if (first_index < 0) return PyErr_Format(PyExc_ValueError, "first_index must be >= 0, got %lld", first_index);
   cfg.first_index = first_index;
+  cfg.exact_batches = exact_batches != 0;
+  if (cancel_grace_ms >= 0) cfg.cancel_grace_ms = cancel_grace_ms;
   hw_field schema;
   if (hw_py_field_from_object(schema_obj, &schema) != 0) {
     PyMem_Free(columns);
@@ -143,9 +148,12 @@ static PyObject* scan_failure(hw_py_scan* self, PyObject* unused) {
   if (!hw_scan_failure(self->scan, &err, &exc, &traceback)) Py_RETURN_NONE;
   PyObject* tb = traceback ? PyUnicode_DecodeUTF8(traceback, (Py_ssize_t)strlen(traceback), "replace") : Py_None;
   if (traceback) free(traceback);
-  PyObject* out = tb ? Py_BuildValue("(ssLLiOO)", err.error_class, err.message, (long long)err.partition,
-                                     (long long)err.row, (int)err.column, exc ? exc : Py_None, tb)
-                     : NULL;
+  /* lenient decoding: an invalid byte must not replace the error by a UnicodeDecodeError */
+  PyObject* msg = PyUnicode_DecodeUTF8(err.message, (Py_ssize_t)strlen(err.message), "replace");
+  PyObject* out = tb && msg ? Py_BuildValue("(sOLLiOO)", err.error_class, msg, (long long)err.partition,
+                                            (long long)err.row, (int)err.column, exc ? exc : Py_None, tb)
+                            : NULL;
+  Py_XDECREF(msg);
   if (tb != Py_None) Py_XDECREF(tb);
   Py_XDECREF(exc);
   return out;
@@ -158,11 +166,19 @@ static PyObject* scan_counts(hw_py_scan* self, void* closure) {
   return Py_BuildValue("(LL)", (long long)batches, (long long)rows);
 }
 
+static PyObject* scan_cancel(hw_py_scan* self, PyObject* unused) {
+  (void)unused;
+  hw_scan_cancel(self->scan);
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef scan_methods[] = {
     {"__arrow_c_stream__", (PyCFunction)(void (*)(void))scan_arrow_c_stream, METH_VARARGS | METH_KEYWORDS,
      "Start the scan and export it as an Arrow stream PyCapsule (once)."},
     {"failure", (PyCFunction)scan_failure, METH_NOARGS,
      "None, or (error_class, message, partition, row, column, exception, traceback) of what stopped the scan."},
+    {"cancel", (PyCFunction)scan_cancel, METH_NOARGS,
+     "Cancel the scan from any thread: it fails as HW_CANCELLED (KeyboardInterrupt in Python)."},
     {NULL, NULL, 0, NULL},
 };
 

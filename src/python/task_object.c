@@ -29,11 +29,9 @@ static PyObject* outcome(const hw_task* t) {
   }
 }
 
-#define KILL_AFTER_WAITS 20 /* of 100 ms: 2 s */
-
 /* run_tasks(pool, tasks) -> (outcomes, interrupted). Runs each bytes payload of `tasks` on a worker
- * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one, or 2 s
- * without the tasks ending, kills the workers still running), waits for the workers to stop, and returns with interrupted = True
+ * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one, or the pool's cancel grace
+ * period without the tasks ending, kills the workers still running), waits for the workers to stop, and returns with interrupted = True
  * (the caller aborts, then raises). GIL. */
 PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
   (void)module;
@@ -81,7 +79,7 @@ PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
       hw_task_run_cancel(run, interrupted); /* a second Ctrl-C kills what ignored the first */
       killed = interrupted;
       interrupted = true;
-    } else if (interrupted && !killed && ++waits_since_cancel >= KILL_AFTER_WAITS) {
+    } else if (interrupted && !killed && ++waits_since_cancel * 100 >= atomic_load(&pool->cancel_grace_ms)) {
       /* a task still running after the grace period ignored (or lost) the cancel: kill its worker,
        * as Spark does after spark.python.task.killTimeout (2 s) */
       hw_task_run_cancel(run, true);

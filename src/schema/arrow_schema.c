@@ -191,8 +191,7 @@ static int export_check_shape(const hw_field* f, hw_error* err) {
  * map_entries: f is a map's entries struct (its children default to "key" and "value"). */
 static int export_rec(const hw_field* f, const char* default_name, bool map_entries, struct ArrowSchema* out,
                       int depth, hw_error* err) {
-  if (depth > HW_MAX_NESTING)
-    return hw_error_set(err, "HW_INVALID_ARGUMENT", "type nesting deeper than %d levels", HW_MAX_NESTING);
+  if (depth >= HW_MAX_NESTING) return hw_error_set(err, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   if (export_check_shape(f, err) != 0) return -1;
   schema_private* p = calloc(1, sizeof *p);
   if (!p) return hw_error_oom(err);
@@ -406,11 +405,7 @@ static int import_format(const char* fmt, hw_field* out, hw_error* err, const im
 }
 
 static int import_rec(const struct ArrowSchema* s, hw_field* out, import_path* path, int depth, hw_error* err) {
-  if (depth > HW_MAX_NESTING) {
-    char what[96];
-    snprintf(what, sizeof what, "type nesting deeper than %d levels", HW_MAX_NESTING);
-    return import_error(err, path, "HW_INVALID_ARROW_SCHEMA", what);
-  }
+  if (depth >= HW_MAX_NESTING) return import_error(err, path, "HW_INVALID_ARROW_SCHEMA", HW_NESTING_MESSAGE);
   const char* fmt = s->format;
   if (!fmt) return malformed(err, path, "missing format string", NULL);
   if (!*fmt) return malformed(err, path, "empty format string", NULL);

@@ -6,7 +6,8 @@
  * one type and, if that fails, as a field list; when both fail, the error of the reading that got
  * further is reported. Empty input is an empty struct (PySpark gives StructType([])).
  *
- * A hand-written lexer and recursive-descent parser; recursion is bounded by HW_MAX_NESTING, the
+ * A hand-written lexer and recursive-descent parser; recursion is bounded by HW_MAX_NESTING (counted
+ * as Arrow counts, so a MAP is two levels), the
  * field list and string literals are loops, so no input can exhaust the stack.
  */
 #include <stdarg.h>
@@ -538,17 +539,17 @@ static int parse_char_length(parser* p, const char* kw, hw_field* f) {
 }
 
 /* ARRAY<t>: one nullable child "element" (Spark DDL has no way to say containsNull=false). */
-static int parse_array(parser* p, int depth, hw_field* f) {
+static int parse_array(parser* p, int level, hw_field* f) {
   if (expect_punct(p, '<', "'<' after ARRAY") != 0) return -1;
   if (hw_field_alloc_children(f, 1, p->err) != 0) return fail_oom(p);
   hw_field* element = &f->children[0];
   if (hw_field_set_name(element, "element", 7, p->err) != 0) return fail_oom(p);
-  if (parse_type(p, depth, element) != 0) return -1;
+  if (parse_type(p, level + 1, element) != 0) return -1;
   return expect_punct(p, '>', "'>' to close ARRAY<");
 }
 
 /* MAP<k, v>: child "entries" (non-nullable struct) of "key" (non-nullable) and "value" (nullable). */
-static int parse_map(parser* p, int depth, hw_field* f) {
+static int parse_map(parser* p, int level, hw_field* f) {
   if (expect_punct(p, '<', "'<' after MAP") != 0) return -1;
   if (hw_field_alloc_children(f, 1, p->err) != 0) return fail_oom(p);
   hw_field* entries = &f->children[0];
@@ -559,20 +560,20 @@ static int parse_map(parser* p, int depth, hw_field* f) {
       hw_field_set_name(&entries->children[1], "value", 5, p->err) != 0)
     return fail_oom(p);
   entries->children[0].nullable = false;
-  if (parse_type(p, depth, &entries->children[0]) != 0) return -1;
+  if (parse_type(p, level + 2, &entries->children[0]) != 0) return -1; /* below the entries struct */
   if (expect_punct(p, ',', "',' after the MAP key type") != 0) return -1;
-  if (parse_type(p, depth, &entries->children[1]) != 0) return -1;
+  if (parse_type(p, level + 2, &entries->children[1]) != 0) return -1;
   return expect_punct(p, '>', "'>' to close MAP<");
 }
 
 /* STRUCT<field, ...> or STRUCT<>. */
-static int parse_struct(parser* p, int depth, hw_field* f) {
+static int parse_struct(parser* p, int level, hw_field* f) {
   if (expect_punct(p, '<', "'<' after STRUCT") != 0) return -1;
   field_vec v = {0};
   if (!is_punct(p, '>')) {
     for (;;) {
       hw_field* child = vec_push(p, &v);
-      if (!child || parse_field(p, depth, child) != 0) goto fail;
+      if (!child || parse_field(p, level + 1, child) != 0) goto fail;
       if (!is_punct(p, ',')) break;
       if (next(p) != 0) goto fail;
     }
@@ -589,9 +590,9 @@ fail:
   return -1;
 }
 
-/* Parses a type into f (whose name and nullability the caller owns). depth = the number of
- * ARRAY/MAP/STRUCT types enclosing this one. */
-static int parse_type(parser* p, int depth, hw_field* f) {
+/* Parses a type into f (whose name and nullability the caller owns). level = f's level in the
+ * Arrow schema tree (see HW_MAX_NESTING: the root is 0, a MAP's key and value are 2 below it). */
+static int parse_type(parser* p, int level, hw_field* f) {
   if (p->tok.kind != TK_WORD) return fail_expected(p, "a type name");
   const struct type_keyword* kw = NULL;
   for (size_t i = 0; i < sizeof k_type_keywords / sizeof k_type_keywords[0]; i++) {
@@ -605,10 +606,7 @@ static int parse_type(parser* p, int depth, hw_field* f) {
     quote_text(p->src + p->tok.start, p->tok.end - p->tok.start, name, sizeof name);
     return fail_at(p, p->tok.start, "PARSE_SYNTAX_ERROR", "unknown type %s", name);
   }
-  bool nested = kw->form == FORM_ARRAY || kw->form == FORM_MAP || kw->form == FORM_STRUCT;
-  if (nested && depth + 1 > HW_MAX_NESTING)
-    return fail_at(p, p->tok.start, "FAILED_TO_PARSE_TOO_COMPLEX", "type nesting deeper than %d levels",
-                   HW_MAX_NESTING);
+  if (level >= HW_MAX_NESTING) return fail_at(p, p->tok.start, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   f->type = kw->type;
   if (next(p) != 0) return -1;
   switch (kw->form) {
@@ -621,15 +619,15 @@ static int parse_type(parser* p, int depth, hw_field* f) {
     case FORM_DECIMAL: return parse_decimal(p, kw->name, f);
     case FORM_CHAR: f->string_kind = HW_STRING_CHAR; return parse_char_length(p, kw->name, f);
     case FORM_VARCHAR: f->string_kind = HW_STRING_VARCHAR; return parse_char_length(p, kw->name, f);
-    case FORM_ARRAY: return parse_array(p, depth + 1, f);
-    case FORM_MAP: return parse_map(p, depth + 1, f);
-    case FORM_STRUCT: return parse_struct(p, depth + 1, f);
+    case FORM_ARRAY: return parse_array(p, level, f);
+    case FORM_MAP: return parse_map(p, level, f);
+    case FORM_STRUCT: return parse_struct(p, level, f);
   }
   return 0;
 }
 
-/* name [:] type [NOT NULL] [COMMENT 'text' ...]. depth = the number of enclosing types. */
-static int parse_field(parser* p, int depth, hw_field* f) {
+/* name [:] type [NOT NULL] [COMMENT 'text' ...]. level = the field's level (a top-level column: 1). */
+static int parse_field(parser* p, int level, hw_field* f) {
   const char* s = p->src;
   const token* t = &p->tok;
   if (t->kind == TK_WORD && !is_number(p)) {
@@ -656,7 +654,7 @@ static int parse_field(parser* p, int depth, hw_field* f) {
   }
   if (next(p) != 0) return -1;
   if (is_punct(p, ':') && next(p) != 0) return -1;
-  if (parse_type(p, depth, f) != 0) return -1;
+  if (parse_type(p, level, f) != 0) return -1;
   if (is_keyword(p, "NOT")) {
     if (next(p) != 0) return -1;
     if (!is_keyword(p, "NULL")) return fail_expected(p, "NULL after NOT");
@@ -765,4 +763,31 @@ int hw_ddl_parse(const char* ddl, hw_field* out, hw_error* err) {
                   (lp.err_off != SIZE_MAX && is_single_word(ddl));
   const hw_error* chosen = use_type ? &type_err : &list_err;
   return hw_error_set(err, chosen->error_class, "%s", chosen->message);
+}
+
+int hw_ddl_parse_n(const char* ddl, size_t len, hw_field* out, hw_error* err) {
+  if (!ddl) return hw_error_set(err, "PARSE_SYNTAX_ERROR", "no DDL string given");
+  /* The parser reads a C string: check the whole text first, so nothing after a NUL is ignored
+   * and every byte the lexer sees is valid UTF-8 (names and comments keep what they read). */
+  parser p = {.src = ddl, .err = err};
+  for (size_t i = 0; i < len;) {
+    if (ddl[i] == '\0') return fail_at(&p, i, "PARSE_SYNTAX_ERROR", "the DDL contains a NUL character (U+0000)");
+    int n = utf8_seq_len((const unsigned char*)ddl + i);
+    if (n == 0 || i + (size_t)n > len) {
+      unsigned char c = (unsigned char)ddl[i];
+      bool surrogate = c == 0xED && i + 1 < len && ((unsigned char)ddl[i + 1] & 0xE0) == 0xA0;
+      return fail_at(&p, i, "PARSE_SYNTAX_ERROR", "%s",
+                     surrogate ? "the DDL contains a lone surrogate (U+D800..U+DFFF), which is not text"
+                               : "the DDL is not valid UTF-8");
+    }
+    i += (size_t)n;
+  }
+  if (len == SIZE_MAX) return hw_error_oom(err);
+  char* copy = malloc(len + 1); /* ddl[len] need not be readable, let alone a NUL */
+  if (!copy) return hw_error_oom(err);
+  memcpy(copy, ddl, len);
+  copy[len] = '\0';
+  int rc = hw_ddl_parse(copy, out, err);
+  free(copy);
+  return rc;
 }

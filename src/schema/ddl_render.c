@@ -137,7 +137,8 @@ static void put_comment(renderer* r, const char* comment) {
 static int render_type(renderer* r, const hw_field* f, int depth);
 
 /* One struct field: "name TYPE NOT NULL COMMENT '...'" at the top level of DDL, "name: TYPE ..."
- * inside STRUCT<>, "name:type" in simpleString. depth = the number of enclosing types. */
+ * inside STRUCT<>, "name:type" in simpleString. depth = the field's level in the Arrow schema tree
+ * (HW_MAX_NESTING: the root is 0, a MAP's key and value are 2 below the map). */
 static int render_field(renderer* r, const hw_field* f, int depth, bool top) {
   put_name(r, f->name);
   if (r->style == STYLE_SIMPLE) put(&r->out, ":", 1);
@@ -162,9 +163,7 @@ static int render_fields(renderer* r, const hw_field* f, int depth, bool top) {
 }
 
 static int render_type(renderer* r, const hw_field* f, int depth) {
-  bool nested = f->type == HW_TYPE_LIST || f->type == HW_TYPE_MAP || f->type == HW_TYPE_STRUCT;
-  if (nested && depth + 1 > HW_MAX_NESTING)
-    return hw_error_set(r->err, "HW_MALFORMED_FIELD", "type nesting deeper than %d levels", HW_MAX_NESTING);
+  if (depth >= HW_MAX_NESTING) return hw_error_set(r->err, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   char buf[64];
   switch (f->type) {
     case HW_TYPE_DECIMAL128:
@@ -192,9 +191,9 @@ static int render_type(renderer* r, const hw_field* f, int depth) {
         return hw_error_set(r->err, "HW_MALFORMED_FIELD",
                             "map field must have one 'entries' child with a key and a value");
       put_keyword(r, "map<");
-      if (render_type(r, &entries->children[0], depth + 1) != 0) return -1;
+      if (render_type(r, &entries->children[0], depth + 2) != 0) return -1; /* below the entries struct */
       put_str(&r->out, r->style == STYLE_DDL ? ", " : ",");
-      if (render_type(r, &entries->children[1], depth + 1) != 0) return -1;
+      if (render_type(r, &entries->children[1], depth + 2) != 0) return -1;
       put(&r->out, ">", 1);
       return 0;
     }

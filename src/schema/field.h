@@ -54,7 +54,15 @@ typedef enum hw_string_kind {
   HW_STRING_VARCHAR,
 } hw_string_kind;
 
-#define HW_MAX_NESTING 64      /* deepest type nesting any parser accepts */
+/* The one nesting limit (every parser, renderer and the Arrow schema import/export apply it, so
+ * whatever is accepted can be rendered, exported and imported by pyarrow). A type is a tree of
+ * Arrow schema nodes: ARRAY and STRUCT are one node each, MAP two (the map and its "entries"
+ * struct). The root (a schema's row struct, or a lone type) is at level 0; every node must be at a
+ * level below HW_MAX_NESTING. That is Arrow C++'s own limit on importing an ArrowSchema (pyarrow
+ * refuses a node at level 64), so a top-level column can nest 62 ARRAYs or STRUCTs, or 31 MAPs. */
+#define HW_MAX_NESTING 64
+#define HW_NESTING_MESSAGE \
+  "type nesting deeper than 64 levels (Arrow's limit: the top-level struct, each ARRAY and STRUCT count 1, a MAP 2)"
 #define HW_DECIMAL_MAX_PRECISION 38
 
 typedef struct hw_field {
@@ -107,6 +115,11 @@ int hw_field_from_arrow(const struct ArrowSchema* schema, hw_field* out, hw_erro
 /* Spark DDL. parse: a field list ("a INT, b STRING") gives a struct; a lone type gives that type.
  * Errors are "line:col: expected ...". out is written only on success. */
 int hw_ddl_parse(const char* ddl, hw_field* out, hw_error* err);
+
+/* hw_ddl_parse of ddl[0..len), which need not be NUL-terminated: an embedded NUL or invalid UTF-8
+ * (such as a lone surrogate, which Python passes encoded as surrogatepass does) anywhere is a
+ * PARSE_SYNTAX_ERROR at its position, never a truncated schema. */
+int hw_ddl_parse_n(const char* ddl, size_t len, hw_field* out, hw_error* err);
 
 /* DDL of a struct's fields ("a INT NOT NULL, `b c` STRING COMMENT 'x'"); of any other type, its
  * type ("ARRAY<INT>"). Types with no Spark equivalent (unsigned ints) are an error. */

@@ -530,8 +530,11 @@ static int read_struct(jparser* j, size_t obj, size_t fields, int depth, hw_fiel
   return 0;
 }
 
+/* depth = f's level in the Arrow schema tree (HW_MAX_NESTING: the root is 0, a MAP's key and value
+ * are 2 below the map). */
 static int read_type(jparser* j, size_t pos, int depth, hw_field* f) {
   const char* s = j->s;
+  if (depth >= HW_MAX_NESTING) return jfail(j, pos, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   if (s[pos] == '"') return read_atomic(j, pos, f);
   if (s[pos] != '{')
     return jfail(j, pos, "INVALID_JSON_DATA_TYPE", "expected a data type (a string or an object), found %s",
@@ -558,8 +561,6 @@ static int read_type(jparser* j, size_t pos, int depth, hw_field* f) {
                  cut ? "..." : "");
   }
   free(kind);
-  if (depth + 1 > HW_MAX_NESTING)
-    return jfail(j, pos, "FAILED_TO_PARSE_TOO_COMPLEX", "type nesting deeper than %d levels", HW_MAX_NESTING);
   f->type = type;
   if (type == HW_TYPE_STRUCT) {
     if (require(j, pos, at, keys, K_FIELDS, "a struct type") != 0) return -1;
@@ -589,8 +590,8 @@ static int read_type(jparser* j, size_t pos, int depth, hw_field* f) {
       hw_field_set_name(&entries->children[1], "value", 5, j->err) != 0)
     return -1;
   entries->children[0].nullable = false;
-  if (read_type(j, at[K_KEY], depth + 1, &entries->children[0]) != 0 ||
-      read_type(j, at[K_VALUE], depth + 1, &entries->children[1]) != 0 ||
+  if (read_type(j, at[K_KEY], depth + 2, &entries->children[0]) != 0 || /* below the entries struct */
+      read_type(j, at[K_VALUE], depth + 2, &entries->children[1]) != 0 ||
       read_bool(j, at[K_VALUE_CONTAINS_NULL], "valueContainsNull", &entries->children[1].nullable) != 0)
     return -1;
   return 0;
@@ -707,9 +708,7 @@ static int render_field(jrenderer* r, const hw_field* f, int depth) {
 }
 
 static int render_type(jrenderer* r, const hw_field* f, int depth) {
-  bool nested = f->type == HW_TYPE_LIST || f->type == HW_TYPE_MAP || f->type == HW_TYPE_STRUCT;
-  if (nested && depth + 1 > HW_MAX_NESTING)
-    return hw_error_set(r->err, "HW_MALFORMED_FIELD", "type nesting deeper than %d levels", HW_MAX_NESTING);
+  if (depth >= HW_MAX_NESTING) return hw_error_set(r->err, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   char buf[64];
   switch (f->type) {
     case HW_TYPE_DECIMAL128:
@@ -736,10 +735,10 @@ static int render_type(jrenderer* r, const hw_field* f, int depth) {
         return hw_error_set(r->err, "HW_MALFORMED_FIELD",
                             "map field must have one 'entries' child with a key and a value");
       put_str(&r->out, "{\"keyType\":");
-      if (render_type(r, &entries->children[0], depth + 1) != 0) return -1;
+      if (render_type(r, &entries->children[0], depth + 2) != 0) return -1; /* below the entries struct */
       put_str(&r->out, entries->children[1].nullable ? ",\"type\":\"map\",\"valueContainsNull\":true,\"valueType\":"
                                                      : ",\"type\":\"map\",\"valueContainsNull\":false,\"valueType\":");
-      if (render_type(r, &entries->children[1], depth + 1) != 0) return -1;
+      if (render_type(r, &entries->children[1], depth + 2) != 0) return -1;
       put(&r->out, "}", 1);
       return 0;
     }

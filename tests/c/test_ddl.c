@@ -613,12 +613,15 @@ static int depth_of(const hw_field* f) {
   return d;
 }
 
+/* HW_MAX_NESTING counts Arrow schema levels (see field.h): the root is level 0, every node must be
+ * below 64, ARRAY and STRUCT are one level and MAP two. So a lone type nests 63 ARRAYs or STRUCTs
+ * or 31 MAPs, a top-level column one less (pyarrow's own limits: checked in test_hardening_ddl.py). */
 static void test_nesting_limit(void** state) {
   (void)state;
   hw_field f;
-  char* ok = nest("", "ARRAY<", 64, "INT", ">");
+  char* ok = nest("", "ARRAY<", 63, "INT", ">");
   parse_ok(ok, &f);
-  assert_int_equal(depth_of(&f), 64);
+  assert_int_equal(depth_of(&f), 63);
   char* ddl = render(&f);
   assert_string_equal(ddl, ok);
   free(ddl);
@@ -627,54 +630,153 @@ static void test_nesting_limit(void** state) {
   free(s);
   free(ok);
 
-  /* One more level below a 64-deep tree is refused by the renderers too. */
+  /* One more level below the deepest tree is refused by the renderers too. */
   hw_field* leaf = &f;
   while (leaf->n_children > 0) leaf = &leaf->children[0];
   hw_error err;
   leaf->type = HW_TYPE_LIST;
   assert_int_equal(hw_field_alloc_children(leaf, 1, &err), 0);
   leaf->children[0].type = HW_TYPE_INT32;
-  render_fails(&f, "HW_MALFORMED_FIELD", "type nesting deeper than 64 levels");
+  render_fails(&f, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   hw_field_release(&f);
 
-  char* bad = nest("", "ARRAY<", 65, "INT", ">");
-  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:385: type nesting deeper than 64 levels");
+  /* The error points at the first type that would sit at level 64. */
+  char* bad = nest("", "ARRAY<", 64, "INT", ">");
+  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:385: " HW_NESTING_MESSAGE);
   free(bad);
 
-  /* In a field list the implicit struct is the first level. */
-  ok = nest("a ", "ARRAY<", 63, "INT", ">");
+  /* In a field list the implicit struct is level 0 and a column level 1: limit-1, limit, limit+1. */
+  static const struct {
+    const char* open;
+    int max;            /* the most levels of open a column can take */
+    const char* where;  /* error position at max + 1 */
+    const char* where2; /* error position at max + 2 */
+  } kinds[] = {
+      {"ARRAY<", 62, "1:381", "1:381"},
+      {"STRUCT<a: ", 62, "1:633", "1:633"},
+      {"MAP<INT, ", 31, "1:286", "1:286"},
+      {"MAP<", 31, "1:131", "1:131"}, /* the value: MAP<MAP<...>, INT> nests in the key */
+  };
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    bool key_side = strcmp(kinds[k].open, "MAP<") == 0;
+    for (int n = kinds[k].max - 1; n <= kinds[k].max + 2; n++) {
+      ok = nest("a ", kinds[k].open, n, "INT", key_side ? ", INT>" : ">");
+      if (n <= kinds[k].max) {
+        parse_ok(ok, &f);
+        char* back = render(&f); /* whatever is accepted renders */
+        free(back);
+        back = simple(&f);
+        free(back);
+        hw_field_release(&f);
+      } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: %s", n == kinds[k].max + 1 ? kinds[k].where : kinds[k].where2,
+                 HW_NESTING_MESSAGE);
+        parse_fails(ok, "FAILED_TO_PARSE_TOO_COMPLEX", msg);
+      }
+      free(ok);
+    }
+  }
+
+  ok = nest("", "STRUCT<a: ", 63, "INT", ">");
   parse_ok(ok, &f);
+  assert_int_equal(depth_of(&f), 63);
   hw_field_release(&f);
   free(ok);
-  bad = nest("a ", "ARRAY<", 64, "INT", ">");
-  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:381: type nesting deeper than 64 levels");
+  bad = nest("", "STRUCT<a: ", 64, "INT", ">");
+  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:641: " HW_NESTING_MESSAGE);
   free(bad);
 
-  ok = nest("", "STRUCT<a: ", 64, "INT", ">");
+  ok = nest("", "MAP<INT, ", 31, "INT", ">");
   parse_ok(ok, &f);
-  assert_int_equal(depth_of(&f), 64);
+  assert_int_equal(depth_of(&f), 31);
   hw_field_release(&f);
   free(ok);
-  bad = nest("", "STRUCT<a: ", 65, "INT", ">");
-  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:641: type nesting deeper than 64 levels");
-  free(bad);
-
-  ok = nest("", "MAP<INT, ", 64, "INT", ">");
-  parse_ok(ok, &f);
-  assert_int_equal(depth_of(&f), 64);
-  hw_field_release(&f);
-  free(ok);
-  bad = nest("", "MAP<INT, ", 65, "INT", ">");
-  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:577: type nesting deeper than 64 levels");
+  bad = nest("", "MAP<INT, ", 32, "INT", ">");
+  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:284: " HW_NESTING_MESSAGE);
   free(bad);
 
   /* Far deeper input stops at the limit: no unbounded recursion. */
   bad = nest("", "ARRAY<", 200000, "", "");
-  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:385: type nesting deeper than 64 levels");
+  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:385: " HW_NESTING_MESSAGE);
   free(bad);
   bad = nest("a ", "STRUCT<a ", 100000, "", "");
-  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:570: type nesting deeper than 64 levels");
+  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:570: " HW_NESTING_MESSAGE);
   free(bad);
+  bad = nest("a ", "MAP<", 100000, "", "");
+  parse_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "1:131: " HW_NESTING_MESSAGE);
+  free(bad);
+}
+
+/* hw_ddl_parse_n: the whole text counts. A NUL anywhere (never a truncated schema), a lone
+ * surrogate as Python's "surrogatepass" encodes it, and any other invalid UTF-8 are errors at their
+ * position (line:column, columns in characters). */
+static void parse_n_fails(const char* ddl, size_t len, const char* message) {
+  hw_error err;
+  hw_error_init(&err);
+  hw_field f;
+  memset(&f, 0xAB, sizeof f);
+  hw_field untouched = f;
+  int rc = hw_ddl_parse_n(ddl, len, &f, &err);
+  if (rc == 0) {
+    hw_field_release(&f);
+    fail_msg("parsing %zu bytes succeeded, expected \"%s\"", len, message);
+  }
+  assert_string_equal(err.message, message);
+  assert_string_equal(err.error_class, "PARSE_SYNTAX_ERROR");
+  assert_memory_equal(&f, &untouched, sizeof f);
+}
+
+static void test_parse_n_whole_text(void** state) {
+  (void)state;
+  static const char nul[] = "the DDL contains a NUL character (U+0000)";
+  static const char sur[] = "the DDL contains a lone surrogate (U+D800..U+DFFF), which is not text";
+  static const char bad[] = "the DDL is not valid UTF-8";
+  static const struct {
+    const char* ddl;
+    size_t len;
+    const char* where;
+    const char* what;
+  } cases[] = {
+      {"\0a INT", 7, "1:1", nul},
+      {"a INT\0, b STRING, this is not DDL <<<", 38, "1:6", nul},
+      {"a\0 INT", 7, "1:2", nul},
+      {"a INT COMMENT 'x\0y'", 20, "1:17", nul},
+      {"`a\0b` INT", 10, "1:3", nul},
+      {"a INT,\n b STRING\0", 18, "2:10", nul},
+      {"a INT\0", 6, "1:6", nul},
+      {"\xC3\xA9\0", 3, "1:2", nul},                   /* columns count characters */
+      {"a\xED\xB2\x80 INT", 8, "1:2", sur},             /* U+DC80 */
+      {"`\xED\xA0\x80` INT", 9, "1:2", sur},            /* U+D800 in a quoted name */
+      {"a INT COMMENT '\xED\xBF\xBF'", 19, "1:16", sur}, /* U+DFFF in a comment */
+      {"\xC3\xA9 INT, b\xED\xB2\x80 INT", 17, "1:9", sur},
+      {"a\xFF INT", 6, "1:2", bad},
+      {"a INT COMMENT '\xC3'", 17, "1:16", bad},
+      {"a \xE2\x82", 5, "1:3", bad}, /* cut sequence at the end */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s: %s", cases[i].where, cases[i].what);
+    parse_n_fails(cases[i].ddl, cases[i].len, msg);
+  }
+  /* the same text without the bad byte parses, and a valid text parses as hw_ddl_parse does */
+  hw_field f;
+  hw_error err;
+  hw_error_init(&err);
+  assert_int_equal(hw_ddl_parse_n("a INT, b STRING", 15, &f, &err), 0);
+  assert_int_equal(f.n_children, 2);
+  hw_field_release(&f);
+  assert_int_equal(hw_ddl_parse_n("a INT, b STRING", 5, &f, &err), 0); /* len bounds the text */
+  assert_int_equal(f.n_children, 1);
+  hw_field_release(&f);
+  assert_int_equal(hw_ddl_parse_n("`\xC3\xA9` STRING COMMENT '\xF0\x9F\x98\x80'", 26, &f, &err), 0);
+  assert_string_equal(f.children[0].name, "\xC3\xA9");
+  assert_string_equal(f.children[0].comment, "\xF0\x9F\x98\x80");
+  hw_field_release(&f);
+  assert_int_equal(hw_ddl_parse_n("", 0, &f, &err), 0);
+  assert_int_equal(f.n_children, 0);
+  hw_field_release(&f);
+  assert_int_equal(hw_ddl_parse_n(NULL, 0, &f, &err), -1);
 }
 
 static void test_long_inputs(void** state) {
@@ -884,6 +986,7 @@ int main(void) {
       cmocka_unit_test(test_render_arrow_only_types),
       cmocka_unit_test(test_render_names),
       cmocka_unit_test(test_nesting_limit),
+      cmocka_unit_test(test_parse_n_whole_text),
       cmocka_unit_test(test_long_inputs),
       cmocka_unit_test(test_malformed_inputs),
       cmocka_unit_test(test_errors_keep_caller_context),

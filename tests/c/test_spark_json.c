@@ -436,11 +436,12 @@ static void test_nesting_limit(void** state) {
   static const char* const open = "{\"containsNull\":true,\"elementType\":"; /* 35 bytes */
   static const char* const close = ",\"type\":\"array\"}";
   hw_field f;
-  char* ok = nest("", open, 64, "\"integer\"", close);
+  /* HW_MAX_NESTING counts Arrow levels (field.h): a lone array nests 63 deep, 64 is refused */
+  char* ok = nest("", open, 63, "\"integer\"", close);
   json_ok(ok, &f);
   int depth = 0;
   for (const hw_field* p = &f; p->n_children > 0; p = &p->children[0]) depth++;
-  assert_int_equal(depth, 64);
+  assert_int_equal(depth, 63);
   char* json = to_json(&f);
   assert_string_equal(json, ok);
   free(json);
@@ -451,22 +452,37 @@ static void test_nesting_limit(void** state) {
   hw_error err;
   leaf->type = HW_TYPE_LIST;
   assert_int_equal(hw_field_alloc_children(leaf, 1, &err), 0);
-  render_fails(&f, "HW_MALFORMED_FIELD", "type nesting deeper than 64 levels");
+  render_fails(&f, "FAILED_TO_PARSE_TOO_COMPLEX", HW_NESTING_MESSAGE);
   hw_field_release(&f);
 
-  char* bad = nest("", open, 65, "\"integer\"", close);
-  json_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "offset 2240: type nesting deeper than 64 levels");
+  char* bad = nest("", open, 64, "\"integer\"", close);
+  json_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "offset 2240: " HW_NESTING_MESSAGE);
   free(bad);
 
-  /* 64 levels of structs: the deepest JSON a valid schema needs is within the JSON limit. */
-  ok = nest("", "{\"type\":\"struct\",\"fields\":[{\"name\":\"a\",\"nullable\":true,\"metadata\":{},\"type\":", 64,
+  /* 63 levels of structs: the deepest JSON a valid schema needs is within the JSON limit. */
+  ok = nest("", "{\"type\":\"struct\",\"fields\":[{\"name\":\"a\",\"nullable\":true,\"metadata\":{},\"type\":", 63,
             "\"integer\"", "}]}");
   json_ok(ok, &f);
   hw_field_release(&f);
   free(ok);
-  bad = nest("", "{\"type\":\"struct\",\"fields\":[{\"name\":\"a\",\"nullable\":true,\"metadata\":{},\"type\":", 65,
+  bad = nest("", "{\"type\":\"struct\",\"fields\":[{\"name\":\"a\",\"nullable\":true,\"metadata\":{},\"type\":", 64,
              "\"integer\"", "}]}");
-  json_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "offset 4864: type nesting deeper than 64 levels");
+  json_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", "offset 4864: " HW_NESTING_MESSAGE);
+  free(bad);
+
+  /* maps are two levels (the map and its entries): 31 nest, 32 do not */
+  static const char* const mopen = "{\"type\":\"map\",\"keyType\":\"integer\",\"valueContainsNull\":true,\"valueType\":";
+  ok = nest("", mopen, 31, "\"integer\"", "}");
+  json_ok(ok, &f);
+  json = to_json(&f);
+  free(json);
+  hw_field_release(&f);
+  free(ok);
+  bad = nest("", mopen, 32, "\"integer\"", "}");
+  char msg[256];
+  snprintf(msg, sizeof msg, "offset %zu: %s", 31 * strlen(mopen) + strlen("{\"type\":\"map\",\"keyType\":"),
+           HW_NESTING_MESSAGE);
+  json_fails(bad, "FAILED_TO_PARSE_TOO_COMPLEX", msg);
   free(bad);
 
   /* Deeply nested JSON of any kind stops at the container limit: no unbounded recursion. */

@@ -746,8 +746,8 @@ V(
 )
 V("struct_from_list", ST, lambda: [([1, "x"],)], Err(PE, "AssertionError"))
 V("struct_from_scalar", ST, lambda: [(5,)], Err(PE, "AssertionError"))
-V("struct_wrong_length", ST, lambda: [((1,),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="Length mismatch: Expected axis has 2 element, new values have 1 elements."))
-V("struct_row_wrong_length", ST, lambda: [(Row(a=1),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="Length mismatch: Expected axis has 2 element, new values have 1 elements."))
+V("struct_wrong_length", ST, lambda: [((1,),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="Length mismatch: Expected axis has 2 elements, new values have 1 elements."))
+V("struct_row_wrong_length", ST, lambda: [(Row(a=1),)], Err(PE, "AXIS_LENGTH_MISMATCH", msg="Length mismatch: Expected axis has 2 elements, new values have 1 elements."))
 V("struct_bad_field", ST, lambda: [(("x", "y"),)], Err(PE, "ArrowInvalid"))
 V(
     "struct_nested_all",
@@ -879,32 +879,23 @@ V("row_mixed_shapes", RS, lambda: [(1, "t"), [2, "l"], Row(b="r", a=3), Row(4, "
 V("arrow_ok", RS, lambda: [_arrow_ab([1, 2], ["x", None]), _arrow_ab([3], ["z"])],
   [(1, "x"), (2, None), (3, "z")], note="int32 + string, exactly the declared Arrow types")
 V("arrow_empty_batch", RS, lambda: [_arrow_ab([], [])], [])
-# RecordBatches: only the first batch's column count and names are checked; the JVM then reads
-# the columns by position and with the declared types.
-V("arrow_reordered_columns", RS, lambda: [_arrow_ba(["x"], [1])],
-  Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION",
-      msg='Cannot call the method "getInt" of the class "org.apache.spark.sql.vectorized.ArrowColumnVector$ArrowVectorAccessor"'),
-  # DELIBERATE DIFFERENCE: Spark reads the batch positionally and crashes in the JVM; headwater
-  # puts the columns in schema order by name (without copying).
-  hw=[(1, "x")])
-# Same types in another order: Spark silently takes the columns by position (names ignored).
-# DELIBERATE DIFFERENCE: headwater matches them by name, so no value lands in the wrong column.
-V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], [("B", "A")],
-  hw=[("A", "B")])
+# RecordBatches (PySpark 4.3, SPARK-55583): the first batch's column count and names are checked,
+# then its Arrow schema must equal the declared one (pyarrow Schema.equals: order, types, large
+# types, nullability). 4.1 read the columns by position and crashed in the JVM on other types.
+_SCHEMA_MISMATCH = Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Return schema mismatch in the result from 'read' method")
+V("arrow_reordered_columns", RS, lambda: [_arrow_ba(["x"], [1])], _SCHEMA_MISMATCH)
+V("arrow_reordered_same_types", "a STRING, b STRING", lambda: [_rb(b=["B"], a=["A"])], _SCHEMA_MISMATCH)
 V("arrow_missing_column", RS, lambda: [_rb_a_only([1])],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 1 columns"))
 V("arrow_extra_column", RS, lambda: [_arrow_abc()],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: 2 columns, Found: 3 columns"))
 V("arrow_wrong_names", RS, lambda: [_arrow_named(["a", "c"])],
   Err(PE, "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", msg="Expected: ['a', 'b'] columns, Found: ['a', 'c'] columns"))
-# DELIBERATE DIFFERENCE (both): Spark crashes in the JVM reading a column of another Arrow type.
-V("arrow_int64_for_int", RS, lambda: [_arrow_ab_i64()],
-  Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION", msg='Cannot call the method "getInt"'),
-  hw=Err(PE, "ANY"))
-V("arrow_int32_for_bigint", "a BIGINT, b STRING", lambda: [_arrow_ab([1], ["x"])],
-  Err("UnsupportedOperationException", "UNSUPPORTED_CALL.WITHOUT_SUGGESTION", msg='Cannot call the method "getLong"'),
-  hw=Err(PE, "ANY"))
-V("arrow_large_string", RS, lambda: [_arrow_ab_large()], [(1, "x")])
+V("arrow_int64_for_int", RS, lambda: [_arrow_ab_i64()], _SCHEMA_MISMATCH)
+V("arrow_int32_for_bigint", "a BIGINT, b STRING", lambda: [_arrow_ab([1], ["x"])], _SCHEMA_MISMATCH)
+V("arrow_large_string", RS, lambda: [_arrow_ab_large()], _SCHEMA_MISMATCH)
+V("arrow_not_null_column", RS, lambda: [_arrow_ab_not_null()], _SCHEMA_MISMATCH)
+V("arrow_not_null_declared", "a INT NOT NULL, b STRING", lambda: [_arrow_ab([1], ["x"])], _SCHEMA_MISMATCH)
 V("arrow_then_tuple", RS, lambda: [_arrow_ab([1], ["x"]), (2, "y")],
   Err(PE, "UDF_RETURN_TYPE", msg="Return type of the user-defined function should be iterator of pyarrow.RecordBatch, but is iterator of tuple."))
 # A RecordBatch after a row goes through the row path: len(batch) is its row count, so it is a
@@ -959,6 +950,13 @@ def _arrow_ab_i64():
     import pyarrow as pa
 
     return pa.RecordBatch.from_arrays([pa.array([1], pa.int64()), pa.array(["x"])], names=["a", "b"])
+
+
+def _arrow_ab_not_null():
+    import pyarrow as pa
+
+    schema = pa.schema([pa.field("a", pa.int32(), nullable=False), pa.field("b", pa.string())])
+    return pa.RecordBatch.from_arrays([pa.array([1], pa.int32()), pa.array(["x"])], schema=schema)
 
 
 def _arrow_ab_large():
@@ -1022,9 +1020,10 @@ P("partitions_ints", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
   (GEN, "[DATA_SOURCE_TYPE_MISMATCH] Expected elements in 'partitions' to be of type 'InputPartition', but got 'int', 'int'.")))
 P("partitions_mixed", Err(AE, "PYTHON_DATA_SOURCE_ERROR", "collect",
   (GEN, "[DATA_SOURCE_TYPE_MISMATCH] Expected elements in 'partitions' to be of type 'InputPartition', but got 'InputPartition', 'int'.")))
-P("partitions_empty", [("NoneType", "None")])
-P("partitions_not_implemented", [("NoneType", "None")])
-P("partitions_default", [("NoneType", "None")])
+# PySpark 4.3 reads these as one partition InputPartition(None) (4.1 passed None)
+P("partitions_empty", [("InputPartition", "None")])
+P("partitions_not_implemented", [("InputPartition", "None")])
+P("partitions_default", [("InputPartition", "InputPartition(value=None)")])
 P("partitions_many", [(str(i), str(j)) for i in range(20) for j in range(3)])
 P("partitions_many_sparse", [(str(i), "x") for i in range(0, 10, 3)])
 P("partitions_subclass", [("RangePartition", str(j)) for j in range(5)])
@@ -1061,12 +1060,10 @@ CASES.append(Case(
 ))
 CASES.append(Case(
     "options_none_value",
-    Err("Py4JJavaError", "INTERNAL_ERROR", "load"),
+    # PySpark 4.3 ignores option(k, None) (4.1 failed in the JVM with a NullPointerException)
+    [("#lookup MyKey", "None"), ("#contains MYKEY", "False")],
     fmt="hw_options",
     options={"k": None},
-    # DELIBERATE DIFFERENCE: a None option value is an internal error (NullPointerException) in
-    # Spark; headwater passes it to the source as None, as pyspark's option() keeps it.
-    hw=[("k", "None"), ("#lookup MyKey", "None"), ("#contains MYKEY", "False")],
 ))
 CASES.append(Case(
     "options_path_and_option",

@@ -114,7 +114,7 @@ def test_struct_tuple_of_the_wrong_length_is_axis_length_mismatch():
     with pytest.raises(PythonException) as info:
         convert("s STRUCT<x: INT, y: INT>", [((1,),)])
     assert info.value.getErrorClass() == "AXIS_LENGTH_MISMATCH"
-    assert "Expected axis has 2 element, new values have 1 elements" in str(info.value)
+    assert "Expected axis has 2 elements, new values have 1 elements" in str(info.value)
 
 
 def test_struct_from_an_object_reads_its_attributes():

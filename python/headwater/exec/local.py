@@ -55,6 +55,7 @@ class LocalPlan:
     e.g. ``repartition`` of a DataFrame that reads a source)."""
 
     name = "LocalTableScan"
+    exact_batches = False  # the stored batches have the plan's schema already
 
     def __init__(self, core_schema: Any, partitions: Union[Partitions, Callable[[], Partitions]], conf: Any,
                  schema: Any = None) -> None:
@@ -178,12 +179,16 @@ def infer_schema(rows: Sequence[Any], names: Optional[List[str]] = None) -> str:
     return ", ".join(f"`{c}` {t or 'VOID'}" for c, t in zip(cols, types))
 
 
-def rows_table(rows: Sequence[Any], schema: Any) -> pa.Table:
+def rows_table(rows: Sequence[Any], schema: Any, max_bytes_per_batch: int = 64 << 20) -> pa.Table:
     """Python rows (tuples, lists, Rows, dicts) converted in C; a dict's values are matched to the
-    schema's field names (a missing key is null, extra keys are ignored), as in PySpark."""
+    schema's field names (a missing key is null, extra keys are ignored), as in PySpark. Batches
+    close at ``max_bytes_per_batch`` bytes (``headwater.batch.maxBytes``), checked after every row,
+    as a data source's reads do."""
     core = parse_schema(schema)
-    batch = _core.rows_to_batch(core, rows if isinstance(rows, list) else list(rows), dicts=True)
-    return pa.Table.from_batches([pa.record_batch(batch)])
+    stream = _core.rows_to_stream(
+        core, rows, max_rows_per_batch=1 << 62, max_bytes_per_batch=max_bytes_per_batch, dicts=True
+    )
+    return pa.RecordBatchReader.from_stream(stream).read_all()
 
 
 def local_plan(table: pa.Table, conf: Any) -> LocalPlan:

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 from headwater import _core
 from headwater import datasource as _ours
-from headwater.config import get, scan_options, workers
+from headwater.config import cancel_grace_ms, get, scan_options, workers
 from headwater.errors import AnalysisException, HeadwaterException
 from headwater.exec.policy import BUSY_FALLBACK, PICKLE_FALLBACK, choose_mode, falls_back, pickle_for_workers
 from headwater.schema import parse_schema, to_struct_type
@@ -47,6 +47,7 @@ class ReadPlanProtocol(Protocol):
     name: str
     schema: Any
     core_schema: Any
+    exact_batches: bool  # RecordBatches from read() must match the schema exactly (PySpark 4.3)
 
     def make_reader(self) -> Any: ...
 
@@ -136,6 +137,10 @@ class ReadPlan:
     """One ``spark.read...load()``: the source instance and its schema, resolved eagerly as Spark
     does; readers and partitions are made per action."""
 
+    # RecordBatches from read() must match the schema exactly (PySpark 4.3 checks the first batch's
+    # Arrow schema with Schema.equals); the generic format matches them by name instead.
+    exact_batches = True
+
     def __init__(
         self,
         source_cls: type,
@@ -192,8 +197,8 @@ class ReadPlan:
     def make_partitions(self, reader: Any) -> List[Any]:
         try:
             partitions = reader.partitions()
-        except NotImplementedError:
-            return [None]
+        except NotImplementedError:  # PySpark 4.3: the old base class's default, read as one partition
+            return [self.flavor.module.InputPartition(None)]
         except Exception as e:
             raise source_error("generate", "read partitions", e) from e
         prefix = "Failed to generate Python data source read partitions: [DATA_SOURCE_TYPE_MISMATCH] "
@@ -211,7 +216,7 @@ class ReadPlan:
                 + ".",
                 "PYTHON_DATA_SOURCE_ERROR",
             )
-        return partitions or [None]
+        return partitions or [self.flavor.module.InputPartition(None)]  # as PySpark 4.3 (4.1 passed None)
 
     def execution_mode(self, n_partitions: int) -> Tuple[str, str]:
         """The executor mode asked for, and why (``auto`` is settled in :meth:`new_scan`, where it is
@@ -266,6 +271,8 @@ class ReadPlan:
             queue_depth=0 if ordered and limit is None else get(self.conf, "headwater.executor.queueDepth"),
             columns=columns,
             limit=-1 if limit is None else int(limit),
+            exact_batches=self.exact_batches,
+            cancel_grace_ms=cancel_grace_ms(self.conf),
             **scan_options(self.conf),
         )
         if mode == "process":

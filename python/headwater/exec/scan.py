@@ -28,6 +28,8 @@ def raise_failure(scan: Any, original: Optional[BaseException]) -> None:
             raise original
         return
     error_class, message, partition, row, column, exc, traceback_text = failure
+    if exc is not None and not isinstance(exc, Exception):
+        raise exc  # KeyboardInterrupt, SystemExit: not the source's error, never wrapped
     if error_class == "HW_CANCELLED":
         raise KeyboardInterrupt(message)
     if exc is not None:

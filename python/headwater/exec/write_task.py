@@ -9,22 +9,22 @@ the error) comes back; ``commit``/``abort`` stay on the host's writer (:class:`W
 
 Where the tasks run is the reads' rule (:mod:`headwater.exec.policy`): worker processes for
 ``headwater.executor.mode`` process, or auto with more than one partition and tasks that pickle;
-else threads (a ``ThreadPoolExecutor`` of ``headwater.executor.workers``).
+else threads (``headwater.executor.workers`` daemon threads).
 """
 
 from __future__ import annotations
 
 import itertools
 import pickle
+import threading
 import traceback
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import cloudpickle
 import pyarrow as pa
 
 from headwater import _core, errors
-from headwater.config import scan_options, workers
+from headwater.config import cancel_grace_ms, scan_options, workers
 from headwater.datasource import InputPartition
 from headwater.errors import AnalysisException, HeadwaterException, PythonException
 from headwater.exec.local import LocalPlan
@@ -81,6 +81,8 @@ class WriteTask:
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
+        state.pop("_scan", None)  # a thread run's state (cancel): never shipped
+        state.pop("_cancelled", None)
         if self.local:
             state.update(read=_IpcPartitionReader.read, partition=InputPartition(_to_ipc(list(self.partition.value))),
                          local=False)
@@ -89,7 +91,18 @@ class WriteTask:
     def batches(self) -> Iterator[Any]:
         scan = _core.Scan(_core.schema_from_json(self.schema_json), self.read, [self.partition],
                           source_name=self.source_name, mode="inline", first_index=self.index, **self.scan_options)
+        self._scan = scan
+        if getattr(self, "_cancelled", False):
+            scan.cancel()
         return scan_batches(scan)
+
+    def cancel(self) -> None:
+        """Stops the task's read from another thread (Ctrl-C in thread mode): the source's
+        iterator is not stepped again and reading raises KeyboardInterrupt."""
+        self._cancelled = True
+        scan = getattr(self, "_scan", None)
+        if scan is not None:
+            scan.cancel()
 
     def run(self, where: str = "") -> Any:
         """Writes the partition; returns the commit message or raises as Spark reports it."""
@@ -152,7 +165,7 @@ def write_tasks(plan: Any, writer: Any, arrow: bool, row_type: type) -> List[Wri
     partitions = plan.make_partitions(reader)
     local = isinstance(plan, LocalPlan)
     schema_json = plan.core_schema.to_json()
-    options = scan_options(plan.conf)
+    options = dict(scan_options(plan.conf), exact_batches=getattr(plan, "exact_batches", False))
     return [WriteTask(schema_json, plan.name, reader.read, p, i, options, writer, arrow, row_type, local)
             for i, p in enumerate(partitions)]
 
@@ -229,7 +242,11 @@ class WriteJob:
                 self._abort(messages, failure or KeyboardInterrupt())
                 raise KeyboardInterrupt("the write was interrupted")
         else:
-            failure = self._run_on_threads(tasks, messages)
+            try:
+                failure = self._run_on_threads(tasks, messages)
+            except KeyboardInterrupt:
+                self._abort(messages, KeyboardInterrupt())
+                raise
         if failure is not None:
             self._abort(messages, failure)
             raise failure
@@ -242,24 +259,60 @@ class WriteJob:
         raise err
 
     def _run_on_threads(self, tasks: List[Any], messages: List[Any]) -> Optional[BaseException]:
-        """Runs the tasks on a thread pool; fills messages and returns the first failure by
-        partition index (tasks not started when one fails are cancelled, as Spark cancels a failed
-        job's other tasks)."""
+        """Runs the tasks on threads; fills messages and returns the first failure by partition
+        index (tasks not started when one fails are not started, as Spark cancels a failed job's
+        other tasks).
+
+        Ctrl-C raises KeyboardInterrupt here at once: the running tasks' reads are cancelled, and
+        they get ``headwater.executor.cancelGraceMs`` to stop. The threads are daemons: one stuck in
+        a call that never returns cannot keep the interpreter from exiting."""
+        conf = self.session.conf
+        n = max(1, min(workers(conf), len(tasks)))
+        lock = threading.Lock()
+        outcomes: List[Any] = [None] * len(tasks)  # (True, message) or (False, exception)
+        state = {"next": 0, "stop": False, "live": n}
+        over = threading.Event()
+
+        def loop() -> None:
+            try:
+                while True:
+                    with lock:
+                        if state["stop"] or state["next"] >= len(tasks):
+                            return
+                        i = state["next"]
+                        state["next"] += 1
+                    try:
+                        outcomes[i] = (True, tasks[i].run())
+                    except BaseException as e:  # noqa: B036 -- reported by the calling thread
+                        outcomes[i] = (False, e)
+                        with lock:
+                            state["stop"] = True
+            finally:
+                with lock:
+                    state["live"] -= 1
+                    if state["live"] == 0:
+                        over.set()
+
+        for k in range(n):
+            threading.Thread(target=loop, name=f"headwater-write-{k}", daemon=True).start()
+        try:
+            while not over.wait(0.1):  # short waits: Ctrl-C is seen between them
+                pass
+        except KeyboardInterrupt:
+            with lock:
+                state["stop"] = True
+            for t in tasks:
+                t.cancel()
+            over.wait(cancel_grace_ms(conf) / 1000)
+            raise
         failure: Optional[BaseException] = None
-        with ThreadPoolExecutor(max_workers=max(1, min(workers(self.session.conf), len(tasks)))) as pool:
-            futures = {pool.submit(t.run): i for i, t in enumerate(tasks)}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            wait(pending)
-            for f in sorted(futures, key=futures.get):
-                if f.cancelled():
-                    continue
-                e = f.exception()
-                if e is None:
-                    messages[futures[f]] = f.result()
-                elif failure is None:
-                    failure = e
+        for i, out in enumerate(outcomes):
+            if out is None:
+                continue
+            if out[0]:
+                messages[i] = out[1]
+            elif failure is None:
+                failure = out[1]
         return failure
 
     def _abort(self, messages: List[Any], failure: BaseException) -> None:

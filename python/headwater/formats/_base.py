@@ -44,7 +44,7 @@ class FileFormat(DataSource):
     ``df.write.format(name).mode(m).save(path)``.
 
     Supports all four of Spark's save modes, as Spark's file sources do (headwater's opt-in:
-    ``supportedSaveModes`` and ``checkSaveMode``, see :mod:`headwater.savemode`)."""
+    ``supportedSaveModes`` and ``checkSaveMode``, see :mod:`headwater.exec.savemode`)."""
 
     supportedSaveModes = ("append", "overwrite", "errorifexists", "ignore")
     label = ""  # the format's name in Spark's messages: Parquet, CSV, JSON
@@ -132,7 +132,7 @@ class FileReader(DataSourceReader):
         return [InputPartition(f) for f in list_files(input_paths(self.options))]
 
     def read(self, partition: Optional[InputPartition]) -> Iterator[pa.RecordBatch]:
-        if partition is None:  # no files (a user schema was given): no rows
+        if partition is None or partition.value is None:  # no files (a user schema was given): no rows
             return iter(())
         return self.fmt.read_file(partition.value, self.arrow_schema, self.options, self.batch_rows)
 

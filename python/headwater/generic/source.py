@@ -53,6 +53,7 @@ from headwater.generic.spark import (  # shared with the adapter
     spec_to_json,
     target_from_options,
 )
+from headwater.redact import REDACTED, redact
 from headwater.schema import parse_schema, to_struct_type
 
 __all__ = ["GenericPlan", "GenericPartition", "ReadPartition", "register_python", "plan_for", "FORMAT"]
@@ -74,7 +75,11 @@ class GenericPartition(InputPartition):
         return (GenericPartition, (self.index, self.value))
 
     def __repr__(self) -> str:
-        return f"GenericPartition({self.index}, {self.value})"
+        try:  # the spec as shown: secret keys and URL credentials masked
+            shown = json.dumps(redact(json.loads(self.value)), separators=(",", ":"))
+        except ValueError:
+            shown = REDACTED
+        return f"GenericPartition({self.index}, {shown})"
 
 
 class ReadPartition(_SourceCall):
@@ -207,6 +212,8 @@ class GenericPlan(ReadPlan):
     name : str, optional
         The format name it was registered under; ``"module:Class"`` by default.
     """
+
+    exact_batches = False  # RecordBatches are matched by name, large types narrowed (module docstring)
 
     def __init__(self, module: str, qualname: str, options: Dict[str, Any], user_schema: Any, conf: Any,
                  name: Optional[str] = None) -> None:

@@ -22,9 +22,10 @@ names, the options and the partition specs as JSON values. The source class itse
 pickled, so it need not be picklable; its module must be importable on the executors (an
 installed package, ``PYTHONPATH`` or ``spark.addPyFile``).
 
-This module needs nothing of headwater's: only the standard library, pyarrow and (for
-:func:`register` / :func:`as_datasource`) pyspark. It is registered with cloudpickle to be
-pickled by value, so executors without headwater installed run the adapter. The helpers below
+This module needs nothing of headwater's but :mod:`headwater.redact` (standard library only):
+the standard library, pyarrow and (for :func:`register` / :func:`as_datasource`) pyspark. Both
+are registered with cloudpickle to be pickled by value, so executors without headwater installed
+run the adapter. The helpers below
 (options, target names, import errors, JSON specs, redaction, batch conforming) are shared with
 :mod:`headwater.generic`, so both engines give the same messages.
 """
@@ -35,11 +36,13 @@ import importlib
 import json
 import math
 import os
-import re
 import sys
 import threading
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from headwater import redact as _redact_module
+from headwater.redact import is_secret_name, redact, scrub
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,11 +54,6 @@ METHODS = ("infer_schema", "plan_partitions", "read_partition")
 
 #: Options read by the engine (headwater or this adapter) rather than by the source.
 OWN_OPTIONS = ("python_module", "python_class", "cast")
-
-#: Option names (and spec keys) whose values never appear in messages.
-SECRET_WORDS = ("password", "secret", "token", "key")
-
-REDACTED = "***"
 
 _MISSING = object()
 
@@ -116,6 +114,9 @@ class Options(dict):
 
     def copy(self) -> "Options":
         return Options(self)
+
+    def __repr__(self) -> str:  # options are shown in messages and logs: never their secrets
+        return repr(redact(dict(self)))
 
 
 def make_options(pairs: Union[Dict[str, Any], Iterable[Tuple[str, Any]]]) -> Options:
@@ -261,24 +262,6 @@ def instantiate(cls: type, target: str) -> Any:
 # secrets, specs and failures
 
 
-def is_secret(name: Any) -> bool:
-    low = str(name).lower()
-    return any(w in low for w in SECRET_WORDS)
-
-
-def redact(value: Any) -> Any:
-    """A copy of ``value`` in which every dict entry whose key names a secret (password,
-    secret, token or key, in any case) has its value replaced by ``***``, at any depth."""
-    if isinstance(value, dict):
-        return {k: (REDACTED if is_secret(k) else redact(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    if isinstance(value, str):  # passwords inside URLs: ...?password=..., //user:password@host
-        value = re.sub(r"(?i)(password|passwd|pwd)=([^&;\s]*)", r"\1=" + REDACTED, value)
-        return re.sub(r"(//[^/:@\s]*):([^@/\s]*)@", r"\1:" + REDACTED + "@", value)
-    return value
-
-
 def _path_text(path: List[Any]) -> str:
     return "spec" + "".join(f"[{p!r}]" for p in path)
 
@@ -344,7 +327,9 @@ def failure_message(method: str, target: str, exc: BaseException, *, index: Opti
         lines.append(f"  options: {_short(redact(dict(options)))}")
     lines.append("Source traceback:")
     lines.append(_exception_text(exc))
-    return "\n".join(lines)
+    # the source may have put an option's secret (or a URL with one) in its own message
+    secrets = [str(v) for k, v in (options or {}).items() if is_secret_name(k) and v is not None]
+    return scrub("\n".join(lines), secrets)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,7 +366,6 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
     if batch.schema.equals(target, check_metadata=False):
         return batch
     columns = []
-    changed = False
     for i, want in enumerate(target):
         col = batch.column(i)
         if col.type == want.type:
@@ -389,7 +373,9 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
             continue
         if not cast:
             if same_type is not None and same_type(col.type, want.type):
-                columns.append(col)
+                # the same Spark type in another Arrow form (large_string for string, ...): made the
+                # declared form, since PySpark 4.3 wants the first batch's schema exactly
+                columns.append(col.cast(want.type, safe=True))
                 continue
             raise GenericSourceError(
                 f"{where}: column '{want.name}' is {col.type} in the RecordBatch, but the schema "
@@ -403,9 +389,7 @@ def conform_batch(batch: "pa.RecordBatch", target: "pa.Schema", *, cast: bool, w
                 f"{where}: cannot cast column '{want.name}' from {col.type} to {want.type} safely: {e}",
                 "CAST_INVALID_INPUT",
             ) from None
-        changed = True
-    if not changed:
-        return batch
+    # also when only nullability differed: the batch leaves with the declared schema exactly
     return pa.RecordBatch.from_arrays(columns, schema=target)
 
 
@@ -490,7 +474,10 @@ def _arrow_schema(schema: Any) -> "pa.Schema":
         schema = _parse_datatype_string(schema)
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    return to_arrow_schema(schema)
+    try:  # Spark's Python reader uses UTC; 4.3 requires a time zone for TIMESTAMP columns
+        return to_arrow_schema(schema, timezone="UTC")
+    except TypeError:  # a PySpark without the argument
+        return to_arrow_schema(schema)
 
 
 def _same_spark_type(got: Any, want: Any) -> bool:
@@ -576,8 +563,8 @@ def _base_classes() -> Tuple[type, type]:
         def read(self, partition: Any) -> Iterator[Any]:
             import pyarrow as pa
 
-            if partition is None:  # Spark reads an empty partition list as one partition, None
-                return
+            if partition is None or getattr(partition, "_hw_index", None) is None:
+                return  # no specs: Spark reads one partition, InputPartition(None) (None before 4.2)
             call = self._hw_call
             spec = partition.value
             index = getattr(partition, "_hw_index", None)
@@ -619,12 +606,12 @@ def _pickle_by_value() -> None:
         from pyspark import cloudpickle
     except ImportError:  # pragma: no cover
         import cloudpickle  # type: ignore[no-redef]
-    module = sys.modules.get(__name__)
-    if module is not None:
-        try:
-            cloudpickle.register_pickle_by_value(module)
-        except ValueError:
-            pass
+    for module in (sys.modules.get(__name__), _redact_module):  # the redaction rule travels with it
+        if module is not None:
+            try:
+                cloudpickle.register_pickle_by_value(module)
+            except ValueError:
+                pass
 
 
 def _subclass(name: str, target: Optional[Tuple[str, str]]) -> type:

@@ -8,7 +8,8 @@ Understood forms::
     jdbc:sqlserver://host[:port][;databaseName=db;user=u;password=p;...]
 
 ``user`` and ``password`` come from the options first, else from the URL. The password is kept
-out of ``repr`` and of every text headwater shows: :meth:`JdbcUrl.redacted` and :func:`scrub`.
+out of ``repr`` and of every text headwater shows: :meth:`JdbcUrl.redacted` and :meth:`JdbcUrl.scrub`,
+which apply :mod:`headwater.redact` (the one redaction rule) and remove this URL's own password.
 """
 
 from __future__ import annotations
@@ -16,43 +17,24 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Optional
+from typing import Dict, Optional
 from urllib.parse import parse_qsl, quote, unquote
 
 from headwater.errors import AnalysisException
+from headwater.redact import REDACTED, redact_url, scrub
 
 __all__ = ["JdbcUrl", "parse_url", "scrub", "redact_url"]
 
-#: What a password is replaced with wherever it would be shown.
-REDACTED = "***"
-
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "sqlserver": 1433}
-
-# "password=..." inside a URL or a connection string, and "//user:password@" (any scheme).
-_PASSWORD_PARAM = re.compile(r"(?i)(password|passwd|pwd)=([^&;\s]*)")
-_USERINFO = re.compile(r"(//[^/:@\s]*):([^@/\s]*)@")
-
-
-def redact_url(text: str) -> str:
-    """``text`` with the values of ``password=`` parameters and the password of ``//user:pw@``
-    replaced by ``***`` (works on JDBC URLs, libpq/ConnectorX URIs and SQL Server strings)."""
-    text = _PASSWORD_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
-    return _USERINFO.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
-
-
-def scrub(text: str, secrets: Iterable[Optional[str]]) -> str:
-    """``text`` with every secret (as given and URL-encoded) replaced by ``***``, and with
-    password parameters of any URL in it redacted. Used on drivers' error messages, which may
-    quote the connection string."""
-    for s in secrets:
-        if s:
-            for form in {s, quote(s, safe=""), quote(s)}:
-                text = text.replace(form, REDACTED)
-    return redact_url(text)
 
 
 def _bad(url: str, why: str) -> AnalysisException:
-    return AnalysisException(f"Invalid JDBC URL '{redact_url(url)}': {why}", "HW_JDBC_INVALID_URL")
+    """HW_JDBC_INVALID_URL with the URL redacted; a part of the URL quoted in ``why`` that the
+    redacted URL does not show (a piece of a password a malformed URL let through) is masked too."""
+    shown = redact_url(url)
+    why = re.sub(r"'([^']*)'", lambda m: m.group(0) if m.group(1) in shown or m.group(1) not in url
+                 else f"'{REDACTED}'", why)
+    return AnalysisException(f"Invalid JDBC URL '{shown}': {why}", "HW_JDBC_INVALID_URL")
 
 
 @dataclass(frozen=True)
@@ -83,13 +65,13 @@ class JdbcUrl:
     password: Optional[str] = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return f"JdbcUrl({self.redacted()!r}, user={self.user!r}, password={'***' if self.password else None})"
+        return f"JdbcUrl({self.redacted()!r}, user={self.user!r}, password={REDACTED if self.password else None})"
 
     __str__ = __repr__
 
     def redacted(self) -> str:
         """The URL with its password shown as ``***``."""
-        return scrub(self.url, [self.password])
+        return scrub(self.url, [self.password], value=True)
 
     def scrub(self, text: str) -> str:
         """``text`` with this URL's password removed (see :func:`scrub`)."""
@@ -168,7 +150,7 @@ def _split_params(query: str, url: str) -> Dict[str, str]:
     try:
         return dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError:
-        raise _bad(url, f"cannot parse the parameters '{redact_url(query)}'") from None
+        raise _bad(url, "cannot parse the parameters") from None
 
 
 def _host_port(hostport: str, kind: str, url: str):
@@ -231,10 +213,16 @@ def parse_url(url: str, user: Optional[str] = None, password: Optional[str] = No
         return JdbcUrl(url, kind, host, port, database, params, user or url_user, password if password is not None else url_password)
     if kind in ("postgresql", "mysql") or body.startswith("//"):
         if body.startswith("//"):
-            authority, slash, path_query = body[2:].partition("/")
+            rest = body[2:]
+            # user:password@ ends at the last '@' before the query: a password may hold '/', '@',
+            # ':' or spaces (percent-encoding them is not required by every driver)
+            at = rest.partition("?")[0].rfind("@")
+            userinfo, rest = (rest[:at + 1], rest[at + 1:]) if at >= 0 else ("", rest)
+            authority, slash, path_query = rest.partition("/")
             path, _, query = path_query.partition("?")
             if not slash and "?" in authority:
                 authority, _, query = authority.partition("?")
+            authority = userinfo + authority
         elif kind == "postgresql":  # jdbc:postgresql:database
             authority, (path, _, query) = "", body.partition("?")
         else:

@@ -363,14 +363,8 @@ class DataFrame:
 
     def toPandas(self) -> Any:
         require("pandas", "pandas", "DataFrame.toPandas()")
-        table = self.toArrow()
-        pdf = table.to_pandas()
-        if table.num_rows == 0:
-            # PySpark builds an empty frame from no records: its string columns are 'object'
-            for field in table.schema:
-                if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-                    pdf[field.name] = pdf[field.name].astype(object)
-        return pdf
+        # PySpark 4.3 gives pandas' own dtypes for no rows too (4.1 made empty string columns 'object')
+        return self.toArrow().to_pandas()
 
     def toPolars(self) -> Any:
         pl = require("polars", "polars", "DataFrame.toPolars()")

@@ -31,7 +31,8 @@ class DataFrameReader:
         return self
 
     def option(self, key: str, value: Any) -> "DataFrameReader":
-        self._options[key] = _to_str(value)
+        if value is not None:  # PySpark 4.3 ignores an option set to None (4.1 failed in the JVM)
+            self._options[key] = _to_str(value)
         return self
 
     def options(self, **options: Any) -> "DataFrameReader":

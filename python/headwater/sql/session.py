@@ -14,7 +14,7 @@ import weakref
 from typing import Any, Dict, Optional, Type
 
 from headwater import _core
-from headwater.config import RuntimeConfig, install_session_factory, workers
+from headwater.config import RuntimeConfig, cancel_grace_ms, get, install_session_factory, workers
 from headwater.datasource import DataSourceRegistration
 from headwater.errors import AnalysisException
 from headwater.exec.local import arrow_table_from, infer_schema, local_plan, rows_table
@@ -27,7 +27,7 @@ from headwater.query.logical import SqlQuery
 from headwater.sql.dataframe import DataFrame
 from headwater.sql.readwriter import DataFrameReader
 
-__all__ = ["SparkSession", "RuntimeConfig", "session", "read_python"]
+__all__ = ["SparkSession", "RuntimeConfig", "session", "read_python", "cancel_grace_ms"]
 
 
 # Spark's built-in formats: a Python source may not take their names (Spark refuses them too).
@@ -154,6 +154,7 @@ class SparkSession:
         self._registry = _Registry()
         self.dataSource = DataSourceRegistration(self)
         self._pool: Any = None
+        self._pool_lock = threading.RLock()  # starts and stops of the worker pool
         self._engine: Any = None  # DuckDB, started by the first query that needs it
         self._views: Dict[str, Any] = {}  # lower-cased name -> (name, plan node)
         atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
@@ -162,17 +163,24 @@ class SparkSession:
         """The session's worker processes, started on first use (and again if the configured
         number changed); they live until the session stops or the interpreter exits."""
         size = workers(self.conf)
-        if self._pool is not None and self._pool.size != size:
-            self._stop_pool()
-        if self._pool is None:
-            # workers import what the host imports: the same interpreter and sys.path
-            path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
-            env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
-            self._pool = _core.WorkerPool(size, sys.executable, env)
-        return self._pool
+        with self._pool_lock:  # concurrent first queries start one pool, not one each
+            if self._pool is not None and self._pool.size != size:
+                self._stop_pool()
+            if self._pool is None:
+                # workers import what the host imports: the same interpreter and sys.path
+                path = os.pathsep.join(os.path.abspath(p) if p else os.getcwd() for p in sys.path)
+                env = [f"{k}={v}" for k, v in os.environ.items() if k != "PYTHONPATH"] + [f"PYTHONPATH={path}"]
+                self._pool = _core.WorkerPool(size, sys.executable, env)
+            self._pool.set_recycle(
+                get(self.conf, "headwater.executor.worker.maxTasks"),
+                get(self.conf, "headwater.executor.worker.maxRssBytes"),
+            )
+            self._pool.cancel_grace_ms = cancel_grace_ms(self.conf)
+            return self._pool
 
     def _stop_pool(self) -> None:
-        pool, self._pool = self._pool, None
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
 
@@ -226,7 +234,7 @@ class SparkSession:
                 if not rows:
                     raise AnalysisException("Can not infer schema from an empty dataset.", "CANNOT_INFER_EMPTY_SCHEMA")
                 schema = infer_schema(rows)
-            table = rows_table(rows, schema)
+            table = rows_table(rows, schema, get(self.conf, "headwater.batch.maxBytes"))
             if inferred and names:  # as PySpark: the data's own names (dict keys, Row fields), then renamed
                 table = table.rename_columns(names + table.column_names[len(names):])
         elif names:
