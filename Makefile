@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # throwaway cluster of their own).
 APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless postgresql
 
-.PHONY: demo test ctest pytest sanitize build setup system-deps clean fuzz fuzz-build fuzz-system-deps
+.PHONY: demo test ctest pytest sanitize build setup system-deps clean fuzz fuzz-build fuzz-system-deps fuzz-corpus
 
 demo: build
 	$(PY) examples/demo.py
@@ -106,6 +106,14 @@ fuzz-build: fuzz-system-deps
 	  $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_DIR)/fuzz_$$t tests/fuzz/fuzz_$$t.c \
 	    $(FUZZ_DIR)/libhw_fuzz.a -lpthread; \
 	done
+
+# Regenerates the seed corpora (committed): DDL and JSON strings from the C tests, and from them
+# encoded messages, descriptors and batches made by the encoders (tests/fuzz/gen_corpus.c).
+fuzz-corpus:
+	@mkdir -p $(FUZZ_DIR)
+	python3 tests/fuzz/extract_seeds.py
+	$(CC) $(FUZZ_CFLAGS) -o $(FUZZ_DIR)/gen_corpus tests/fuzz/gen_corpus.c $(FUZZ_CORE) -lpthread
+	$(FUZZ_DIR)/gen_corpus tests/fuzz/corpus tests/fuzz/corpus/ddl/seed-*
 
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_DIR)/crashes; failed=""; : > $(FUZZ_DIR)/summary.txt; \

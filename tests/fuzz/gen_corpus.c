@@ -89,9 +89,38 @@ int main(int argc, char** argv) {
       free(ddl);
       continue;
     }
-    /* Spark JSON: the renderer's output for each schema */
+    /* Spark JSON: the renderer's output for each schema; SETUP messages that carry it (as scan.c's
+     * send_setup writes them: every column, or the first and the last) */
     char* json = NULL;
-    if (hw_spark_json_render(&f, &json, &err) == 0) put("spark_json", "render", k, json, strlen(json)), hw_free(json);
+    if (hw_spark_json_render(&f, &json, &err) == 0) {
+      put("spark_json", "render", k, json, strlen(json));
+      for (int variant = 0; variant < 2 && f.type == HW_TYPE_STRUCT; variant++) {
+        hw_wbuf b = {0};
+        hw_wbuf_put_i64(&b, 7 + k);
+        hw_wbuf_put_i64(&b, variant ? 4 : INT64_MAX / 2);
+        hw_wbuf_put_i64(&b, 65536);
+        hw_wbuf_put_i64(&b, 64 << 20);
+        hw_wbuf_put_bytes(&b, json, strlen(json));
+        hw_wbuf_put_bytes(&b, "\x80\x05reader", 8);
+        hw_wbuf_put_bytes(&b, "source", 6);
+        if (variant && f.n_children > 0) {
+          hw_wbuf_put_i64(&b, f.n_children > 1 ? 2 : 1);
+          hw_wbuf_put_i64(&b, 0);
+          if (f.n_children > 1) hw_wbuf_put_i64(&b, f.n_children - 1);
+        } else {
+          hw_wbuf_put_i64(&b, -1);
+        }
+        put("msg_setup", "setup", 2 * k + variant, b.data, b.size);
+        if (k < 4) {
+          hw_wbuf stream = {0};
+          frame(&stream, HW_MSG_SETUP, &b);
+          put("wire_recv", "setup", 2 * k + variant, stream.data, stream.size);
+          hw_wbuf_free(&stream);
+        }
+        hw_wbuf_free(&b);
+      }
+      hw_free(json);
+    }
     if (f.type == HW_TYPE_STRUCT) {
       /* a batch of the schema, twice: as declared and as the same columns given in another order */
       uint8_t bytes[512];
@@ -138,6 +167,7 @@ int main(int argc, char** argv) {
             hw_wbuf stream = {0};
             frame(&stream, HW_MSG_BATCH, &msg);
             put("wire_recv", "batch", k, stream.data, stream.size);
+            put("msg_batch", "batch", k, msg.data, msg.size);
             hw_wbuf_free(&stream);
             hw_wbuf_free(&msg);
           }
@@ -166,6 +196,37 @@ int main(int argc, char** argv) {
     frame(&stream, HW_MSG_RESULT, &b);
     frame(&stream, HW_MSG_DONE, NULL);
     put("wire_recv", "result", i, stream.data, stream.size);
+    hw_wbuf_free(&stream);
+    hw_wbuf_free(&b);
+  }
+  /* RUN, RELEASE, REGION, ERROR as scan.c and worker.c write them */
+  for (int i = 0; i < 3; i++) {
+    hw_wbuf b = {0};
+    hw_wbuf_put_i64(&b, i * 3);
+    hw_wbuf_put_bytes(&b, pickled, i == 0 ? 0 : sizeof pickled - 1);
+    put("msg_run", "run", i, b.data, b.size);
+    hw_wbuf_free(&b);
+    hw_wbuf_put_i64(&b, i);
+    put("msg_release", "release", i, b.data, b.size);
+    hw_wbuf_free(&b);
+    hw_wbuf_put_i64(&b, i);
+    hw_wbuf_put_i64(&b, (int64_t)4 << 30);
+    put("msg_region", "region", i, b.data, b.size);
+    hw_wbuf_free(&b);
+    static const char* classes[] = {"PYTHON_DATA_SOURCE_ERROR", "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", ""};
+    static const char* messages[] = {"partition 2: ValueError: boom", "Return schema mismatch in the result", ""};
+    static const char* tracebacks[] = {"Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\n",
+                                       "", ""};
+    hw_wbuf_put_i64(&b, i == 2 ? -1 : i);
+    hw_wbuf_put_i64(&b, i == 1 ? 17 : -1);
+    hw_wbuf_put_i64(&b, i == 1 ? 3 : -1);
+    hw_wbuf_put_bytes(&b, classes[i], strlen(classes[i]));
+    hw_wbuf_put_bytes(&b, messages[i], strlen(messages[i]));
+    hw_wbuf_put_bytes(&b, tracebacks[i], strlen(tracebacks[i]));
+    put("msg_error", "error", i, b.data, b.size);
+    hw_wbuf stream = {0};
+    frame(&stream, HW_MSG_ERROR, &b);
+    put("wire_recv", "error", i, stream.data, stream.size);
     hw_wbuf_free(&stream);
     hw_wbuf_free(&b);
   }
