@@ -94,6 +94,7 @@ static void check_exact(decode_fn decode, const hw_wbuf* b) {
   uint8_t* p = exact_copy(b->data, b->size);
   assert_int_equal(decode(p, b->size), 0);
   free(p);
+  assert_int_equal(decode(b->data, b->size), 0); /* again, so the outputs point into b (alive) */
 }
 
 static void put_setup(hw_wbuf* b, int64_t n_columns, int64_t written_columns) {
