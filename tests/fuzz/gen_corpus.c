@@ -63,6 +63,51 @@ static void frame(hw_wbuf* stream, hw_msg_type type, const hw_wbuf* payload) {
   close(sv[1]);
 }
 
+/* An ArrowSchema tree in fuzz_arrow_schema.c's input form; false if a node has over 3 children. */
+static bool serialize_schema(const struct ArrowSchema* s, hw_wbuf* out) {
+  if (s->n_children > 3) return false;
+  size_t meta_len = 0;
+  if (s->metadata) {
+    int32_t n, len;
+    memcpy(&n, s->metadata, 4);
+    meta_len = 4;
+    for (int32_t i = 0; i < 2 * n; i++) {
+      memcpy(&len, s->metadata + meta_len, 4);
+      meta_len += 4 + (size_t)len;
+    }
+  }
+  uint8_t ctrl = (uint8_t)(s->n_children | (s->metadata ? 4 : 0) | (s->name ? 8 : 0) |
+                           (s->flags & ARROW_FLAG_NULLABLE ? 16 : 0));
+  uint8_t meta_hdr[2] = {(uint8_t)(meta_len & 0xFF), (uint8_t)(meta_len >> 8)};
+  /* raw bytes through a length-prefixed write minus its 8-byte prefix */
+  hw_wbuf piece = {0};
+  hw_wbuf_put_bytes(&piece, &ctrl, 1);
+  hw_wbuf_put_bytes(&piece, s->format, strlen(s->format) + 1);
+  hw_wbuf_put_bytes(&piece, s->name ? s->name : "", (s->name ? strlen(s->name) : 0) + 1);
+  if (s->metadata) {
+    hw_wbuf_put_bytes(&piece, meta_hdr, 2);
+    hw_wbuf_put_bytes(&piece, s->metadata, meta_len);
+  }
+  /* strip the prefixes: copy each chunk's bytes */
+  for (size_t at = 0; at < piece.size;) {
+    int64_t n;
+    memcpy(&n, piece.data + at, 8);
+    at += 8;
+    for (int64_t i = 0; i < n; i++) {
+      if (out->size + 1 > out->capacity) {
+        out->capacity = out->capacity ? out->capacity * 2 : 256;
+        out->data = realloc(out->data, out->capacity);
+      }
+      out->data[out->size++] = piece.data[at + (size_t)i];
+    }
+    at += (size_t)n;
+  }
+  hw_wbuf_free(&piece);
+  for (int64_t i = 0; i < s->n_children; i++)
+    if (!serialize_schema(s->children[i], out)) return false;
+  return true;
+}
+
 static const char* extra_ddl[] = {
     "a INT, s STRING, ts TIMESTAMP",
     "ts TIMESTAMP, ntz TIMESTAMP_NTZ, dt DATE, dec DECIMAL(10,3), d DOUBLE, e FLOAT, s STRING, b BINARY",
@@ -120,6 +165,13 @@ int main(int argc, char** argv) {
         hw_wbuf_free(&b);
       }
       hw_free(json);
+    }
+    struct ArrowSchema exported;
+    if (hw_field_to_arrow(&f, &exported, &err) == 0) {
+      hw_wbuf b = {0};
+      if (serialize_schema(&exported, &b)) put("arrow_schema", "export", k, b.data, b.size);
+      hw_wbuf_free(&b);
+      exported.release(&exported);
     }
     if (f.type == HW_TYPE_STRUCT) {
       /* a batch of the schema, twice: as declared and as the same columns given in another order */
