@@ -2,8 +2,8 @@
  * names, flags and the binary metadata (int32 counts and lengths) of a schema that user code hands
  * over (a RecordBatch's schema, a pyarrow schema). Input: a tree, pre-order; per node a control
  * byte (bits 0-1: children, 2: metadata, 3: name, 4: nullable), the format string, NUL, the name,
- * NUL, then (with metadata) a 2-byte length and that many bytes of metadata in an exactly sized
- * buffer. What imports is exported and imported again to the same tree. */
+ * NUL, then (with metadata) a pair count byte and each key and value NUL-terminated, made into a
+ * well-formed, exactly sized metadata blob. What imports is exported and imported again to the same tree. */
 #include "fuzz_common.h"
 
 #include "arrow/array.h"
@@ -35,12 +35,31 @@ static void build(input* in, struct ArrowSchema* s, int depth) {
   if (ctrl & 8) s->name = name;
   else free(name);
   s->flags = ctrl & 16 ? ARROW_FLAG_NULLABLE : 0;
-  if (ctrl & 4 && in->n >= 2) {
-    size_t len = (size_t)in->p[0] | (size_t)in->p[1] << 8;
-    in->p += 2, in->n -= 2;
-    if (len > in->n) len = in->n;
-    s->metadata = (const char*)fuzz_exact_copy(in->p, len);
-    in->p += len, in->n -= len;
+  if (ctrl & 4) {
+    /* well-formed metadata (the blob carries no size of its own: the producer vouches for its
+     * lengths), exactly sized: a pair count byte, then each key and value NUL-terminated */
+    int32_t n = in->n ? (in->n--, *in->p++ % 4) : 0;
+    char* keys[4];
+    char* values[4];
+    size_t total = 4;
+    for (int32_t i = 0; i < n; i++) {
+      keys[i] = fuzz_take_cstring(&in->p, &in->n);
+      values[i] = fuzz_take_cstring(&in->p, &in->n);
+      total += 8 + strlen(keys[i]) + strlen(values[i]);
+    }
+    char* blob = malloc(total);
+    size_t at = 0;
+    memcpy(blob + at, &n, 4), at += 4;
+    for (int32_t i = 0; i < n; i++) {
+      char* parts[2] = {keys[i], values[i]};
+      for (int j = 0; j < 2; j++) {
+        int32_t len = (int32_t)strlen(parts[j]);
+        memcpy(blob + at, &len, 4), at += 4;
+        memcpy(blob + at, parts[j], (size_t)len), at += (size_t)len;
+        free(parts[j]);
+      }
+    }
+    s->metadata = blob;
   }
   s->release = release_node;
   int64_t n = depth < HW_MAX_NESTING + 2 ? ctrl & 3 : 0;

@@ -66,29 +66,27 @@ static void frame(hw_wbuf* stream, hw_msg_type type, const hw_wbuf* payload) {
 /* An ArrowSchema tree in fuzz_arrow_schema.c's input form; false if a node has over 3 children. */
 static bool serialize_schema(const struct ArrowSchema* s, hw_wbuf* out) {
   if (s->n_children > 3) return false;
-  size_t meta_len = 0;
-  if (s->metadata) {
-    int32_t n, len;
-    memcpy(&n, s->metadata, 4);
-    meta_len = 4;
-    for (int32_t i = 0; i < 2 * n; i++) {
-      memcpy(&len, s->metadata + meta_len, 4);
-      meta_len += 4 + (size_t)len;
-    }
-  }
   uint8_t ctrl = (uint8_t)(s->n_children | (s->metadata ? 4 : 0) | (s->name ? 8 : 0) |
                            (s->flags & ARROW_FLAG_NULLABLE ? 16 : 0));
-  uint8_t meta_hdr[2] = {(uint8_t)(meta_len & 0xFF), (uint8_t)(meta_len >> 8)};
-  /* raw bytes through a length-prefixed write minus its 8-byte prefix */
-  hw_wbuf piece = {0};
+  hw_wbuf piece = {0}; /* length-prefixed chunks; the prefixes are stripped below */
   hw_wbuf_put_bytes(&piece, &ctrl, 1);
   hw_wbuf_put_bytes(&piece, s->format, strlen(s->format) + 1);
   hw_wbuf_put_bytes(&piece, s->name ? s->name : "", (s->name ? strlen(s->name) : 0) + 1);
-  if (s->metadata) {
-    hw_wbuf_put_bytes(&piece, meta_hdr, 2);
-    hw_wbuf_put_bytes(&piece, s->metadata, meta_len);
+  if (s->metadata) { /* pair count, then each key and value NUL-terminated */
+    int32_t n, len;
+    size_t at = 4;
+    memcpy(&n, s->metadata, 4);
+    uint8_t count = (uint8_t)n;
+    hw_wbuf_put_bytes(&piece, &count, 1);
+    for (int32_t i = 0; i < 2 * n; i++) {
+      memcpy(&len, s->metadata + at, 4);
+      at += 4;
+      char* part = strndup(s->metadata + at, (size_t)len);
+      hw_wbuf_put_bytes(&piece, part, (size_t)len + 1);
+      free(part);
+      at += (size_t)len;
+    }
   }
-  /* strip the prefixes: copy each chunk's bytes */
   for (size_t at = 0; at < piece.size;) {
     int64_t n;
     memcpy(&n, piece.data + at, 8);
