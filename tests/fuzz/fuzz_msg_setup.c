@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(m.n_columns >= -1 && m.n_columns <= INT32_MAX);
     FUZZ_CHECK(m.schema_json >= p && m.n_schema_json <= size && m.reader >= p && m.n_reader <= size);
     FUZZ_CHECK(m.name >= p && m.n_name <= size);
-    FUZZ_CHECK(m.columns + 8 * (size_t)(m.n_columns > 0 ? m.n_columns : 0) == p + size);
+    FUZZ_CHECK(m.columns + 8 * (size_t)(m.n_columns > 0 ? m.n_columns : 0) + 8 == p + size); /* + exact_batches */
     volatile uint8_t sum = 0;
     for (size_t i = 0; i < m.n_reader; i++) sum += m.reader[i];
     for (size_t i = 0; i < m.n_name; i++) sum += m.name[i];
