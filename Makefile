@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # throwaway cluster of their own).
 APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless postgresql
 
-.PHONY: demo test ctest pytest sanitize build setup system-deps clean
+.PHONY: demo test ctest pytest sanitize build setup system-deps clean fuzz fuzz-build fuzz-system-deps fuzz-corpus
 
 demo: build
 	$(PY) examples/demo.py
@@ -74,6 +74,67 @@ sanitize: setup
 
 clean:
 	rm -rf build
+
+# --- fuzzing (libFuzzer): `make fuzz`, e.g. `make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS=ddl` -----------
+# Needs clang (installed here for this target only: `make test` builds with gcc and replays each
+# target's seed corpus, tests/fuzz/corpus/<target>/, through a plain main). Each target runs for
+# FUZZ_SECONDS on one core; inputs it finds go to build/fuzz/corpus/<target>/, crashes to
+# build/fuzz/crashes/. Prints executions and coverage per target; fails if any target crashed.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_ARGS ?=
+FUZZ_CC ?= clang-14
+FUZZ_APT_PACKAGES := clang-14 libclang-rt-14-dev
+FUZZ_DIR := build/fuzz
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Iinclude -Isrc \
+  -fsanitize=address,undefined -fno-sanitize-recover=all
+# the pure-C core the targets reach (no Python)
+FUZZ_CORE := src/common/error.c src/arrow/allocator.c src/arrow/buffer.c src/arrow/builder.c src/arrow/array.c \
+  src/arrow/stream.c src/schema/field.c src/schema/arrow_schema.c src/schema/ddl_parse.c src/schema/ddl_render.c \
+  src/schema/spark_json.c src/schema/schema_api.c src/convert/batch_check.c src/exec/shm.c src/exec/wire.c
+
+fuzz-system-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(FUZZ_APT_PACKAGES)"
+
+fuzz-build: fuzz-system-deps
+	@mkdir -p $(FUZZ_DIR)/obj
+	@echo "building the core for fuzzing ($(FUZZ_CC), ASan + UBSan + libFuzzer coverage)"
+	@rm -f $(FUZZ_DIR)/libhw_fuzz.a; for c in $(FUZZ_CORE); do \
+	  $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $$c -o $(FUZZ_DIR)/obj/$$(echo $$c | tr / _).o; \
+	done; ar rcs $(FUZZ_DIR)/libhw_fuzz.a $(FUZZ_DIR)/obj/*.o
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "building $(FUZZ_DIR)/fuzz_$$t"; \
+	  $(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $(FUZZ_DIR)/fuzz_$$t tests/fuzz/fuzz_$$t.c \
+	    $(FUZZ_DIR)/libhw_fuzz.a -lpthread; \
+	done
+
+# Regenerates the seed corpora (committed): DDL and JSON strings from the C tests, and from them
+# encoded messages, descriptors and batches made by the encoders (tests/fuzz/gen_corpus.c).
+fuzz-corpus:
+	@mkdir -p $(FUZZ_DIR)
+	python3 tests/fuzz/extract_seeds.py
+	$(CC) $(FUZZ_CFLAGS) -o $(FUZZ_DIR)/gen_corpus tests/fuzz/gen_corpus.c $(FUZZ_CORE) -lpthread
+	$(FUZZ_DIR)/gen_corpus tests/fuzz/corpus tests/fuzz/corpus/ddl/seed-*
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_DIR)/crashes; failed=""; : > $(FUZZ_DIR)/summary.txt; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/$$t.log)"; \
+	  rc=0; $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crashes/$$t- $(FUZZ_ARGS) $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t \
+	    > $(FUZZ_DIR)/$$t.log 2>&1 || rc=$$?; \
+	  last=$$(grep -a -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE|INITED)' $(FUZZ_DIR)/$$t.log | tail -1 || true); \
+	  units=$$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' $(FUZZ_DIR)/$$t.log | grep -o '[0-9]*$$' || echo '?'); \
+	  speed=$$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' $(FUZZ_DIR)/$$t.log | grep -o '[0-9]*$$' || echo '?'); \
+	  cov=$$(echo "$$last" | grep -o 'cov: [0-9]*' || true); ft=$$(echo "$$last" | grep -o 'ft: [0-9]*' || true); \
+	  corp=$$(echo "$$last" | grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' || true); \
+	  status=ok; [ $$rc = 0 ] || { status="CRASH (exit $$rc; see $(FUZZ_DIR)/$$t.log)"; failed="$$failed $$t"; }; \
+	  line=$$(printf '%-14s executions %-10s execs/s %-7s %-9s %-10s %-16s %s' $$t "$$units" "$$speed" "$$cov" "$$ft" "$$corp" "$$status"); \
+	  echo "$$line"; echo "$$line" >> $(FUZZ_DIR)/summary.txt; \
+	done; \
+	echo "--- fuzz summary ($(FUZZ_SECONDS) s per target)"; cat $(FUZZ_DIR)/summary.txt; \
+	[ -z "$$failed" ] || { echo "crashed:$$failed"; exit 1; }
 
 # --- benchmarks (bench/README.md): `make bench`, or e.g. `make bench BENCH_ARGS=--quick` --------
 # Never part of `make test`. A peer that cannot run (headwater broken, no Java, no Lakesail venv)

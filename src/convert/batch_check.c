@@ -128,14 +128,22 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t*
                         schema->n_children, got->type == HW_TYPE_STRUCT ? got->n_children : 1);
   int64_t n = schema->n_children;
   int64_t* order = malloc(sizeof *order * (size_t)(n > 0 ? n : 1));
-  if (!order) return hw_error_oom(err);
+  bool* taken = calloc((size_t)(n > 0 ? n : 1), sizeof *taken); /* a batch column matches one declared column */
+  if (!order || !taken) {
+    free(order);
+    free(taken);
+    return hw_error_oom(err);
+  }
   bool identity = true, narrow = false;
   for (int64_t i = 0; i < n; i++) {
     const hw_field* want = &schema->children[i];
     order[i] = -1;
+    /* a repeated name matches its next occurrence, so "a INT, a STRING" never reads column 0 twice */
     for (int64_t j = 0; j < n && order[i] < 0; j++)
-      if (strcmp(name_of(want), name_of(&got->children[j])) == 0) order[i] = j;
+      if (!taken[j] && strcmp(name_of(want), name_of(&got->children[j])) == 0) order[i] = j;
+    if (order[i] >= 0) taken[order[i]] = true;
     if (order[i] < 0) {
+      free(taken);
       char expected[512], found[512];
       names_list(schema, expected, sizeof expected);
       names_list(got, found, sizeof found);
@@ -153,11 +161,13 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t*
       narrow = true;
     } else if (!hw_field_same_type(want, found)) {
       free(order);
+      free(taken);
       err->column = (int32_t)i;
       return type_mismatch(want, found, err);
     }
     identity = identity && order[i] == i;
   }
+  free(taken);
   for (int64_t i = 0; exact && i < n; i++) {
     const hw_field* want = &schema->children[i];
     const hw_field* found = &got->children[i];
@@ -166,7 +176,9 @@ int hw_batch_conform(const hw_field* schema, const hw_field* got, const int32_t*
       free(order);
       return exact_mismatch(schema, got, i, err);
     }
+    order[i] = i; /* exact: by position */
   }
+  if (exact) identity = true;
   struct ArrowArray* replacements = NULL;
   if (narrow) {
     replacements = calloc((size_t)n, sizeof *replacements);

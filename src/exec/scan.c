@@ -476,11 +476,11 @@ static int send_run(hw_scan* s, hw_worker* w, int64_t index, hw_error* err) {
 
 /* Files one batch the worker sent for partition index. */
 static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payload, size_t len, hw_error* err) {
-  hw_rbuf in = {payload, len, 0, 0};
-  int64_t index = hw_rbuf_i64(&in), region_id = hw_rbuf_i64(&in);
+  int64_t index, region_id;
   size_t n;
-  const uint8_t* desc = hw_rbuf_bytes(&in, &n);
-  if (in.failed || index != px->running || region_id < 0 || region_id >= w->n_regions)
+  const uint8_t* desc;
+  if (hw_msg_batch_decode(payload, len, &index, &region_id, &desc, &n, err) != 0 || index != px->running ||
+      region_id >= w->n_regions)
     return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent a batch for an unknown partition or region");
   hw_host_region* r = w->regions[region_id];
   struct ArrowArray batch;
@@ -576,16 +576,16 @@ static void* proxy_main(void* arg) {
         broken = hw_wire_garbage(got, &err);
         goto lost;
       }
-      hw_rbuf in = {payload, len, 0, 0};
       int rc = 0;
       bool ended = false;
       if (type == HW_MSG_REGION) {
-        int64_t id = hw_rbuf_i64(&in), capacity = hw_rbuf_i64(&in);
-        if (in.failed || fd < 0 || capacity <= 0) {
+        int32_t id;
+        size_t capacity;
+        if (hw_msg_region_decode(payload, len, &id, &capacity, &err) != 0 || fd < 0) {
           if (fd >= 0) close(fd);
           rc = hw_error_set(&err, "HW_MALFORMED_BATCH", "a worker announced a region without memory");
         } else {
-          rc = hw_worker_add_region(w, (int32_t)id, fd, (size_t)capacity, &err);
+          rc = hw_worker_add_region(w, id, fd, capacity, &err);
         }
       } else {
         if (fd >= 0) close(fd);
@@ -599,23 +599,17 @@ static void* proxy_main(void* arg) {
           pthread_mutex_unlock(&s->mu);
           ended = true;
         } else if (type == HW_MSG_ERROR) {
-          int64_t partition = hw_rbuf_i64(&in), row = hw_rbuf_i64(&in), column = hw_rbuf_i64(&in);
-          size_t nc, nm, nt;
-          const uint8_t* cls = hw_rbuf_bytes(&in, &nc);
-          const uint8_t* msg = hw_rbuf_bytes(&in, &nm);
-          const uint8_t* tb = hw_rbuf_bytes(&in, &nt);
+          hw_msg_error m;
           hw_error werr;
           hw_error_init(&werr);
-          if (in.failed) {
+          char* traceback = NULL;
+          if (hw_msg_error_decode(payload, len, &m, &werr) != 0) {
             hw_error_set(&werr, "HW_MALFORMED_BATCH", "a worker sent a malformed error");
+            m.partition = -1;
           } else {
-            hw_error_set(&werr, NULL, "%.*s", (int)nm, (const char*)msg);
-            snprintf(werr.error_class, sizeof werr.error_class, "%.*s", (int)nc, (const char*)cls);
+            hw_msg_error_apply(&m, &werr, &traceback);
           }
-          werr.partition = partition >= 0 ? partition : index;
-          werr.row = row;
-          werr.column = (int32_t)column;
-          char* traceback = tb ? strndup((const char*)tb, nt) : NULL;
+          werr.partition = m.partition >= 0 ? m.partition : index;
           record_worker_failure(s, &werr, traceback);
           free(traceback);
           ended = true;

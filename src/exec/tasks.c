@@ -63,24 +63,13 @@ static int64_t claim(hw_task_run* run, task_proxy* px) {
 
 /* Reads the worker's ERROR message into e (and its traceback, malloc'd). */
 static void read_worker_error(const uint8_t* payload, size_t len, int64_t index, hw_error* e, char** traceback) {
-  hw_rbuf in = {payload, len, 0, 0};
-  hw_rbuf_i64(&in); /* the partition: the task's index, which the host knows */
-  int64_t row = hw_rbuf_i64(&in), column = hw_rbuf_i64(&in);
-  size_t nc, nm, nt;
-  const uint8_t* cls = hw_rbuf_bytes(&in, &nc);
-  const uint8_t* msg = hw_rbuf_bytes(&in, &nm);
-  const uint8_t* tb = hw_rbuf_bytes(&in, &nt);
+  hw_msg_error m; /* its partition is the task's index, which the host knows */
   hw_error_init(e);
   *traceback = NULL;
-  if (in.failed) {
+  if (hw_msg_error_decode(payload, len, &m, e) != 0)
     hw_error_set(e, "HW_MALFORMED_MESSAGE", "partition %lld: a worker sent a malformed error", (long long)index);
-  } else {
-    hw_error_set(e, NULL, "%.*s", (int)nm, (const char*)msg);
-    snprintf(e->error_class, sizeof e->error_class, "%.*s", (int)nc, (const char*)cls);
-    e->row = row;
-    e->column = (int32_t)column;
-    *traceback = nt ? strndup((const char*)tb, nt) : NULL;
-  }
+  else
+    hw_msg_error_apply(&m, e, traceback);
   e->partition = index;
 }
 

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -96,6 +98,97 @@ int hw_msg_result_decode(const uint8_t* p, size_t len, int64_t* index, bool* ok,
   if (in.failed || *index < 0 || (flag != 0 && flag != 1) || in.pos != in.size)
     return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a malformed RESULT message (%zu bytes)", len);
   return 0;
+}
+
+static int malformed(hw_error* err, const char* what, size_t len) {
+  return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a malformed %s message (%zu bytes)", what, len);
+}
+
+int hw_msg_setup_decode(const uint8_t* p, size_t len, hw_msg_setup* out, hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  out->query = hw_rbuf_i64(&in);
+  out->credits = hw_rbuf_i64(&in);
+  out->max_rows = hw_rbuf_i64(&in);
+  out->max_bytes = hw_rbuf_i64(&in);
+  out->schema_json = hw_rbuf_bytes(&in, &out->n_schema_json);
+  out->reader = hw_rbuf_bytes(&in, &out->n_reader);
+  out->name = hw_rbuf_bytes(&in, &out->n_name);
+  out->n_columns = hw_rbuf_i64(&in);
+  out->columns = in.failed ? NULL : in.data + in.pos;
+  if (in.failed || out->n_columns < -1 || out->n_columns > INT32_MAX ||
+      (out->n_columns > 0 && (uint64_t)out->n_columns > (in.size - in.pos) / 8))
+    return malformed(err, "SETUP", len);
+  in.pos += out->n_columns > 0 ? 8 * (size_t)out->n_columns : 0;
+  out->exact_batches = hw_rbuf_i64(&in);
+  if (in.failed || in.pos != in.size) return malformed(err, "SETUP", len);
+  return 0;
+}
+
+int32_t hw_msg_setup_column(const hw_msg_setup* m, int64_t i) {
+  int64_t v;
+  memcpy(&v, m->columns + 8 * i, sizeof v);
+  return v >= 0 && v <= INT32_MAX ? (int32_t)v : -1;
+}
+
+int hw_msg_run_decode(const uint8_t* p, size_t len, int64_t* index, const uint8_t** pickled, size_t* n,
+                      hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  *index = hw_rbuf_i64(&in);
+  *pickled = hw_rbuf_bytes(&in, n);
+  if (in.failed || *index < 0 || in.pos != in.size) return malformed(err, "RUN", len);
+  return 0;
+}
+
+int hw_msg_release_decode(const uint8_t* p, size_t len, int64_t* region_id, hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  *region_id = hw_rbuf_i64(&in);
+  if (in.failed || *region_id < 0 || in.pos != in.size) return malformed(err, "RELEASE", len);
+  return 0;
+}
+
+int hw_msg_region_decode(const uint8_t* p, size_t len, int32_t* region_id, size_t* capacity, hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  int64_t id = hw_rbuf_i64(&in), cap = hw_rbuf_i64(&in);
+  *region_id = -1;
+  *capacity = 0;
+  if (in.failed || id < 0 || id > INT32_MAX || cap <= 0 || (uint64_t)cap > SIZE_MAX || in.pos != in.size)
+    return malformed(err, "REGION", len);
+  *region_id = (int32_t)id;
+  *capacity = (size_t)cap;
+  return 0;
+}
+
+int hw_msg_batch_decode(const uint8_t* p, size_t len, int64_t* index, int64_t* region_id, const uint8_t** desc,
+                        size_t* n, hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  *index = hw_rbuf_i64(&in);
+  *region_id = hw_rbuf_i64(&in);
+  *desc = hw_rbuf_bytes(&in, n);
+  if (in.failed || *index < 0 || *region_id < 0 || in.pos != in.size) return malformed(err, "BATCH", len);
+  return 0;
+}
+
+int hw_msg_error_decode(const uint8_t* p, size_t len, hw_msg_error* out, hw_error* err) {
+  hw_rbuf in = {p, len, 0, 0};
+  out->partition = hw_rbuf_i64(&in);
+  out->row = hw_rbuf_i64(&in);
+  out->column = hw_rbuf_i64(&in);
+  out->error_class = hw_rbuf_bytes(&in, &out->n_error_class);
+  out->message = hw_rbuf_bytes(&in, &out->n_message);
+  out->traceback = hw_rbuf_bytes(&in, &out->n_traceback);
+  if (in.failed || in.pos != in.size) return malformed(err, "ERROR", len);
+  return 0;
+}
+
+void hw_msg_error_apply(const hw_msg_error* m, hw_error* e, char** traceback) {
+  /* "%.*s" takes an int: lengths are cut to the (much smaller) buffers first */
+  size_t nm = m->n_message < sizeof e->message ? m->n_message : sizeof e->message - 1;
+  size_t nc = m->n_error_class < sizeof e->error_class ? m->n_error_class : sizeof e->error_class - 1;
+  hw_error_set(e, NULL, "%.*s", (int)nm, (const char*)m->message);
+  snprintf(e->error_class, sizeof e->error_class, "%.*s", (int)nc, (const char*)m->error_class);
+  e->row = m->row;
+  e->column = m->column >= INT32_MIN && m->column <= INT32_MAX ? (int32_t)m->column : -1;
+  *traceback = m->n_traceback ? strndup((const char*)m->traceback, m->n_traceback) : NULL;
 }
 
 /* ---------------------------------------------------------------- framing */
@@ -221,14 +314,21 @@ int hw_wire_recv(int sock, hw_msg_type* type, uint8_t** payload, size_t* len, in
     *fd = -1;
     return rc == 1 || rc == 0 ? hw_error_set(err, "HW_WORKER_LOST", "a malformed message header") : -1;
   }
-  if (h.length) {
-    *payload = malloc(h.length);
-    if (!*payload) {
+  /* the buffer grows with the bytes that arrive (at most twice them), never to a length the header
+   * merely claims: a broken peer that announces 16 GiB and sends 13 bytes costs 1 MiB */
+  for (size_t got = 0, cap = 0; got < h.length; got = cap) {
+    cap = cap == 0 ? (h.length < ((size_t)1 << 20) ? h.length : (size_t)1 << 20)
+                   : (h.length - cap < cap ? h.length : 2 * cap);
+    uint8_t* grown = realloc(*payload, cap);
+    if (!grown) {
+      free(*payload);
+      *payload = NULL;
       if (*fd >= 0) close(*fd);
       *fd = -1;
       return hw_error_oom(err);
     }
-    rc = read_all(sock, *payload, h.length, NULL, err);
+    *payload = grown;
+    rc = read_all(sock, *payload + got, cap - got, NULL, err);
     if (rc != 0) {
       free(*payload);
       *payload = NULL;

@@ -66,6 +66,49 @@ void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payl
 int hw_msg_result_decode(const uint8_t* p, size_t len, int64_t* index, bool* ok, const uint8_t** payload, size_t* n,
                          hw_error* err);
 
+/* The decoders of the other messages that carry a payload. Each takes the payload of one message
+ * (what hw_wire_recv returned), checks it whole (every field present, no trailing bytes, counts and
+ * lengths inside the payload) and returns pointers into it; -1 (HW_MALFORMED_MESSAGE) when
+ * malformed. READY and DONE carry a number nobody reads; CREDIT, CANCEL, SHUTDOWN nothing. */
+
+/* SETUP (host -> worker). */
+typedef struct hw_msg_setup {
+  int64_t query, credits, max_rows, max_bytes;
+  const uint8_t *schema_json, *reader, *name; /* Spark JSON, pickled reader, source name */
+  size_t n_schema_json, n_reader, n_name;
+  int64_t n_columns;      /* -1: every column; else 0..INT32_MAX positions follow */
+  const uint8_t* columns; /* n_columns int64 values (unaligned): read with hw_msg_setup_column */
+  int64_t exact_batches;  /* RecordBatches must match the schema exactly (the Spark API's rule) */
+} hw_msg_setup;
+int hw_msg_setup_decode(const uint8_t* p, size_t len, hw_msg_setup* out, hw_error* err);
+/* Column position i of a decoded SETUP; -1 if it does not fit an int32 (hw_field_project refuses it). */
+int32_t hw_msg_setup_column(const hw_msg_setup* m, int64_t i);
+
+/* RUN (host -> worker): partition index, pickled partition. */
+int hw_msg_run_decode(const uint8_t* p, size_t len, int64_t* index, const uint8_t** pickled, size_t* n,
+                      hw_error* err);
+
+/* RELEASE (host -> worker): the region id. */
+int hw_msg_release_decode(const uint8_t* p, size_t len, int64_t* region_id, hw_error* err);
+
+/* REGION (worker -> host): region id (0..INT32_MAX) and capacity (> 0); the memfd comes with it. */
+int hw_msg_region_decode(const uint8_t* p, size_t len, int32_t* region_id, size_t* capacity, hw_error* err);
+
+/* BATCH (worker -> host): partition index, region id, descriptor (check it with hw_batch_decode). */
+int hw_msg_batch_decode(const uint8_t* p, size_t len, int64_t* index, int64_t* region_id, const uint8_t** desc,
+                        size_t* n, hw_error* err);
+
+/* ERROR (worker -> host): partition, row, column, error class, message, traceback. */
+typedef struct hw_msg_error {
+  int64_t partition, row, column;
+  const uint8_t *error_class, *message, *traceback;
+  size_t n_error_class, n_message, n_traceback;
+} hw_msg_error;
+int hw_msg_error_decode(const uint8_t* p, size_t len, hw_msg_error* out, hw_error* err);
+/* Fills e from a decoded ERROR: class, message (both cut to fit), row and column; partition is left
+ * to the caller. *traceback: a malloc'd copy, or NULL when empty (or out of memory). */
+void hw_msg_error_apply(const hw_msg_error* m, hw_error* e, char** traceback);
+
 /* Sends one message (with fd attached when pass_fd >= 0). -1 with err set when the peer is gone. */
 int hw_wire_send(int sock, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err);
 

@@ -146,16 +146,18 @@ static char* format_exception(void) {
 }
 
 static void handle_control(wstate* w, hw_msg_type type, const uint8_t* payload, size_t len) {
-  hw_rbuf in = {payload, len, 0, 0};
+  hw_error ignored;
   switch (type) {
     case HW_MSG_RELEASE: { /* one batch in the region is dead; the region is reused once all are */
-      int64_t id = hw_rbuf_i64(&in);
-      if (!in.failed && id >= 0 && id < w->n_regions && w->regions[id]->in_flight > 0) w->regions[id]->in_flight--;
+      int64_t id;
+      if (hw_msg_release_decode(payload, len, &id, &ignored) == 0 && id < w->n_regions && w->regions[id]->in_flight > 0)
+        w->regions[id]->in_flight--;
       break;
     }
     case HW_MSG_CREDIT: {
       /* a credit names the SETUP it belongs to: one for a batch of an earlier lease of this worker
        * (another query has claimed it since) is stale */
+      hw_rbuf in = {payload, len, 0, 0};
       int64_t setup = len >= 8 ? hw_rbuf_i64(&in) : w->query;
       if (setup == w->query) w->credits += 1;
       break;
@@ -252,35 +254,30 @@ static void clear_query(wstate* w) {
 }
 
 static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
-  hw_rbuf in = {payload, len, 0, 0};
   clear_query(w);
-  w->query = hw_rbuf_i64(&in);
-  w->credits = hw_rbuf_i64(&in);
-  w->max_rows = hw_rbuf_i64(&in);
-  w->max_bytes = hw_rbuf_i64(&in);
-  size_t n_schema, n_reader, n_name;
-  const uint8_t* schema_json = hw_rbuf_bytes(&in, &n_schema);
-  const uint8_t* pickled = hw_rbuf_bytes(&in, &n_reader);
-  const uint8_t* name = hw_rbuf_bytes(&in, &n_name);
-  int64_t n_columns = hw_rbuf_i64(&in);
+  hw_msg_setup m;
   hw_error err;
   hw_error_init(&err);
-  if (!in.failed && n_columns >= 0 && n_columns <= INT32_MAX) {
-    w->columns = malloc(sizeof *w->columns * (size_t)(n_columns > 0 ? n_columns : 1));
+  if (hw_msg_setup_decode(payload, len, &m, &err) != 0) return send_error(w, -1, &err, NULL);
+  w->query = m.query;
+  w->credits = m.credits;
+  w->max_rows = m.max_rows;
+  w->max_bytes = m.max_bytes;
+  if (m.n_columns >= 0) {
+    w->columns = malloc(sizeof *w->columns * (size_t)(m.n_columns > 0 ? m.n_columns : 1));
     if (!w->columns) {
       hw_error_oom(&err);
       return send_error(w, -1, &err, NULL);
     }
-    w->n_columns = (int32_t)n_columns;
-    for (int64_t i = 0; i < n_columns; i++) w->columns[i] = (int32_t)hw_rbuf_i64(&in);
+    w->n_columns = (int32_t)m.n_columns;
+    for (int64_t i = 0; i < m.n_columns; i++) w->columns[i] = hw_msg_setup_column(&m, i);
   }
-  w->exact_batches = hw_rbuf_i64(&in) != 0;
-  if (in.failed || n_columns < -1 || n_columns > INT32_MAX) {
-    hw_error_set(&err, "HW_INTERNAL", "a malformed SETUP message");
-    return send_error(w, -1, &err, NULL);
-  }
-  snprintf(w->source_name, sizeof w->source_name, "%.*s", (int)n_name, (const char*)name);
-  char* json = strndup((const char*)schema_json, n_schema);
+  w->exact_batches = m.exact_batches != 0;
+  size_t n_name = m.n_name < sizeof w->source_name ? m.n_name : sizeof w->source_name - 1;
+  snprintf(w->source_name, sizeof w->source_name, "%.*s", (int)n_name, (const char*)m.name);
+  const uint8_t* pickled = m.reader;
+  size_t n_reader = m.n_reader;
+  char* json = strndup((const char*)m.schema_json, m.n_schema_json);
   int rc = json ? hw_spark_json_parse(json, &w->schema, &err) : hw_error_oom(&err);
   free(json);
   if (rc == 0) rc = hw_field_project(&w->out_schema, &w->schema, w->columns, w->n_columns, &err);
@@ -337,13 +334,13 @@ static void cancel_signal(bool deliver) {
 }
 
 static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
-  hw_rbuf in = {payload, len, 0, 0};
-  int64_t index = hw_rbuf_i64(&in);
+  int64_t index;
   size_t n;
-  const uint8_t* pickled = hw_rbuf_bytes(&in, &n);
+  const uint8_t* pickled;
   hw_error err;
   hw_error_init(&err);
-  if (in.failed || !w->read_fn) {
+  if (hw_msg_run_decode(payload, len, &index, &pickled, &n, &err) != 0) return send_error(w, -1, &err, NULL);
+  if (!w->read_fn) {
     hw_error_set(&err, "HW_INTERNAL", "a task arrived without a reader");
     return send_error(w, index, &err, NULL);
   }

@@ -15,8 +15,20 @@ from headwater.datasource import DataSource, DataSourceReader, InputPartition
 import wsources
 
 
+_OTHERS: set = set()  # children that other test modules left running (their sessions' pools)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _others():
+    _OTHERS.update(_all_children())
+
+
 def children():
-    """Process ids whose parent is this process."""
+    """Process ids whose parent is this process, but for those running before this module began."""
+    return [p for p in _all_children() if p not in _OTHERS]
+
+
+def _all_children():
     me, out = str(os.getpid()), []
     for pid in os.listdir("/proc"):
         if pid.isdigit():

@@ -581,3 +581,16 @@ def test_a_source_built_on_pyspark_classes_gets_pyspark_types(spark, mode):
     assert isinstance(seen["schema"], ps_types.StructType)
     assert seen["string_field"] is True
     assert seen["options"] is ps_ds.CaseInsensitiveDict
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_record_batch_with_repeated_column_names_keeps_each_column(spark, mode):
+    """Found by fuzzing: each declared column takes its own batch column, never the first one twice."""
+
+    class Repeated(DataSourceReader):
+        def read(self, p):
+            yield pa.RecordBatch.from_arrays([pa.array([1], pa.int32()), pa.array(["x"])], names=["a", "a"])
+
+    use(spark, mode).dataSource.register(source_with(Repeated, "a INT, a STRING"))
+    table = spark.read.format("src").load().toArrow()
+    assert [c.to_pylist() for c in table.columns] == [[1], ["x"]]

@@ -1,0 +1,16 @@
+/* The REGION message decoder (hw_msg_region_decode, src/exec/wire.c): any bytes as a payload. */
+#include "fuzz_common.h"
+
+#include "exec/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  uint8_t* p = fuzz_exact_copy(data, size);
+  if (!p) return 0;
+  hw_error err;
+  hw_error_init(&err);
+  int32_t id;
+  size_t capacity;
+  if (hw_msg_region_decode(p, size, &id, &capacity, &err) == 0) FUZZ_CHECK(id >= 0 && capacity > 0 && size == 16);
+  free(p);
+  return 0;
+}
