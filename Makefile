@@ -86,7 +86,7 @@ FUZZ_ARGS ?=
 FUZZ_CC ?= clang-14
 FUZZ_APT_PACKAGES := clang-14 libclang-rt-14-dev
 FUZZ_DIR := build/fuzz
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Iinclude -Isrc \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I$(FUZZ_DIR) -Iinclude -Isrc \
   -fsanitize=address,undefined -fno-sanitize-recover=all
 # the pure-C core the targets reach (no Python)
 FUZZ_CORE := src/common/error.c src/arrow/allocator.c src/arrow/buffer.c src/arrow/builder.c src/arrow/array.c \
@@ -96,7 +96,15 @@ FUZZ_CORE := src/common/error.c src/arrow/allocator.c src/arrow/buffer.c src/arr
 fuzz-system-deps:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(FUZZ_APT_PACKAGES)"
 
-fuzz-build: fuzz-system-deps
+# include/headwater.h takes the version from headwater_version.h, which meson generates for its own
+# builds from project(version:) in meson.build (the one place it is written); the same for these.
+$(FUZZ_DIR)/headwater_version.h: meson.build
+	@mkdir -p $(FUZZ_DIR)
+	@v=$$(sed -n "s/^  version: '\(.*\)',/\1/p" meson.build | head -1); IFS=. read -r a b c <<< "$$v"; \
+	printf '#define HW_VERSION_MAJOR %s\n#define HW_VERSION_MINOR %s\n#define HW_VERSION_PATCH %s\n#define HW_VERSION_STRING "%s"\n' \
+	  "$$a" "$$b" "$$c" "$$v" > $@
+
+fuzz-build: fuzz-system-deps $(FUZZ_DIR)/headwater_version.h
 	@mkdir -p $(FUZZ_DIR)/obj
 	@echo "building the core for fuzzing ($(FUZZ_CC), ASan + UBSan + libFuzzer coverage)"
 	@rm -f $(FUZZ_DIR)/libhw_fuzz.a; for c in $(FUZZ_CORE); do \
@@ -110,7 +118,7 @@ fuzz-build: fuzz-system-deps
 
 # Regenerates the seed corpora (committed): DDL and JSON strings from the C tests, and from them
 # encoded messages, descriptors and batches made by the encoders (tests/fuzz/gen_corpus.c).
-fuzz-corpus:
+fuzz-corpus: $(FUZZ_DIR)/headwater_version.h
 	@mkdir -p $(FUZZ_DIR)
 	python3 tests/fuzz/extract_seeds.py
 	$(CC) $(FUZZ_CFLAGS) -o $(FUZZ_DIR)/gen_corpus tests/fuzz/gen_corpus.c $(FUZZ_CORE) -lpthread
