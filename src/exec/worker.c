@@ -311,6 +311,10 @@ static int send_done(wstate* w, int64_t partition) {
 static int task_failed(wstate* w, int64_t partition, hw_error* err, bool python_error) {
   char* tb = python_error ? format_exception() : NULL;
   PyErr_Clear();
+  /* the host sends CANCEL before SIGUSR1: a task the signal stopped may not have read it yet, and
+   * must not report the interruption as its own error */
+  while (pump(w, false) > 0) {
+  }
   int rc = atomic_load(&w->cancelled) ? send_done(w, partition) : send_error(w, partition, err, tb);
   free(tb);
   return rc;

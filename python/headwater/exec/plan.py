@@ -21,7 +21,7 @@ from headwater import _core
 from headwater import datasource as _ours
 from headwater.config import cancel_grace_ms, get, scan_options, workers
 from headwater.errors import AnalysisException, HeadwaterException
-from headwater.exec.policy import BUSY_FALLBACK, PICKLE_FALLBACK, choose_mode, falls_back, pickle_for_workers
+from headwater.exec.policy import PICKLE_FALLBACK, choose_mode, pickle_for_workers
 from headwater.schema import parse_schema, to_struct_type
 from headwater.types import Row
 
@@ -281,19 +281,14 @@ class ReadPlan:
             if shipped is None:
                 mode, why = "thread", PICKLE_FALLBACK
             else:
-                try:
-                    scan = _core.Scan(
-                        self.core_schema, reader.read, partitions, mode="process", pool=session._worker_pool(),
-                        pickled_reader=shipped[0], pickled_partitions=shipped[1:],
-                        task_retries=get(self.conf, "headwater.executor.taskRetries"), **options,
-                    )
-                except HeadwaterException as e:
-                    if not falls_back(e, explicit):
-                        raise
-                    mode, why = "thread", BUSY_FALLBACK
-                else:
-                    self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
-                    return scan, mode, why
+                # queries share the pool's workers (exec/lease.c): a busy pool is waited for
+                scan = _core.Scan(
+                    self.core_schema, reader.read, partitions, mode="process", pool=session._worker_pool(),
+                    pickled_reader=shipped[0], pickled_partitions=shipped[1:],
+                    task_retries=get(self.conf, "headwater.executor.taskRetries"), **options,
+                )
+                self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
+                return scan, mode, why
         scan = _core.Scan(self.core_schema, reader.read, partitions, mode=mode, **options)
         self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
         return scan, mode, why

@@ -19,13 +19,11 @@ from typing import Any, List, Optional, Sequence, Tuple
 import cloudpickle
 
 from headwater.config import executor_mode
-from headwater.errors import AnalysisException, HeadwaterException
+from headwater.errors import AnalysisException
 
-__all__ = ["choose_mode", "pickle_for_workers", "falls_back", "unpicklable_attribute",
-           "PICKLE_FALLBACK", "BUSY_FALLBACK"]
+__all__ = ["choose_mode", "pickle_for_workers", "unpicklable_attribute", "PICKLE_FALLBACK"]
 
 PICKLE_FALLBACK = "auto: the reader does not pickle, so it cannot go to worker processes"
-BUSY_FALLBACK = "auto: the worker processes are busy with another query"
 
 
 def choose_mode(conf: Any, n_partitions: int) -> Tuple[str, str, bool]:
@@ -36,12 +34,6 @@ def choose_mode(conf: Any, n_partitions: int) -> Tuple[str, str, bool]:
     if n_partitions > 1:
         return "process", "auto: more than one partition, run on worker processes", False
     return "thread", "auto: a single partition", False
-
-
-def falls_back(e: HeadwaterException, explicit: bool) -> bool:
-    """True when a failure to start the job on the worker processes lets ``auto`` run it on threads
-    (the pool is busy with another query); else the error stands."""
-    return e.error_class == "HW_POOL_BUSY" and not explicit
 
 
 def unpicklable_attribute(obj: Any) -> Optional[Tuple[str, str]]:

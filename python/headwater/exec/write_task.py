@@ -29,7 +29,7 @@ from headwater.datasource import InputPartition
 from headwater.errors import AnalysisException, HeadwaterException, PythonException
 from headwater.exec.local import LocalPlan
 from headwater.exec.plan import Flavor, api_classes, make_source, source_error
-from headwater.exec.policy import choose_mode, falls_back, pickle_for_workers
+from headwater.exec.policy import choose_mode, pickle_for_workers
 from headwater.exec.scan import batches as scan_batches
 
 __all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers"]
@@ -232,12 +232,9 @@ class WriteJob:
         mode, _, explicit = choose_mode(conf, len(tasks))
         pickled = pickle_tasks(tasks, explicit, self.flavor_name) if mode == "process" else None
         if pickled is not None:
-            try:
-                failure, interrupted = run_in_workers(self.session._worker_pool(), pickled, messages)
-            except HeadwaterException as e:
-                if not falls_back(e, explicit):
-                    raise
-                failure, interrupted = self._run_on_threads(tasks, messages), False  # auto: the pool is busy
+            # tasks share the pool's workers with other queries (exec/lease.c): never rerun on threads,
+            # which could write a partition twice
+            failure, interrupted = run_in_workers(self.session._worker_pool(), pickled, messages)
             if interrupted:
                 self._abort(messages, failure or KeyboardInterrupt())
                 raise KeyboardInterrupt("the write was interrupted")
