@@ -19,25 +19,7 @@ PRELUDE = textwrap.dedent(
     from headwater.datasource import (DataSource, DataSourceReader, DataSourceWriter, InputPartition,
                                       WriterCommitMessage)
 
-    def children():
-        me, out = str(os.getpid()), []
-        for d in os.listdir("/proc"):
-            if d.isdigit():
-                try:
-                    with open(f"/proc/{d}/stat") as f:
-                        fields = f.read().split(")")[-1].split()
-                except OSError:
-                    continue
-                if fields[1] == me and fields[0] != "Z":
-                    out.append(int(d))
-        return sorted(out)
-
-    def alive(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().split(")")[-1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
+    from procs import alive, children
 
     def fds():
         return len(os.listdir("/proc/self/fd"))
@@ -106,8 +88,9 @@ PRELUDE = textwrap.dedent(
 def run_script(body, timeout=90):
     """Runs PRELUDE + body in a fresh interpreter; its output. A hang fails (killed at timeout)."""
     try:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(__file__), os.environ.get("PYTHONPATH")])))
         done = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"hung (killed after {timeout} s); output so far:\n{e.stdout}\n{e.stderr}")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -14,6 +14,7 @@ import headwater
 from headwater.datasource import DataSource, DataSourceReader, InputPartition
 
 import wsources
+from procs import children as _live_children
 
 
 _OTHERS: set = set()  # children that other test modules left running (their sessions' pools)
@@ -21,25 +22,12 @@ _OTHERS: set = set()  # children that other test modules left running (their ses
 
 @pytest.fixture(scope="module", autouse=True)
 def _others():
-    _OTHERS.update(_all_children())
+    _OTHERS.update(_live_children(zombies=True))
 
 
 def children():
     """Process ids whose parent is this process, but for those running before this module began."""
-    return [p for p in _all_children() if p not in _OTHERS]
-
-
-def _all_children():
-    me, out = str(os.getpid()), []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    if f.read().rsplit(")", 1)[-1].split()[1] == me:
-                        out.append(int(pid))
-            except OSError:
-                pass
-    return out
+    return [p for p in _live_children(zombies=True) if p not in _OTHERS]
 
 
 def batch_mappings():

@@ -25,6 +25,7 @@ from headwater.errors import AnalysisException, PythonException
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import wsources  # noqa: E402
+from procs import alive, children  # noqa: E402
 from test_write import TYPES_SCHEMA, type_rows  # noqa: E402
 from wsources import Msg  # noqa: E402
 
@@ -40,30 +41,6 @@ def spark():
     pids = s._pool.pids if s._pool is not None else []
     s.stop()
     assert not any(alive(p) for p in pids)  # every worker reaped
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def children():
-    """Live child processes of this process."""
-    me = str(os.getpid())
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    fields = f.read().split(")")[-1].split()
-            except OSError:
-                continue
-            if fields[1] == me and fields[0] != "Z":
-                out.append(int(d))
-    return sorted(out)
 
 
 def calls(name):
