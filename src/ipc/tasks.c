@@ -1,4 +1,4 @@
-#include "exec/tasks.h"
+#include "ipc/tasks.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 /* One host thread per worker: it hands its worker tasks and files the answers. */
 typedef struct task_proxy {
@@ -20,7 +20,7 @@ typedef struct task_proxy {
 } task_proxy;
 
 struct hw_task_run {
-  hw_pool* pool; /* its workers are claimed one task at a time (exec/lease.c) */
+  hw_pool* pool; /* its workers are claimed one task at a time (ipc/lease.c) */
   hw_task* tasks;
   uint8_t** inputs;
   size_t* input_lens;

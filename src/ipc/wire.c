@@ -1,4 +1,4 @@
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 #include <errno.h>
 #include <stdatomic.h>

@@ -4,14 +4,14 @@
  * a batch (where each buffer of each node lies in a region), which the host
  * checks before it touches any of it.
  */
-#ifndef HW_EXEC_WIRE_H
-#define HW_EXEC_WIRE_H
+#ifndef HW_IPC_WIRE_H
+#define HW_IPC_WIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "exec/shm.h"
+#include "ipc/shm.h"
 #include "schema/field.h"
 
 typedef enum hw_msg_type {

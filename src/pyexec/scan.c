@@ -1,4 +1,4 @@
-#include "exec/scan.h"
+#include "pyexec/scan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,7 +13,7 @@
 #include "arrow/array.h"
 #include "arrow/allocator.h"
 #include "common/error.h"
-#include "exec/partition_reader.h"
+#include "pyexec/partition_reader.h"
 
 /* Finished batches of one partition waiting for the consumer (thread mode). */
 typedef struct part_queue {
@@ -100,7 +100,7 @@ struct hw_scan {
   int32_t n_threads;
 
   /* process mode */
-  hw_pool* pool;              /* its workers are claimed one task at a time (exec/lease.c) */
+  hw_pool* pool;              /* its workers are claimed one task at a time (ipc/lease.c) */
   PyObject* pickled_reader;   /* bytes */
   PyObject* pickled_partitions; /* list of bytes */
   char* schema_json;
@@ -549,7 +549,7 @@ static void* proxy_main(void* arg) {
     px->running = index < s->n_partitions ? index : -1;
     if (index < s->n_partitions) s->queues[index].serial = w->serial;
     pthread_mutex_unlock(&s->mu);
-    if (setup) { /* the credits of this SETUP (exec/lease.c watches them for stalls) */
+    if (setup) { /* the credits of this SETUP (ipc/lease.c watches them for stalls) */
       pthread_mutex_lock(&pool->mu);
       w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
       w->outstanding = 0;

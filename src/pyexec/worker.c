@@ -5,7 +5,7 @@
  * host only a descriptor per batch. Credits from the host bound the batches in
  * flight; regions come back when the host releases their batch.
  */
-#include "exec/worker.h"
+#include "pyexec/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +21,9 @@
 
 #include "arrow/array.h"
 #include "common/error.h"
-#include "exec/partition_reader.h"
-#include "exec/shm.h"
-#include "exec/wire.h"
+#include "pyexec/partition_reader.h"
+#include "ipc/shm.h"
+#include "ipc/wire.h"
 
 typedef struct wstate {
   int sock;

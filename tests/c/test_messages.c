@@ -1,4 +1,4 @@
-/* Tests of the message decoders of src/exec/wire.h other than TASK/RESULT (test_task_messages.c):
+/* Tests of the message decoders of src/ipc/wire.h other than TASK/RESULT (test_task_messages.c):
  * SETUP, RUN, RELEASE, REGION, BATCH, ERROR. Each is given what its encoder writes, then every
  * truncation and a trailing byte, then values out of range. Payloads are copied into exactly sized
  * allocations so AddressSanitizer reports any read past them. */
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 typedef int (*decode_fn)(const uint8_t* p, size_t len);
 

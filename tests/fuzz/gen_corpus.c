@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 #include "fuzz_arrays.h"
 
 static const char* corpus;
