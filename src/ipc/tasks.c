@@ -61,18 +61,6 @@ static int64_t claim(hw_task_run* run, task_proxy* px) {
   return i;
 }
 
-/* Reads the worker's ERROR message into e (and its traceback, malloc'd). */
-static void read_worker_error(const uint8_t* payload, size_t len, int64_t index, hw_error* e, char** traceback) {
-  hw_msg_error m; /* its partition is the task's index, which the host knows */
-  hw_error_init(e);
-  *traceback = NULL;
-  if (hw_msg_error_decode(payload, len, &m, e) != 0)
-    hw_error_set(e, "HW_MALFORMED_MESSAGE", "partition %lld: a worker sent a malformed error", (long long)index);
-  else
-    hw_msg_error_apply(&m, e, traceback);
-  e->partition = index;
-}
-
 /* Starts a fresh worker in an emptied slot (not once the pool is stopped). */
 static void respawn(hw_task_run* run, hw_pool* pool, int32_t slot) {
   hw_error ignored;
@@ -158,7 +146,8 @@ static void* proxy_main(void* arg) {
       } else if (type == HW_MSG_ERROR) {
         hw_error werr;
         char* traceback;
-        read_worker_error(payload, len, i, &werr, &traceback);
+        hw_msg_error_read(payload, len, i, &werr, &traceback);
+        werr.partition = i; /* the task's index, which the host knows */
         finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
         free(traceback);
       } else {
