@@ -1,6 +1,6 @@
 /*
  * The CPython extension module headwater._core: glue between Python and the
- * C core. Nothing here runs per row; the converter does (src/convert).
+ * C core. Nothing here runs per row; the converter does (src/pyexec/rows_to_arrow.c).
  */
 #ifndef HW_PYTHON_GLUE_H
 #define HW_PYTHON_GLUE_H

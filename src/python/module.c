@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "convert/arrow_to_rows.h"
-#include "convert/rows_to_arrow.h"
+#include "pyexec/arrow_to_rows.h"
+#include "pyexec/rows_to_arrow.h"
 #include "python/glue.h"
 
 #define HW_DEFAULT_MAX_ROWS_PER_BATCH 10000

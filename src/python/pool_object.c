@@ -2,8 +2,8 @@
 #include <stdlib.h>
 
 #include "common/error.h"
-#include "exec/pool.h"
-#include "exec/worker.h"
+#include "ipc/pool.h"
+#include "pyexec/worker.h"
 #include "python/glue.h"
 
 static PyObject* pool_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {

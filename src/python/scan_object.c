@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "exec/scan.h"
+#include "pyexec/scan.h"
 #include "python/glue.h"
 
 typedef struct {

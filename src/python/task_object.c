@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "exec/tasks.h"
+#include "ipc/tasks.h"
 #include "python/glue.h"
 
 /* One task's outcome: None (not run, or stopped by a cancel), ("ok", bytes), ("failed", bytes) or
@@ -30,7 +30,7 @@ static PyObject* outcome(const hw_task* t) {
 }
 
 /* run_tasks(pool, tasks) -> (outcomes, interrupted). Runs each bytes payload of `tasks` on a worker
- * (see exec/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one, or the pool's cancel grace
+ * (see ipc/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one, or the pool's cancel grace
  * period without the tasks ending, kills the workers still running), waits for the workers to stop, and returns with interrupted = True
  * (the caller aborts, then raises). GIL. */
 PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "schema/field.h"
 
 /* ---- tokens ---- */
@@ -44,34 +45,6 @@ typedef struct parser {
   size_t first;       /* where the first token starts */
 } parser;
 
-/* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if none starts there. */
-static int utf8_seq_len(const unsigned char* s) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  int n;
-  uint32_t cp;
-  if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-  else return 0;
-  for (int k = 1; k < n; k++) {
-    if ((s[k] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
-    cp = (cp << 6) | (s[k] & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return n;
-}
-
-static bool utf8_valid(const char* s, size_t len) {
-  for (size_t i = 0; i < len;) {
-    int n = utf8_seq_len((const unsigned char*)s + i);
-    if (n == 0 || i + (size_t)n > len) return false;
-    i += (size_t)n;
-  }
-  return true;
-}
-
 /* Writes s[0..len) into buf as '...' for messages: at most 40 bytes, control characters and
  * invalid UTF-8 as \xNN, so messages stay printable and valid UTF-8. */
 static void quote_text(const char* s, size_t len, char* buf, size_t cap) {
@@ -84,7 +57,7 @@ static void quote_text(const char* s, size_t len, char* buf, size_t cap) {
   buf[o++] = '\'';
   for (size_t i = 0; i < len && o + 8 < cap;) {
     unsigned char c = (unsigned char)s[i];
-    int n = utf8_seq_len((const unsigned char*)s + i);
+    int n = hw_utf8_decode((const unsigned char*)s + i, NULL);
     if (c >= 0x20 && c != 0x7F && n > 0 && i + (size_t)n <= len) {
       memcpy(buf + o, s + i, (size_t)n);
       o += (size_t)n;
@@ -209,7 +182,7 @@ static int next(parser* p) {
     i++;
     t.kind = TK_PUNCT;
   } else {
-    int n = utf8_seq_len((const unsigned char*)s + i);
+    int n = hw_utf8_decode((const unsigned char*)s + i, NULL);
     i += n > 0 ? (size_t)n : 1;
     t.kind = TK_OTHER;
   }
@@ -248,66 +221,19 @@ static int64_t number_value(const parser* p) {
   return v > INT32_MAX ? (int64_t)INT32_MAX + 1 : v;
 }
 
-/* ---- decoded text ---- */
-
-typedef struct text {
-  char* data;
-  size_t len, cap;
-} text;
-
-static bool text_push(text* t, const char* s, size_t n) {
-  if (t->len + n + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap : 32;
-    while (cap < t->len + n + 1) cap *= 2;
-    char* d = realloc(t->data, cap);
-    if (!d) return false;
-    t->data = d;
-    t->cap = cap;
-  }
-  memcpy(t->data + t->len, s, n);
-  t->len += n;
-  t->data[t->len] = '\0';
-  return true;
-}
-
-static bool text_push_utf8(text* t, uint32_t cp) {
-  char b[4];
-  size_t n;
-  if (cp < 0x80) b[0] = (char)cp, n = 1;
-  else if (cp < 0x800) b[0] = (char)(0xC0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
-  else if (cp < 0x10000)
-    b[0] = (char)(0xE0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
-  else
-    b[0] = (char)(0xF0 | (cp >> 18)), b[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
-  return text_push(t, b, n);
-}
-
-static int hex4(const char* s) {
-  int v = 0;
-  for (int k = 0; k < 4; k++) {
-    char c = s[k];
-    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 /* Appends the contents of the current string literal, with Spark's escapes decoded:
  * \' \" \\ \b \n \r \t \Z \uXXXX, octal \NNN; \% and \_ keep their backslash; any other
  * escaped character stands for itself. A doubled quote stands for one quote. */
-static int decode_string(parser* p, text* out) {
+static int decode_string(parser* p, hw_text* out) {
   const char* s = p->src;
   char q = s[p->tok.start];
   for (size_t i = p->tok.start + 1; i < p->tok.end - 1; i++) {
     char c = s[i];
-    bool ok = true;
     if (c == q) { /* doubled quote (the lexer guarantees the pair) */
-      ok = text_push(out, &q, 1);
+      hw_text_put(out, &q, 1);
       i++;
     } else if (c != '\\') {
-      ok = text_push(out, &c, 1);
+      hw_text_put(out, &c, 1);
     } else {
       size_t esc = i;
       char e = s[++i];
@@ -318,17 +244,17 @@ static int decode_string(parser* p, text* out) {
         is_cp = true;
         i += 2;
       } else if (e == 'u') {
-        int hi = i + 4 < p->tok.end ? hex4(s + i + 1) : -1;
+        int hi = i + 4 < p->tok.end ? hw_hex4(s + i + 1) : -1;
         if (hi < 0) return fail_at(p, esc, "PARSE_SYNTAX_ERROR", "invalid \\u escape in string literal");
         i += 4;
         cp = (uint32_t)hi;
-        if (hi >= 0xD800 && hi <= 0xDBFF) { /* a surrogate pair, as Java strings spell astral characters */
-          int lo = (i + 6 < p->tok.end && s[i + 1] == '\\' && s[i + 2] == 'u') ? hex4(s + i + 3) : -1;
-          if (lo < 0xDC00 || lo > 0xDFFF)
+        if (hw_is_high_surrogate(hi)) { /* a surrogate pair, as Java strings spell astral characters */
+          int lo = (i + 6 < p->tok.end && s[i + 1] == '\\' && s[i + 2] == 'u') ? hw_hex4(s + i + 3) : -1;
+          if (!hw_is_low_surrogate(lo))
             return fail_at(p, esc, "PARSE_SYNTAX_ERROR", "invalid \\u escape in string literal");
-          cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+          cp = hw_surrogate_join(hi, lo);
           i += 6;
-        } else if (hi >= 0xDC00 && hi <= 0xDFFF) {
+        } else if (hw_is_low_surrogate(hi)) {
           return fail_at(p, esc, "PARSE_SYNTAX_ERROR", "invalid \\u escape in string literal");
         }
         is_cp = true;
@@ -346,15 +272,16 @@ static int decode_string(parser* p, text* out) {
           case '_': lit = "\\_"; break;
           default: break;
         }
-        ok = lit ? text_push(out, lit, strlen(lit)) : text_push(out, &e, 1);
+        if (lit) hw_text_put_str(out, lit);
+        else hw_text_put(out, &e, 1);
       }
       if (is_cp) {
         if (cp == 0)
           return fail_at(p, esc, "PARSE_SYNTAX_ERROR", "string literal contains a NUL character");
-        ok = text_push_utf8(out, cp);
+        hw_text_put_utf8(out, cp);
       }
     }
-    if (!ok) return fail_oom(p);
+    if (out->oom) return fail_oom(p);
   }
   return 0;
 }
@@ -633,17 +560,17 @@ static int parse_field(parser* p, int level, hw_field* f) {
   if (t->kind == TK_WORD && !is_number(p)) {
     if (hw_field_set_name(f, s + t->start, t->end - t->start, p->err) != 0) return fail_oom(p);
   } else if (t->kind == TK_QUOTED) {
-    text name = {0};
-    bool ok = text_push(&name, "", 0);
-    for (size_t i = t->start + 1; ok && i < t->end - 1; i++) {
-      ok = text_push(&name, s + i, 1);
+    hw_text name = {0};
+    hw_text_put(&name, "", 0);
+    for (size_t i = t->start + 1; !name.oom && i < t->end - 1; i++) {
+      hw_text_put(&name, s + i, 1);
       if (s[i] == '`') i++; /* `` -> ` */
     }
-    if (!ok) {
+    if (name.oom) {
       free(name.data);
       return fail_oom(p);
     }
-    if (!utf8_valid(name.data, name.len)) {
+    if (!hw_utf8_valid(name.data, name.len)) {
       free(name.data);
       return fail_at(p, t->start, "PARSE_SYNTAX_ERROR", "invalid UTF-8 in backtick-quoted name");
     }
@@ -664,8 +591,9 @@ static int parse_field(parser* p, int level, hw_field* f) {
   if (is_keyword(p, "COMMENT")) {
     if (next(p) != 0) return -1;
     if (p->tok.kind != TK_STRING) return fail_expected(p, "a string literal after COMMENT");
-    text comment = {0};
-    if (!text_push(&comment, "", 0)) return fail_oom(p);
+    hw_text comment = {0};
+    hw_text_put(&comment, "", 0);
+    if (comment.oom) return fail_oom(p);
     size_t start = p->tok.start;
     while (p->tok.kind == TK_STRING) { /* adjacent literals concatenate, as in Spark */
       if (decode_string(p, &comment) != 0 || next(p) != 0) {
@@ -673,7 +601,7 @@ static int parse_field(parser* p, int level, hw_field* f) {
         return -1;
       }
     }
-    if (!utf8_valid(comment.data, comment.len)) {
+    if (!hw_utf8_valid(comment.data, comment.len)) {
       free(comment.data);
       return fail_at(p, start, "PARSE_SYNTAX_ERROR", "invalid UTF-8 in string literal");
     }
@@ -772,7 +700,7 @@ int hw_ddl_parse_n(const char* ddl, size_t len, hw_field* out, hw_error* err) {
   parser p = {.src = ddl, .err = err};
   for (size_t i = 0; i < len;) {
     if (ddl[i] == '\0') return fail_at(&p, i, "PARSE_SYNTAX_ERROR", "the DDL contains a NUL character (U+0000)");
-    int n = utf8_seq_len((const unsigned char*)ddl + i);
+    int n = hw_utf8_decode((const unsigned char*)ddl + i, NULL);
     if (n == 0 || i + (size_t)n > len) {
       unsigned char c = (unsigned char)ddl[i];
       bool surrogate = c == 0xED && i + 1 < len && ((unsigned char)ddl[i + 1] & 0xE0) == 0xA0;

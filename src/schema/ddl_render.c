@@ -13,33 +13,8 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "schema/field.h"
-
-typedef struct sbuf {
-  char* data;
-  size_t len, cap;
-  bool oom; /* sticky: checked once at the end */
-} sbuf;
-
-static void put(sbuf* b, const char* s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    char* d = realloc(b->data, cap);
-    if (!d) {
-      b->oom = true;
-      return;
-    }
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-}
-
-static void put_str(sbuf* b, const char* s) { put(b, s, strlen(s)); }
 
 typedef enum style {
   STYLE_DDL,    /* uppercase types, quoted names, NOT NULL and COMMENT */
@@ -47,7 +22,7 @@ typedef enum style {
 } style;
 
 typedef struct renderer {
-  sbuf out;
+  hw_text out;
   style style;
   hw_error* err;
 } renderer;
@@ -92,7 +67,7 @@ static void put_keyword(renderer* r, const char* kw) {
     char c = kw[i];
     buf[i] = (r->style == STYLE_DDL && c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
   }
-  put(&r->out, buf, n);
+  hw_text_put(&r->out, buf, n);
 }
 
 static bool is_plain_identifier(const char* s) {
@@ -107,31 +82,31 @@ static bool is_plain_identifier(const char* s) {
 static void put_name(renderer* r, const char* name) {
   if (!name) name = "";
   if (r->style == STYLE_SIMPLE || is_plain_identifier(name)) {
-    put_str(&r->out, name);
+    hw_text_put_str(&r->out, name);
     return;
   }
-  put(&r->out, "`", 1);
+  hw_text_put(&r->out, "`", 1);
   for (const char* s = name; *s; s++) {
-    put(&r->out, s, 1);
-    if (*s == '`') put(&r->out, "`", 1); /* ` is escaped by doubling */
+    hw_text_put(&r->out, s, 1);
+    if (*s == '`') hw_text_put(&r->out, "`", 1); /* ` is escaped by doubling */
   }
-  put(&r->out, "`", 1);
+  hw_text_put(&r->out, "`", 1);
 }
 
 /* A single-quoted literal our parser (and Spark's) reads back to the same text. */
 static void put_comment(renderer* r, const char* comment) {
-  put(&r->out, " COMMENT '", 10);
+  hw_text_put(&r->out, " COMMENT '", 10);
   for (const char* s = comment; *s; s++) {
     switch (*s) {
-      case '\'': put(&r->out, "\\'", 2); break;
-      case '\\': put(&r->out, "\\\\", 2); break;
-      case '\n': put(&r->out, "\\n", 2); break;
-      case '\r': put(&r->out, "\\r", 2); break;
-      case '\t': put(&r->out, "\\t", 2); break;
-      default: put(&r->out, s, 1); break;
+      case '\'': hw_text_put(&r->out, "\\'", 2); break;
+      case '\\': hw_text_put(&r->out, "\\\\", 2); break;
+      case '\n': hw_text_put(&r->out, "\\n", 2); break;
+      case '\r': hw_text_put(&r->out, "\\r", 2); break;
+      case '\t': hw_text_put(&r->out, "\\t", 2); break;
+      default: hw_text_put(&r->out, s, 1); break;
     }
   }
-  put(&r->out, "'", 1);
+  hw_text_put(&r->out, "'", 1);
 }
 
 static int render_type(renderer* r, const hw_field* f, int depth);
@@ -141,11 +116,11 @@ static int render_type(renderer* r, const hw_field* f, int depth);
  * (HW_MAX_NESTING: the root is 0, a MAP's key and value are 2 below the map). */
 static int render_field(renderer* r, const hw_field* f, int depth, bool top) {
   put_name(r, f->name);
-  if (r->style == STYLE_SIMPLE) put(&r->out, ":", 1);
-  else put_str(&r->out, top ? " " : ": ");
+  if (r->style == STYLE_SIMPLE) hw_text_put(&r->out, ":", 1);
+  else hw_text_put_str(&r->out, top ? " " : ": ");
   if (render_type(r, f, depth) != 0) return -1;
   if (r->style == STYLE_DDL) {
-    if (!f->nullable) put(&r->out, " NOT NULL", 9);
+    if (!f->nullable) hw_text_put(&r->out, " NOT NULL", 9);
     if (f->comment) put_comment(r, f->comment);
   }
   return 0;
@@ -156,7 +131,7 @@ static int render_fields(renderer* r, const hw_field* f, int depth, bool top) {
     return hw_error_set(r->err, "HW_MALFORMED_FIELD", "struct has %d fields but no children array",
                         (int)f->n_children);
   for (int32_t i = 0; i < f->n_children; i++) {
-    if (i > 0) put_str(&r->out, r->style == STYLE_DDL ? ", " : ",");
+    if (i > 0) hw_text_put_str(&r->out, r->style == STYLE_DDL ? ", " : ",");
     if (render_field(r, &f->children[i], depth, top) != 0) return -1;
   }
   return 0;
@@ -183,7 +158,7 @@ static int render_type(renderer* r, const hw_field* f, int depth) {
         return hw_error_set(r->err, "HW_MALFORMED_FIELD", "list field must have exactly one child");
       put_keyword(r, "array<");
       if (render_type(r, &f->children[0], depth + 1) != 0) return -1;
-      put(&r->out, ">", 1);
+      hw_text_put(&r->out, ">", 1);
       return 0;
     case HW_TYPE_MAP: {
       const hw_field* entries = f->n_children == 1 && f->children ? &f->children[0] : NULL;
@@ -192,15 +167,15 @@ static int render_type(renderer* r, const hw_field* f, int depth) {
                             "map field must have one 'entries' child with a key and a value");
       put_keyword(r, "map<");
       if (render_type(r, &entries->children[0], depth + 2) != 0) return -1; /* below the entries struct */
-      put_str(&r->out, r->style == STYLE_DDL ? ", " : ",");
+      hw_text_put_str(&r->out, r->style == STYLE_DDL ? ", " : ",");
       if (render_type(r, &entries->children[1], depth + 2) != 0) return -1;
-      put(&r->out, ">", 1);
+      hw_text_put(&r->out, ">", 1);
       return 0;
     }
     case HW_TYPE_STRUCT:
       put_keyword(r, "struct<");
       if (render_fields(r, f, depth + 1, false) != 0) return -1;
-      put(&r->out, ">", 1);
+      hw_text_put(&r->out, ">", 1);
       return 0;
     default: break;
   }
@@ -217,7 +192,7 @@ static int render_type(renderer* r, const hw_field* f, int depth) {
 static int finish(renderer* r, int rc, char** out) {
   if (rc == 0 && r->out.oom) rc = hw_error_oom(r->err);
   if (rc == 0 && !r->out.data) { /* an empty struct renders as "" */
-    put(&r->out, "", 0);
+    hw_text_put(&r->out, "", 0);
     if (r->out.oom) rc = hw_error_oom(r->err);
   }
   if (rc != 0) {

@@ -19,75 +19,12 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "schema/field.h"
 
 /* Every struct level costs three containers (type, "fields", field) and a leaf one more
  * (metadata), so HW_MAX_NESTING types need about 3 * 64 + 1: four per level leaves headroom. */
 #define JSON_MAX_DEPTH (4 * HW_MAX_NESTING)
-
-/* Decodes the UTF-8 sequence at s into *cp; returns its length (1..4) or 0 if invalid. */
-static int utf8_decode(const unsigned char* s, uint32_t* cp) {
-  unsigned c = s[0];
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  int n;
-  uint32_t v;
-  if (c >= 0xC2 && c <= 0xDF) n = 2, v = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, v = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, v = c & 0x07;
-  else return 0;
-  for (int k = 1; k < n; k++) {
-    if ((s[k] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
-    v = (v << 6) | (s[k] & 0x3F);
-  }
-  if ((n == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) || (n == 4 && (v < 0x10000 || v > 0x10FFFF)))
-    return 0;
-  *cp = v;
-  return n;
-}
-
-/* ---- growable text, for both decoding and rendering ---- */
-
-typedef struct text {
-  char* data;
-  size_t len, cap;
-  bool oom; /* sticky: checked once at the end */
-} text;
-
-static void put(text* t, const char* s, size_t n) {
-  if (t->oom) return;
-  if (t->len + n + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap : 64;
-    while (cap < t->len + n + 1) cap *= 2;
-    char* d = realloc(t->data, cap);
-    if (!d) {
-      t->oom = true;
-      return;
-    }
-    t->data = d;
-    t->cap = cap;
-  }
-  memcpy(t->data + t->len, s, n);
-  t->len += n;
-  t->data[t->len] = '\0';
-}
-
-static void put_str(text* t, const char* s) { put(t, s, strlen(s)); }
-
-static void put_utf8(text* t, uint32_t cp) {
-  char b[4];
-  size_t n;
-  if (cp < 0x80) b[0] = (char)cp, n = 1;
-  else if (cp < 0x800) b[0] = (char)(0xC0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
-  else if (cp < 0x10000)
-    b[0] = (char)(0xE0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
-  else
-    b[0] = (char)(0xF0 | (cp >> 18)), b[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), b[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
-  put(t, b, n);
-}
 
 /* ---- errors ---- */
 
@@ -110,7 +47,7 @@ static int jfail(jparser* j, size_t off, const char* error_class, const char* fm
 static void describe_char(const jparser* j, size_t off, char* buf, size_t cap) {
   const unsigned char* u = (const unsigned char*)j->s + off;
   uint32_t cp;
-  int n = utf8_decode(u, &cp);
+  int n = hw_utf8_decode(u, &cp);
   if (!*u) snprintf(buf, cap, "end of input");
   else if (n > 1 || (n == 1 && cp >= 0x20 && cp != 0x7F)) snprintf(buf, cap, "'%.*s'", n, (const char*)u);
   else snprintf(buf, cap, "'\\x%02X'", *u);
@@ -129,26 +66,9 @@ static size_t skip_ws(const char* s, size_t i) {
   return i;
 }
 
-static int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-static int hex4(const char* s) {
-  int v = 0;
-  for (int k = 0; k < 4; k++) {
-    int d = hex_digit(s[k]); /* stops at a NUL, which is no hex digit */
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 /* Reads the string at *pos (a '"'), leaving *pos after it. Decodes into out unless out is NULL
  * (then it only checks). Decoded strings may not contain NUL: they become C strings. */
-static int read_string(jparser* j, size_t* pos, text* out) {
+static int read_string(jparser* j, size_t* pos, hw_text* out) {
   const char* s = j->s;
   size_t start = *pos, i = start + 1;
   for (;;) {
@@ -173,7 +93,7 @@ static int read_string(jparser* j, size_t* pos, text* out) {
         default: break;
       }
       if (simple) {
-        if (out) put(out, simple, 1);
+        if (out) hw_text_put(out, simple, 1);
         i += 2;
         continue;
       }
@@ -182,36 +102,36 @@ static int read_string(jparser* j, size_t* pos, text* out) {
         if (e > 0x20 && e < 0x7F) return jfail(j, esc, "PARSE_SYNTAX_ERROR", "invalid escape '\\%c' in a string", e);
         return jfail(j, esc, "PARSE_SYNTAX_ERROR", "invalid escape in a string");
       }
-      int hi = hex4(s + i + 2);
+      int hi = hw_hex4(s + i + 2);
       if (hi < 0) return jfail(j, esc, "PARSE_SYNTAX_ERROR", "expected four hex digits after \\u");
       uint32_t cp = (uint32_t)hi;
       i += 6;
-      if (hi >= 0xD800 && hi <= 0xDBFF) {
-        int lo = (s[i] == '\\' && s[i + 1] == 'u') ? hex4(s + i + 2) : -1;
-        if (lo < 0xDC00 || lo > 0xDFFF)
+      if (hw_is_high_surrogate(hi)) {
+        int lo = (s[i] == '\\' && s[i + 1] == 'u') ? hw_hex4(s + i + 2) : -1;
+        if (!hw_is_low_surrogate(lo))
           return jfail(j, esc, "PARSE_SYNTAX_ERROR", "high surrogate \\u%04X is not followed by a low surrogate",
                        (unsigned)hi);
-        cp = 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
+        cp = hw_surrogate_join(hi, lo);
         i += 6;
-      } else if (hi >= 0xDC00 && hi <= 0xDFFF) {
+      } else if (hw_is_low_surrogate(hi)) {
         return jfail(j, esc, "PARSE_SYNTAX_ERROR", "lone low surrogate \\u%04X", (unsigned)hi);
       }
       if (out) {
         if (cp == 0)
           return jfail(j, esc, "INVALID_JSON_DATA_TYPE", "strings containing \\u0000 are not supported");
-        put_utf8(out, cp);
+        hw_text_put_utf8(out, cp);
       }
       continue;
     }
     uint32_t cp;
-    int n = utf8_decode((const unsigned char*)s + i, &cp);
+    int n = hw_utf8_decode((const unsigned char*)s + i, &cp);
     if (n == 0) return jfail(j, i, "PARSE_SYNTAX_ERROR", "invalid UTF-8 in a string");
-    if (out) put(out, s + i, (size_t)n);
+    if (out) hw_text_put(out, s + i, (size_t)n);
     i += (size_t)n;
   }
   *pos = i + 1;
   if (out) {
-    put(out, "", 0); /* a decoded empty string is "", not NULL */
+    hw_text_put(out, "", 0); /* a decoded empty string is "", not NULL */
     if (out->oom) return hw_error_oom(j->err);
   }
   return 0;
@@ -318,7 +238,7 @@ static int find_keys(jparser* j, size_t pos, const char* const* keys, size_t n, 
   if (s[i] == '}') return 0;
   for (;;) {
     size_t key_pos = i;
-    text key = {0};
+    hw_text key = {0};
     if (read_string(j, &i, &key) != 0) {
       free(key.data);
       return -1;
@@ -357,7 +277,7 @@ static int read_bool(jparser* j, size_t pos, const char* key, bool* out) {
 /* Decodes the string at pos into a malloc'ed C string. */
 static int read_cstring(jparser* j, size_t pos, const char* key, char** out) {
   if (j->s[pos] != '"') return fail_kind(j, pos, key, "a string");
-  text t = {0};
+  hw_text t = {0};
   if (read_string(j, &pos, &t) != 0) {
     free(t.data);
     return -1;
@@ -622,17 +542,17 @@ int hw_spark_json_parse(const char* json, hw_field* out, hw_error* err) {
 /* ---- rendering ---- */
 
 typedef struct jrenderer {
-  text out;
+  hw_text out;
   hw_error* err;
 } jrenderer;
 
 /* A JSON string as Python's json.dumps(ensure_ascii=True) writes it. */
 static int put_json_string(jrenderer* r, const char* s) {
   static const char hex[] = "0123456789abcdef";
-  put(&r->out, "\"", 1);
+  hw_text_put(&r->out, "\"", 1);
   for (const unsigned char* u = (const unsigned char*)(s ? s : ""); *u;) {
     uint32_t cp;
-    int n = utf8_decode(u, &cp);
+    int n = hw_utf8_decode(u, &cp);
     if (n == 0) return hw_error_set(r->err, "HW_MALFORMED_FIELD", "a name or comment is not valid UTF-8");
     u += n;
     const char* esc = NULL;
@@ -647,26 +567,21 @@ static int put_json_string(jrenderer* r, const char* s) {
       default: break;
     }
     if (esc) {
-      put_str(&r->out, esc);
+      hw_text_put_str(&r->out, esc);
     } else if (cp >= 0x20 && cp <= 0x7E) {
       char c = (char)cp;
-      put(&r->out, &c, 1);
+      hw_text_put(&r->out, &c, 1);
     } else {
-      uint32_t units[2] = {cp, 0};
-      int n_units = 1;
-      if (cp >= 0x10000) { /* a surrogate pair */
-        units[0] = 0xD800 + ((cp - 0x10000) >> 10);
-        units[1] = 0xDC00 + ((cp - 0x10000) & 0x3FF);
-        n_units = 2;
-      }
+      uint32_t units[2];
+      int n_units = hw_utf16_units(cp, units); /* above U+FFFF: a surrogate pair */
       for (int k = 0; k < n_units; k++) {
         char b[6] = {'\\', 'u', hex[(units[k] >> 12) & 0xF], hex[(units[k] >> 8) & 0xF], hex[(units[k] >> 4) & 0xF],
                      hex[units[k] & 0xF]};
-        put(&r->out, b, 6);
+        hw_text_put(&r->out, b, 6);
       }
     }
   }
-  put(&r->out, "\"", 1);
+  hw_text_put(&r->out, "\"", 1);
   return 0;
 }
 
@@ -694,16 +609,16 @@ static int render_type(jrenderer* r, const hw_field* f, int depth);
 
 /* {"metadata":{...},"name":"...","nullable":...,"type":...} */
 static int render_field(jrenderer* r, const hw_field* f, int depth) {
-  put_str(&r->out, "{\"metadata\":{");
+  hw_text_put_str(&r->out, "{\"metadata\":{");
   if (f->comment) {
-    put_str(&r->out, "\"comment\":");
+    hw_text_put_str(&r->out, "\"comment\":");
     if (put_json_string(r, f->comment) != 0) return -1;
   }
-  put_str(&r->out, "},\"name\":");
+  hw_text_put_str(&r->out, "},\"name\":");
   if (put_json_string(r, f->name) != 0) return -1;
-  put_str(&r->out, f->nullable ? ",\"nullable\":true,\"type\":" : ",\"nullable\":false,\"type\":");
+  hw_text_put_str(&r->out, f->nullable ? ",\"nullable\":true,\"type\":" : ",\"nullable\":false,\"type\":");
   if (render_type(r, f, depth) != 0) return -1;
-  put(&r->out, "}", 1);
+  hw_text_put(&r->out, "}", 1);
   return 0;
 }
 
@@ -713,45 +628,45 @@ static int render_type(jrenderer* r, const hw_field* f, int depth) {
   switch (f->type) {
     case HW_TYPE_DECIMAL128:
       snprintf(buf, sizeof buf, "\"decimal(%d,%d)\"", (int)f->precision, (int)f->scale);
-      put_str(&r->out, buf);
+      hw_text_put_str(&r->out, buf);
       return 0;
     case HW_TYPE_UTF8:
       if (f->string_kind == HW_STRING_PLAIN) break;
       snprintf(buf, sizeof buf, "\"%s(%d)\"", f->string_kind == HW_STRING_CHAR ? "char" : "varchar",
                (int)f->string_length);
-      put_str(&r->out, buf);
+      hw_text_put_str(&r->out, buf);
       return 0;
     case HW_TYPE_LIST:
       if (f->n_children != 1 || !f->children)
         return hw_error_set(r->err, "HW_MALFORMED_FIELD", "list field must have exactly one child");
-      put_str(&r->out, f->children[0].nullable ? "{\"containsNull\":true,\"elementType\":"
+      hw_text_put_str(&r->out, f->children[0].nullable ? "{\"containsNull\":true,\"elementType\":"
                                                : "{\"containsNull\":false,\"elementType\":");
       if (render_type(r, &f->children[0], depth + 1) != 0) return -1;
-      put_str(&r->out, ",\"type\":\"array\"}");
+      hw_text_put_str(&r->out, ",\"type\":\"array\"}");
       return 0;
     case HW_TYPE_MAP: {
       const hw_field* entries = f->n_children == 1 && f->children ? &f->children[0] : NULL;
       if (!entries || entries->n_children != 2 || !entries->children)
         return hw_error_set(r->err, "HW_MALFORMED_FIELD",
                             "map field must have one 'entries' child with a key and a value");
-      put_str(&r->out, "{\"keyType\":");
+      hw_text_put_str(&r->out, "{\"keyType\":");
       if (render_type(r, &entries->children[0], depth + 2) != 0) return -1; /* below the entries struct */
-      put_str(&r->out, entries->children[1].nullable ? ",\"type\":\"map\",\"valueContainsNull\":true,\"valueType\":"
+      hw_text_put_str(&r->out, entries->children[1].nullable ? ",\"type\":\"map\",\"valueContainsNull\":true,\"valueType\":"
                                                      : ",\"type\":\"map\",\"valueContainsNull\":false,\"valueType\":");
       if (render_type(r, &entries->children[1], depth + 2) != 0) return -1;
-      put(&r->out, "}", 1);
+      hw_text_put(&r->out, "}", 1);
       return 0;
     }
     case HW_TYPE_STRUCT:
       if (f->n_children > 0 && !f->children)
         return hw_error_set(r->err, "HW_MALFORMED_FIELD", "struct has %d fields but no children array",
                             (int)f->n_children);
-      put_str(&r->out, "{\"fields\":[");
+      hw_text_put_str(&r->out, "{\"fields\":[");
       for (int32_t i = 0; i < f->n_children; i++) {
-        if (i > 0) put(&r->out, ",", 1);
+        if (i > 0) hw_text_put(&r->out, ",", 1);
         if (render_field(r, &f->children[i], depth + 1) != 0) return -1;
       }
-      put_str(&r->out, "],\"type\":\"struct\"}");
+      hw_text_put_str(&r->out, "],\"type\":\"struct\"}");
       return 0;
     case HW_TYPE_UINT8:
     case HW_TYPE_UINT16:
@@ -765,9 +680,9 @@ static int render_type(jrenderer* r, const hw_field* f, int depth) {
   }
   const char* name = json_atomic_name(f);
   if (!name) return hw_error_set(r->err, "HW_MALFORMED_FIELD", "unknown type id %d", (int)f->type);
-  put(&r->out, "\"", 1);
-  put_str(&r->out, name);
-  put(&r->out, "\"", 1);
+  hw_text_put(&r->out, "\"", 1);
+  hw_text_put_str(&r->out, name);
+  hw_text_put(&r->out, "\"", 1);
   return 0;
 }
 

@@ -1,4 +1,4 @@
-/* Tests of worker leases (src/exec/lease.c): claiming idle workers per task, first come first
+/* Tests of worker leases (src/ipc/lease.c): claiming idle workers per task, first come first
  * served waiting, giving up when asked, preferring a worker set up for the same query, a stopped
  * pool, and reading a process's private RSS. The pool here is built by hand with the test's own pid
  * in its slots, so no worker process is started (and no recycling limit is set). */
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "exec/pool.h"
+#include "ipc/pool.h"
 
 static hw_pool* fake_pool(int32_t n) {
   hw_pool* pool = calloc(1, sizeof *pool);

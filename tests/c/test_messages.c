@@ -1,4 +1,4 @@
-/* Tests of the message decoders of src/exec/wire.h other than TASK/RESULT (test_task_messages.c):
+/* Tests of the message decoders of src/ipc/wire.h other than TASK/RESULT (test_task_messages.c):
  * SETUP, RUN, RELEASE, REGION, BATCH, ERROR. Each is given what its encoder writes, then every
  * truncation and a trailing byte, then values out of range. Payloads are copied into exactly sized
  * allocations so AddressSanitizer reports any read past them. */
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 typedef int (*decode_fn)(const uint8_t* p, size_t len);
 
@@ -126,6 +126,19 @@ static void test_setup(void** state) {
   assert_int_equal(hw_msg_setup_column(&setup_out, 1), -1); /* 2^40 is no column */
   assert_int_equal(hw_msg_setup_column(&setup_out, 2), 4);
   hw_wbuf_free(&b);
+  /* what the scan sends: hw_msg_setup_encode reads back the same */
+  const int32_t cols[] = {0, 2, 5};
+  hw_msg_setup m = {.query = 7, .credits = 2, .max_rows = 10, .max_bytes = 64, .schema_json = (const uint8_t*)"{}",
+                    .n_schema_json = 2, .reader = (const uint8_t*)"r", .n_reader = 1, .name = (const uint8_t*)"nm",
+                    .n_name = 2, .n_columns = 3, .exact_batches = 0};
+  hw_msg_setup_encode(&b, &m, cols);
+  check_exact(dec_setup, &b);
+  assert_int_equal(setup_out.query, 7);
+  assert_int_equal(setup_out.max_bytes, 64);
+  assert_memory_equal(setup_out.name, "nm", 2);
+  assert_int_equal(hw_msg_setup_column(&setup_out, 2), 5);
+  assert_int_equal(setup_out.exact_batches, 0);
+  hw_wbuf_free(&b);
   put_setup(&b, -1, 0); /* every column */
   check_exact(dec_setup, &b);
   assert_int_equal(setup_out.n_columns, -1);
@@ -145,8 +158,7 @@ static void test_setup(void** state) {
 static void test_run_release_region_batch(void** state) {
   (void)state;
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, 9);
-  hw_wbuf_put_bytes(&b, "part", 4);
+  hw_msg_run_encode(&b, 9, "part", 4);
   check_exact(dec_run, &b);
   assert_int_equal(i1, 9);
   assert_int_equal(n_out, 4);
@@ -156,7 +168,7 @@ static void test_run_release_region_batch(void** state) {
   assert_int_equal(dec_run(b.data, b.size), -1);
   hw_wbuf_free(&b);
 
-  hw_wbuf_put_i64(&b, 2);
+  hw_msg_release_encode(&b, 2);
   check_exact(dec_release, &b);
   assert_int_equal(i1, 2);
   hw_wbuf_free(&b);
@@ -164,8 +176,7 @@ static void test_run_release_region_batch(void** state) {
   assert_int_equal(dec_release(b.data, b.size), -1);
   hw_wbuf_free(&b);
 
-  hw_wbuf_put_i64(&b, 1);
-  hw_wbuf_put_i64(&b, (int64_t)4 << 30);
+  hw_msg_region_encode(&b, 1, (size_t)4 << 30);
   check_exact(dec_region, &b);
   assert_int_equal(id32, 1);
   assert_true(sz == (size_t)4 << 30);
@@ -179,9 +190,7 @@ static void test_run_release_region_batch(void** state) {
     hw_wbuf_free(&b);
   }
 
-  hw_wbuf_put_i64(&b, 5);
-  hw_wbuf_put_i64(&b, 0);
-  hw_wbuf_put_bytes(&b, "descriptor", 10);
+  hw_msg_batch_encode(&b, 5, 0, "descriptor", 10);
   check_exact(dec_batch, &b);
   assert_int_equal(i1, 5);
   assert_int_equal(i2, 0);
@@ -197,12 +206,12 @@ static void test_run_release_region_batch(void** state) {
 static void test_error(void** state) {
   (void)state;
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, 2);
-  hw_wbuf_put_i64(&b, 17);
-  hw_wbuf_put_i64(&b, 3);
-  hw_wbuf_put_bytes(&b, "PYTHON_DATA_SOURCE_ERROR", 24);
-  hw_wbuf_put_bytes(&b, "boom", 4);
-  hw_wbuf_put_bytes(&b, "Traceback", 9);
+  hw_error sent;
+  hw_error_init(&sent);
+  hw_error_set(&sent, "PYTHON_DATA_SOURCE_ERROR", "boom");
+  sent.row = 17;
+  sent.column = 3;
+  hw_msg_error_encode(&b, 2, &sent, "Traceback");
   check_exact(dec_error, &b);
   hw_error e;
   hw_error_init(&e);

@@ -1,4 +1,4 @@
-/* Tests of shared-memory regions (src/exec/shm.h): memfd regions, the region arena allocator,
+/* Tests of shared-memory regions (src/ipc/shm.h): memfd regions, the region arena allocator,
  * copy-in, builders writing batches straight into a region, and read-only attachment of a
  * region by a second mapping (what the host does with a worker's memfd). */
 #include <stdarg.h>
@@ -21,7 +21,7 @@
 #include "arrow/array.h"
 #include "arrow/builder.h"
 #include "common/error.h"
-#include "exec/shm.h"
+#include "ipc/shm.h"
 #include "schema/field.h"
 
 /* ---------------------------------------------------------------- helpers */

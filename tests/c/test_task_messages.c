@@ -1,4 +1,4 @@
-/* Tests of the TASK and RESULT messages (src/exec/wire.h): round trips, also through a socketpair,
+/* Tests of the TASK and RESULT messages (src/ipc/wire.h): round trips, also through a socketpair,
  * and the decoders' refusal of malformed payloads (each truncation, trailing bytes, negative
  * index, a bad ok flag, a length past the end). Payloads are copied into exactly sized
  * allocations so AddressSanitizer reports any read past them. */
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 static uint8_t* exact_copy(const uint8_t* p, size_t n) {
   uint8_t* c = malloc(n ? n : 1);

@@ -1,4 +1,4 @@
-/* Tests of the host <-> worker protocol (src/exec/wire.h): payload helpers, message framing over a
+/* Tests of the host <-> worker protocol (src/ipc/wire.h): payload helpers, message framing over a
  * socketpair (with memfds passed by SCM_RIGHTS), and batch descriptors: encode (worker) / decode
  * (host) round trips over a shared-memory region, copies of heap batches into the region, and
  * decode's checks of malformed descriptors, which must never let the host (or a consumer of the
@@ -40,8 +40,8 @@
 #include "arrow/array.h"
 #include "arrow/builder.h"
 #include "common/error.h"
-#include "exec/shm.h"
-#include "exec/wire.h"
+#include "ipc/shm.h"
+#include "ipc/wire.h"
 #include "schema/field.h"
 
 /* ================================================================ small helpers */

@@ -1,4 +1,4 @@
-/* The batch-descriptor checks (hw_batch_decode, src/exec/wire.c): the host's only defence against a
+/* The batch-descriptor checks (hw_batch_decode, src/ipc/wire.c): the host's only defence against a
  * worker that describes buffers outside its shared-memory region, offsets that run past the data,
  * children shorter than their parents index. Input: a DDL schema, NUL, a 2-byte region size, the
  * region's bytes (offsets live there), then the descriptor. A batch that decodes is walked in full
@@ -6,7 +6,7 @@
  * region, so AddressSanitizer catches any check that lets an out-of-bounds buffer through. */
 #include "fuzz_common.h"
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 static int released;
 static void on_release(void* token) {

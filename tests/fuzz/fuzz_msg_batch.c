@@ -1,8 +1,8 @@
-/* The BATCH message decoder (hw_msg_batch_decode, src/exec/wire.c): any bytes as a payload. The
+/* The BATCH message decoder (hw_msg_batch_decode, src/ipc/wire.c): any bytes as a payload. The
  * descriptor it carries has its own target (fuzz_batch_decode.c). */
 #include "fuzz_common.h"
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t* p = fuzz_exact_copy(data, size);

@@ -1,8 +1,8 @@
-/* The ERROR message decoder (hw_msg_error_decode, src/exec/wire.c) and how the host turns it into
+/* The ERROR message decoder (hw_msg_error_decode, src/ipc/wire.c) and how the host turns it into
  * an hw_error and a traceback (hw_msg_error_apply, used by scan.c and tasks.c). */
 #include "fuzz_common.h"
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t* p = fuzz_exact_copy(data, size);

@@ -1,7 +1,7 @@
-/* The RUN message decoder (hw_msg_run_decode, src/exec/wire.c): any bytes as a payload. */
+/* The RUN message decoder (hw_msg_run_decode, src/ipc/wire.c): any bytes as a payload. */
 #include "fuzz_common.h"
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t* p = fuzz_exact_copy(data, size);

@@ -1,8 +1,8 @@
-/* The SETUP message decoder (hw_msg_setup_decode, src/exec/wire.c) and what a worker does next with
- * it (src/exec/worker.c handle_setup): parse the Spark JSON schema, project the columns. */
+/* The SETUP message decoder (hw_msg_setup_decode, src/ipc/wire.c) and what a worker does next with
+ * it (src/pyexec/worker.c handle_setup): parse the Spark JSON schema, project the columns. */
 #include "fuzz_common.h"
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t* p = fuzz_exact_copy(data, size);

@@ -1,4 +1,4 @@
-/* The message framing (hw_wire_recv, src/exec/wire.c): the input is the byte stream a peer wrote
+/* The message framing (hw_wire_recv, src/ipc/wire.c): the input is the byte stream a peer wrote
  * into the socketpair before closing it; every message is received until the end or an error. */
 #include "fuzz_common.h"
 
@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 1 << 16) return 0; /* stays below the socket buffer: one write, no reader thread */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "exec/wire.h"
+#include "ipc/wire.h"
 #include "fuzz_arrays.h"
 
 static const char* corpus;
@@ -139,21 +139,14 @@ int main(int argc, char** argv) {
       put("spark_json", "render", k, json, strlen(json));
       for (int variant = 0; variant < 2 && f.type == HW_TYPE_STRUCT; variant++) {
         hw_wbuf b = {0};
-        hw_wbuf_put_i64(&b, 7 + k);
-        hw_wbuf_put_i64(&b, variant ? 4 : INT64_MAX / 2);
-        hw_wbuf_put_i64(&b, 65536);
-        hw_wbuf_put_i64(&b, 64 << 20);
-        hw_wbuf_put_bytes(&b, json, strlen(json));
-        hw_wbuf_put_bytes(&b, "\x80\x05reader", 8);
-        hw_wbuf_put_bytes(&b, "source", 6);
-        if (variant && f.n_children > 0) {
-          hw_wbuf_put_i64(&b, f.n_children > 1 ? 2 : 1);
-          hw_wbuf_put_i64(&b, 0);
-          if (f.n_children > 1) hw_wbuf_put_i64(&b, f.n_children - 1);
-        } else {
-          hw_wbuf_put_i64(&b, -1);
-        }
-        hw_wbuf_put_i64(&b, variant); /* exact_batches */
+        int32_t cols[2] = {0, f.n_children - 1};
+        bool pruned = variant && f.n_children > 0;
+        hw_msg_setup m = {.query = 7 + k, .credits = variant ? 4 : INT64_MAX / 2, .max_rows = 65536,
+                          .max_bytes = 64 << 20, .schema_json = (const uint8_t*)json, .n_schema_json = strlen(json),
+                          .reader = (const uint8_t*)"\x80\x05reader", .n_reader = 8,
+                          .name = (const uint8_t*)"source", .n_name = 6,
+                          .n_columns = pruned ? (f.n_children > 1 ? 2 : 1) : -1, .exact_batches = variant};
+        hw_msg_setup_encode(&b, &m, pruned ? cols : NULL);
         put("msg_setup", "setup", 2 * k + variant, b.data, b.size);
         if (k < 4) {
           hw_wbuf stream = {0};
@@ -212,9 +205,7 @@ int main(int argc, char** argv) {
           free(buf);
           if (variant == 0) { /* the BATCH message that carries it (partition, region, descriptor) */
             hw_wbuf msg = {0};
-            hw_wbuf_put_i64(&msg, k);
-            hw_wbuf_put_i64(&msg, 0);
-            hw_wbuf_put_bytes(&msg, desc.data, desc.size);
+            hw_msg_batch_encode(&msg, k, 0, desc.data, desc.size);
             hw_wbuf stream = {0};
             frame(&stream, HW_MSG_BATCH, &msg);
             put("wire_recv", "batch", k, stream.data, stream.size);
@@ -253,27 +244,26 @@ int main(int argc, char** argv) {
   /* RUN, RELEASE, REGION, ERROR as scan.c and worker.c write them */
   for (int i = 0; i < 3; i++) {
     hw_wbuf b = {0};
-    hw_wbuf_put_i64(&b, i * 3);
-    hw_wbuf_put_bytes(&b, pickled, i == 0 ? 0 : sizeof pickled - 1);
+    hw_msg_run_encode(&b, i * 3, pickled, i == 0 ? 0 : sizeof pickled - 1);
     put("msg_run", "run", i, b.data, b.size);
     hw_wbuf_free(&b);
-    hw_wbuf_put_i64(&b, i);
+    hw_msg_release_encode(&b, i);
     put("msg_release", "release", i, b.data, b.size);
     hw_wbuf_free(&b);
-    hw_wbuf_put_i64(&b, i);
-    hw_wbuf_put_i64(&b, (int64_t)4 << 30);
+    hw_msg_region_encode(&b, i, (size_t)4 << 30);
     put("msg_region", "region", i, b.data, b.size);
     hw_wbuf_free(&b);
     static const char* classes[] = {"PYTHON_DATA_SOURCE_ERROR", "DATA_SOURCE_RETURN_SCHEMA_MISMATCH", ""};
     static const char* messages[] = {"partition 2: ValueError: boom", "Return schema mismatch in the result", ""};
     static const char* tracebacks[] = {"Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: boom\n",
                                        "", ""};
-    hw_wbuf_put_i64(&b, i == 2 ? -1 : i);
-    hw_wbuf_put_i64(&b, i == 1 ? 17 : -1);
-    hw_wbuf_put_i64(&b, i == 1 ? 3 : -1);
-    hw_wbuf_put_bytes(&b, classes[i], strlen(classes[i]));
-    hw_wbuf_put_bytes(&b, messages[i], strlen(messages[i]));
-    hw_wbuf_put_bytes(&b, tracebacks[i], strlen(tracebacks[i]));
+    hw_error e;
+    hw_error_init(&e);
+    snprintf(e.error_class, sizeof e.error_class, "%s", classes[i]);
+    snprintf(e.message, sizeof e.message, "%s", messages[i]);
+    e.row = i == 1 ? 17 : -1;
+    e.column = i == 1 ? 3 : -1;
+    hw_msg_error_encode(&b, i == 2 ? -1 : i, &e, tracebacks[i]);
     put("msg_error", "error", i, b.data, b.size);
     hw_wbuf stream = {0};
     frame(&stream, HW_MSG_ERROR, &b);
@@ -282,11 +272,10 @@ int main(int argc, char** argv) {
     hw_wbuf_free(&b);
   }
   hw_wbuf stream = {0}, b = {0};
-  hw_wbuf_put_i64(&b, 4242);
+  hw_msg_ready_encode(&b, 4242);
   frame(&stream, HW_MSG_READY, &b);
   hw_wbuf_free(&b);
-  hw_wbuf_put_i64(&b, 0);
-  hw_wbuf_put_i64(&b, (int64_t)1 << 32);
+  hw_msg_region_encode(&b, 0, (size_t)1 << 32);
   frame(&stream, HW_MSG_REGION, &b);
   frame(&stream, HW_MSG_CREDIT, NULL);
   frame(&stream, HW_MSG_SHUTDOWN, NULL);

@@ -9,8 +9,8 @@
  * Every function here touches Python objects and needs the GIL, except
  * hw_row_converter_finish, which is pure C.
  */
-#ifndef HW_CONVERT_ROWS_TO_ARROW_H
-#define HW_CONVERT_ROWS_TO_ARROW_H
+#ifndef HW_PYEXEC_ROWS_TO_ARROW_H
+#define HW_PYEXEC_ROWS_TO_ARROW_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -1,4 +1,4 @@
-#include "exec/pool.h"
+#include "ipc/pool.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 /* ---------------------------------------------------------------- links and regions */
 

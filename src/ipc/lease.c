@@ -1,6 +1,6 @@
 /*
  * Leases: concurrent queries share a session's worker pool. A query's proxy thread claims an idle
- * worker for one task and hands it back when the task ends (exec/pool.h). Claimants wait in a
+ * worker for one task and hands it back when the task ends (ipc/pool.h). Claimants wait in a
  * first-come, first-served line, so a long query cannot starve a short one: each of its proxies
  * goes to the back of the line after every task. A worker handed back is recycled (SHUTDOWN, then
  * SIGKILL after a grace period; a fresh process takes the slot) once it ran max_tasks tasks or its
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "exec/pool.h"
+#include "ipc/pool.h"
 
 typedef struct hw_pool_waiter {
   struct hw_pool_waiter* next;

@@ -1,4 +1,4 @@
-#include "exec/partition_reader.h"
+#include "pyexec/partition_reader.h"
 
 #include <string.h>
 

@@ -7,8 +7,8 @@
  * TIMESTAMP as a naive datetime in the process's local time zone and
  * TIMESTAMP_NTZ as a naive datetime. Needs the GIL.
  */
-#ifndef HW_CONVERT_ARROW_TO_ROWS_H
-#define HW_CONVERT_ARROW_TO_ROWS_H
+#ifndef HW_PYEXEC_ARROW_TO_ROWS_H
+#define HW_PYEXEC_ARROW_TO_ROWS_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

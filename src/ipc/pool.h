@@ -8,16 +8,16 @@
  * worker runs a watchdog thread that exits the process once its parent is gone.
  * The host reaps every worker it started: no zombies.
  */
-#ifndef HW_EXEC_POOL_H
-#define HW_EXEC_POOL_H
+#ifndef HW_IPC_POOL_H
+#define HW_IPC_POOL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "exec/shm.h"
-#include "exec/wire.h"
+#include "ipc/shm.h"
+#include "ipc/wire.h"
 
 /* The host's end of one worker's socket, shared with the batches on the worker's regions (which send
  * RELEASE from whatever thread drops them). */
@@ -40,7 +40,7 @@ typedef struct hw_worker {
   hw_worker_link* link;
   hw_host_region** regions; /* by region id */
   int32_t n_regions;
-  /* leases (exec/lease.c); guarded by the pool's mu. Zeroed when the slot gets a new process. */
+  /* leases (ipc/lease.c); guarded by the pool's mu. Zeroed when the slot gets a new process. */
   bool claimed;        /* a query's proxy holds it for a task */
   int64_t query;       /* the scan whose reader it was set up with (0: none) */
   int64_t serial;      /* that SETUP's serial: credits name it, so stale ones are ignored */
@@ -59,7 +59,7 @@ typedef struct hw_pool {
   pthread_mutex_t mu;
   int64_t next_query;
   atomic_int cancel_grace_ms; /* how long a cancelled or disconnected worker gets before SIGKILL */
-  /* leases (exec/lease.c), guarded by mu */
+  /* leases (ipc/lease.c), guarded by mu */
   pthread_cond_t freed;                 /* a worker went back to the pool, or the pool stopped */
   struct hw_pool_waiter* waiters;       /* queries waiting for a worker, first come first served */
   int64_t next_serial;
@@ -119,7 +119,7 @@ void hw_host_region_unref(hw_host_region* r);
 /* Records a region a worker announced (fd taken over). */
 int hw_worker_add_region(hw_worker* w, int32_t id, int fd, size_t capacity, hw_error* err);
 
-/* ---------------------------------------------------------------- leases (exec/lease.c)
+/* ---------------------------------------------------------------- leases (ipc/lease.c)
  *
  * Concurrent queries share the pool: a query's proxy thread claims a worker for one task (a
  * partition, a write task) and hands it back when the task ends; waiting queries are served first

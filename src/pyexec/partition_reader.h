@@ -4,8 +4,8 @@
  * batch. Shared by the in-process scan (inline and thread modes) and the
  * worker processes. Every function needs the GIL.
  */
-#ifndef HW_EXEC_PARTITION_READER_H
-#define HW_EXEC_PARTITION_READER_H
+#ifndef HW_PYEXEC_PARTITION_READER_H
+#define HW_PYEXEC_PARTITION_READER_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 #include "arrow/allocator.h"
-#include "convert/rows_to_arrow.h"
+#include "pyexec/rows_to_arrow.h"
 #include "schema/field.h"
 
 /* What every partition of one query is read with. All borrowed. */

@@ -1,4 +1,4 @@
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -598,4 +598,65 @@ int hw_batch_decode(const hw_field* schema, const uint8_t* desc, size_t len, con
   *out = nodes[0].array;
   nodes[0].array.release = NULL;
   return 0;
+}
+
+/* ---------------------------------------------------------------- encoders */
+
+void hw_msg_setup_encode(hw_wbuf* out, const hw_msg_setup* m, const int32_t* columns) {
+  hw_wbuf_put_i64(out, m->query);
+  hw_wbuf_put_i64(out, m->credits);
+  hw_wbuf_put_i64(out, m->max_rows);
+  hw_wbuf_put_i64(out, m->max_bytes);
+  hw_wbuf_put_bytes(out, m->schema_json, m->n_schema_json);
+  hw_wbuf_put_bytes(out, m->reader, m->n_reader);
+  hw_wbuf_put_bytes(out, m->name, m->n_name);
+  hw_wbuf_put_i64(out, m->n_columns);
+  for (int64_t i = 0; columns && i < m->n_columns; i++) hw_wbuf_put_i64(out, columns[i]);
+  hw_wbuf_put_i64(out, m->exact_batches);
+}
+
+void hw_msg_run_encode(hw_wbuf* out, int64_t index, const void* pickled, size_t n) {
+  hw_wbuf_put_i64(out, index);
+  hw_wbuf_put_bytes(out, pickled, n);
+}
+
+void hw_msg_credit_encode(hw_wbuf* out, int64_t serial) { hw_wbuf_put_i64(out, serial); }
+
+void hw_msg_release_encode(hw_wbuf* out, int64_t region_id) { hw_wbuf_put_i64(out, region_id); }
+
+void hw_msg_ready_encode(hw_wbuf* out, int64_t pid) { hw_wbuf_put_i64(out, pid); }
+
+void hw_msg_done_encode(hw_wbuf* out, int64_t index) { hw_wbuf_put_i64(out, index); }
+
+void hw_msg_region_encode(hw_wbuf* out, int64_t region_id, size_t capacity) {
+  hw_wbuf_put_i64(out, region_id);
+  hw_wbuf_put_i64(out, (int64_t)capacity);
+}
+
+void hw_msg_batch_encode(hw_wbuf* out, int64_t index, int64_t region_id, const void* desc, size_t n) {
+  hw_wbuf_put_i64(out, index);
+  hw_wbuf_put_i64(out, region_id);
+  hw_wbuf_put_bytes(out, desc, n);
+}
+
+void hw_msg_error_encode(hw_wbuf* out, int64_t partition, const hw_error* e, const char* traceback) {
+  hw_wbuf_put_i64(out, partition);
+  hw_wbuf_put_i64(out, e->row);
+  hw_wbuf_put_i64(out, e->column);
+  hw_wbuf_put_bytes(out, e->error_class, strlen(e->error_class));
+  hw_wbuf_put_bytes(out, e->message, strlen(e->message));
+  hw_wbuf_put_bytes(out, traceback ? traceback : "", traceback ? strlen(traceback) : 0);
+}
+
+void hw_msg_error_read(const uint8_t* p, size_t len, int64_t index, hw_error* e, char** traceback) {
+  hw_msg_error m;
+  hw_error_init(e);
+  *traceback = NULL;
+  if (hw_msg_error_decode(p, len, &m, e) != 0) {
+    hw_error_set(e, "HW_MALFORMED_MESSAGE", "partition %lld: a worker sent a malformed error", (long long)index);
+    e->partition = index;
+    return;
+  }
+  hw_msg_error_apply(&m, e, traceback);
+  e->partition = m.partition >= 0 ? m.partition : index;
 }

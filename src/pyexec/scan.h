@@ -21,14 +21,14 @@
  * A scan is shared by reference count between its creator and the stream it
  * is moved into, so the creator can still ask why it failed.
  */
-#ifndef HW_EXEC_SCAN_H
-#define HW_EXEC_SCAN_H
+#ifndef HW_PYEXEC_SCAN_H
+#define HW_PYEXEC_SCAN_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdbool.h>
 
-#include "exec/pool.h"
+#include "ipc/pool.h"
 #include "schema/field.h"
 
 typedef enum hw_exec_mode {
@@ -71,7 +71,7 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
 
 /*
  * Process mode: the partitions run on pool's worker processes, claimed one partition at a time and
- * shared with the session's other queries (exec/lease.c). pickled_reader is the reader (cloudpickle bytes),
+ * shared with the session's other queries (ipc/lease.c). pickled_reader is the reader (cloudpickle bytes),
  * pickled_partitions a list of bytes, one per partition. Call before hw_scan_stream. GIL.
  */
 int hw_scan_use_pool(hw_scan* scan, hw_pool* pool, PyObject* pickled_reader, PyObject* pickled_partitions,

@@ -4,14 +4,14 @@
  * a batch (where each buffer of each node lies in a region), which the host
  * checks before it touches any of it.
  */
-#ifndef HW_EXEC_WIRE_H
-#define HW_EXEC_WIRE_H
+#ifndef HW_IPC_WIRE_H
+#define HW_IPC_WIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "exec/shm.h"
+#include "ipc/shm.h"
 #include "schema/field.h"
 
 typedef enum hw_msg_type {
@@ -108,6 +108,34 @@ int hw_msg_error_decode(const uint8_t* p, size_t len, hw_msg_error* out, hw_erro
 /* Fills e from a decoded ERROR: class, message (both cut to fit), row and column; partition is left
  * to the caller. *traceback: a malloc'd copy, or NULL when empty (or out of memory). */
 void hw_msg_error_apply(const hw_msg_error* m, hw_error* e, char** traceback);
+
+/* The encoders of the other messages, one per kind: each appends the whole payload to out (a
+ * failed allocation leaves out->failed set, which hw_wire_send refuses). */
+
+/* SETUP: m's numbers and byte strings; columns[0..m->n_columns) the positions converted (NULL when
+ * m->n_columns is -1: every column). m->columns is not read. */
+void hw_msg_setup_encode(hw_wbuf* out, const hw_msg_setup* m, const int32_t* columns);
+/* RUN: partition index, pickled partition. */
+void hw_msg_run_encode(hw_wbuf* out, int64_t index, const void* pickled, size_t n);
+/* CREDIT: the serial of the SETUP it is for (a worker ignores one naming another). */
+void hw_msg_credit_encode(hw_wbuf* out, int64_t serial);
+/* RELEASE: the region id. */
+void hw_msg_release_encode(hw_wbuf* out, int64_t region_id);
+/* READY: the worker's pid; DONE: the partition (or task) that ended. */
+void hw_msg_ready_encode(hw_wbuf* out, int64_t pid);
+void hw_msg_done_encode(hw_wbuf* out, int64_t index);
+/* REGION: region id and capacity (the memfd is passed with the message). */
+void hw_msg_region_encode(hw_wbuf* out, int64_t region_id, size_t capacity);
+/* BATCH: partition index, region id, descriptor (made by hw_batch_encode). */
+void hw_msg_batch_encode(hw_wbuf* out, int64_t index, int64_t region_id, const void* desc, size_t n);
+/* ERROR: partition, and e's row, column, class and message; traceback may be NULL. */
+void hw_msg_error_encode(hw_wbuf* out, int64_t partition, const hw_error* e, const char* traceback);
+
+/* The host's reading of an ERROR payload from the worker running partition (or task) index: e
+ * gets the worker's class, message, row and column, and its partition (index when the message names
+ * none); *traceback a malloc'd copy or NULL. A malformed payload is HW_MALFORMED_MESSAGE (the
+ * same fault on every path). */
+void hw_msg_error_read(const uint8_t* p, size_t len, int64_t index, hw_error* e, char** traceback);
 
 /* Sends one message (with fd attached when pass_fd >= 0). -1 with err set when the peer is gone. */
 int hw_wire_send(int sock, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err);

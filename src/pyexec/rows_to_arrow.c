@@ -1,4 +1,4 @@
-#include "convert/rows_to_arrow.h"
+#include "pyexec/rows_to_arrow.h"
 
 #include <datetime.h>
 #include <limits.h>

@@ -1,4 +1,4 @@
-#include "exec/tasks.h"
+#include "ipc/tasks.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
-#include "exec/wire.h"
+#include "ipc/wire.h"
 
 /* One host thread per worker: it hands its worker tasks and files the answers. */
 typedef struct task_proxy {
@@ -20,7 +20,7 @@ typedef struct task_proxy {
 } task_proxy;
 
 struct hw_task_run {
-  hw_pool* pool; /* its workers are claimed one task at a time (exec/lease.c) */
+  hw_pool* pool; /* its workers are claimed one task at a time (ipc/lease.c) */
   hw_task* tasks;
   uint8_t** inputs;
   size_t* input_lens;
@@ -59,18 +59,6 @@ static int64_t claim(hw_task_run* run, task_proxy* px) {
   px->running = i;
   pthread_mutex_unlock(&run->mu);
   return i;
-}
-
-/* Reads the worker's ERROR message into e (and its traceback, malloc'd). */
-static void read_worker_error(const uint8_t* payload, size_t len, int64_t index, hw_error* e, char** traceback) {
-  hw_msg_error m; /* its partition is the task's index, which the host knows */
-  hw_error_init(e);
-  *traceback = NULL;
-  if (hw_msg_error_decode(payload, len, &m, e) != 0)
-    hw_error_set(e, "HW_MALFORMED_MESSAGE", "partition %lld: a worker sent a malformed error", (long long)index);
-  else
-    hw_msg_error_apply(&m, e, traceback);
-  e->partition = index;
 }
 
 /* Starts a fresh worker in an emptied slot (not once the pool is stopped). */
@@ -158,7 +146,8 @@ static void* proxy_main(void* arg) {
       } else if (type == HW_MSG_ERROR) {
         hw_error werr;
         char* traceback;
-        read_worker_error(payload, len, i, &werr, &traceback);
+        hw_msg_error_read(payload, len, i, &werr, &traceback);
+        werr.partition = i; /* the task's index, which the host knows */
         finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
         free(traceback);
       } else {

@@ -1,6 +1,6 @@
 /* The loop a worker process runs (see worker.c). */
-#ifndef HW_EXEC_WORKER_H
-#define HW_EXEC_WORKER_H
+#ifndef HW_PYEXEC_WORKER_H
+#define HW_PYEXEC_WORKER_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -1,4 +1,4 @@
-#include "convert/arrow_to_rows.h"
+#include "pyexec/arrow_to_rows.h"
 
 #include <datetime.h>
 #include <stdio.h>

@@ -9,14 +9,14 @@
  * started stay HW_TASK_NOT_RUN, tasks already running finish. A worker that dies is reaped and
  * replaced; its task fails with PYTHON_WORKER_CRASHED naming how it died.
  */
-#ifndef HW_EXEC_TASKS_H
-#define HW_EXEC_TASKS_H
+#ifndef HW_IPC_TASKS_H
+#define HW_IPC_TASKS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "exec/pool.h"
+#include "ipc/pool.h"
 
 typedef enum hw_task_state {
   HW_TASK_NOT_RUN = 0, /* not started (the run stopped or was cancelled first) */
@@ -38,7 +38,7 @@ typedef struct hw_task {
 typedef struct hw_task_run hw_task_run;
 
 /* Starts n tasks on pool; inputs[i] (input_lens[i] bytes) is task i's payload, copied. Each task
- * claims a worker for itself: concurrent queries share the pool (exec/lease.c). */
+ * claims a worker for itself: concurrent queries share the pool (ipc/lease.c). */
 int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* inputs, const size_t* input_lens,
                       int64_t n, hw_error* err);
 

@@ -1,4 +1,4 @@
-#include "exec/shm.h"
+#include "ipc/shm.h"
 
 #include <errno.h>
 #include <string.h>

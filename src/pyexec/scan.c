@@ -1,4 +1,4 @@
-#include "exec/scan.h"
+#include "pyexec/scan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,7 +13,7 @@
 #include "arrow/array.h"
 #include "arrow/allocator.h"
 #include "common/error.h"
-#include "exec/partition_reader.h"
+#include "pyexec/partition_reader.h"
 
 /* Finished batches of one partition waiting for the consumer (thread mode). */
 typedef struct part_queue {
@@ -100,7 +100,7 @@ struct hw_scan {
   int32_t n_threads;
 
   /* process mode */
-  hw_pool* pool;              /* its workers are claimed one task at a time (exec/lease.c) */
+  hw_pool* pool;              /* its workers are claimed one task at a time (ipc/lease.c) */
   PyObject* pickled_reader;   /* bytes */
   PyObject* pickled_partitions; /* list of bytes */
   char* schema_json;
@@ -423,7 +423,7 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
   if (credit_to) { /* the worker may build one more batch */
     hw_error ignored;
     hw_wbuf b = {0};
-    hw_wbuf_put_i64(&b, serial); /* stale (ignored) if the worker was set up for another query since */
+    hw_msg_credit_encode(&b, serial); /* stale (ignored) if the worker was set up for another query since */
     hw_link_send(credit_to, HW_MSG_CREDIT, &b, -1, &ignored);
     hw_wbuf_free(&b);
     hw_link_unref(credit_to);
@@ -439,7 +439,7 @@ static int thread_next(hw_scan* s, struct ArrowArray* out) {
 static void release_region_batch(void* token) {
   hw_host_region* r = token;
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, r->region.id);
+  hw_msg_release_encode(&b, r->region.id);
   hw_error ignored;
   hw_link_send(r->link, HW_MSG_RELEASE, &b, -1, &ignored);
   hw_wbuf_free(&b);
@@ -447,18 +447,23 @@ static void release_region_batch(void* token) {
 }
 
 static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
+  hw_msg_setup m = {
+      .query = w->serial, /* this lease's SETUP: the worker ignores credits naming another */
+      /* credits: batches in flight per worker (unbounded queues: as many as the worker makes) */
+      .credits = bounded(s) ? s->cfg.queue_depth : INT64_MAX / 2,
+      .max_rows = s->cfg.max_rows_per_batch,
+      .max_bytes = s->cfg.max_bytes_per_batch,
+      .schema_json = (const uint8_t*)s->schema_json,
+      .n_schema_json = strlen(s->schema_json),
+      .reader = (const uint8_t*)PyBytes_AS_STRING(s->pickled_reader),
+      .n_reader = (size_t)PyBytes_GET_SIZE(s->pickled_reader),
+      .name = (const uint8_t*)s->source_name,
+      .n_name = strlen(s->source_name),
+      .n_columns = s->columns ? s->n_columns : -1, /* column pruning: the positions converted */
+      .exact_batches = s->cfg.exact_batches,
+  };
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, w->serial); /* this lease's SETUP: the worker ignores credits naming another */
-  /* credits: batches in flight per worker (unbounded queues: as many as the worker makes) */
-  hw_wbuf_put_i64(&b, bounded(s) ? s->cfg.queue_depth : INT64_MAX / 2);
-  hw_wbuf_put_i64(&b, s->cfg.max_rows_per_batch);
-  hw_wbuf_put_i64(&b, s->cfg.max_bytes_per_batch);
-  hw_wbuf_put_bytes(&b, s->schema_json, strlen(s->schema_json));
-  hw_wbuf_put_bytes(&b, PyBytes_AS_STRING(s->pickled_reader), (size_t)PyBytes_GET_SIZE(s->pickled_reader));
-  hw_wbuf_put_bytes(&b, s->source_name, strlen(s->source_name));
-  hw_wbuf_put_i64(&b, s->columns ? s->n_columns : -1); /* column pruning: the positions converted */
-  for (int32_t i = 0; s->columns && i < s->n_columns; i++) hw_wbuf_put_i64(&b, s->columns[i]);
-  hw_wbuf_put_i64(&b, s->cfg.exact_batches);
+  hw_msg_setup_encode(&b, &m, s->columns);
   int rc = hw_link_send(w->link, HW_MSG_SETUP, &b, -1, err);
   hw_wbuf_free(&b);
   return rc;
@@ -467,8 +472,7 @@ static int send_setup(hw_scan* s, hw_worker* w, hw_error* err) {
 static int send_run(hw_scan* s, hw_worker* w, int64_t index, hw_error* err) {
   PyObject* pickled = PyList_GET_ITEM(s->pickled_partitions, index); /* bytes: immutable, no GIL needed */
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, index);
-  hw_wbuf_put_bytes(&b, PyBytes_AS_STRING(pickled), (size_t)PyBytes_GET_SIZE(pickled));
+  hw_msg_run_encode(&b, index, PyBytes_AS_STRING(pickled), (size_t)PyBytes_GET_SIZE(pickled));
   int rc = hw_link_send(w->link, HW_MSG_RUN, &b, -1, err);
   hw_wbuf_free(&b);
   return rc;
@@ -549,7 +553,7 @@ static void* proxy_main(void* arg) {
     px->running = index < s->n_partitions ? index : -1;
     if (index < s->n_partitions) s->queues[index].serial = w->serial;
     pthread_mutex_unlock(&s->mu);
-    if (setup) { /* the credits of this SETUP (exec/lease.c watches them for stalls) */
+    if (setup) { /* the credits of this SETUP (ipc/lease.c watches them for stalls) */
       pthread_mutex_lock(&pool->mu);
       w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
       w->outstanding = 0;
@@ -599,17 +603,9 @@ static void* proxy_main(void* arg) {
           pthread_mutex_unlock(&s->mu);
           ended = true;
         } else if (type == HW_MSG_ERROR) {
-          hw_msg_error m;
           hw_error werr;
-          hw_error_init(&werr);
-          char* traceback = NULL;
-          if (hw_msg_error_decode(payload, len, &m, &werr) != 0) {
-            hw_error_set(&werr, "HW_MALFORMED_BATCH", "a worker sent a malformed error");
-            m.partition = -1;
-          } else {
-            hw_msg_error_apply(&m, &werr, &traceback);
-          }
-          werr.partition = m.partition >= 0 ? m.partition : index;
+          char* traceback;
+          hw_msg_error_read(payload, len, index, &werr, &traceback);
           record_worker_failure(s, &werr, traceback);
           free(traceback);
           ended = true;

@@ -5,7 +5,7 @@
  * host only a descriptor per batch. Credits from the host bound the batches in
  * flight; regions come back when the host releases their batch.
  */
-#include "exec/worker.h"
+#include "pyexec/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +21,9 @@
 
 #include "arrow/array.h"
 #include "common/error.h"
-#include "exec/partition_reader.h"
-#include "exec/shm.h"
-#include "exec/wire.h"
+#include "pyexec/partition_reader.h"
+#include "ipc/shm.h"
+#include "ipc/wire.h"
 
 typedef struct wstate {
   int sock;
@@ -113,12 +113,7 @@ static void region_fd_read_only(hw_region* r) {
 
 static int send_error(wstate* w, int64_t partition, const hw_error* e, const char* traceback) {
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, partition);
-  hw_wbuf_put_i64(&b, e->row);
-  hw_wbuf_put_i64(&b, e->column);
-  hw_wbuf_put_bytes(&b, e->error_class, strlen(e->error_class));
-  hw_wbuf_put_bytes(&b, e->message, strlen(e->message));
-  hw_wbuf_put_bytes(&b, traceback ? traceback : "", traceback ? strlen(traceback) : 0);
+  hw_msg_error_encode(&b, partition, e, traceback);
   hw_error ignored;
   int rc = wsend(w, HW_MSG_ERROR, &b, -1, &ignored);
   hw_wbuf_free(&b);
@@ -233,8 +228,7 @@ static int pick_region(wstate* w, hw_error* err) {
   w->regions[w->n_regions++] = r;
   region_fd_read_only(r);
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, r->id);
-  hw_wbuf_put_i64(&b, (int64_t)r->capacity);
+  hw_msg_region_encode(&b, r->id, r->capacity);
   int rc = wsend(w, HW_MSG_REGION, &b, r->fd, err);
   hw_wbuf_free(&b);
   w->ra.current = r;
@@ -300,7 +294,7 @@ static int handle_setup(wstate* w, const uint8_t* payload, size_t len) {
 
 static int send_done(wstate* w, int64_t partition) {
   hw_wbuf b = {0};
-  hw_wbuf_put_i64(&b, partition);
+  hw_msg_done_encode(&b, partition);
   hw_error ignored;
   int rc = wsend(w, HW_MSG_DONE, &b, -1, &ignored);
   hw_wbuf_free(&b);
@@ -380,8 +374,6 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
     }
     hw_region* region = w->ra.current;
     hw_wbuf b = {0};
-    hw_wbuf_put_i64(&b, index);
-    hw_wbuf_put_i64(&b, region->id);
     hw_wbuf desc = {0};
     rc = hw_batch_encode(&w->out_schema, &batch, region, &desc, &err);
     hw_array_release(&batch); /* the buffers stay in the region until the host releases it */
@@ -400,7 +392,7 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
       break;
     }
     if (rc == 0) {
-      hw_wbuf_put_bytes(&b, desc.data, desc.size);
+      hw_msg_batch_encode(&b, index, region->id, desc.data, desc.size);
       region->in_flight++;
       rc = wsend(w, HW_MSG_BATCH, &b, -1, &err);
     }
@@ -483,7 +475,7 @@ int hw_worker_main(int sock, pid_t parent) {
   forked_from = &w;
   pthread_atfork(NULL, NULL, after_fork_in_child);
   hw_wbuf ready = {0};
-  hw_wbuf_put_i64(&ready, (int64_t)getpid());
+  hw_msg_ready_encode(&ready, (int64_t)getpid());
   hw_error err;
   hw_error_init(&err);
   int rc = hw_wire_send(sock, HW_MSG_READY, &ready, -1, &err);

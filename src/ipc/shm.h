@@ -6,8 +6,8 @@
  * wraps the batch's buffers in place; when the host releases the batch the
  * region goes back to the worker, which resets the arena and reuses it.
  */
-#ifndef HW_EXEC_SHM_H
-#define HW_EXEC_SHM_H
+#ifndef HW_IPC_SHM_H
+#define HW_IPC_SHM_H
 
 #include <stdbool.h>
 #include <stddef.h>
