@@ -1,0 +1,63 @@
+"""The C API as users get it: examples/c/read_partitions.c built against the installed package with
+pkg-config (``python -m headwater.capi --pkg-config-path``), run with no Python of its own, gives
+the same rows as the Python API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pyarrow.compute as pc
+import pytest
+
+import headwater
+from headwater import capi
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    if shutil.which("pkg-config") is None or shutil.which("cc") is None:
+        pytest.fail("pkg-config and a C compiler are needed (make setup installs them)")
+    env = dict(os.environ, PKG_CONFIG_PATH=capi.pkg_config_path())
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "headwater"], env=env, check=True,
+                           capture_output=True, text=True).stdout.split()
+    out = str(tmp_path_factory.mktemp("capi") / "read_partitions")
+    subprocess.run(["cc", "-o", out, os.path.join(ROOT, "examples", "c", "read_partitions.c"), *flags, "-pthread"],
+                   check=True)
+    return out
+
+
+def test_pkg_config_path_helper():
+    out = subprocess.run([sys.executable, "-m", "headwater.capi", "--pkg-config-path"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert os.path.isfile(os.path.join(out, "headwater.pc"))
+
+
+def test_example_reads_the_same_rows_as_python(example, monkeypatch):
+    env = dict(os.environ, HEADWATER_PYTHONPATH=os.path.join(ROOT, "examples"))
+    env.pop("PYTHONPATH", None)  # the program finds headwater in the venv libheadwater lives in
+    run = subprocess.run([example, "trades_source:TradesSource", "rows=30000", "partitions=3"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[-1].startswith("total: 30000 rows")
+
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))  # the worker processes import it too
+    from trades_source import TradesSource
+
+    spark = headwater.session()
+    spark.dataSource.register(TradesSource)
+    table = spark.read.format("trades").option("rows", 30000).option("partitions", 3).load().toArrow()
+    assert lines[-1] == f"total: {table.num_rows} rows, checksum {pc.sum(table.column(0)).as_py()}"
+    assert len([ln for ln in lines if ln.startswith("partition ")]) == 3
+
+
+def test_example_reports_an_unknown_format(example):
+    run = subprocess.run([example, "no_such_format"], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 1
+    assert "DATA_SOURCE_NOT_FOUND" in run.stderr
