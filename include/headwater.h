@@ -197,6 +197,27 @@ int hw_query_execute_partition(hw_query* q, int64_t partition, struct ArrowArray
 int hw_query_execute(hw_query* q, struct ArrowArrayStream* out, hw_error* err);
 void hw_query_free(hw_query* q);
 
+/* ---- Writes ---- */
+typedef struct hw_writer hw_writer;
+
+/*
+ * Starts a write to format (a Spark-API source with a writer, a built-in format such as parquet, or
+ * "pkg.module:Class") with options and mode ("append", "overwrite"; "error"/"ignore" for sources
+ * that allow them; NULL: append). schema (borrowed) is the data's. *out owned by the caller.
+ */
+int hw_writer_open(hw_runtime* rt, const char* format, const char* const* keys, const char* const* values,
+                   int32_t n_options, const char* mode, const struct ArrowSchema* schema, hw_writer** out,
+                   hw_error* err);
+/* Writes stream as one task (one partition of the write), on the calling thread. Takes the stream:
+ * it is released when the call returns. After a failure, call hw_writer_abort. */
+int hw_writer_write(hw_writer* w, struct ArrowArrayStream* stream, hw_error* err);
+/* Commits the tasks written (the source's commit(messages); a failing commit is aborted). */
+int hw_writer_commit(hw_writer* w, hw_error* err);
+/* Aborts the write (the source's abort(messages)). */
+int hw_writer_abort(hw_writer* w, hw_error* err);
+/* Frees w; a write neither committed nor aborted is aborted. */
+void hw_writer_free(hw_writer* w);
+
 /* After a stream made above failed (get_next returned non-zero): the whole error, with the
  * partition, row, column and the source's traceback. Returns -1 for a stream not made by headwater. */
 int hw_stream_error(struct ArrowArrayStream* stream, hw_error* err);

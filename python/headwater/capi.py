@@ -23,12 +23,17 @@ import pyarrow as pa
 from headwater import _core, datasource
 from headwater.config import scan_options
 from headwater.errors import AnalysisException, HeadwaterException
-from headwater.exec.policy import choose_mode
+from headwater.datasource import InputPartition
+from headwater.exec.plan import Flavor
+from headwater.exec.savemode import should_write
+from headwater.exec.write_task import WriteJob, WriteTask
+from headwater.schema import parse_schema
 from headwater.exec.scan import raise_failure
 from headwater.sql.readwriter import DataFrameReader
 from headwater.sql.session import SparkSession, read_python
+from headwater.sql.writer import _SAVE_MODES
 
-__all__ = ["Runtime", "Source", "Query", "describe_error", "pkg_config_path"]
+__all__ = ["Runtime", "Source", "Query", "Writer", "describe_error", "pkg_config_path"]
 
 _OPS = {"=": "EqualTo", "<=>": "EqualNullSafe", "<": "LessThan", "<=": "LessThanOrEqual", ">": "GreaterThan",
         ">=": "GreaterThanOrEqual", "STARTSWITH": "StringStartsWith", "ENDSWITH": "StringEndsWith",
@@ -222,6 +227,64 @@ class Stream:
         except BaseException as e:  # noqa: B036 -- described to C, not raised
             return describe_error(e, self.partition)
         return None
+
+
+def _read_batches(partition: Any) -> Any:
+    """A write task's read: the engine's stream (a pyarrow RecordBatchReader), batch by batch."""
+    return iter(partition.value)
+
+
+class Writer:
+    """One write from the engine: ``DataSource(options).writer(schema, overwrite)``, a write task per
+    stream the engine hands over (on the engine's thread), then ``commit`` or ``abort``."""
+
+    def __init__(self, runtime: Runtime, fmt: str, options: Dict[str, str], mode: str, schema_capsule: Any) -> None:
+        spark = runtime.session
+        cls = _spark_source(fmt) if ":" in fmt else None
+        if cls is not None:
+            spark.dataSource.register(cls)
+            fmt = cls.name()
+        cls = spark._registry.lookup(fmt)
+        key = (mode or "append").lower()
+        if key not in _SAVE_MODES:
+            raise AnalysisException(f'The specified save mode "{mode}" is invalid. Valid save modes include '
+                                    '"append", "overwrite", "ignore", "error", "errorifexists", and "default".',
+                                    "INVALID_SAVE_MODE")
+        if not callable(getattr(cls, "writer", None)):
+            raise AnalysisException(f"Data source '{fmt}' does not support writing.", "HW_UNSUPPORTED_WRITE")
+        self.core_schema = parse_schema(pa.Schema._import_from_c_capsule(schema_capsule))
+        spark_mode = _SAVE_MODES[key]
+        self.skip = not should_write(cls, fmt, dict(options), spark_mode, Flavor(cls))  # ignore: the data exists
+        self.job = None if self.skip else WriteJob(spark, cls, dict(options), spark_mode == "Overwrite",
+                                                   self.core_schema)
+        self.conf = spark.conf
+        self.name = fmt
+        self.messages: List[Any] = []
+        self.done = False
+
+    def write(self, stream_capsule: Any) -> None:
+        """Writes one stream as one task (partition ``len(messages)``); its failure leaves ``None`` in
+        its slot for ``abort``."""
+        reader = pa.RecordBatchReader._import_from_c_capsule(stream_capsule)
+        if self.done:
+            raise AnalysisException("the write is committed or aborted already", "HW_INVALID_ARGUMENT")
+        index = len(self.messages)
+        self.messages.append(None)
+        if self.job is None:
+            return
+        task = WriteTask(self.core_schema.to_json(), self.name, _read_batches, InputPartition(reader), index,
+                         scan_options(self.conf), self.job.writer, self.job.arrow, self.job.flavor.row_type)
+        self.messages[index] = task.run()
+
+    def commit(self) -> None:
+        self.done = True
+        if self.job is not None:
+            self.job.commit(self.messages)
+
+    def abort(self) -> None:
+        self.done = True
+        if self.job is not None:
+            self.job.writer.abort(self.messages)
 
 
 def describe_error(e: BaseException, partition: int = -1) -> Tuple[str, str, int, int, int, str]:

@@ -338,6 +338,80 @@ static void test_stream_error_foreign(void** state) {
   assert_int_equal(hw_runtime_set(rt, "headwater.executor.mode", "auto", &err), 0);
 }
 
+static void test_write_parquet_and_read_back(void** state) {
+  (void)state;
+  char dir[] = "/tmp/hw-capi-write-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[256];
+  snprintf(path, sizeof path, "%s/out", dir);
+  hw_source* src = open_numbers("3", NULL, NULL);
+  hw_error err;
+  hw_error_init(&err);
+  struct ArrowSchema schema;
+  assert_int_equal(hw_source_schema(src, &schema, &err), 0);
+  const char* keys[] = {"path"};
+  const char* values[] = {path};
+  hw_writer* w;
+  assert_int_equal(hw_writer_open(rt, "parquet", keys, values, 1, "bogus", &schema, &w, &err), -1);
+  assert_string_equal(err.error_class, "INVALID_SAVE_MODE");
+  assert_int_equal(hw_writer_open(rt, "no_such_sink", keys, values, 1, "append", &schema, &w, &err), -1);
+  assert_string_equal(err.error_class, "DATA_SOURCE_NOT_FOUND");
+  assert_int_equal(hw_writer_open(rt, "parquet", keys, values, 1, "overwrite", &schema, &w, &err), 0);
+  schema.release(&schema); /* the writer keeps its own copy */
+  hw_query* q;
+  assert_int_equal(hw_query_new(src, &q, &err), 0);
+  assert_int_equal(hw_query_plan(q, &err), 0);
+  for (int64_t p = 0; p < 3; p++) {
+    struct ArrowArrayStream s;
+    assert_int_equal(hw_query_execute_partition(q, p, &s, &err), 0);
+    assert_int_equal(hw_writer_write(w, &s, &err), 0);
+    assert_null(s.release); /* taken */
+  }
+  assert_int_equal(hw_writer_commit(w, &err), 0);
+  hw_writer_free(w);
+  hw_query_free(q);
+  hw_source_free(src);
+
+  /* read it back: the same rows */
+  hw_source* back;
+  assert_int_equal(hw_source_open(rt, "parquet", keys, values, 1, NULL, &back, &err), 0);
+  assert_int_equal(hw_query_new(back, &q, &err), 0);
+  assert_int_equal(hw_query_plan(q, &err), 0);
+  int64_t rows = 0, sum = 0;
+  for (int64_t p = 0; p < hw_query_partitions(q); p++) {
+    struct ArrowArrayStream s;
+    int64_t part;
+    assert_int_equal(hw_query_execute_partition(q, p, &s, &err), 0);
+    rows += drain(&s, &part, &err);
+    sum += part;
+    s.release(&s);
+  }
+  assert_int_equal(rows, 3000);
+  assert_int_equal(sum, 2999LL * 3000 / 2);
+  hw_query_free(q);
+  hw_source_free(back);
+
+  /* a write that is freed without a commit is aborted; a stream that fails fails its task */
+  src = open_numbers("1", "fail_partition", "0");
+  assert_int_equal(hw_source_schema(src, &schema, &err), 0);
+  snprintf(path, sizeof path, "%s/aborted", dir);
+  assert_int_equal(hw_writer_open(rt, "parquet", keys, values, 1, NULL, &schema, &w, &err), 0);
+  schema.release(&schema);
+  assert_int_equal(hw_query_new(src, &q, &err), 0);
+  assert_int_equal(hw_query_plan(q, &err), 0);
+  struct ArrowArrayStream s;
+  assert_int_equal(hw_query_execute_partition(q, 0, &s, &err), 0);
+  assert_int_equal(hw_writer_write(w, &s, &err), -1);
+  assert_non_null(strstr(err.message, "bad row in partition 0"));
+  assert_int_equal(hw_writer_abort(w, &err), 0);
+  hw_writer_free(w);
+  hw_query_free(q);
+  hw_source_free(src);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_schema),
@@ -349,6 +423,7 @@ int main(void) {
       cmocka_unit_test(test_released_early),
       cmocka_unit_test(test_two_native_threads),
       cmocka_unit_test(test_stream_error_foreign),
+      cmocka_unit_test(test_write_parquet_and_read_back),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
