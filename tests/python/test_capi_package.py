@@ -61,3 +61,19 @@ def test_example_reports_an_unknown_format(example):
                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert run.returncode == 1
     assert "DATA_SOURCE_NOT_FOUND" in run.stderr
+
+
+def test_write_example_writes_parquet(tmp_path):
+    env = dict(os.environ, PKG_CONFIG_PATH=capi.pkg_config_path())
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "headwater"], env=env, check=True,
+                           capture_output=True, text=True).stdout.split()
+    exe = str(tmp_path / "write_rows")
+    subprocess.run(["cc", "-o", exe, os.path.join(ROOT, "examples", "c", "write_rows.c"), *flags], check=True)
+    out = str(tmp_path / "out")
+    run = subprocess.run([exe, "parquet", "25000", f"path={out}"], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "wrote 25000 rows in 2 tasks"
+    table = headwater.session().read.parquet(out).toArrow()
+    assert table.num_rows == 25000
+    assert sorted(table.column("id").to_pylist()) == list(range(25000))
