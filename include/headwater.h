@@ -163,7 +163,8 @@ typedef enum hw_mode {
   HW_MODE_AUTO = 0,    /* headwater.executor.mode of the runtime's session */
   HW_MODE_INLINE = 1,  /* the calling thread reads the partition inside get_next */
   HW_MODE_THREAD = 2,  /* a C thread of headwater steps the source's iterator */
-  HW_MODE_PROCESS = 3 /* the session's worker processes (hw_query_execute) */
+  HW_MODE_PROCESS = 3 /* the session's worker processes: hw_query_execute only (a per-partition stream
+                          runs inline under it: its reading thread is the engine's) */
 } hw_mode;
 
 /* A scan of src (which must outlive it). *out: owned by the caller, freed with hw_query_free. */

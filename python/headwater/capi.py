@@ -201,10 +201,16 @@ class Query:
     def all(self) -> "Stream":
         """Every partition through one stream, run by the executor (worker processes by default)."""
         conf = self.plan.conf
-        if self.mode != "auto":
+        before = conf.get("headwater.executor.mode", None)
+        if self.mode != "auto":  # this scan's mode only: the session's setting is put back
             conf.set("headwater.executor.mode", self.mode)
-        scan, _, _ = self.plan.new_scan(self.source.session, ordered=False, reader=self.reader,
-                                        columns=self.columns, limit=self._limit())
+        try:
+            scan, _, _ = self.plan.new_scan(self.source.session, ordered=False, reader=self.reader,
+                                            columns=self.columns, limit=self._limit())
+        finally:
+            if self.mode != "auto":
+                conf.set("headwater.executor.mode", before) if before is not None else conf.unset(
+                    "headwater.executor.mode")
         return Stream(scan, -1)
 
 

@@ -4,6 +4,7 @@ the same rows as the Python API."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -77,3 +78,33 @@ def test_write_example_writes_parquet(tmp_path):
     table = headwater.session().read.parquet(out).toArrow()
     assert table.num_rows == 25000
     assert sorted(table.column("id").to_pylist()) == list(range(25000))
+
+
+class _Error(ctypes.Structure):
+    _fields_ = [("error_class", ctypes.c_char * 96), ("message", ctypes.c_char * 2048),
+                ("partition", ctypes.c_int64), ("row", ctypes.c_int64), ("column", ctypes.c_int32),
+                ("traceback", ctypes.c_char * 4096)]
+
+
+def test_attaches_to_the_host_interpreter(monkeypatch):
+    """A host that already runs Python (here: this interpreter, through ctypes, which calls without
+    the GIL) gets a runtime attached to it; freeing it leaves the interpreter running."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "examples"))
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(capi.pkg_config_path()), "libheadwater.so"))
+    err = _Error()
+    rt, src, q = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+    assert lib.hw_runtime_new(None, ctypes.byref(rt), ctypes.byref(err)) == 0, err.message
+    keys = (ctypes.c_char_p * 2)(b"rows", b"partitions")
+    values = (ctypes.c_char_p * 2)(b"1000", b"5")
+    assert lib.hw_source_open(rt, b"trades_source:TradesSource", keys, values, 2, None, ctypes.byref(src),
+                              ctypes.byref(err)) == 0, err.message
+    assert lib.hw_query_new(src, ctypes.byref(q), ctypes.byref(err)) == 0
+    assert lib.hw_query_plan(q, ctypes.byref(err)) == 0
+    lib.hw_query_partitions.restype = ctypes.c_int64
+    assert lib.hw_query_partitions(q) == 5
+    assert lib.hw_source_open(rt, b"nope", None, None, 0, None, ctypes.byref(src), ctypes.byref(err)) == -1
+    assert err.error_class == b"DATA_SOURCE_NOT_FOUND"
+    lib.hw_query_free(q)
+    lib.hw_source_free(src)
+    lib.hw_runtime_free(rt)
+    assert sys.modules["headwater.capi"] is capi  # still running, still ours
