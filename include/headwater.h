@@ -86,6 +86,9 @@ typedef struct hw_error {
   int64_t partition; /* -1 when not about a partition */
   int64_t row;       /* -1 when not about a row (row number within the partition) */
   int32_t column;    /* -1 when not about a column */
+  /* the source's own Python traceback when its code raised (the tail, if longer); else empty.
+   * Added after the fields above so code written against them keeps working. */
+  char traceback[4096];
 } hw_error;
 
 /* Resets err to "no error" (empty class and message, positions -1). */
@@ -113,6 +116,112 @@ int hw_schema_to_ddl(const struct ArrowSchema* schema, char** out, hw_error* err
 
 /* Renders an Arrow schema as Spark's simpleString ("struct<a:int,b:string>"). *out: caller frees with hw_free. */
 int hw_schema_to_simple_string(const struct ArrowSchema* schema, char** out, hw_error* err);
+
+/* ---- Runtime: the Python interpreter the sources run in ----
+ *
+ * hw_runtime_new starts an embedded interpreter when the process has none (the host needs no
+ * Python of its own), or attaches to the one the host already runs. It returns with the GIL
+ * released: every call below takes it itself, from any thread (threads that never touched Python
+ * too). Only the runtime is global; everything else hangs off handles. */
+typedef struct hw_runtime hw_runtime;
+
+typedef struct hw_runtime_options {
+  const char* venv;        /* borrowed; a virtual environment with headwater installed (NULL: the one
+                              libheadwater is installed in, else the interpreter's default) */
+  const char* python_home; /* borrowed; PYTHONHOME of the interpreter (NULL: found from venv) */
+  const char* python_path; /* borrowed; extra sys.path entries, ':'-separated, searched first (NULL: none) */
+} hw_runtime_options;
+
+void hw_runtime_options_init(hw_runtime_options* opts);
+
+/* *out: owned by the caller, freed with hw_runtime_free (an embedded interpreter is finalized then:
+ * free the runtime last, from the thread that created it; a process embeds once). */
+int hw_runtime_new(const hw_runtime_options* opts, hw_runtime** out, hw_error* err);
+/* Sets a headwater / Spark setting of the runtime's session ("headwater.executor.workers", ...). */
+int hw_runtime_set(hw_runtime* rt, const char* key, const char* value, hw_error* err);
+void hw_runtime_free(hw_runtime* rt);
+
+/* ---- Sources ---- */
+typedef struct hw_source hw_source;
+
+/*
+ * Opens a source: format is a registered or discovered Spark-API source name, a built-in format
+ * (parquet, csv, json, arrow, jdbc) or "pkg.module:Class" (the three-method interface). keys and
+ * values: n_options option strings (borrowed). schema_ddl: a user schema (NULL: the source's).
+ * *out: owned by the caller, freed with hw_source_free.
+ */
+int hw_source_open(hw_runtime* rt, const char* format, const char* const* keys, const char* const* values,
+                   int32_t n_options, const char* schema_ddl, hw_source** out, hw_error* err);
+/* The source's schema; *out owned by the caller (out->release). */
+int hw_source_schema(hw_source* src, struct ArrowSchema* out, hw_error* err);
+void hw_source_free(hw_source* src);
+
+/* ---- Scans: plan, then execute ---- */
+typedef struct hw_query hw_query;
+
+typedef enum hw_mode {
+  HW_MODE_AUTO = 0,    /* headwater.executor.mode of the runtime's session */
+  HW_MODE_INLINE = 1,  /* the calling thread reads the partition inside get_next */
+  HW_MODE_THREAD = 2,  /* a C thread of headwater steps the source's iterator */
+  HW_MODE_PROCESS = 3 /* the session's worker processes: hw_query_execute only (a per-partition stream
+                          runs inline under it: its reading thread is the engine's) */
+} hw_mode;
+
+/* A scan of src (which must outlive it). *out: owned by the caller, freed with hw_query_free. */
+int hw_query_new(hw_source* src, hw_query** out, hw_error* err);
+/* The columns wanted, by name (borrowed), in schema order or not; default all. */
+int hw_query_select(hw_query* q, const char* const* columns, int32_t n, hw_error* err);
+/* A filter offered to the reader's pushFilters: op is one of = <=> < <= > >= != "IS NULL" "IS NOT NULL"
+ * STARTSWITH ENDSWITH CONTAINS; value (borrowed; NULL for IS [NOT] NULL) is converted to the
+ * column's type (an error names the filter when it cannot be). */
+int hw_query_filter(hw_query* q, const char* column, const char* op, const char* value, hw_error* err);
+/* Rows per partition stream (and over all for hw_query_execute); pushed only when every filter was
+ * accepted (Spark's rule): see hw_query_limit_pushed. */
+int hw_query_limit(hw_query* q, int64_t limit, hw_error* err);
+int hw_query_mode(hw_query* q, hw_mode mode, hw_error* err);
+/* Makes the reader, offers the filters, makes the partitions (once). */
+int hw_query_plan(hw_query* q, hw_error* err);
+/* After hw_query_plan: the number of partitions; whether filter i (in the order added) was accepted
+ * by the source (1) or is left to the engine (0); whether the limit was pushed. -1 when not planned. */
+int64_t hw_query_partitions(const hw_query* q);
+int hw_query_filter_accepted(const hw_query* q, int32_t i);
+int hw_query_limit_pushed(const hw_query* q);
+/* The schema of the streams (the selected columns); *out owned by the caller. */
+int hw_query_schema(hw_query* q, struct ArrowSchema* out, hw_error* err);
+/*
+ * One stream per partition (0 <= partition < hw_query_partitions), to run on the engine's own
+ * threads, several at once. The stream's callbacks take the GIL themselves and the scan releases it
+ * while it waits. *out owned by the caller (out->release); it may outlive q but not the runtime.
+ */
+int hw_query_execute_partition(hw_query* q, int64_t partition, struct ArrowArrayStream* out, hw_error* err);
+/* One stream over every partition, fed by headwater's executor (worker processes by default). */
+int hw_query_execute(hw_query* q, struct ArrowArrayStream* out, hw_error* err);
+void hw_query_free(hw_query* q);
+
+/* ---- Writes ---- */
+typedef struct hw_writer hw_writer;
+
+/*
+ * Starts a write to format (a Spark-API source with a writer, a built-in format such as parquet, or
+ * "pkg.module:Class") with options and mode ("append", "overwrite"; "error"/"ignore" for sources
+ * that allow them; NULL: append). schema (borrowed) is the data's. *out owned by the caller.
+ */
+int hw_writer_open(hw_runtime* rt, const char* format, const char* const* keys, const char* const* values,
+                   int32_t n_options, const char* mode, const struct ArrowSchema* schema, hw_writer** out,
+                   hw_error* err);
+/* Writes stream as one task (one partition of the write), on the calling thread. Takes the stream:
+ * it is released when the call returns. After a failure, call hw_writer_abort. */
+int hw_writer_write(hw_writer* w, struct ArrowArrayStream* stream, hw_error* err);
+/* Commits the tasks written (the source's commit(messages); a failing commit is aborted). */
+int hw_writer_commit(hw_writer* w, hw_error* err);
+/* Aborts the write (the source's abort(messages)). */
+int hw_writer_abort(hw_writer* w, hw_error* err);
+/* Frees w; a write neither committed nor aborted is aborted. */
+void hw_writer_free(hw_writer* w);
+
+/* After a stream made above failed (get_next returned non-zero): the whole error, with the
+ * partition, row, column and the source's traceback. Returns -1 for a stream not made by headwater. */
+int hw_stream_error(struct ArrowArrayStream* stream, hw_error* err);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ void hw_error_init(hw_error* err) {
   err->partition = -1;
   err->row = -1;
   err->column = -1;
+  err->traceback[0] = '\0';
 }
 
 int hw_error_set(hw_error* err, const char* error_class, const char* fmt, ...) {

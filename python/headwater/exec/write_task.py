@@ -247,6 +247,10 @@ class WriteJob:
         if failure is not None:
             self._abort(messages, failure)
             raise failure
+        self.commit(messages)
+
+    def commit(self, messages: List[Any]) -> None:
+        """``commit(messages)``; when it fails, ``abort`` with the same messages (as Spark) and raise."""
         try:
             self.writer.commit(messages)
             return
