@@ -109,6 +109,12 @@ int hw_msg_error_decode(const uint8_t* p, size_t len, hw_msg_error* out, hw_erro
  * to the caller. *traceback: a malloc'd copy, or NULL when empty (or out of memory). */
 void hw_msg_error_apply(const hw_msg_error* m, hw_error* e, char** traceback);
 
+/* DONE (worker -> host): the partition and its statistics (the run report). The decoder returns -1
+ * for a DONE that carries only the partition (a task stopped before it read) or is malformed. */
+struct hw_partition_stats;
+void hw_msg_done_encode(hw_wbuf* out, const struct hw_partition_stats* st);
+int hw_msg_done_decode(const uint8_t* p, size_t len, struct hw_partition_stats* st);
+
 /* Sends one message (with fd attached when pass_fd >= 0). -1 with err set when the peer is gone. */
 int hw_wire_send(int sock, hw_msg_type type, const hw_wbuf* payload, int pass_fd, hw_error* err);
 

@@ -112,6 +112,7 @@ def _output_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--write-option", "-w", "write_options", multiple=True, metavar="KEY=VALUE",
                      help="an option of the written format (header=true); repeatable"),
         click.option("--overwrite", is_flag=True, help="replace what is at --to (default: fail if it exists)"),
+        click.option("--stats", is_flag=True, help="print the run report (per partition) on stderr"),
     ]):
         f = decorator(f)
     return f
@@ -199,7 +200,7 @@ def _out_format(to: str, out_format: Optional[str]) -> str:
 
 
 def _emit(spark: SparkSession, df: Any, show: Optional[int], truncate: bool, count: bool, to: Optional[str],
-          out_format: Optional[str], write_options: Sequence[str], overwrite: bool) -> None:
+          out_format: Optional[str], write_options: Sequence[str], overwrite: bool, stats: bool) -> None:
     if sum(x for x in (show is not None, count, to is not None)) > 1:
         raise click.UsageError("give one of --show, --count and --to")
     if out_format and not to:
@@ -213,6 +214,9 @@ def _emit(spark: SparkSession, df: Any, show: Optional[int], truncate: bool, cou
         click.echo(df.count())
     else:
         df.show(20 if show is None else show, truncate=truncate)
+    if stats:  # writes run as tasks on the pool: their partitions are not in the report yet
+        report = spark.lastRunReport()
+        click.echo(report.format() if report is not None else "no run report: nothing was read", err=True)
 
 
 # ---------------------------------------------------------------- commands

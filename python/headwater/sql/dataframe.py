@@ -344,6 +344,7 @@ class DataFrame:
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The rows as an Arrow stream (pyarrow, polars, DuckDB, ...): batches come as partitions
         complete, with bounded memory, unless ``headwater.stream.ordered`` is true."""
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             return self._engine().reader(self._node).__arrow_c_stream__(requested_schema)
         ordered = get(self.sparkSession.conf, "headwater.stream.ordered")
@@ -351,6 +352,7 @@ class DataFrame:
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             if self._node.cached is not None:
                 return self._node.cached
@@ -371,6 +373,7 @@ class DataFrame:
         return pl.from_arrow(self.toArrow())
 
     def count(self) -> int:
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             if self._node.cached is not None:
                 return self._node.cached.num_rows
@@ -386,6 +389,7 @@ class DataFrame:
         return _core.rows_from_arrow(self.toArrow(), Row)
 
     def take(self, num: int) -> List[Row]:
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if self._direct():  # the C scan stops after num rows (remaining partitions are cancelled)
             scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True, limit=max(0, int(num)))
             return _core.rows_from_arrow(drain(scan, lambda reader: reader.read_all()), Row)

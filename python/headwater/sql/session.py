@@ -18,6 +18,7 @@ from headwater.config import RuntimeConfig, cancel_grace_ms, get, install_sessio
 from headwater.datasource import DataSourceRegistration
 from headwater.errors import AnalysisException
 from headwater.exec.local import arrow_table_from, infer_schema, local_plan, rows_table
+from headwater.exec.report import RunReport, RunTracker
 from headwater.formats import BUILTIN_FORMATS, builtin_format
 from headwater.generic import FORMAT, register_python
 from headwater.generic.spark import GenericSourceError, split_target
@@ -168,6 +169,7 @@ class SparkSession:
         self._pool_lock = threading.RLock()  # starts and stops of the worker pool
         self._engine: Any = None  # DuckDB, started by the first query that needs it
         self._views: Dict[str, Any] = {}  # lower-cased name -> (name, plan node)
+        self._runs = RunTracker()  # the scans of the latest action: lastRunReport(), the progress bar
         atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
 
     def _worker_pool(self) -> Any:
@@ -194,6 +196,13 @@ class SparkSession:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
+
+    def lastRunReport(self) -> Optional[RunReport]:
+        """What each partition of the latest action cost: rows, batches, bytes, wall time and the
+        time in the source's code, converting and waiting on the consumer, and the worker's pid
+        (None before the first read). On the session, because every action (a DataFrame's, a SQL
+        query over several sources, a stream another engine consumes) runs through it."""
+        return self._runs.report()
 
     @property
     def read(self) -> DataFrameReader:
