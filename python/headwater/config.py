@@ -88,6 +88,13 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "DataFrame queries offer filters, columns and limits to the sources they read"),
     Setting("spark.sql.execution.arrow.maxRecordsPerBatch", int, 10000,
             "rows per Arrow batch (Spark's setting): the converter, the file formats and JDBC fetches"),
+    Setting("spark.ui.showConsoleProgress", bool, True,
+            "a progress bar on stderr for reads (partitions, rows, bytes, rows/s), when stderr is a terminal "
+            "(Spark's setting)"),
+    Setting("spark.ui.consoleProgress.update.interval", int, 200,
+            "milliseconds between progress bar updates (Spark's setting)"),
+    Setting("headwater.progress.delayMs", int, 500,
+            "the progress bar appears once an action has run this long (Spark waits 500 ms too)"),
     Setting("spark.sql.python.filterPushdown.enabled", bool, True,
             "Spark's switch for DataSourceReader.pushFilters"),
 )}

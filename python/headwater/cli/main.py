@@ -209,6 +209,7 @@ def _emit(spark: SparkSession, df: Any, show: Optional[int], truncate: bool, cou
         fmt = _out_format(to, out_format)
         writer = df.write.format(fmt).mode("overwrite" if overwrite else "errorifexists")
         writer.options(**dict(_pairs(write_options, "--write-option"))).save(to)
+        spark._runs.end()
         click.echo(f"wrote {to} ({fmt})", err=True)
     elif count:
         click.echo(df.count())

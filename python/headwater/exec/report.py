@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any, List, NamedTuple, Optional
 
+from headwater.exec.progress import ProgressWatcher, enabled
+
 __all__ = ["PartitionStats", "RunReport", "RunTracker"]
 
 
@@ -72,7 +74,9 @@ class RunTracker:
     that action. A scan started without a begin (a plan used directly) begins a new action when
     every scan of the current one has ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, conf: Any = None) -> None:
+        self._conf = conf
+        self._watcher: Optional[ProgressWatcher] = None  # the progress bar's timer, while an action runs
         self._lock = threading.Lock()
         self._scans: List[tuple] = []  # (scan, source name, mode)
         self._fresh = False  # begin() was called: the next scan starts the action's list
@@ -93,6 +97,16 @@ class RunTracker:
                 self._scans = []  # the previous action's scans (and their readers) are let go
                 self._fresh = False
             self._scans.append((scan, source, mode))
+            if enabled(self._conf) and (self._watcher is None or not self._watcher.is_alive()):
+                self._watcher = ProgressWatcher(self._conf, self.current, self._ended)
+                self._watcher.start()
+
+    def end(self) -> None:
+        """The action returned: its progress bar is cleared before the caller prints anything."""
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
 
     def current(self) -> List[Any]:
         with self._lock:

@@ -352,6 +352,12 @@ class DataFrame:
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
+        try:
+            return self._toArrow_run()
+        finally:
+            self.sparkSession._runs.end()  # the progress bar is gone before the caller prints
+
+    def _toArrow_run(self) -> pa.Table:
         self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             if self._node.cached is not None:
@@ -373,6 +379,12 @@ class DataFrame:
         return pl.from_arrow(self.toArrow())
 
     def count(self) -> int:
+        try:
+            return self._count_run()
+        finally:
+            self.sparkSession._runs.end()  # the progress bar is gone before the caller prints
+
+    def _count_run(self) -> int:
         self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             if self._node.cached is not None:
@@ -389,6 +401,12 @@ class DataFrame:
         return _core.rows_from_arrow(self.toArrow(), Row)
 
     def take(self, num: int) -> List[Row]:
+        try:
+            return self._take_run(num)
+        finally:
+            self.sparkSession._runs.end()  # the progress bar is gone before the caller prints
+
+    def _take_run(self, num: int) -> List[Row]:
         self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if self._direct():  # the C scan stops after num rows (remaining partitions are cancelled)
             scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True, limit=max(0, int(num)))

@@ -169,7 +169,7 @@ class SparkSession:
         self._pool_lock = threading.RLock()  # starts and stops of the worker pool
         self._engine: Any = None  # DuckDB, started by the first query that needs it
         self._views: Dict[str, Any] = {}  # lower-cased name -> (name, plan node)
-        self._runs = RunTracker()  # the scans of the latest action: lastRunReport(), the progress bar
+        self._runs = RunTracker(self.conf)  # the scans of the latest action: lastRunReport(), the progress bar
         atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
 
     def _worker_pool(self) -> Any:
