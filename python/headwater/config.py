@@ -95,6 +95,12 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "milliseconds between progress bar updates (Spark's setting)"),
     Setting("headwater.progress.delayMs", int, 500,
             "the progress bar appears once an action has run this long (Spark waits 500 ms too)"),
+    Setting("spark.sql.repl.eagerEval.enabled", bool, False,
+            "notebooks (Jupyter) show a DataFrame as an HTML table, a REPL as show()'s text (Spark's setting)"),
+    Setting("spark.sql.repl.eagerEval.maxNumRows", int, 20,
+            "rows shown by eager evaluation (Spark's setting)"),
+    Setting("spark.sql.repl.eagerEval.truncate", int, 20,
+            "characters after which eager evaluation cuts a value (Spark's setting; 0: never)"),
     Setting("spark.sql.python.filterPushdown.enabled", bool, True,
             "Spark's switch for DataSourceReader.pushFilters"),
 )}
