@@ -1,5 +1,7 @@
 #include "ipc/wire.h"
 
+#include "ipc/stats.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -178,6 +180,21 @@ int hw_msg_error_decode(const uint8_t* p, size_t len, hw_msg_error* out, hw_erro
   out->traceback = hw_rbuf_bytes(&in, &out->n_traceback);
   if (in.failed || in.pos != in.size) return malformed(err, "ERROR", len);
   return 0;
+}
+
+void hw_msg_done_stats_encode(hw_wbuf* out, const hw_partition_stats* st) {
+  const int64_t v[] = {st->partition, st->rows, st->batches, st->bytes, st->wall_ns,
+                       st->source_ns, st->convert_ns, st->wait_ns, st->pid};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) hw_wbuf_put_i64(out, v[i]);
+}
+
+int hw_msg_done_stats_decode(const uint8_t* p, size_t len, hw_partition_stats* st) {
+  hw_rbuf r = {p, len, 0, 0};
+  memset(st, 0, sizeof *st);
+  int64_t* v[] = {&st->partition, &st->rows, &st->batches, &st->bytes, &st->wall_ns,
+                  &st->source_ns, &st->convert_ns, &st->wait_ns, &st->pid};
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) *v[i] = hw_rbuf_i64(&r);
+  return r.failed || r.pos != len ? -1 : 0;
 }
 
 void hw_msg_error_apply(const hw_msg_error* m, hw_error* e, char** traceback) {

@@ -121,9 +121,14 @@ void hw_msg_run_encode(hw_wbuf* out, int64_t index, const void* pickled, size_t 
 void hw_msg_credit_encode(hw_wbuf* out, int64_t serial);
 /* RELEASE: the region id. */
 void hw_msg_release_encode(hw_wbuf* out, int64_t region_id);
-/* READY: the worker's pid; DONE: the partition (or task) that ended. */
+/* READY: the worker's pid; DONE: the partition (or task) that ended, bare (a task stopped before it
+ * read) or with the partition's statistics (the run report). The stats decoder returns -1 for a
+ * bare DONE or a malformed one. */
 void hw_msg_ready_encode(hw_wbuf* out, int64_t pid);
 void hw_msg_done_encode(hw_wbuf* out, int64_t index);
+struct hw_partition_stats;
+void hw_msg_done_stats_encode(hw_wbuf* out, const struct hw_partition_stats* st);
+int hw_msg_done_stats_decode(const uint8_t* p, size_t len, struct hw_partition_stats* st);
 /* REGION: region id and capacity (the memfd is passed with the message). */
 void hw_msg_region_encode(hw_wbuf* out, int64_t region_id, size_t capacity);
 /* BATCH: partition index, region id, descriptor (made by hw_batch_encode). */

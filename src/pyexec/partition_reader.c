@@ -1,10 +1,29 @@
 #include "pyexec/partition_reader.h"
 
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "arrow/array.h"
 #include "common/error.h"
 #include "convert/batch_check.h"
+
+int64_t hw_now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+void hw_partition_stats_finish(hw_partition_reader* r, hw_partition_stats* out) {
+  *out = r->stats;
+  int64_t sampled = r->stats.sampled_source_ns + r->stats.sampled_convert_ns;
+  int64_t source = sampled > 0 ? (int64_t)((double)r->stats.loop_ns * r->stats.sampled_source_ns / sampled) : 0;
+  out->source_ns += source;
+  out->convert_ns += r->stats.loop_ns - source;
+  out->wall_ns = r->stats.opened_ns ? hw_now_ns() - r->stats.opened_ns : 0;
+  out->partition = r->index;
+  out->pid = getpid();
+}
 
 PyObject* hw_take_exception(void) {
   /* (PyErr_GetRaisedException is 3.12+; this works on 3.11) */
@@ -61,11 +80,13 @@ int hw_partition_open(const hw_read_context* ctx, hw_partition_reader* r, int64_
   memset(r, 0, sizeof *r);
   *python_error = false;
   r->index = index;
+  r->stats.opened_ns = hw_now_ns();
   if (hw_row_converter_new(&r->conv, ctx->schema, ctx->columns, ctx->n_columns, ctx->allocator, ctx->source_name,
                            err) != 0)
     return -1;
   hw_row_converter_start_partition(r->conv, index);
   PyObject* result = PyObject_CallOneArg(ctx->read_fn, partition);
+  r->stats.source_ns += hw_now_ns() - r->stats.opened_ns;
   if (!result) {
     describe_python_error(err, index, "read()");
     *python_error = true;
@@ -124,8 +145,34 @@ static int64_t batch_rows_hint(const hw_read_context* ctx) {
   return ctx->max_rows_per_batch < 65536 ? ctx->max_rows_per_batch : 65536;
 }
 
+static int next_batch(const hw_read_context* ctx, hw_partition_reader* r, struct ArrowArray* out, bool* done,
+                      hw_error* err, bool* python_error, int64_t* finish_ns);
+
 int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, struct ArrowArray* out, bool* done,
                             hw_error* err, bool* python_error) {
+  int64_t start = hw_now_ns(), finish_ns = 0;
+  int rc = next_batch(ctx, r, out, done, err, python_error, &finish_ns);
+  int64_t took = hw_now_ns() - start;
+  /* the row loop (split later by the sampled ratio) vs closing the batch (conversion, timed) */
+  r->stats.loop_ns += took - finish_ns;
+  r->stats.convert_ns += finish_ns;
+  if (rc == 0 && !*done) {
+    r->stats.batches++;
+    r->stats.rows += out->length;
+  }
+  return rc;
+}
+
+static int finish_rows(hw_partition_reader* r, struct ArrowArray* out, hw_error* err, int64_t* finish_ns) {
+  int64_t t = hw_now_ns();
+  r->stats.bytes += hw_row_converter_bytes(r->conv);
+  int rc = hw_row_converter_finish(r->conv, out, err);
+  *finish_ns = hw_now_ns() - t;
+  return rc;
+}
+
+static int next_batch(const hw_read_context* ctx, hw_partition_reader* r, struct ArrowArray* out, bool* done,
+                      hw_error* err, bool* python_error, int64_t* finish_ns) {
   *done = false;
   *python_error = false;
   int64_t max_rows = ctx->max_rows_per_batch;
@@ -135,14 +182,19 @@ int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, 
       *done = true;
       return 0;
     }
+    /* one item in HW_STATS_SAMPLE is timed: next() (the source) and its conversion apart */
+    bool sample = (r->stats.items++ % HW_STATS_SAMPLE) == 0 || r->arrow_items; /* batches: every one */
+    int64_t t0 = sample ? hw_now_ns() : 0;
     PyObject* item = PyIter_Next(r->iterator);
+    int64_t t1 = sample ? hw_now_ns() : 0;
+    if (sample) r->stats.sampled_source_ns += t1 - t0;
     if (!item) {
       if (PyErr_Occurred()) {
         describe_python_error(err, r->index, "read()");
         *python_error = true;
         return -1;
       }
-      if (hw_row_converter_rows(r->conv) > 0) return hw_row_converter_finish(r->conv, out, err);
+      if (hw_row_converter_rows(r->conv) > 0) return finish_rows(r, out, err, finish_ns);
       *done = true;
       return 0;
     }
@@ -165,16 +217,18 @@ int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, 
         rc = take_record_batch(ctx, r, item, out, err, python_error);
       }
       Py_DECREF(item);
+      if (sample) r->stats.sampled_convert_ns += hw_now_ns() - t1;
       return rc;
     }
     if (hw_row_converter_rows(r->conv) == 0) hw_row_converter_reserve(r->conv, batch_rows_hint(ctx));
     int rc = hw_row_converter_append(r->conv, item, err);
     Py_DECREF(item);
+    if (sample) r->stats.sampled_convert_ns += hw_now_ns() - t1;
     if (rc != 0) return -1;
     int64_t rows = hw_row_converter_rows(r->conv);
     /* the byte budget is checked after every row (a walk of the builder tree's sizes, no Python):
      * checking every 256 rows let 250 rows of 8 MB make a 2 GB batch */
     if (rows >= max_rows || (max_bytes > 0 && hw_row_converter_bytes(r->conv) >= max_bytes))
-      return hw_row_converter_finish(r->conv, out, err);
+      return finish_rows(r, out, err, finish_ns);
   }
 }

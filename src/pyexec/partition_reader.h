@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "arrow/allocator.h"
+#include "ipc/stats.h"
 #include "pyexec/rows_to_arrow.h"
 #include "schema/field.h"
 
@@ -31,7 +32,11 @@ typedef struct hw_read_context {
   bool exact_batches; /* RecordBatches must match the schema exactly (Spark API readers, as PySpark 4.3) */
 } hw_read_context;
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t hw_now_ns(void);
+
 typedef struct hw_partition_reader {
+  hw_partition_stats stats;
   int64_t index;
   PyObject* iterator;      /* NULL until opened */
   hw_row_converter* conv;
@@ -48,6 +53,9 @@ int hw_partition_open(const hw_read_context* ctx, hw_partition_reader* r, int64_
  * cancelled). On failure as hw_partition_open. */
 int hw_partition_next_batch(const hw_read_context* ctx, hw_partition_reader* r, struct ArrowArray* out, bool* done,
                             hw_error* err, bool* python_error);
+
+/* The reader's statistics, final: the row loop's time split by the sampled ratio, wall time to now. */
+void hw_partition_stats_finish(hw_partition_reader* r, hw_partition_stats* out);
 
 /* Frees what the reader holds; safe on a zeroed or closed reader. */
 void hw_partition_close(hw_partition_reader* r);

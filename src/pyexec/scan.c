@@ -86,6 +86,9 @@ struct hw_scan {
   PyObject* exception;      /* the source's own exception, when that is what failed */
   int64_t batches_out;
   int64_t rows_out;
+  hw_partition_stats* stats; /* the run report: one per partition, filled as each one ends (partition < 0: not yet) */
+  int64_t partitions_done;
+  int64_t bytes_done;        /* bytes of the partitions done */
 
   /* inline mode */
   hw_partition_reader inline_reader;
@@ -167,6 +170,23 @@ static void count_batch(hw_scan* s, const struct ArrowArray* batch) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* A partition ended: its statistics go into the run report (any thread; mu not held). */
+static void record_stats(hw_scan* s, int64_t at, const hw_partition_stats* st) {
+  pthread_mutex_lock(&s->mu);
+  if (s->stats && at >= 0 && at < s->n_partitions) {
+    if (s->stats[at].partition < 0) s->partitions_done++;
+    s->stats[at] = *st;
+    s->bytes_done += st->bytes;
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void record_reader_stats(hw_scan* s, int64_t at, hw_partition_reader* r) {
+  hw_partition_stats st;
+  hw_partition_stats_finish(r, &st);
+  record_stats(s, at, &st);
+}
+
 /* A failure reported by a worker process (no GIL needed). */
 static void record_worker_failure(hw_scan* s, const hw_error* err, const char* traceback) {
   pthread_mutex_lock(&s->mu);
@@ -217,6 +237,7 @@ static int inline_next(hw_scan* s, struct ArrowArray* out) {
       count_batch(s, out);
       break;
     }
+    record_reader_stats(s, s->inline_next - 1, r);
     hw_partition_close(r);
   }
   PyGILState_Release(gil);
@@ -259,9 +280,11 @@ static void* worker_main(void* arg) {
       }
       /* hand over (or mark done) without the GIL: the consumer may be waiting for it */
       PyThreadState* ts = PyEval_SaveThread();
+      int64_t waited = hw_now_ns();
       pthread_mutex_lock(&s->mu);
       while (!done && bounded(s) && q->count == q->capacity && !atomic_load(&s->cancelled) && !s->failed)
         wait_changed(s);
+      r.stats.wait_ns += hw_now_ns() - waited;
       bool give_up = atomic_load(&s->cancelled) || s->failed;
       if (!give_up) {
         if (done) {
@@ -280,6 +303,7 @@ static void* worker_main(void* arg) {
       if (give_up && !done) hw_array_release(&batch);
       PyEval_RestoreThread(ts);
       if (give_up) stop = true;
+      if (done && !stop) record_reader_stats(s, index, &r);
       if (done || stop) break;
     }
     hw_partition_close(&r);
@@ -596,6 +620,8 @@ static void* proxy_main(void* arg) {
         if (type == HW_MSG_BATCH) {
           rc = accept_batch(s, px, w, payload, len, &err);
         } else if (type == HW_MSG_DONE) {
+          hw_partition_stats st;
+          if (hw_msg_done_stats_decode(payload, len, &st) == 0) record_stats(s, index, &st);
           pthread_mutex_lock(&s->mu);
           s->queues[index].done = true;
           px->running = -1; /* together, so a finished scan never cancels an idle worker */
@@ -871,6 +897,8 @@ int hw_scan_new(hw_scan** out, const hw_field* schema, PyObject* read_fn, PyObje
   Py_INCREF(partitions);
   s->partitions = partitions;
   s->n_partitions = PyList_GET_SIZE(partitions);
+  s->stats = malloc(sizeof *s->stats * (size_t)(s->n_partitions > 0 ? s->n_partitions : 1));
+  for (int64_t i = 0; s->stats && i < s->n_partitions; i++) s->stats[i].partition = -1;
   s->record_batch_type = hw_record_batch_type();
   s->ctx = (hw_read_context){&s->read_schema, s->read_fn, s->record_batch_type, s->source_name,
                              s->cfg.max_rows_per_batch, cfg->max_bytes_per_batch, hw_allocator_heap(), &s->cancelled,
@@ -939,6 +967,25 @@ int hw_scan_project(hw_scan* s, const int32_t* columns, int32_t n, hw_error* err
   return 0;
 }
 
+int hw_scan_report(hw_scan* s, hw_partition_stats** out, int64_t* n) {
+  pthread_mutex_lock(&s->mu);
+  *n = 0;
+  *out = malloc(sizeof **out * (size_t)(s->n_partitions > 0 ? s->n_partitions : 1));
+  for (int64_t i = 0; *out && s->stats && i < s->n_partitions; i++)
+    if (s->stats[i].partition >= 0) (*out)[(*n)++] = s->stats[i];
+  pthread_mutex_unlock(&s->mu);
+  return *out ? 0 : -1;
+}
+
+void hw_scan_progress(hw_scan* s, int64_t* done, int64_t* total, int64_t* rows, int64_t* bytes) {
+  pthread_mutex_lock(&s->mu);
+  *done = s->partitions_done;
+  *total = s->n_partitions;
+  *rows = s->rows_out;
+  *bytes = s->bytes_done;
+  pthread_mutex_unlock(&s->mu);
+}
+
 void hw_scan_counts(hw_scan* s, int64_t* batches, int64_t* rows) {
   pthread_mutex_lock(&s->mu);
   *batches = s->batches_out;
@@ -968,6 +1015,7 @@ void hw_scan_unref(hw_scan* s) {
   PyGILState_Release(gil);
   free(s->proxies);
   free(s->retry);
+  free(s->stats);
   free(s->schema_json);
   free(s->traceback);
   if (s->queues) {

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 
 #include "ipc/pool.h"
+#include "pyexec/partition_reader.h"
 #include "schema/field.h"
 
 typedef enum hw_exec_mode {
@@ -91,6 +92,14 @@ int hw_scan_stream(hw_scan* scan, struct ArrowArrayStream* out, hw_error* err);
  * it (else NULL); when it was raised in a worker process, *traceback gets its formatted traceback
  * (malloc'd; else NULL). GIL. */
 bool hw_scan_failure(hw_scan* scan, hw_error* err, PyObject** exception, char** traceback);
+
+/* The run report: the statistics of every partition that has ended, in partition order (*out is
+ * malloc'd; the caller frees it). -1 when out of memory. Any thread. */
+int hw_scan_report(hw_scan* scan, hw_partition_stats** out, int64_t* n);
+
+/* For a progress bar: partitions ended of all, rows handed to the consumer, bytes of the ended
+ * partitions. Any thread, no GIL. */
+void hw_scan_progress(hw_scan* scan, int64_t* done, int64_t* total, int64_t* rows, int64_t* bytes);
 
 /* Batches and rows produced so far. */
 void hw_scan_counts(hw_scan* scan, int64_t* batches, int64_t* rows);

@@ -301,6 +301,18 @@ static int send_done(wstate* w, int64_t partition) {
   return rc;
 }
 
+/* DONE for a partition read to its end, with its statistics (the run report). */
+static int send_done_stats(wstate* w, hw_partition_reader* r) {
+  hw_partition_stats st;
+  hw_partition_stats_finish(r, &st);
+  hw_wbuf b = {0};
+  hw_msg_done_stats_encode(&b, &st);
+  hw_error ignored;
+  int rc = wsend(w, HW_MSG_DONE, &b, -1, &ignored);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
 /* Reports a failed task: a cancel ends quietly, anything else as ERROR with the traceback. */
 static int task_failed(wstate* w, int64_t partition, hw_error* err, bool python_error) {
   char* tb = python_error ? format_exception() : NULL;
@@ -369,7 +381,7 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
       break;
     }
     if (done) {
-      rc = send_done(w, index);
+      rc = send_done_stats(w, &r);
       break;
     }
     hw_region* region = w->ra.current;
@@ -381,11 +393,13 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
      * DONE at once and goes back to the pool, whoever holds its last batches */
     while (pump(w, false) > 0) {
     }
+    int64_t waited = hw_now_ns();
     while (rc == 0 && w->credits <= 0 && !atomic_load(&w->cancelled) && !w->stop)
       if (pump(w, true) < 0) {
         w->stop = true;
         break;
       }
+    r.stats.wait_ns += hw_now_ns() - waited;
     if (w->stop) {
       hw_wbuf_free(&desc);
       hw_wbuf_free(&b);

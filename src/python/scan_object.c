@@ -166,6 +166,34 @@ static PyObject* scan_counts(hw_py_scan* self, void* closure) {
   return Py_BuildValue("(LL)", (long long)batches, (long long)rows);
 }
 
+/* The run report: one tuple per partition that ended (partition, rows, batches, bytes, wall_ns,
+ * source_ns, convert_ns, wait_ns, pid). */
+static PyObject* scan_report(hw_py_scan* self, PyObject* unused) {
+  (void)unused;
+  hw_partition_stats* st;
+  int64_t n;
+  if (hw_scan_report(self->scan, &st, &n) != 0) return PyErr_NoMemory();
+  PyObject* out = PyList_New((Py_ssize_t)n);
+  for (int64_t i = 0; out && i < n; i++) {
+    PyObject* t = Py_BuildValue("(LLLLLLLLL)", (long long)st[i].partition, (long long)st[i].rows,
+                                (long long)st[i].batches, (long long)st[i].bytes, (long long)st[i].wall_ns,
+                                (long long)st[i].source_ns, (long long)st[i].convert_ns, (long long)st[i].wait_ns,
+                                (long long)st[i].pid);
+    if (!t) Py_CLEAR(out);
+    else PyList_SET_ITEM(out, (Py_ssize_t)i, t);
+  }
+  free(st);
+  return out;
+}
+
+/* (partitions done, partitions, rows, bytes): read by the progress bar's timer, no per-batch work. */
+static PyObject* scan_progress(hw_py_scan* self, void* closure) {
+  (void)closure;
+  int64_t done, total, rows, bytes;
+  hw_scan_progress(self->scan, &done, &total, &rows, &bytes);
+  return Py_BuildValue("(LLLL)", (long long)done, (long long)total, (long long)rows, (long long)bytes);
+}
+
 static PyObject* scan_cancel(hw_py_scan* self, PyObject* unused) {
   (void)unused;
   hw_scan_cancel(self->scan);
@@ -177,6 +205,9 @@ static PyMethodDef scan_methods[] = {
      "Start the scan and export it as an Arrow stream PyCapsule (once)."},
     {"failure", (PyCFunction)scan_failure, METH_NOARGS,
      "None, or (error_class, message, partition, row, column, exception, traceback) of what stopped the scan."},
+    {"report", (PyCFunction)scan_report, METH_NOARGS,
+     "The run report: [(partition, rows, batches, bytes, wall_ns, source_ns, convert_ns, wait_ns, pid)] of the "
+     "partitions that ended."},
     {"cancel", (PyCFunction)scan_cancel, METH_NOARGS,
      "Cancel the scan from any thread: it fails as HW_CANCELLED (KeyboardInterrupt in Python)."},
     {NULL, NULL, 0, NULL},
@@ -184,6 +215,7 @@ static PyMethodDef scan_methods[] = {
 
 static PyGetSetDef scan_getset[] = {
     {"counts", (getter)scan_counts, NULL, "(batches, rows) produced so far.", NULL},
+    {"progress", (getter)scan_progress, NULL, "(partitions done, partitions, rows, bytes) so far.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

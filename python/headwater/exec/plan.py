@@ -288,10 +288,20 @@ class ReadPlan:
                     task_retries=get(self.conf, "headwater.executor.taskRetries"), **options,
                 )
                 self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
+                _track(session, scan, self.name, mode)
                 return scan, mode, why
         scan = _core.Scan(self.core_schema, reader.read, partitions, mode=mode, **options)
         self.last_run = {"partitions": len(partitions), "mode": mode, "why": why}
+        _track(session, scan, self.name, mode)
         return scan, mode, why
+
+
+def _track(session: Any, scan: Any, name: str, mode: str) -> None:
+    """The session's run tracker (exec/report.py) learns of the scan: the run report and the
+    progress bar read its C counters."""
+    tracker = getattr(session, "_runs", None)
+    if tracker is not None:
+        tracker.started(scan, name, mode)
 
 
 def _base_push_filters() -> Tuple[Any, ...]:

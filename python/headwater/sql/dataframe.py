@@ -344,6 +344,7 @@ class DataFrame:
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The rows as an Arrow stream (pyarrow, polars, DuckDB, ...): batches come as partitions
         complete, with bounded memory, unless ``headwater.stream.ordered`` is true."""
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             return self._engine().reader(self._node).__arrow_c_stream__(requested_schema)
         ordered = get(self.sparkSession.conf, "headwater.stream.ordered")
@@ -351,6 +352,13 @@ class DataFrame:
         return scan.__arrow_c_stream__(requested_schema)
 
     def toArrow(self) -> pa.Table:
+        try:
+            return self._toArrow_run()
+        finally:
+            self.sparkSession._runs.end()  # the progress bar is gone before the caller prints
+
+    def _toArrow_run(self) -> pa.Table:
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             if self._node.cached is not None:
                 return self._node.cached
@@ -371,6 +379,13 @@ class DataFrame:
         return pl.from_arrow(self.toArrow())
 
     def count(self) -> int:
+        try:
+            return self._count_run()
+        finally:
+            self.sparkSession._runs.end()  # the progress bar is gone before the caller prints
+
+    def _count_run(self) -> int:
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if not self._direct():
             if self._node.cached is not None:
                 return self._node.cached.num_rows
@@ -386,6 +401,13 @@ class DataFrame:
         return _core.rows_from_arrow(self.toArrow(), Row)
 
     def take(self, num: int) -> List[Row]:
+        try:
+            return self._take_run(num)
+        finally:
+            self.sparkSession._runs.end()  # the progress bar is gone before the caller prints
+
+    def _take_run(self, num: int) -> List[Row]:
+        self.sparkSession._runs.begin()  # the run report: the scans from here on are this action's
         if self._direct():  # the C scan stops after num rows (remaining partitions are cancelled)
             scan, _, _ = self._plan.new_scan(self.sparkSession, ordered=True, limit=max(0, int(num)))
             return _core.rows_from_arrow(drain(scan, lambda reader: reader.read_all()), Row)
@@ -403,10 +425,11 @@ class DataFrame:
     def show(self, n: int = 20, truncate: Any = True, vertical: bool = False) -> None:
         print(self._show_string(n, truncate), end="")
 
-    def _show_string(self, n: int, truncate: Any) -> str:
-        rows = self.take(n + 1)  # as Spark: one more row tells whether to say "only showing"
+    def _cells(self, n: int, truncate: Any) -> Tuple[List[str], List[List[str]], bool]:
+        """The column names, the first n rows as show() prints their values, and whether there
+        are more rows (one more row is read to tell, as Spark does)."""
+        rows = self.take(n + 1)
         width = 20 if truncate is True else int(truncate) if truncate else 0
-        names = self.columns
 
         def cell(v: Any) -> str:
             s = "NULL" if v is None else _show_value(v)
@@ -414,12 +437,31 @@ class DataFrame:
                 s = s[: width - 3] + "..." if width > 3 else s[:width]
             return s
 
-        body = [[cell(v) for v in r] for r in rows[:n]]
+        return self.columns, [[cell(v) for v in r] for r in rows[:n]], len(rows) > n
+
+    def _show_string(self, n: int, truncate: Any) -> str:
+        names, body, more = self._cells(n, truncate)
         widths = [max([3, len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(names)]
         sep = "+" + "+".join("-" * w for w in widths) + "+\n"
         fmt = lambda cells: "|" + "|".join(c.rjust(w) for c, w in zip(cells, widths)) + "|\n"  # noqa: E731
         out = sep + fmt(names) + sep + "".join(fmt(r) for r in body) + sep
-        if len(rows) > n:
+        if more:
+            out += f"only showing top {n} row{'s' if n != 1 else ''}\n"
+        return out
+
+    def _repr_html_(self) -> Optional[str]:
+        """The HTML table Jupyter shows when ``spark.sql.repl.eagerEval.enabled`` is true (PySpark's
+        markup: ``maxNumRows`` rows, values cut at ``truncate`` characters); None otherwise."""
+        conf = self.sparkSession.conf
+        if not get(conf, "spark.sql.repl.eagerEval.enabled"):
+            return None
+        self._support_repr_html = True  # a notebook: __repr__ stays short, as in PySpark
+        n = max(get(conf, "spark.sql.repl.eagerEval.maxNumRows"), 0)
+        names, body, more = self._cells(n, get(conf, "spark.sql.repl.eagerEval.truncate"))
+        out = "<table border='1'>\n<tr><th>" + "</th><th>".join(_html(c) for c in names) + "</th></tr>\n"
+        out += "".join("<tr><td>" + "</td><td>".join(_html(c) for c in r) + "</td></tr>\n" for r in body)
+        out += "</table>\n"
+        if more:
             out += f"only showing top {n} row{'s' if n != 1 else ''}\n"
         return out
 
@@ -432,6 +474,10 @@ class DataFrame:
         return "== Physical Plan ==\n" + ScanUse(self.sparkSession, self._plan).describe(in_query=False) + "\n"
 
     def __repr__(self) -> str:
+        conf = self.sparkSession.conf
+        if not getattr(self, "_support_repr_html", False) and get(conf, "spark.sql.repl.eagerEval.enabled"):
+            return self._show_string(max(get(conf, "spark.sql.repl.eagerEval.maxNumRows"), 0),
+                                     get(conf, "spark.sql.repl.eagerEval.truncate"))
         return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
 
 
@@ -496,6 +542,11 @@ def _strip_alias(text: str) -> str:
     if m and re.search(r"\sas\s", text, flags=re.I):
         return m.group(1)
     return text
+
+
+def _html(text: str) -> str:
+    """Escaped as Spark's htmlString escapes a cell: &, <, > and double quotes."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def _show_value(v: Any) -> str:

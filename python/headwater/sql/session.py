@@ -11,14 +11,15 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from headwater import _core
 from headwater.config import RuntimeConfig, cancel_grace_ms, get, install_session_factory, workers
 from headwater.datasource import DataSourceRegistration
 from headwater.errors import AnalysisException
 from headwater.exec.local import arrow_table_from, infer_schema, local_plan, rows_table
-from headwater.formats import builtin_format
+from headwater.exec.report import RunReport, RunTracker
+from headwater.formats import BUILTIN_FORMATS, builtin_format
 from headwater.generic import FORMAT, register_python
 from headwater.generic.spark import GenericSourceError, split_target
 from headwater.jdbc import JDBCDataSource
@@ -43,9 +44,10 @@ class _Registry:
 
     def __init__(self) -> None:
         self._sources: Dict[str, type] = {}
+        self._origins: Dict[str, str] = {}  # lower-cased name -> where the class came from (`headwater sources`)
         self._discovered = False
 
-    def register(self, cls: type, *, warn: bool = True) -> None:
+    def register(self, cls: type, *, warn: bool = True, origin: str = "registered") -> None:
         if not isinstance(cls, type) or not callable(getattr(cls, "name", None)):
             raise AnalysisException(
                 f"Expected a data source class with a name() classmethod, but got '{type(cls).__name__}'.",
@@ -61,6 +63,16 @@ class _Registry:
         if warn and key in self._sources and self._sources[key] is not cls:
             warnings.warn(f"The data source '{name}' replaces a data source registered under the same name.")
         self._sources[key] = cls
+        self._origins[key] = origin
+
+    def listing(self) -> List[Tuple[str, type, str]]:
+        """(name, class, origin) of every source a lookup can find, discovered ones included:
+        origin is "registered", "entry point NAME", "package NAME" or "built in"."""
+        if not self._discovered:
+            self._discover()
+        out = [(cls.name(), cls, self._origins.get(key, "registered")) for key, cls in sorted(self._sources.items())]
+        builtin = [(name, builtin_format(name)) for name in BUILTIN_FORMATS] + [("jdbc", JDBCDataSource)]
+        return out + [(name, cls, "built in") for name, cls in builtin]
 
     def lookup(self, name: str) -> type:
         key = name.lower()
@@ -97,7 +109,7 @@ class _Registry:
                     continue
                 cls = getattr(module, "DefaultSource", None)
                 if isinstance(cls, type) and cls.name().lower() not in self._sources:
-                    self.register(cls, warn=False)
+                    self.register(cls, warn=False, origin=f"package {info.name}")
         for ep in entry_points(group="headwater.datasources"):
             try:
                 cls = ep.load()
@@ -105,7 +117,7 @@ class _Registry:
                 warnings.warn(f"cannot load data source entry point {ep.name}: {e}")
                 continue
             if isinstance(cls, type) and cls.name().lower() not in self._sources:
-                self.register(cls, warn=False)
+                self.register(cls, warn=False, origin=f"entry point {ep.name}")
 
 
 class SparkSession:
@@ -157,6 +169,7 @@ class SparkSession:
         self._pool_lock = threading.RLock()  # starts and stops of the worker pool
         self._engine: Any = None  # DuckDB, started by the first query that needs it
         self._views: Dict[str, Any] = {}  # lower-cased name -> (name, plan node)
+        self._runs = RunTracker(self.conf)  # the scans of the latest action: lastRunReport(), the progress bar
         atexit.register(_stop_pool_at_exit, weakref.ref(self))  # a weak reference: sessions can go
 
     def _worker_pool(self) -> Any:
@@ -183,6 +196,13 @@ class SparkSession:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
+
+    def lastRunReport(self) -> Optional[RunReport]:
+        """What each partition of the latest action cost: rows, batches, bytes, wall time and the
+        time in the source's code, converting and waiting on the consumer, and the worker's pid
+        (None before the first read). On the session, because every action (a DataFrame's, a SQL
+        query over several sources, a stream another engine consumes) runs through it."""
+        return self._runs.report()
 
     @property
     def read(self) -> DataFrameReader:

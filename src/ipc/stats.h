@@ -1,0 +1,25 @@
+/*
+ * The run report's unit: what reading one partition cost. Pure C (no Python): it travels from a
+ * worker process to the host in DONE (ipc/wire.c).
+ */
+#ifndef HW_IPC_STATS_H
+#define HW_IPC_STATS_H
+
+#include <stdint.h>
+
+/* What reading one partition cost (the run report): counted per batch, timed with clock_gettime per
+ * batch; rows are timed on a sample (one row in HW_STATS_SAMPLE) to split the source's next() from
+ * the conversion without a clock read per row. Times in nanoseconds. */
+#define HW_STATS_SAMPLE 64
+typedef struct hw_partition_stats {
+  int64_t partition, rows, batches, bytes; /* bytes: of converted rows' buffers (RecordBatches passed through: 0) */
+  int64_t wall_ns;    /* open to close */
+  int64_t source_ns;  /* in the source's read() and its iterator's next() */
+  int64_t convert_ns; /* converting rows / checking RecordBatches */
+  int64_t wait_ns;    /* blocked on the consumer: a full queue (thread mode), no credit (process); inline: 0 */
+  int64_t pid;        /* the process that read it */
+  /* internal: the sampled split of the row loop, and when it opened */
+  int64_t loop_ns, sampled_source_ns, sampled_convert_ns, opened_ns, items;
+} hw_partition_stats;
+
+#endif
