@@ -354,3 +354,17 @@ def test_process_mode_partitions_on_workers(tmp_path):
     got, q = batches_of(s, s.readStream.format("counter").load())
     assert got[2] == [(i, i * 10) for i in range(20, 25)]
     assert q._sources[0].plan.last_run == {"partitions": 2, "mode": "process", "why": q._sources[0].plan.last_run["why"]}
+
+
+def test_pyspark_data_sources_fake_stream_unchanged(spark):
+    """pyspark-data-sources' ``fake`` stream (the 4.0/4.1 ``latestOffset()`` signature), as shipped."""
+    from pyspark_datasources.fake import FakeDataSource
+
+    spark.dataSource.register(FakeDataSource)
+    q = spark.readStream.format("fake").option("numRows", 5).load().writeStream.format("memory") \
+        .queryName("fake_rows").trigger(availableNow=True).start()
+    q.awaitTermination()
+    rows = spark.sql("SELECT * FROM fake_rows").collect()
+    assert len(rows) == 5 and rows[0].__fields__ == ["name", "date", "zipcode", "state"]
+    assert all(isinstance(v, str) and v for r in rows for v in r)
+    assert q.lastProgress["sources"][0]["endOffset"] == '{"offset": 5}'
