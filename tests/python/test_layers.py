@@ -11,8 +11,10 @@ below it, never one above, and never a sibling layer on the same floor:
     5  generic/  formats/  jdbc/       (siblings: none imports another)
     6  query/                          (logical plan, compiler, pushdown, DuckDB engine)
     7  sql/                            (the Spark facade)
-    8  headwater/__init__, functions, spark (faces: they only hand names on); capi (the C API's Python half)
-    9  cli/                            (the `headwater` command, on click)
+    8  streaming/                      (Structured Streaming: a micro-batch is a batch DataFrame;
+                                        it installs spark.readStream/spark.streams into the facade)
+    9  headwater/__init__, functions, spark (faces: they only hand names on); capi (the C API's Python half)
+   10  cli/                            (the `headwater` command, on click)
 
 Also: ``generic/spark.py`` imports nothing of headwater but ``redact`` (both are pickled by value
 to Spark's executors); module-level imports form no circle except inside the facade (``sql/``); and no
@@ -48,11 +50,12 @@ LAYERS: Dict[str, int] = {
     "headwater.jdbc": 5,
     "headwater.query": 6,
     "headwater.sql": 7,
-    "headwater": 8,
-    "headwater.functions": 8,
-    "headwater.spark": 8,
-    "headwater.capi": 8,
-    "headwater.cli": 9,
+    "headwater.streaming": 8,
+    "headwater": 9,
+    "headwater.functions": 9,
+    "headwater.spark": 9,
+    "headwater.capi": 9,
+    "headwater.cli": 10,
 }
 
 #: The one circle allowed: the facade's own (session <-> dataframe <-> readwriter <-> writer).
