@@ -1,19 +1,21 @@
 /* Rows of the rate sources, built straight into Arrow buffers (see rate.h). */
 #include "stream/rate.h"
 
-#include <math.h>
 #include <string.h>
 
 int hw_rate_schema(hw_field* out, hw_error* err) {
   return hw_ddl_parse("timestamp TIMESTAMP, value BIGINT", out, err);
 }
 
-/* Java's Math.round(double): floor(x + 0.5), saturating at the long range. */
+/* Java's Math.round(double): floor(x + 0.5), saturating at the long range (NaN -> 0). No libm:
+ * the core links without it. */
 static int64_t java_round(double x) {
-  double r = floor(x + 0.5);
-  if (r >= 9223372036854775807.0) return INT64_MAX;
-  if (r <= -9223372036854775808.0) return INT64_MIN;
-  return (int64_t)r;
+  double y = x + 0.5;
+  if (y != y) return 0;
+  if (y >= 9223372036854775807.0) return INT64_MAX;
+  if (y <= -9223372036854775808.0) return INT64_MIN;
+  int64_t t = (int64_t)y; /* truncates toward zero: one less below zero when y has a fraction */
+  return (double)t > y ? t - 1 : t;
 }
 
 int hw_rate_batch(const hw_rate_range* r, struct ArrowArray* out, hw_error* err) {
