@@ -90,6 +90,10 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "rows per Arrow batch (Spark's setting): the converter, the file formats and JDBC fetches"),
     Setting("spark.sql.python.filterPushdown.enabled", bool, True,
             "Spark's switch for DataSourceReader.pushFilters"),
+    Setting("headwater.streaming.pollIntervalMs", int, 1,
+            "a streaming query whose sources had no new data asks them again after this many ms"),
+    Setting("spark.sql.streaming.numRecentProgressUpdates", int, 100,
+            "progress reports a streaming query keeps (Spark's setting)"),
 )}
 
 
