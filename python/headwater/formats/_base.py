@@ -29,7 +29,7 @@ from headwater.formats._files import OutputDir, input_paths, list_files, qualifi
 from headwater.config import batch_rows
 from headwater.schema import parse_schema, to_arrow_schema
 
-__all__ = ["FileFormat", "FileReader", "FileWriter", "FileCommit", "FileStreamWriter", "unsupported_type"]
+__all__ = ["FileFormat", "FileReader", "FileWriter", "FileCommit", "FileStreamArrowWriter", "unsupported_type"]
 
 
 def unsupported_type(label: str, field: pa.Field) -> Exception:
@@ -108,12 +108,12 @@ class FileFormat(DataSource):
         self.check_writable(arrow_schema)
         return FileWriter(self, arrow_schema, overwrite)
 
-    def streamWriter(self, schema: Any, overwrite: bool) -> "FileStreamWriter":
+    def streamWriter(self, schema: Any, overwrite: bool) -> "FileStreamArrowWriter":
         """The file stream sink (``writeStream.format(name).start(path)``): exactly-once through
         the ``_spark_metadata`` log in the output directory."""
         arrow_schema = to_arrow_schema(schema)
         self.check_writable(arrow_schema)
-        return FileStreamWriter(self, arrow_schema)
+        return FileStreamArrowWriter(self, arrow_schema)
 
     def checkSaveMode(self, mode: str) -> bool:
         """``errorifexists``: Spark's PATH_ALREADY_EXISTS when the target exists; ``ignore``: no
@@ -213,7 +213,7 @@ class FileWriter(DataSourceArrowWriter):
         self.out.abort()
 
 
-class FileStreamWriter(DataSourceStreamArrowWriter):
+class FileStreamArrowWriter(DataSourceStreamArrowWriter):
     """A file sink, as Spark's FileStreamSink: each partition of a micro-batch writes one part file
     straight into the output directory (under a hidden name, renamed when complete); ``commit``
     logs the batch's files in ``_spark_metadata/<batchId>``, which is what makes them visible to

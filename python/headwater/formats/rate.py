@@ -15,6 +15,8 @@ import os
 import time
 from typing import Any, Iterator, List, Optional
 
+import pyarrow as pa
+
 from headwater import _core
 from headwater.datasource import DataSource, DataSourceStreamReader, InputPartition
 from headwater.errors import AnalysisException
@@ -84,8 +86,9 @@ class RatePartition(InputPartition):
 
 
 def _read(partition: RatePartition) -> Iterator[Any]:
-    yield _core.rate_batch(partition.value, partition.count, partition.start, partition.end,
-                           partition.start_ms, partition.ms_per_value)
+    # the C-built batch, handed to the scan as a pyarrow RecordBatch (zero-copy, Arrow C data interface)
+    yield pa.record_batch(_core.rate_batch(partition.value, partition.count, partition.start, partition.end,
+                           partition.start_ms, partition.ms_per_value))
 
 
 class _RateReader(DataSourceStreamReader):
