@@ -24,6 +24,7 @@ from headwater.datasource import (
     WriterCommitMessage,
 )
 from headwater.errors import AnalysisException
+from headwater.formats._filestream import FileStreamReader, schema_required
 from headwater.formats._sinklog import batch_committed, commit_batch
 from headwater.formats._files import OutputDir, input_paths, list_files, qualified, spark_error, target_path
 from headwater.config import batch_rows
@@ -107,6 +108,16 @@ class FileFormat(DataSource):
         arrow_schema = to_arrow_schema(schema)
         self.check_writable(arrow_schema)
         return FileWriter(self, arrow_schema, overwrite)
+
+    def streamReader(self, schema: Any) -> FileStreamReader:
+        """The file stream source (``readStream.format(name).schema(s).load(dir)``)."""
+        rows = getattr(self, "_batch_rows", None) or batch_rows(None)
+        return FileStreamReader(type(self), to_arrow_schema(schema), self._options(), rows)
+
+    def _hw_stream_schema(self) -> Any:
+        """A streaming read without a user schema: Spark's error (it infers none for file streams
+        unless spark.sql.streaming.schemaInference is set)."""
+        raise schema_required()
 
     def streamWriter(self, schema: Any, overwrite: bool) -> "FileStreamArrowWriter":
         """The file stream sink (``writeStream.format(name).start(path)``): exactly-once through
