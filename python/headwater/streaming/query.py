@@ -75,6 +75,7 @@ class StreamingQuery:
         self._status = {"message": "Initializing sources", "isDataAvailable": False, "isTriggerActive": False}
         self._idle_since_check = 0.0  # start time of the newest offset check that found no data
         self._batch_id = 0
+        self._last_started: Optional[float] = None  # the previous batch's start, for input rates
         self._thread = threading.Thread(target=self._run, name=f"stream-{self._id}", daemon=True)
 
     # ---- API
@@ -153,7 +154,6 @@ class StreamingQuery:
 
     def _wait_trigger(self, started: float) -> None:
         interval = self._trigger.get("processingTime", 0) / 1000.0
-        poll = get(self._manager.session.conf, "headwater.streaming.pollIntervalMs") / 1000.0
         delay = max(interval - (time.monotonic() - started), 0.0) if interval else 0.0
         if delay:
             self._stop.wait(delay)
@@ -212,7 +212,6 @@ class StreamingQuery:
                     return
             starts, batch_id = ends, last_id + 1
         self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
-        ran = False
         while not self._stop.is_set():
             started = time.monotonic()
             check_start = started
@@ -236,14 +235,10 @@ class StreamingQuery:
             self._run_batch(batch_id, starts, ends, replay=False, started=started)
             if ck is not None:
                 ck.write_commit(batch_id)
-            starts, batch_id, ran = ends, batch_id + 1, True
+            starts, batch_id = ends, batch_id + 1
             if one_batch:
                 break
             self._wait_trigger(started)
-        # the last batch's end is committed to the source when the query ends, as Spark's next batch would
-        if ran and ck is None:
-            for s, st in zip(self._sources, starts):
-                s.commit(st)
 
     def _run_batch(self, batch_id: int, starts: List[str], ends: List[str], replay: bool,
                    started: Optional[float] = None) -> None:
@@ -258,8 +253,8 @@ class StreamingQuery:
         t2 = time.monotonic()
         rows = [t.num_rows for t in tables]
         total = (t2 - started) * 1000
-        prev = self._progress[-1] if self._progress else None
-        elapsed = (started - prev["_started"]) if prev else 0.0
+        elapsed = (started - self._last_started) if self._last_started is not None else 0.0
+        self._last_started = started
         progress = {
             "id": self._id, "runId": self._run_id, "name": self._name, "timestamp": _now_iso(),
             "batchId": batch_id, "batchDuration": int(total), "numInputRows": sum(rows),
@@ -267,22 +262,21 @@ class StreamingQuery:
             "processedRowsPerSecond": (sum(rows) / (t2 - started)) if t2 > started else 0.0,
             "durationMs": {"addBatch": int((t2 - t1) * 1000), "getBatch": int((t1 - t0) * 1000),
                            "latestOffset": int((t0 - started) * 1000), "queryPlanning": 0,
-                           "triggerExecution": int(total), "walCommit": 0},
-            "stateOperators": [],
-            "sources": [{"description": s.description, "startOffset": json.loads(st), "endOffset": json.loads(e),
-                         "latestOffset": json.loads(s.latest_reported or e), "numInputRows": n,
+                           "triggerExecution": int(total), "walCommit": 0, "commitOffsets": 0},
+            "eventTime": {}, "stateOperators": [],
+            # as Spark's progress: offsets as their JSON text, no start for the first batch
+            "sources": [{"description": s.description, "startOffset": "null" if batch_id == 0 else st,
+                         "endOffset": e, "latestOffset": s.latest_reported or "null", "numInputRows": n,
                          "inputRowsPerSecond": (n / elapsed) if elapsed > 0 else 0.0,
                          "processedRowsPerSecond": (n / (t2 - started)) if t2 > started else 0.0}
                         for s, st, e, n in zip(self._sources, starts, ends, rows)],
-            "sink": {"description": self._sink.description(), "numOutputRows": -1},
-            "_started": started,
+            "sink": {"description": self._sink.description(), "numOutputRows": table.num_rows},
+            "observedMetrics": {},
         }
         self._progress.append(progress)
         keep = get(self._manager.session.conf, "spark.sql.streaming.numRecentProgressUpdates")
         del self._progress[:-keep]
-        public = {k: v for k, v in progress.items() if not k.startswith("_")}
-        self._progress[-1] = dict(public, _started=started)
-        self._manager._event("onQueryProgress", _Event(progress=public))
+        self._manager._event("onQueryProgress", _Event(progress=progress))
         self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
 
 

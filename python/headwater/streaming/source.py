@@ -12,11 +12,11 @@ from __future__ import annotations
 import inspect
 import json
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 
-from headwater.errors import AnalysisException, HeadwaterException
+from headwater.errors import AnalysisException, HeadwaterException, HeadwaterNotImplementedError
 from headwater.exec.plan import ReadPlan
 from headwater.exec.scan import drain
 
@@ -35,6 +35,15 @@ def _limits(flavor_module: Any) -> Any:
 
         return limits
     return flavor_module
+
+
+def _not_implemented_errors(flavor_module: Any) -> Tuple[type, ...]:
+    """What the API's base DataSource raises for a method a source leaves out."""
+    if flavor_module.__name__.startswith("pyspark"):
+        from pyspark.errors import PySparkNotImplementedError  # optional dependency: the source is pyspark's
+
+        return (PySparkNotImplementedError,)
+    return (HeadwaterNotImplementedError,)
 
 
 def streaming_error(what: str, e: BaseException, error_class: str = "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
@@ -88,13 +97,14 @@ class StreamSource:
 
     def open(self, checkpoint_dir: Optional[str]) -> None:
         source = self.plan.source
+        missing = _not_implemented_errors(self.plan.flavor.module)
         try:
             self.reader = source.streamReader(self.plan.schema)
-        except NotImplementedError:
+        except missing:  # as Spark: only the API's own "not implemented" falls back to the simple reader
             try:
                 self.reader = source.simpleStreamReader(self.plan.schema)
                 self.simple = True
-            except NotImplementedError:
+            except missing:
                 raise AnalysisException(
                     f"Failed to create Python data source stream reader for {self.plan.name}: [NOT_IMPLEMENTED] "
                     "streamReader is not implemented.", "PYTHON_DATA_SOURCE_ERROR") from None
@@ -147,7 +157,6 @@ class StreamSource:
                     f"{start}. The end offset must represent the position after the last record returned.",
                     "SIMPLE_STREAM_READER_OFFSET_DID_NOT_ADVANCE")
             self._kept = {start: (end_json, rows)}
-            self.latest_reported = end_json
             return end_json
         try:
             if self._new_latest:
@@ -159,7 +168,7 @@ class StreamSource:
         except Exception as e:
             raise streaming_error("latestOffset", e) from e
         end_json = offset_json(end)
-        self.latest_reported = offset_json(reported) if reported is not None else end_json
+        self.latest_reported = offset_json(reported) if reported is not None else None
         return end_json
 
     def read_batch(self, start: str, end: str, columns: Optional[List[int]] = None) -> pa.Table:
