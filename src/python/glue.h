@@ -56,6 +56,9 @@ PyObject* hw_py_run_tasks(PyObject* module, PyObject* args);
 /* _core.worker_main(fd, parent_pid): the loop of a worker process. */
 PyObject* hw_py_worker_main(PyObject* module, PyObject* args);
 
+/* _core.rate_batch(partition, num_partitions, start, end, start_ms, ms_per_value) (rate_glue.c). */
+PyObject* hw_py_rate_batch(PyObject* module, PyObject* args);
+
 /* Constructors. Each takes ownership of what it is given (moved), also on failure. GIL. */
 PyObject* hw_py_schema_new(hw_field* field);
 PyObject* hw_py_batch_new(hw_field* schema, struct ArrowArray* array);

@@ -344,6 +344,8 @@ static PyMethodDef module_methods[] = {
     {"run_tasks", hw_py_run_tasks, METH_VARARGS,
      "run_tasks(pool, tasks): run pickled tasks on the pool's workers -> (outcomes, interrupted)."},
     {"worker_main", hw_py_worker_main, METH_VARARGS, "worker_main(fd, parent_pid): serve the host (worker processes)."},
+    {"rate_batch", hw_py_rate_batch, METH_VARARGS,
+     "rate_batch(partition, num_partitions, start, end, start_ms, ms_per_value): a rate source partition's rows."},
     {NULL, NULL, 0, NULL},
 };
 

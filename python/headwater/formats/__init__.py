@@ -1,5 +1,5 @@
 """headwater's built-in formats: ``parquet``, ``csv``, ``json`` (JSON lines), ``arrow`` (Arrow IPC
-files) and ``noop``. They are data sources like any other (the Python Data Source API), found by
+files) and ``noop``, and the stream sources ``rate`` and ``rate-micro-batch``. They are data sources like any other (the Python Data Source API), found by
 name before the registry's own sources; Spark's reserved names (parquet, csv, json, noop, ...)
 cannot be registered by users."""
 
@@ -12,10 +12,11 @@ from headwater.formats.csv import CSV
 from headwater.formats.json import JSON
 from headwater.formats.noop import Noop
 from headwater.formats.parquet import Parquet
+from headwater.formats.rate import Rate, RateMicroBatch
 
 __all__ = ["builtin_format", "BUILTIN_FORMATS"]
 
-BUILTIN_FORMATS = ("parquet", "csv", "json", "arrow", "noop")
+BUILTIN_FORMATS = ("parquet", "csv", "json", "arrow", "noop", "rate", "rate-micro-batch")
 
 
 def builtin_format(name: str) -> Optional[type]:
@@ -23,4 +24,5 @@ def builtin_format(name: str) -> Optional[type]:
     return _CLASSES.get(name.lower())
 
 
-_CLASSES: Dict[str, type] = {"parquet": Parquet, "csv": CSV, "json": JSON, "arrow": Arrow, "noop": Noop}
+_CLASSES: Dict[str, type] = {"parquet": Parquet, "csv": CSV, "json": JSON, "arrow": Arrow, "noop": Noop,
+                          "rate": Rate, "rate-micro-batch": RateMicroBatch}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import uuid
 from typing import Any, Dict, Iterator, List, Optional
 
 import pyarrow as pa
@@ -18,15 +19,18 @@ from headwater.datasource import (
     DataSource,
     DataSourceArrowWriter,
     DataSourceReader,
+    DataSourceStreamArrowWriter,
     InputPartition,
     WriterCommitMessage,
 )
 from headwater.errors import AnalysisException
+from headwater.formats._filestream import FileStreamReader, schema_required
+from headwater.formats._sinklog import batch_committed, commit_batch
 from headwater.formats._files import OutputDir, input_paths, list_files, qualified, spark_error, target_path
 from headwater.config import batch_rows
 from headwater.schema import parse_schema, to_arrow_schema
 
-__all__ = ["FileFormat", "FileReader", "FileWriter", "FileCommit", "unsupported_type"]
+__all__ = ["FileFormat", "FileReader", "FileWriter", "FileCommit", "FileStreamArrowWriter", "unsupported_type"]
 
 
 def unsupported_type(label: str, field: pa.Field) -> Exception:
@@ -104,6 +108,23 @@ class FileFormat(DataSource):
         arrow_schema = to_arrow_schema(schema)
         self.check_writable(arrow_schema)
         return FileWriter(self, arrow_schema, overwrite)
+
+    def streamReader(self, schema: Any) -> FileStreamReader:
+        """The file stream source (``readStream.format(name).schema(s).load(dir)``)."""
+        rows = getattr(self, "_batch_rows", None) or batch_rows(None)
+        return FileStreamReader(type(self), to_arrow_schema(schema), self._options(), rows)
+
+    def _hw_stream_schema(self) -> Any:
+        """A streaming read without a user schema: Spark's error (it infers none for file streams
+        unless spark.sql.streaming.schemaInference is set)."""
+        raise schema_required()
+
+    def streamWriter(self, schema: Any, overwrite: bool) -> "FileStreamArrowWriter":
+        """The file stream sink (``writeStream.format(name).start(path)``): exactly-once through
+        the ``_spark_metadata`` log in the output directory."""
+        arrow_schema = to_arrow_schema(schema)
+        self.check_writable(arrow_schema)
+        return FileStreamArrowWriter(self, arrow_schema)
 
     def checkSaveMode(self, mode: str) -> bool:
         """``errorifexists``: Spark's PATH_ALREADY_EXISTS when the target exists; ``ignore``: no
@@ -201,3 +222,55 @@ class FileWriter(DataSourceArrowWriter):
 
     def abort(self, messages: List[Optional[WriterCommitMessage]]) -> None:
         self.out.abort()
+
+
+class FileStreamArrowWriter(DataSourceStreamArrowWriter):
+    """A file sink, as Spark's FileStreamSink: each partition of a micro-batch writes one part file
+    straight into the output directory (under a hidden name, renamed when complete); ``commit``
+    logs the batch's files in ``_spark_metadata/<batchId>``, which is what makes them visible to
+    readers. A batch re-run after a crash (its log entry already there) keeps nothing new: the
+    files it wrote again are removed, as are those of an aborted batch."""
+
+    def __init__(self, fmt: FileFormat, schema: pa.Schema) -> None:
+        self.fmt = type(fmt)
+        self.options = fmt._options()
+        self.ext = fmt.file_extension()
+        self.arrow_schema = schema
+        self.target = target_path(self.options)
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> FileCommit:
+        first = next(iterator, None)
+        if first is None:  # as Spark: an empty partition writes no file
+            return FileCommit(None)
+        os.makedirs(self.target, exist_ok=True)
+        name = f"part-00000-{uuid.uuid4()}-c000{self.ext}"
+        tmp = os.path.join(self.target, f".{name}.inprogress")
+        try:
+            self.fmt.write_file(tmp, self.arrow_schema, itertools.chain([first], iterator), self.options)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.rename(tmp, os.path.join(self.target, name))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return FileCommit(name)
+
+    def _files(self, messages: List[Optional[WriterCommitMessage]]) -> List[str]:
+        return [os.path.join(self.target, m.file) for m in messages if isinstance(m, FileCommit) and m.file]
+
+    def commit(self, messages: List[Optional[WriterCommitMessage]], batchId: int) -> None:
+        files = self._files(messages)
+        if batch_committed(self.target, batchId) or not commit_batch(self.target, batchId, files):
+            self._remove(files)  # a re-run of a logged batch: its first run's files are the ones
+
+    def abort(self, messages: List[Optional[WriterCommitMessage]], batchId: int) -> None:
+        self._remove(self._files(messages))
+
+    @staticmethod
+    def _remove(files: List[str]) -> None:
+        for f in files:
+            try:
+                os.unlink(f)
+            except FileNotFoundError:
+                pass

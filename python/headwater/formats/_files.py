@@ -30,6 +30,7 @@ import uuid
 from typing import List
 
 from headwater.errors import AnalysisException, IllegalArgumentException
+from headwater.formats._sinklog import committed_files
 
 __all__ = ["input_paths", "list_files", "OutputDir", "qualified", "target_path", "spark_error"]
 
@@ -66,14 +67,18 @@ def input_paths(options: dict) -> List[str]:
 
 def list_files(paths: List[str]) -> List[str]:
     """The data files under ``paths`` (files, directories read recursively, glob patterns), each
-    path's files sorted by name, hidden files left out; a missing path is Spark's ``PATH_NOT_FOUND``."""
+    path's files sorted by name, hidden files left out; a missing path is Spark's ``PATH_NOT_FOUND``.
+    A directory holding a file sink's ``_spark_metadata`` log gives the files the log names, as Spark."""
     files: List[str] = []
     for path in paths:
         matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
         if not matches or not all(os.path.exists(m) for m in matches):
             raise spark_error(AnalysisException(f"Path does not exist: {qualified(path)}.", "PATH_NOT_FOUND"))
         for m in matches:
-            if os.path.isdir(m):
+            logged = committed_files(m) if not glob.has_magic(path) else None
+            if logged is not None:  # a file stream sink's output: only the files its log committed
+                files.extend(logged)
+            elif os.path.isdir(m):
                 found = []
                 for root, dirs, names in os.walk(m):
                     dirs[:] = [d for d in dirs if not _hidden(d)]
