@@ -90,6 +90,10 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "rows per Arrow batch (Spark's setting): the converter, the file formats and JDBC fetches"),
     Setting("spark.sql.python.filterPushdown.enabled", bool, True,
             "Spark's switch for DataSourceReader.pushFilters"),
+    Setting("spark.sql.streaming.minBatchesToRetain", int, 100,
+            "streaming state: the last batches whose state stays recoverable (older files are removed)"),
+    Setting("spark.sql.streaming.stateStore.minDeltasForSnapshot", int, 10,
+            "streaming state: deltas written before the state is written whole again (a snapshot)"),
 )}
 
 
