@@ -242,9 +242,9 @@ class StreamingAggregate:
             # Spark's global aggregate over no rows yet: one row (count 0, others null)
             return con.execute("SELECT " + ", ".join(
                 (f"0::BIGINT AS {_q(a.name())}" if a.func == "count" else f"NULL AS {_q(a.name())}")
-                for a in self.aggs)).fetch_arrow_table()
+                for a in self.aggs)).to_arrow_table()
         cols = ", ".join([_q(k) for k in self.keys] + self._finals())
-        return con.execute(f"SELECT {cols} FROM {out_from}").fetch_arrow_table()
+        return con.execute(f"SELECT {cols} FROM {out_from}").to_arrow_table()
 
     def commit(self, batch_id: int) -> None:
         """Write the state of ``batch_id`` (part of the batch's commit)."""

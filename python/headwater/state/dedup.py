@@ -96,7 +96,8 @@ class StreamingDeduplicate:
             con.execute("CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state LIMIT 0")
         self.updated = con.execute("SELECT count(*) FROM __changed").fetchone()[0]
         self.removed = con.execute("SELECT count(*) FROM __removed").fetchone()[0]
-        return con.execute("SELECT * EXCLUDE (__pos) FROM __new ORDER BY __pos").fetch_arrow_table()
+        # the input's own schema (DuckDB would name the time zone its own way)
+        return con.execute("SELECT * EXCLUDE (__pos) FROM __new ORDER BY __pos").to_arrow_table().cast(batch.schema)
 
     def commit(self, batch_id: int) -> None:
         self.store.commit(batch_id, "__changed", "__removed")

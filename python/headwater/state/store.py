@@ -121,4 +121,4 @@ class StateStore:
 
     def memory_bytes(self) -> int:
         """The state's size as Arrow (what holding it costs): it follows the live keys."""
-        return int(self.con.execute("SELECT * FROM state").fetch_arrow_table().nbytes)
+        return int(self.con.execute("SELECT * FROM state").to_arrow_table().nbytes)
