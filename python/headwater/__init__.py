@@ -40,7 +40,8 @@ _FACADE = ("SparkSession", "session", "read_python")
 def __getattr__(name: str) -> Any:
     """``SparkSession``, ``session`` and ``read_python`` from :mod:`headwater.sql`, on first use."""
     if name in _FACADE:
-        from headwater import sql
+        from headwater import sql, streaming  # noqa: F401 -- streaming installs spark.readStream
+
 
         return getattr(sql, name)
     raise AttributeError(f"module 'headwater' has no attribute {name!r}")

@@ -94,6 +94,10 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "streaming state: the last batches whose state stays recoverable (older files are removed)"),
     Setting("spark.sql.streaming.stateStore.minDeltasForSnapshot", int, 10,
             "streaming state: deltas written before the state is written whole again (a snapshot)"),
+    Setting("headwater.streaming.pollIntervalMs", int, 1,
+            "a streaming query whose sources had no new data asks them again after this many ms"),
+    Setting("spark.sql.streaming.numRecentProgressUpdates", int, 100,
+            "progress reports a streaming query keeps (Spark's setting)"),
 )}
 
 

@@ -21,6 +21,13 @@ __all__ = [
     "DataSourceReader",
     "DataSourceStreamReader",
     "SimpleDataSourceStreamReader",
+    "ReadLimit",
+    "ReadAllAvailable",
+    "ReadMinRows",
+    "ReadMaxRows",
+    "ReadMaxFiles",
+    "ReadMaxBytes",
+    "SupportsTriggerAvailableNow",
     "DataSourceWriter",
     "DataSourceArrowWriter",
     "DataSourceStreamWriter",
@@ -322,42 +329,179 @@ class DataSourceReader(ABC):
         ...
 
 
+class ReadLimit(ABC):
+    """How much a micro-batch may admit (Spark 4.2 admission control); the engine passes one to
+    :meth:`DataSourceStreamReader.latestOffset`."""
+
+
+class ReadAllAvailable(ReadLimit):
+    """No limit: everything available now."""
+
+    def __repr__(self) -> str:
+        return "ReadAllAvailable()"
+
+
+class ReadMinRows(ReadLimit):
+    """At least ``min_rows`` rows, or wait up to ``max_trigger_delay_ms``."""
+
+    def __init__(self, min_rows: int, max_trigger_delay_ms: int) -> None:
+        self.min_rows = min_rows
+        self.max_trigger_delay_ms = max_trigger_delay_ms
+
+
+class ReadMaxRows(ReadLimit):
+    """At most ``max_rows`` rows per micro-batch."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+
+
+class ReadMaxFiles(ReadLimit):
+    """At most ``max_files`` files per micro-batch."""
+
+    def __init__(self, max_files: int) -> None:
+        self.max_files = max_files
+
+
+class ReadMaxBytes(ReadLimit):
+    """At most ``max_bytes`` bytes per micro-batch."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+
+class SupportsTriggerAvailableNow(ABC):
+    """Mixin for a stream reader that can bound ``Trigger.AvailableNow`` itself."""
+
+    @abstractmethod
+    def prepareForTriggerAvailableNow(self) -> None:
+        """Called once before the first batch of an AvailableNow query: remember the offset that is
+        available now, and never report a later one.
+
+        Returns
+        -------
+        None
+        """
+        ...
+
+
 class DataSourceStreamReader(ABC):
-    """Reads a stream with offsets and partitions planned per micro-batch."""
+    """Reads a stream with offsets and partitions planned per micro-batch.
+
+    Offsets are JSON-serialisable dicts; the engine compares them as ``json.dumps`` strings.
+
+    Examples
+    --------
+    >>> class Counter(DataSourceStreamReader):
+    ...     def initialOffset(self):
+    ...         return {"offset": 0}
+    ...     def latestOffset(self, start, limit):
+    ...         return {"offset": start["offset"] + 10}
+    ...     def partitions(self, start, end):
+    ...         return [InputPartition((start["offset"], end["offset"]))]
+    ...     def read(self, partition):
+    ...         yield from ((i,) for i in range(*partition.value))
+    """
 
     def initialOffset(self) -> dict:
+        """The offset of the first micro-batch's start.
+
+        Returns
+        -------
+        dict
+        """
         raise _not_implemented("initialOffset")
 
-    def latestOffset(self) -> dict:
+    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        """The end offset of the next micro-batch, admitting at most ``limit`` from ``start``.
+
+        Parameters
+        ----------
+        start : dict
+            The start of the next micro-batch.
+        limit : ReadLimit
+            From :meth:`getDefaultReadLimit`, or :class:`ReadAllAvailable`.
+
+        Returns
+        -------
+        dict
+        """
         raise _not_implemented("latestOffset")
 
+    def getDefaultReadLimit(self) -> ReadLimit:
+        """The admission limit of every micro-batch (default: :class:`ReadAllAvailable`).
+
+        Returns
+        -------
+        ReadLimit
+        """
+        return ReadAllAvailable()
+
+    def reportLatestOffset(self) -> Optional[dict]:
+        """The latest offset available, regardless of the limit, for progress reports (optional).
+
+        Returns
+        -------
+        dict or None
+        """
+        return None
+
     def partitions(self, start: dict, end: dict) -> Sequence[InputPartition]:
+        """The partitions of the micro-batch ``[start, end)``.
+
+        Returns
+        -------
+        list of InputPartition
+        """
         raise _not_implemented("partitions")
 
     @abstractmethod
     def read(self, partition: InputPartition) -> Union[Iterator[Tuple], Iterator["RecordBatch"]]:
+        """The rows (tuples/Rows) or RecordBatches of one partition; runs on the executors."""
         raise _not_implemented("read")
 
     def commit(self, end: dict) -> None:
+        """Everything up to ``end`` was processed; the source may forget it."""
         ...
 
     def stop(self) -> None:
+        """The query stopped: release resources."""
         ...
 
 
 class SimpleDataSourceStreamReader(ABC):
-    """Reads a stream without partition planning: ``read(start)`` returns rows and the next offset."""
+    """Reads a stream without partition planning: ``read(start)`` runs on the driver and returns
+    the rows and the next offset; after a restart :meth:`readBetweenOffsets` re-reads a batch."""
 
     def initialOffset(self) -> dict:
+        """The offset of the first micro-batch's start.
+
+        Returns
+        -------
+        dict
+        """
         raise _not_implemented("initialOffset")
 
     def read(self, start: dict) -> Tuple[Iterator[Tuple], dict]:
+        """The rows from ``start`` and the offset they end at.
+
+        Returns
+        -------
+        (iterator of tuples, dict)
+        """
         raise _not_implemented("read")
 
     def readBetweenOffsets(self, start: dict, end: dict) -> Iterator[Tuple]:
+        """The rows of ``[start, end)`` again, deterministically (replay after a restart).
+
+        Returns
+        -------
+        iterator of tuples
+        """
         raise _not_implemented("readBetweenOffsets")
 
     def commit(self, end: dict) -> None:
+        """Everything up to ``end`` was processed."""
         ...
 
 

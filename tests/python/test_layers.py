@@ -11,7 +11,9 @@ below it, never one above, and never a sibling layer on the same floor:
     5  generic/  formats/  jdbc/       (siblings: none imports another)
     6  query/                          (logical plan, compiler, pushdown, DuckDB engine)
     7  sql/                            (the Spark facade)
-    8  headwater/__init__, functions, spark (faces: they only hand names on)
+    8  streaming/                      (Structured Streaming: a micro-batch is a batch DataFrame;
+                                        it installs spark.readStream/spark.streams into the facade)
+    9  headwater/__init__, functions, spark (faces: they only hand names on)
 
 Also: ``generic/spark.py`` imports nothing of headwater but ``redact`` (both are pickled by value
 to Spark's executors); module-level imports form no circle except inside the facade (``sql/``); and no
@@ -48,9 +50,10 @@ LAYERS: Dict[str, int] = {
     "headwater.state": 5,
     "headwater.query": 6,
     "headwater.sql": 7,
-    "headwater": 8,
-    "headwater.functions": 8,
-    "headwater.spark": 8,
+    "headwater.streaming": 8,
+    "headwater": 9,
+    "headwater.functions": 9,
+    "headwater.spark": 9,
 }
 
 #: The one circle allowed: the facade's own (session <-> dataframe <-> readwriter <-> writer).

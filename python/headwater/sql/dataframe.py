@@ -337,6 +337,16 @@ class DataFrame:
         return DataFrame(self.sparkSession, plan)
 
     @property
+    def isStreaming(self) -> bool:
+        """False: a batch DataFrame (streaming ones are :mod:`headwater.streaming`'s)."""
+        return False
+
+    @property
+    def writeStream(self) -> Any:
+        raise AnalysisException("`writeStream` can be called only on streaming Dataset/DataFrame.",
+                                "WRITE_STREAM_NOT_ALLOWED")
+
+    @property
     def write(self) -> DataFrameWriter:
         """A :class:`~headwater.sql.writer.DataFrameWriter` for this DataFrame."""
         return DataFrameWriter(self)

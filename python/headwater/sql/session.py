@@ -37,6 +37,23 @@ _BUILTIN_NAMES = frozenset(
 )
 
 
+#: Streaming's faces on the session: the streaming layer sits above the facade and installs them.
+_STREAMING: Dict[str, Any] = {}
+
+
+def install_streaming(**hooks: Any) -> None:
+    """Called once by :mod:`headwater.streaming`: ``reader`` (session -> DataStreamReader),
+    ``manager`` (session -> StreamingQueryManager)."""
+    _STREAMING.update(hooks)
+
+
+def _streaming_hook(name: str) -> Any:
+    if name not in _STREAMING:
+        raise AnalysisException("Streaming needs headwater.streaming: import it (import headwater does).",
+                                "HW_STREAMING_NOT_LOADED")
+    return _STREAMING[name]
+
+
 class _Registry:
     """Data source classes by lower-cased name; installed ``pyspark_*`` packages exposing
     ``DefaultSource`` and the ``headwater.datasources`` entry points are found on first lookup."""
@@ -187,6 +204,18 @@ class SparkSession:
     @property
     def read(self) -> DataFrameReader:
         return DataFrameReader(self)
+
+    @property
+    def readStream(self) -> Any:
+        """A DataStreamReader (:mod:`headwater.streaming`, the layer above, installs it)."""
+        return _streaming_hook("reader")(self)
+
+    @property
+    def streams(self) -> Any:
+        """The session's StreamingQueryManager."""
+        if getattr(self, "_streams", None) is None:
+            self._streams = _streaming_hook("manager")(self)
+        return self._streams
 
     # ---- SQL on DuckDB
 

@@ -1,0 +1,135 @@
+"""A streaming query's checkpoint, in Spark's layout and file formats (``MicroBatchExecution``'s
+``OffsetSeqLog`` and ``CommitLog``), so the files mean the same thing to both engines:
+
+    metadata        {"id":"<query id>"}
+    offsets/N       v1 / {"batchWatermarkMs":0,"batchTimestampMs":...,"conf":{...}} / one offset line per source
+    commits/N       v1 / {"nextBatchWatermarkMs":0}
+    sources/<i>/    (a built-in source's own state), sinks/0/ likewise
+
+Every file is written once, atomically (temp file, fsync, rename, fsync of the directory); a
+second run on the same checkpoint is refused while the first holds ``.hw-lock`` (flock).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+
+from headwater.errors import AnalysisException
+
+__all__ = ["Checkpoint"]
+
+#: The conf Spark writes into each offsets file (values as Spark 4.3 writes for a Python source).
+_SPARK_CONF = {
+    "spark.sql.streaming.stateStore.providerClass":
+        "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
+    "spark.sql.streaming.join.stateFormatVersion": "2",
+    "spark.sql.streaming.stateStore.compression.codec": "lz4",
+    "spark.sql.streaming.stateStore.rocksdb.formatVersion": "5",
+    "spark.sql.streaming.statefulOperator.useStrictDistribution": "true",
+    "spark.sql.streaming.flatMapGroupsWithState.stateFormatVersion": "2",
+    "spark.sql.streaming.multipleWatermarkPolicy": "min",
+    "spark.sql.streaming.aggregation.stateFormatVersion": "2",
+    "spark.sql.shuffle.partitions": "200",
+}
+
+
+def _write_once(path: str, text: str) -> None:
+    """Atomic, durable, never overwriting (a concurrent writer of the same batch loses)."""
+    folder = os.path.dirname(path)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # fails if the file exists: never overwritten
+    except FileExistsError:
+        raise AnalysisException(f"Checkpoint file {path} exists already: another run wrote this batch.",
+                                "CONCURRENT_QUERY") from None
+    finally:
+        os.unlink(tmp)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _batch_ids(folder: str) -> List[int]:
+    if not os.path.isdir(folder):
+        return []
+    return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
+
+
+class Checkpoint:
+    """One checkpoint directory, locked for the life of a run."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        for sub in ("offsets", "commits"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        self._lock_fd: Optional[int] = os.open(os.path.join(self.root, ".hw-lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise AnalysisException(
+                f"Another streaming query is running on checkpoint {self.root}; two runs on one checkpoint "
+                "at once are not allowed.", "CONCURRENT_QUERY") from None
+        meta = os.path.join(self.root, "metadata")
+        if os.path.exists(meta):
+            with open(meta, encoding="utf-8") as f:
+                self.id = json.loads(f.readline())["id"]
+        else:
+            self.id = str(uuid.uuid4())
+            _write_once(meta, json.dumps({"id": self.id}) + "\n")
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def dir_for(self, kind: str, index: int) -> str:
+        path = os.path.join(self.root, kind, str(index))
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    # ---- logs
+
+    def last_offsets(self) -> Optional[Tuple[int, List[Optional[str]]]]:
+        """(batch id, offset JSON per source) of the newest offsets file."""
+        ids = _batch_ids(os.path.join(self.root, "offsets"))
+        if not ids:
+            return None
+        return ids[-1], self.offsets(ids[-1])
+
+    def offsets(self, batch_id: int) -> List[Optional[str]]:
+        with open(os.path.join(self.root, "offsets", str(batch_id)), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        if not lines or lines[0] != "v1":
+            raise AnalysisException(f"Unsupported offsets log version in {self.root}/offsets/{batch_id}: "
+                                    f"{lines[:1]}", "INVALID_LOG_VERSION.UNSUPPORTED")
+        return [None if line == "-" else line for line in lines[2:]]
+
+    def committed(self, batch_id: int) -> bool:
+        return os.path.exists(os.path.join(self.root, "commits", str(batch_id)))
+
+    def last_commit(self) -> Optional[int]:
+        ids = _batch_ids(os.path.join(self.root, "commits"))
+        return ids[-1] if ids else None
+
+    def write_offsets(self, batch_id: int, offsets: List[Optional[str]], timestamp_ms: int,
+                      conf: Optional[Dict[str, Any]] = None) -> None:
+        meta = {"batchWatermarkMs": 0, "batchTimestampMs": timestamp_ms, "conf": conf or _SPARK_CONF}
+        lines = ["v1", json.dumps(meta, separators=(",", ":"))] + ["-" if o is None else o for o in offsets]
+        _write_once(os.path.join(self.root, "offsets", str(batch_id)), "\n".join(lines))
+
+    def write_commit(self, batch_id: int) -> None:
+        _write_once(os.path.join(self.root, "commits", str(batch_id)),
+                    "v1\n" + json.dumps({"nextBatchWatermarkMs": 0}, separators=(",", ":")))

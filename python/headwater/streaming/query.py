@@ -1,0 +1,350 @@
+"""The micro-batch engine: one thread per running query, as Spark's ``MicroBatchExecution``.
+
+Per batch N: next end offsets from each source -> ``offsets/N`` -> source ``commit`` of batch
+N-1's end -> read the batch (C scan) and apply the query's transforms (DuckDB) -> sink ->
+``commits/N``. A restart re-runs a batch whose ``commits/N`` is missing, with the same id and
+offsets. Everything here runs once per micro-batch; rows stay in Arrow.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional
+
+import pyarrow as pa
+
+from headwater.config import get
+from headwater.errors import AnalysisException, HeadwaterException
+from headwater.streaming.checkpoint import Checkpoint
+
+__all__ = ["StreamingQuery", "StreamingQueryException", "StreamingQueryManager", "StreamingQueryListener"]
+
+
+class StreamingQueryException(HeadwaterException):
+    """The exception that ended a streaming query (Spark's name)."""
+
+
+class StreamingQueryListener:
+    """Spark's listener: override the events wanted."""
+
+    def onQueryStarted(self, event: Any) -> None:
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:
+        pass
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        pass
+
+
+class _Event:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__dict__})"
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{datetime.now(timezone.utc).microsecond // 1000:03d}Z"
+
+
+class StreamingQuery:
+    """A running streaming query (Spark's ``StreamingQuery``)."""
+
+    def __init__(self, manager: "StreamingQueryManager", sources: List[Any], build: Callable[[List[pa.Table]], Any],
+                 sink: Any, checkpoint: Optional[str], trigger: Dict[str, Any], name: Optional[str]) -> None:
+        self._manager, self._sources, self._build, self._sink = manager, sources, build, sink
+        self._trigger, self._name = trigger, name
+        self._ckpt = Checkpoint(checkpoint) if checkpoint else None
+        self._id = self._ckpt.id if self._ckpt else str(uuid.uuid4())
+        self._run_id = str(uuid.uuid4())
+        self._active = True
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._exception: Optional[StreamingQueryException] = None
+        self._progress: List[Dict[str, Any]] = []
+        self._status = {"message": "Initializing sources", "isDataAvailable": False, "isTriggerActive": False}
+        self._idle_since_check = 0.0  # start time of the newest offset check that found no data
+        self._batch_id = 0
+        self._thread = threading.Thread(target=self._run, name=f"stream-{self._id}", daemon=True)
+
+    # ---- API
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def runId(self) -> str:
+        return self._run_id
+
+    @property
+    def name(self) -> Optional[str]:
+        return self._name
+
+    @property
+    def isActive(self) -> bool:
+        return self._active
+
+    @property
+    def status(self) -> Dict[str, Any]:
+        return dict(self._status)
+
+    @property
+    def lastProgress(self) -> Optional[Dict[str, Any]]:
+        return self._progress[-1] if self._progress else None
+
+    @property
+    def recentProgress(self) -> List[Dict[str, Any]]:
+        return list(self._progress)
+
+    def exception(self) -> Optional[StreamingQueryException]:
+        return self._exception
+
+    def awaitTermination(self, timeout: Optional[float] = None) -> Optional[bool]:
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise HeadwaterException(f"Value for `timeout` must be positive, got '{timeout}'.",
+                                     "VALUE_NOT_POSITIVE")
+        self._thread.join(timeout)
+        if self._exception is not None:
+            raise self._exception
+        return None if timeout is None else not self._thread.is_alive()
+
+    def processAllAvailable(self) -> None:
+        """Blocks until every source has no data beyond what was processed (or the query ended)."""
+        asked = time.monotonic()
+        with self._cond:
+            while self._active and self._idle_since_check < asked:
+                self._cond.wait(0.05)
+        if self._exception is not None:
+            raise self._exception
+
+    def stop(self) -> None:
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def explain(self, extended: bool = False) -> None:
+        print(self._explain_string())
+
+    def _explain_string(self) -> str:
+        lines = ["== Physical Plan ==", f"WriteToDataSourceV2 MicroBatchWrite[epoch: {self._batch_id}, writer: "
+                 f"{self._sink.description()}]"]
+        lines += [f"+- MicroBatchScan[{s.description}]" for s in self._sources]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<StreamingQuery id={self._id} runId={self._run_id} name={self._name}>"
+
+    # ---- the engine
+
+    def _start(self) -> None:
+        self._manager._started(self)
+        self._thread.start()
+
+    def _wait_trigger(self, started: float) -> None:
+        interval = self._trigger.get("processingTime", 0) / 1000.0
+        poll = get(self._manager.session.conf, "headwater.streaming.pollIntervalMs") / 1000.0
+        delay = max(interval - (time.monotonic() - started), 0.0) if interval else 0.0
+        if delay:
+            self._stop.wait(delay)
+
+    def _run(self) -> None:
+        failed: Optional[BaseException] = None
+        try:
+            self._loop()
+        except BaseException as e:  # noqa: BLE001 -- the query's end, reported to awaitTermination
+            failed = e
+        finally:
+            for s in self._sources:
+                try:
+                    s.stop()
+                except Exception as e:  # a stop failure is reported unless the query failed already
+                    failed = failed or e
+            if self._ckpt is not None:
+                self._ckpt.close()
+            if failed is not None:
+                error_class = getattr(failed, "error_class", None) or getattr(failed, "getErrorClass", lambda: None)()
+                tb = "".join(traceback.format_exception(failed))
+                exc = StreamingQueryException(
+                    f"Query [id = {self._id}, runId = {self._run_id}] terminated with exception: "
+                    f"{failed}\n{tb}", error_class or "STREAM_FAILED")
+                exc.__cause__ = failed
+                self._exception = exc
+            with self._cond:
+                self._active = False
+                self._status = {"message": "Stopped", "isDataAvailable": False, "isTriggerActive": False}
+                self._cond.notify_all()
+            self._manager._terminated(self)
+
+    def _loop(self) -> None:
+        ck = self._ckpt
+        for i, s in enumerate(self._sources):
+            s.open(ck.dir_for("sources", i) if ck else None)
+        self._sink.open(ck.dir_for("sinks", 0) if ck else None)
+        available_now = bool(self._trigger.get("availableNow"))
+        once = bool(self._trigger.get("once"))
+        bounded = [s.prepare_available_now() for s in self._sources] if available_now else []
+        one_batch = once or (available_now and not all(bounded))
+        # where to start: the checkpoint's logs
+        starts = [s.initial_offset() for s in self._sources]
+        batch_id = 0
+        last = ck.last_offsets() if ck else None
+        if last is not None:
+            last_id, ends = last
+            prev = ck.offsets(last_id - 1) if last_id > 0 else starts
+            if not ck.committed(last_id):  # the batch ran partly: again, same id and offsets
+                if last_id > 0:
+                    for s, end in zip(self._sources, prev):
+                        s.commit(end)
+                self._run_batch(last_id, prev, ends, replay=True)
+                ck.write_commit(last_id)
+                if one_batch:
+                    return
+            starts, batch_id = ends, last_id + 1
+        self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
+        ran = False
+        while not self._stop.is_set():
+            started = time.monotonic()
+            check_start = started
+            ends = [s.latest_offset(st) for s, st in zip(self._sources, starts)]
+            has_data = any(e != st for e, st in zip(ends, starts))
+            if not has_data:
+                with self._cond:
+                    self._idle_since_check = check_start
+                    self._cond.notify_all()
+                if available_now or once:
+                    return
+                self._manager._event("onQueryIdle", _Event(id=self._id, runId=self._run_id, timestamp=_now_iso()))
+                poll = get(self._manager.session.conf, "headwater.streaming.pollIntervalMs") / 1000.0
+                self._stop.wait(max(poll, self._trigger.get("processingTime", 0) / 1000.0))
+                continue
+            if ck is not None:
+                ck.write_offsets(batch_id, ends, int(time.time() * 1000))
+                if batch_id > 0:
+                    for s, st in zip(self._sources, starts):
+                        s.commit(st)
+            self._run_batch(batch_id, starts, ends, replay=False, started=started)
+            if ck is not None:
+                ck.write_commit(batch_id)
+            starts, batch_id, ran = ends, batch_id + 1, True
+            if one_batch:
+                break
+            self._wait_trigger(started)
+        # the last batch's end is committed to the source when the query ends, as Spark's next batch would
+        if ran and ck is None:
+            for s, st in zip(self._sources, starts):
+                s.commit(st)
+
+    def _run_batch(self, batch_id: int, starts: List[str], ends: List[str], replay: bool,
+                   started: Optional[float] = None) -> None:
+        started = started or time.monotonic()
+        self._batch_id = batch_id
+        self._status = {"message": "Processing new data", "isDataAvailable": True, "isTriggerActive": True}
+        t0 = time.monotonic()
+        tables = [s.read_batch(st, e) for s, st, e in zip(self._sources, starts, ends)]
+        t1 = time.monotonic()
+        df, table = self._build(tables)
+        self._sink.add_batch(batch_id, df, table)
+        t2 = time.monotonic()
+        rows = [t.num_rows for t in tables]
+        total = (t2 - started) * 1000
+        prev = self._progress[-1] if self._progress else None
+        elapsed = (started - prev["_started"]) if prev else 0.0
+        progress = {
+            "id": self._id, "runId": self._run_id, "name": self._name, "timestamp": _now_iso(),
+            "batchId": batch_id, "batchDuration": int(total), "numInputRows": sum(rows),
+            "inputRowsPerSecond": (sum(rows) / elapsed) if elapsed > 0 else 0.0,
+            "processedRowsPerSecond": (sum(rows) / (t2 - started)) if t2 > started else 0.0,
+            "durationMs": {"addBatch": int((t2 - t1) * 1000), "getBatch": int((t1 - t0) * 1000),
+                           "latestOffset": int((t0 - started) * 1000), "queryPlanning": 0,
+                           "triggerExecution": int(total), "walCommit": 0},
+            "stateOperators": [],
+            "sources": [{"description": s.description, "startOffset": json.loads(st), "endOffset": json.loads(e),
+                         "latestOffset": json.loads(s.latest_reported or e), "numInputRows": n,
+                         "inputRowsPerSecond": (n / elapsed) if elapsed > 0 else 0.0,
+                         "processedRowsPerSecond": (n / (t2 - started)) if t2 > started else 0.0}
+                        for s, st, e, n in zip(self._sources, starts, ends, rows)],
+            "sink": {"description": self._sink.description(), "numOutputRows": -1},
+            "_started": started,
+        }
+        self._progress.append(progress)
+        keep = get(self._manager.session.conf, "spark.sql.streaming.numRecentProgressUpdates")
+        del self._progress[:-keep]
+        public = {k: v for k, v in progress.items() if not k.startswith("_")}
+        self._progress[-1] = dict(public, _started=started)
+        self._manager._event("onQueryProgress", _Event(progress=public))
+        self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
+
+
+class StreamingQueryManager:
+    """``spark.streams``."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._active: Dict[str, StreamingQuery] = {}
+        self._listeners: List[Any] = []
+        self._cond = threading.Condition()
+        self._terminated_one: Optional[StreamingQuery] = None
+
+    @property
+    def active(self) -> List[StreamingQuery]:
+        return list(self._active.values())
+
+    def get(self, id: str) -> Optional[StreamingQuery]:
+        return self._active.get(str(id))
+
+    def awaitAnyTermination(self, timeout: Optional[float] = None) -> Optional[bool]:
+        with self._cond:
+            ended = self._cond.wait_for(lambda: self._terminated_one is not None, timeout)
+        q = self._terminated_one
+        if q is not None and q._exception is not None:
+            raise q._exception
+        return None if timeout is None else bool(ended)
+
+    def resetTerminated(self) -> None:
+        with self._cond:
+            self._terminated_one = None
+
+    def addListener(self, listener: Any) -> None:
+        self._listeners.append(listener)
+
+    def removeListener(self, listener: Any) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _event(self, method: str, event: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                getattr(listener, method)(event)
+            except Exception:
+                pass  # a listener's failure must not stop the query (Spark logs it)
+
+    def _started(self, q: StreamingQuery) -> None:
+        if q.name and any(a.name == q.name for a in self._active.values()):
+            raise AnalysisException(f"Cannot start query with name {q.name} as a query with that name is already "
+                                    "active in this SparkSession", "DUPLICATED_QUERY_NAME")
+        if q.id in self._active:
+            raise AnalysisException(f"Cannot start query with id {q.id} as another query with same id is already "
+                                    "active. Perhaps you are attempting to restart a query from checkpoint that is "
+                                    "already active.", "CONCURRENT_QUERY")
+        self._active[q.id] = q
+        self._event("onQueryStarted", _Event(id=q.id, runId=q.runId, name=q.name, timestamp=_now_iso()))
+
+    def _terminated(self, q: StreamingQuery) -> None:
+        self._active.pop(q.id, None)
+        exc = q._exception
+        self._event("onQueryTerminated", _Event(id=q.id, runId=q.runId, exception=str(exc) if exc else None,
+                                                errorClassOnException=getattr(exc, "error_class", None)))
+        with self._cond:
+            self._terminated_one = q
+            self._cond.notify_all()

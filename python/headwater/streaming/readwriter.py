@@ -1,0 +1,309 @@
+"""``spark.readStream`` (:class:`DataStreamReader`), the streaming DataFrame and
+``df.writeStream`` (:class:`DataStreamWriter`), with PySpark 4.3's names and errors.
+
+A streaming DataFrame is a tree of the stateless transformations asked of it over its sources;
+per micro-batch the tree is replayed on an ordinary batch DataFrame over that batch's Arrow, so
+the query layer (DuckDB) runs it as any batch query.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import pyarrow as pa
+
+from headwater.errors import AnalysisException, HeadwaterException
+from headwater.schema import to_arrow_schema
+from headwater.streaming.query import StreamingQuery
+from headwater.streaming.sink import make_sink
+from headwater.streaming.source import StreamPlan, StreamSource
+
+__all__ = ["DataStreamReader", "DataStreamWriter", "StreamingDataFrame"]
+
+_STATELESS = ("select", "selectExpr", "filter", "where", "withColumn", "withColumns", "withColumnRenamed",
+              "drop", "alias")
+_BATCH_ONLY = ("collect", "count", "show", "toArrow", "toPandas", "toPolars", "take", "head", "first", "isEmpty",
+               "__arrow_c_stream__", "cache", "persist", "write", "limit", "orderBy", "sort", "groupBy", "agg",
+               "distinct", "dropDuplicates", "join", "crossJoin", "repartition")
+
+
+def _not_batch(op: str) -> AnalysisException:
+    return AnalysisException("Queries with streaming sources must be executed with writeStream.start(), or from a "
+                             "streaming table or flow definition within a Spark Declarative Pipeline.;",
+                             "_LEGACY_ERROR_TEMP_3102")
+
+
+class _Leaf:
+    def __init__(self, fmt: str, options: Dict[str, Any], schema: Any, cls: type, plan: StreamPlan) -> None:
+        self.fmt, self.options, self.user_schema, self.cls, self.plan = fmt, options, schema, cls, plan
+
+
+class StreamingDataFrame:
+    """A DataFrame over stream sources (``isStreaming`` is True)."""
+
+    def __init__(self, spark: Any, node: Any) -> None:
+        self._spark, self._node = spark, node
+
+    isStreaming = True
+
+    # ---- the tree
+
+    def _leaves(self, node: Any = None) -> List[_Leaf]:
+        node = self._node if node is None else node
+        if isinstance(node, _Leaf):
+            return [node]
+        if node[0] == "union":
+            return self._leaves(node[1]) + self._leaves(node[2])
+        return self._leaves(node[1])
+
+    def _apply(self, tables: List[pa.Table], node: Any = None) -> Any:
+        """The batch DataFrame of one micro-batch: the tree over the sources' tables (in leaf order)."""
+        node = self._node if node is None else node
+        if isinstance(node, _Leaf):
+            return self._spark.createDataFrame(tables.pop(0))
+        if node[0] == "union":
+            left = self._apply(tables, node[1])
+            return left.union(self._apply(tables, node[2]))
+        _, parent, name, args, kwargs = node
+        return getattr(self._apply(tables, parent), name)(*args, **kwargs)
+
+    def _empty(self) -> Any:
+        return self._apply([pa.Table.from_batches([], to_arrow_schema(leaf.plan.core_schema))
+                            for leaf in self._leaves()])
+
+    def _op(self, name: str, *args: Any, **kwargs: Any) -> "StreamingDataFrame":
+        out = StreamingDataFrame(self._spark, ("op", self._node, name, args, kwargs))
+        out._empty()  # analysis errors (unknown columns, bad expressions) at the call, as Spark
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _STATELESS:
+            return lambda *a, **k: self._op(name, *a, **k)
+        if name in _BATCH_ONLY:
+            raise _not_batch(name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, item: Any) -> Any:
+        return self._empty()[item]
+
+    def union(self, other: "StreamingDataFrame") -> "StreamingDataFrame":
+        if not isinstance(other, StreamingDataFrame):
+            raise AnalysisException("Union between streaming and batch DataFrames/Datasets is not supported",
+                                    "_LEGACY_ERROR_TEMP_3102")
+        out = StreamingDataFrame(self._spark, ("union", self._node, other._node))
+        out._empty()
+        return out
+
+    unionAll = union
+
+    @property
+    def schema(self) -> Any:
+        return self._empty().schema
+
+    @property
+    def columns(self) -> List[str]:
+        return self._empty().columns
+
+    @property
+    def dtypes(self) -> List[Tuple[str, str]]:
+        return self._empty().dtypes
+
+    def printSchema(self) -> None:
+        self._empty().printSchema()
+
+    def createOrReplaceTempView(self, name: str) -> None:
+        raise _not_batch("createOrReplaceTempView")
+
+    @property
+    def writeStream(self) -> "DataStreamWriter":
+        return DataStreamWriter(self)
+
+    def __repr__(self) -> str:
+        return "DataFrame[" + ", ".join(f"{n}: {t}" for n, t in self.dtypes) + "]"
+
+
+class DataStreamReader:
+    """``spark.readStream``."""
+
+    def __init__(self, spark: Any) -> None:
+        self._spark = spark
+        self._format: Optional[str] = None
+        self._options: Dict[str, Any] = {}
+        self._schema: Any = None
+
+    def format(self, source: str) -> "DataStreamReader":
+        self._format = source
+        return self
+
+    def option(self, key: str, value: Any) -> "DataStreamReader":
+        self._options[key] = None if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+        return self
+
+    def options(self, **options: Any) -> "DataStreamReader":
+        for k, v in options.items():
+            self.option(k, v)
+        return self
+
+    def schema(self, schema: Any) -> "DataStreamReader":
+        self._schema = schema
+        return self
+
+    def name(self, source_name: str) -> "DataStreamReader":
+        """A name for the source (Spark 4.1's source naming); kept in its progress description."""
+        self._options["__hw_source_name"] = source_name
+        return self
+
+    def load(self, path: Optional[str] = None, format: Optional[str] = None, schema: Any = None,
+             **options: Any) -> StreamingDataFrame:
+        if format is not None:
+            self.format(format)
+        if schema is not None:
+            self.schema(schema)
+        self.options(**options)
+        if path is not None:
+            self._options["path"] = path
+        if self._format is None:
+            raise AnalysisException("Data source format must be specified for a streaming read.",
+                                    "HW_STREAM_NO_FORMAT")
+        cls = self._spark._registry.lookup(self._format)
+        opts = {k: v for k, v in self._options.items() if not k.startswith("__hw_")}
+        plan = StreamPlan(cls, opts, self._schema, self._spark.conf)
+        return StreamingDataFrame(self._spark, _Leaf(self._format, opts, self._schema, cls, plan))
+
+    def table(self, tableName: str) -> StreamingDataFrame:
+        raise AnalysisException(f"Table {tableName} cannot be read as a stream: headwater has no catalog.",
+                                "HW_STREAM_NO_CATALOG")
+
+
+_UNITS = {"millisecond": 1, "milliseconds": 1, "ms": 1, "second": 1000, "seconds": 1000, "s": 1000,
+          "minute": 60000, "minutes": 60000, "hour": 3600000, "hours": 3600000}
+
+
+def _interval_ms(text: str) -> int:
+    m = re.fullmatch(r"\s*(?:interval\s+)?(\d+(?:\.\d+)?)\s*([a-z]+)\s*", str(text).lower())
+    if not m or m.group(2) not in _UNITS:
+        raise HeadwaterException(f"Value for `processingTime` must be a valid interval string, got '{text}'.",
+                                 "VALUE_NOT_POSITIVE")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class DataStreamWriter:
+    """``df.writeStream``."""
+
+    def __init__(self, df: StreamingDataFrame) -> None:
+        self._df = df
+        self._format: Optional[str] = None
+        self._mode = "append"
+        self._options: Dict[str, Any] = {}
+        self._name: Optional[str] = None
+        self._trigger: Dict[str, Any] = {}
+        self._foreach_batch: Optional[Callable[[Any, int], Any]] = None
+        self._foreach: Any = None
+
+    def format(self, source: str) -> "DataStreamWriter":
+        self._format = source
+        return self
+
+    def outputMode(self, outputMode: str) -> "DataStreamWriter":
+        mode = str(outputMode).lower()
+        if mode not in ("append", "complete", "update"):
+            raise AnalysisException(f"Unknown output mode {outputMode}. Accepted output modes are 'append', "
+                                    "'complete', 'update'.", "STREAMING_OUTPUT_MODE.INVALID")
+        if mode == "complete":  # Spark: complete needs a streaming aggregation, which a stateless query has not
+            raise AnalysisException("Complete output mode not supported when there are no streaming aggregations "
+                                    "on streaming DataFrames/Datasets;", "_LEGACY_ERROR_TEMP_3102")
+        self._mode = mode
+        return self
+
+    def option(self, key: str, value: Any) -> "DataStreamWriter":
+        self._options[key] = None if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+        return self
+
+    def options(self, **options: Any) -> "DataStreamWriter":
+        for k, v in options.items():
+            self.option(k, v)
+        return self
+
+    def queryName(self, queryName: str) -> "DataStreamWriter":
+        if not isinstance(queryName, str) or not queryName.strip():
+            raise HeadwaterException(f"Value for `queryName` must be a non-empty string, got '{queryName}'.",
+                                     "VALUE_NOT_NON_EMPTY_STR")
+        self._name = queryName
+        return self
+
+    def trigger(self, *, processingTime: Optional[str] = None, once: Optional[bool] = None,
+                continuous: Optional[str] = None, availableNow: Optional[bool] = None) -> "DataStreamWriter":
+        given = [x for x in (processingTime, once, continuous, availableNow) if x is not None]
+        if len(given) != 1:
+            raise HeadwaterException("Only one trigger can be set." if given else "No trigger was set.",
+                                     "ONLY_ALLOWED_FOR_SINGLE_TRIGGER" if given else "ONLY_ALLOWED_FOR_SINGLE_TRIGGER")
+        if continuous is not None:
+            raise AnalysisException("Continuous processing does not support Python data sources.",
+                                    "HW_STREAM_CONTINUOUS")
+        if processingTime is not None:
+            self._trigger = {"processingTime": _interval_ms(processingTime)}
+        elif once:
+            self._trigger = {"once": True}
+        elif availableNow:
+            self._trigger = {"availableNow": True}
+        return self
+
+    def foreachBatch(self, func: Callable[[Any, int], Any]) -> "DataStreamWriter":
+        self._foreach_batch = func
+        return self
+
+    def foreach(self, f: Any) -> "DataStreamWriter":
+        if not callable(f) and not hasattr(f, "process"):
+            raise HeadwaterException("Provided object does not have a 'process' method", "ATTRIBUTE_NOT_CALLABLE")
+        self._foreach = f
+        return self
+
+    def start(self, path: Optional[str] = None, format: Optional[str] = None, outputMode: Optional[str] = None,
+              partitionBy: Any = None, queryName: Optional[str] = None, **options: Any) -> StreamingQuery:
+        if format is not None:
+            self.format(format)
+        if outputMode is not None:
+            self.outputMode(outputMode)
+        if queryName is not None:
+            self.queryName(queryName)
+        self.options(**options)
+        if path is not None:
+            self._options["path"] = path
+        df = self._df
+        spark = df._spark
+        fmt = self._format or ("foreachBatch" if self._foreach_batch else "foreach" if self._foreach else None)
+        if fmt is None:
+            raise AnalysisException("Data source format must be specified for a streaming write.",
+                                    "HW_STREAM_NO_FORMAT")
+        checkpoint = self._options.get("checkpointLocation")
+        if checkpoint is None and fmt.lower() not in ("memory", "console", "noop", "foreachbatch", "foreach"):
+            checkpoint = None  # Spark uses a temporary checkpoint then; so do we (none written)
+        leaves = df._leaves()
+        sources = [StreamSource(spark, leaf.cls, leaf.options, leaf.user_schema,
+                                f"PythonMicroBatchStream[{leaf.cls.name()}]" if leaf.fmt else leaf.fmt)
+                   for leaf in leaves]
+        sink = make_sink(spark, fmt, {k: v for k, v in self._options.items() if k != "checkpointLocation"},
+                         df.schema, self._mode, self._name, self._foreach_batch, self._foreach)
+
+        def build(tables: List[pa.Table]) -> Tuple[Any, pa.Table]:
+            batch = df._apply(list(tables))
+            return batch, batch.toArrow()
+
+        query = StreamingQuery(spark.streams, sources, build, sink, checkpoint, self._trigger, self._name)
+        try:
+            query._start()
+        except BaseException:
+            if query._ckpt is not None:
+                query._ckpt.close()
+            raise
+        return query
+
+    def toTable(self, tableName: str, format: Optional[str] = None, outputMode: Optional[str] = None,
+                partitionBy: Any = None, queryName: Optional[str] = None, **options: Any) -> StreamingQuery:
+        """headwater has no catalog: the table is a temp view kept as the memory sink keeps it."""
+        self._format = "memory"
+        self._name = queryName or tableName
+        return self.start(outputMode=outputMode, **options)

@@ -1,0 +1,199 @@
+"""One stream source of a query: the three Spark reader kinds behind one interface the engine
+loop uses (initial offset, next end offset, read a micro-batch, commit, stop).
+
+A micro-batch's partitions run on the C scan of a batch read (:class:`StreamPlan` is a
+:class:`~headwater.exec.plan.ReadPlan` whose reader and partitions are the stream's), so every
+executor mode, the converter and the error rules are the batch read's. In process mode the reader
+is pickled with each micro-batch's partitions (one pickle per micro-batch, not per row).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import traceback
+from typing import Any, Dict, List, Optional
+
+import pyarrow as pa
+
+from headwater.errors import AnalysisException, HeadwaterException
+from headwater.exec.plan import ReadPlan
+from headwater.exec.scan import drain
+
+__all__ = ["StreamPlan", "StreamSource", "offset_json"]
+
+
+def offset_json(offset: Any) -> str:
+    """Offsets are compared as Spark compares them: as ``json.dumps`` strings (key order matters)."""
+    return json.dumps(offset)
+
+
+def _limits(flavor_module: Any) -> Any:
+    """The ReadLimit classes of the reader's own API (pyspark's for pyspark readers)."""
+    if flavor_module.__name__.startswith("pyspark"):
+        import pyspark.sql.streaming.datasource as limits  # optional dependency: the reader is pyspark's
+
+        return limits
+    return flavor_module
+
+
+def streaming_error(what: str, e: BaseException, error_class: str = "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
+                    ) -> HeadwaterException:
+    tb = "".join(traceback.format_exception(e))
+    err = HeadwaterException(f"Failed when Python streaming data source perform {what}: {tb}",
+                             error_class)
+    err.__cause__ = e
+    return err
+
+
+class StreamPlan(ReadPlan):
+    """A read plan whose partitions are set per micro-batch."""
+
+    def set_batch(self, reader: Any, partitions: List[Any]) -> None:
+        self._reader, self._partitions = reader, partitions
+
+    def make_reader(self) -> Any:
+        return self._reader
+
+    def make_partitions(self, reader: Any) -> List[Any]:
+        return self._partitions or [self.flavor.module.InputPartition(None)]
+
+
+class _Rows:
+    """The partition reader of a simple reader's batch: the rows it kept (or re-read)."""
+
+    def __init__(self, rows: List[Any]) -> None:
+        self.rows = rows
+
+    def read(self, partition: Any) -> Any:
+        return iter(self.rows)
+
+
+class StreamSource:
+    """A source's reader (``streamReader``, else ``simpleStreamReader``) for one query run."""
+
+    def __init__(self, session: Any, source_cls: type, options: Dict[str, Any], user_schema: Any,
+                 description: str) -> None:
+        self.session = session
+        self.plan = StreamPlan(source_cls, options, user_schema, session.conf)
+        self.description = description
+        self.reader: Any = None
+        self.simple = False
+        self._kept: Dict[str, Any] = {}  # simple reader: start json -> (end json, rows)
+        self.latest_reported: Optional[str] = None
+
+    @property
+    def schema(self) -> Any:
+        return self.plan.schema
+
+    def open(self, checkpoint_dir: Optional[str]) -> None:
+        source = self.plan.source
+        try:
+            self.reader = source.streamReader(self.plan.schema)
+        except NotImplementedError:
+            try:
+                self.reader = source.simpleStreamReader(self.plan.schema)
+                self.simple = True
+            except NotImplementedError:
+                raise AnalysisException(
+                    f"Failed to create Python data source stream reader for {self.plan.name}: [NOT_IMPLEMENTED] "
+                    "streamReader is not implemented.", "PYTHON_DATA_SOURCE_ERROR") from None
+            except Exception as e:
+                raise streaming_error("create simple stream reader", e) from e
+        except Exception as e:
+            raise streaming_error("create stream reader", e) from e
+        module = self.plan.flavor.module
+        self.limits = _limits(module)
+        attach = getattr(self.reader, "_hw_attach_checkpoint", None)
+        if attach is not None and checkpoint_dir is not None:
+            attach(checkpoint_dir)
+        if not self.simple:
+            params = inspect.signature(self.reader.latestOffset).parameters
+            self._new_latest = len(params) >= 2
+            get_limit = getattr(self.reader, "getDefaultReadLimit", None)
+            self.limit = get_limit() if get_limit is not None else self.limits.ReadAllAvailable()
+
+    def initial_offset(self) -> str:
+        try:
+            return offset_json(self.reader.initialOffset())
+        except Exception as e:
+            raise streaming_error("initialOffset", e) from e
+
+    def prepare_available_now(self) -> bool:
+        """True when the reader bounds AvailableNow itself; else the engine runs one batch."""
+        if isinstance(self.reader, self.limits.SupportsTriggerAvailableNow):
+            try:
+                self.reader.prepareForTriggerAvailableNow()
+            except Exception as e:
+                raise streaming_error("prepareForTriggerAvailableNow", e) from e
+            return True
+        if not self.simple:
+            self.limit = self.limits.ReadAllAvailable()
+        return False
+
+    def latest_offset(self, start: str) -> str:
+        """The end of the next micro-batch (== start: no new data)."""
+        if self.simple:
+            try:
+                rows, end = self.reader.read(json.loads(start))
+                rows = list(rows)
+            except Exception as e:
+                raise streaming_error("latestOffset", e) from e
+            end_json = offset_json(end)
+            if end_json == start and rows:
+                raise HeadwaterException(
+                    f"SimpleDataSourceStreamReader.read() returned "
+                    f"a non-empty batch but the end offset: {end_json} did not advance past the start offset: "
+                    f"{start}. The end offset must represent the position after the last record returned.",
+                    "SIMPLE_STREAM_READER_OFFSET_DID_NOT_ADVANCE")
+            self._kept = {start: (end_json, rows)}
+            self.latest_reported = end_json
+            return end_json
+        try:
+            if self._new_latest:
+                end = self.reader.latestOffset(json.loads(start), self.limit)
+            else:
+                end = self.reader.latestOffset()
+            report = getattr(self.reader, "reportLatestOffset", None)
+            reported = report() if report is not None else None
+        except Exception as e:
+            raise streaming_error("latestOffset", e) from e
+        end_json = offset_json(end)
+        self.latest_reported = offset_json(reported) if reported is not None else end_json
+        return end_json
+
+    def read_batch(self, start: str, end: str, columns: Optional[List[int]] = None) -> pa.Table:
+        """The micro-batch ``[start, end)`` through the C scan."""
+        if self.simple:
+            kept = self._kept.get(start)
+            if kept is not None and kept[0] == end:
+                rows = kept[1]
+            else:  # a restart: the batch is re-read deterministically
+                try:
+                    rows = list(self.reader.readBetweenOffsets(json.loads(start), json.loads(end)))
+                except Exception as e:
+                    raise streaming_error("readBetweenOffsets", e) from e
+            self._kept = {}
+            part = self.plan.flavor.module.InputPartition(None)
+            self.plan.set_batch(_Rows(rows), [part])
+            scan, _, _ = self.plan.new_scan(self.session, ordered=True, reader=_Rows(rows), columns=columns)
+            scan_mode_forced = scan  # rows live on the host: the scan reads them where they are
+            return drain(scan_mode_forced, lambda r: r.read_all())
+        try:
+            partitions = list(self.reader.partitions(json.loads(start), json.loads(end)))
+        except Exception as e:
+            raise streaming_error("partitions", e) from e
+        self.plan.set_batch(self.reader, partitions)
+        scan, _, _ = self.plan.new_scan(self.session, ordered=True, reader=self.reader, columns=columns)
+        return drain(scan, lambda r: r.read_all())
+
+    def commit(self, end: str) -> None:
+        try:
+            self.reader.commit(json.loads(end))
+        except Exception as e:
+            raise streaming_error("commit", e) from e
+
+    def stop(self) -> None:
+        stop = getattr(self.reader, "stop", None)
+        if stop is not None and self.reader is not None:
+            stop()
