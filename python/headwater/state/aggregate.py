@@ -170,6 +170,9 @@ class StreamingAggregate:
         dur, slide, start = w.micros()
         n = -(-dur // slide)
         c = _q(w.column)
+        if n == 1:  # tumbling: one window per row, no join
+            return (f"(SELECT __in.*, (((epoch_us({c}) - {start}) % {slide}) + {slide}) % {slide} AS __off "
+                    f"FROM __in WHERE {c} IS NOT NULL) AS __x")
         return (f"(SELECT __in.*, (((epoch_us({c}) - {start}) % {slide}) + {slide}) % {slide} + __k * {slide} AS __off "
                 f"FROM __in, range({n}) AS __r(__k) WHERE {c} IS NOT NULL) AS __x "
                 f"WHERE __off < {dur}")
@@ -185,8 +188,23 @@ class StreamingAggregate:
                 raise AnalysisException(f"A column or function parameter with name `{name}` cannot be resolved.",
                                         "UNRESOLVED_COLUMN.WITH_SUGGESTION")
         self.bufs = self._buffers(types)
-        self.partial = (f"SELECT {', '.join(self._group_exprs() + [f'{e} AS {n}' for n, e, _, _ in self.bufs])} "
-                        f"FROM {self._source()}" + (f" GROUP BY ALL" if self.groups else ""))
+        bufs = [f"{e} AS {n}" for n, e, _, _ in self.bufs]
+        if self.windows:
+            # group on the window's start as an integer (cheap), build the struct per group after:
+            # start = the group's earliest time minus its offset into the window
+            w = self.windows[0]
+            dur = w.micros()[0]
+            c = _q(w.column)
+            inner = [("epoch_us(" + c + ") - __off AS __ws") if isinstance(g, Window) else _q(g) for g in self.groups]
+            outer = [(f"struct_pack(start := __t - to_microseconds(epoch_us(__t) - __ws), \"end\" := __t - "
+                      f"to_microseconds(epoch_us(__t) - __ws) + to_microseconds({dur}::BIGINT)) AS {_q(g.alias)}")
+                     if isinstance(g, Window) else _q(g) for g in self.groups]
+            self.partial = (f"SELECT {', '.join(outer + [n for n, _, _, _ in self.bufs])} FROM ("
+                            f"SELECT {', '.join(inner + bufs)}, min({c}) AS __t FROM {self._source()} "
+                            f"GROUP BY {', '.join(str(i + 1) for i in range(len(inner)))})")
+        else:
+            self.partial = (f"SELECT {', '.join(self._group_exprs() + bufs)} "
+                            f"FROM {self._source()}" + (f" GROUP BY ALL" if self.groups else ""))
         self.con.execute(f"CREATE TABLE state AS {self.partial} LIMIT 0")
         self.con.unregister("__in")
         self.store = StateStore(self.con, self.path, self.keys, self.conf)
