@@ -48,6 +48,7 @@ LAYERS: Dict[str, int] = {
     "headwater.generic": 5,
     "headwater.formats": 5,
     "headwater.jdbc": 5,
+    "headwater.state": 5,
     "headwater.query": 6,
     "headwater.sql": 7,
     "headwater.streaming": 8,

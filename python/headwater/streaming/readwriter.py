@@ -18,6 +18,7 @@ from headwater.schema import to_arrow_schema
 from headwater.streaming.query import StreamingQuery
 from headwater.streaming.sink import make_sink
 from headwater.streaming.source import StreamPlan, StreamSource
+from headwater.streaming.stateful import StreamingGroupedData, make_operator
 
 __all__ = ["DataStreamReader", "DataStreamWriter", "StreamingDataFrame"]
 
@@ -25,7 +26,7 @@ _STATELESS = ("select", "selectExpr", "filter", "where", "withColumn", "withColu
               "drop", "alias")
 _BATCH_ONLY = ("collect", "count", "show", "toArrow", "toPandas", "toPolars", "take", "head", "first", "isEmpty",
                "__arrow_c_stream__", "cache", "persist", "write", "limit", "orderBy", "sort", "groupBy", "agg",
-               "distinct", "dropDuplicates", "join", "crossJoin", "repartition")
+               "distinct", "join", "crossJoin", "repartition")
 
 
 def _not_batch(op: str) -> AnalysisException:
@@ -65,6 +66,9 @@ class StreamingDataFrame:
         if node[0] == "union":
             left = self._apply(tables, node[1])
             return left.union(self._apply(tables, node[2]))
+        if node[0] == "stateful":  # the schema only: the operator's output over the empty input
+            empty = self._apply(tables, node[1]).toArrow()
+            return self._spark.createDataFrame(make_operator(node[2], "update", None, None).process(empty))
         _, parent, name, args, kwargs = node
         return getattr(self._apply(tables, parent), name)(*args, **kwargs)
 
@@ -88,6 +92,27 @@ class StreamingDataFrame:
 
     def __getitem__(self, item: Any) -> Any:
         return self._empty()[item]
+
+    # ---- the stateful tail (headwater.streaming.stateful)
+
+    def _stateful(self, spec: Tuple) -> "StreamingDataFrame":
+        if isinstance(self._node, tuple) and self._node[0] == "stateful":
+            raise AnalysisException("Multiple streaming aggregations or deduplications are not supported here.",
+                                    "UNSUPPORTED_FEATURE")
+        out = StreamingDataFrame(self._spark, ("stateful", self._node, spec))
+        out._empty()
+        return out
+
+    def groupBy(self, *cols: Any) -> StreamingGroupedData:
+        names = [c for c in cols[0]] if len(cols) == 1 and isinstance(cols[0], (list, tuple)) else list(cols)
+        return StreamingGroupedData(self, [c if isinstance(c, str) else c._name for c in names])
+
+    groupby = groupBy
+
+    def dropDuplicates(self, subset: Optional[List[str]] = None) -> "StreamingDataFrame":
+        return self._stateful(("dedup", list(subset) if subset is not None else None))
+
+    drop_duplicates = dropDuplicates
 
     def union(self, other: "StreamingDataFrame") -> "StreamingDataFrame":
         if not isinstance(other, StreamingDataFrame):
@@ -212,9 +237,7 @@ class DataStreamWriter:
         if mode not in ("append", "complete", "update"):
             raise AnalysisException(f"Unknown output mode {outputMode}. Accepted output modes are 'append', "
                                     "'complete', 'update'.", "STREAMING_OUTPUT_MODE.INVALID")
-        if mode == "complete":  # Spark: complete needs a streaming aggregation, which a stateless query has not
-            raise AnalysisException("Complete output mode not supported when there are no streaming aggregations "
-                                    "on streaming DataFrames/Datasets;", "_LEGACY_ERROR_TEMP_3102")
+        # complete without a streaming aggregation is refused at start(), as Spark 4.3 does
         self._mode = mode
         return self
 
@@ -291,6 +314,24 @@ class DataStreamWriter:
         def build(tables: List[pa.Table]) -> Tuple[Any, pa.Table]:
             batch = df._apply(list(tables))
             return batch, batch.toArrow()
+
+        if isinstance(df._node, tuple) and df._node[0] == "stateful":  # the state operator between the stateless part and the sink
+            child = StreamingDataFrame(spark, df._node[1])
+            op = make_operator(df._node[2], self._mode, checkpoint, spark.conf)
+            loaded: List[bool] = []
+
+            def build(tables: List[pa.Table]) -> Tuple[Any, pa.Table]:  # noqa: F811 -- the stateful one
+                rows = child._apply(list(tables)).toArrow()
+                if not loaded:  # a restart resumes from the last committed batch's state
+                    op.load(query._batch_id - 1 if checkpoint else None, rows.slice(0, 0))
+                    loaded.append(True)
+                out = op.process(rows)
+                op.commit(query._batch_id)  # before the loop writes commits/N
+                return spark.createDataFrame(out), out
+        elif self._mode == "complete":
+            raise AnalysisException(
+                "Invalid streaming output mode: complete. This output mode is not supported for no streaming "
+                "aggregations on streaming DataFrames/DataSets.", "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
 
         query = StreamingQuery(spark.streams, sources, build, sink, checkpoint, self._trigger, self._name)
         try:
