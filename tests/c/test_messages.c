@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "ipc/stats.h"
 #include "ipc/wire.h"
 
 typedef int (*decode_fn)(const uint8_t* p, size_t len);
@@ -203,6 +204,33 @@ static void test_run_release_region_batch(void** state) {
   hw_wbuf_free(&b);
 }
 
+/* DONE with a partition's statistics (the run report): round trip, a DONE of the partition alone
+ * (a cancelled task) and every truncation refused. */
+static void test_done_stats(void** state) {
+  (void)state;
+  hw_partition_stats st = {.partition = 3, .rows = 2500, .batches = 3, .bytes = 40000, .wall_ns = 9000,
+                           .source_ns = 4000, .convert_ns = 3000, .wait_ns = 1000, .pid = 4242};
+  hw_wbuf b = {0};
+  hw_msg_done_stats_encode(&b, &st);
+  hw_partition_stats got;
+  assert_int_equal(hw_msg_done_stats_decode(b.data, b.size, &got), 0);
+  assert_int_equal(got.partition, 3);
+  assert_int_equal(got.rows, 2500);
+  assert_int_equal(got.batches, 3);
+  assert_int_equal(got.bytes, 40000);
+  assert_int_equal(got.wall_ns, 9000);
+  assert_int_equal(got.source_ns, 4000);
+  assert_int_equal(got.convert_ns, 3000);
+  assert_int_equal(got.wait_ns, 1000);
+  assert_int_equal(got.pid, 4242);
+  for (size_t len = 0; len < b.size; len++) assert_int_equal(hw_msg_done_stats_decode(b.data, len, &got), -1);
+  hw_wbuf_free(&b);
+  hw_wbuf alone = {0};
+  hw_msg_done_encode(&alone, 3); /* a bare DONE carries no statistics */
+  assert_int_equal(hw_msg_done_stats_decode(alone.data, alone.size, &got), -1);
+  hw_wbuf_free(&alone);
+}
+
 static void test_error(void** state) {
   (void)state;
   hw_wbuf b = {0};
@@ -251,6 +279,7 @@ int main(void) {
       cmocka_unit_test(test_setup),
       cmocka_unit_test(test_run_release_region_batch),
       cmocka_unit_test(test_error),
+      cmocka_unit_test(test_done_stats),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

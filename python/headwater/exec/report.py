@@ -1,6 +1,6 @@
 """The run report: what each partition of an action cost, read from the C scans' counters.
 
-The counters are kept by the partition reader in C (``src/exec/partition_reader.c``: per batch,
+The counters are kept by the partition reader in C (``src/pyexec/partition_reader.c``: per batch,
 with rows timed on a sample) and travel back from worker processes in their DONE message; nothing
 here runs per batch. A session keeps the scans of its latest action (:class:`RunTracker`);
 ``spark.lastRunReport()`` turns them into a :class:`RunReport` when asked.
