@@ -313,6 +313,8 @@ class DataStreamWriter:
 
         def build(tables: List[pa.Table]) -> Tuple[Any, pa.Table]:
             batch = df._apply(list(tables))
+            if isinstance(df._node, _Leaf):  # no transformation: the scan's Arrow is the batch (no DuckDB pass)
+                return batch, tables[0]
             return batch, batch.toArrow()
 
         if isinstance(df._node, tuple) and df._node[0] == "stateful":  # the state operator between the stateless part and the sink

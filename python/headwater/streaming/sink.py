@@ -158,7 +158,7 @@ class PythonStreamSink(Sink):
 
     def add_batch(self, batch_id: int, df: Any, table: pa.Table) -> None:
         writer = self._writer
-        arrow = self.flavor.is_arrow_writer(writer) or type(writer).__name__.endswith("ArrowWriter")
+        arrow = isinstance(writer, self.flavor.module.DataSourceStreamArrowWriter)
         messages: List[Any] = []
         try:
             if arrow:
