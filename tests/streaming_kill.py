@@ -222,7 +222,8 @@ def run(kills: int, seed: int, base: str, log: Any = print) -> Dict[str, Any]:
             killed += 1
         proc.stderr.close()
         state = check(spark, base)
-        log(f"kill {i + 1}/{kills} {pipeline} {delay:.2f}s after start: rows file={state['file']} sqlite={state['sqlite']}")
+        log(f"kill {i + 1}/{kills} {pipeline} {delay:.2f}s after start: "
+            f"rows file={state['file']} sqlite={state['sqlite']}")
     for pipeline in ("file", "sqlite"):  # run each to its target, unkilled
         proc = start(pipeline)
         _, err = proc.communicate(timeout=300)

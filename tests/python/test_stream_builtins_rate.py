@@ -164,3 +164,18 @@ def test_file_stream_source_matches_pyspark(spark_runs, tmp_path):
     q.stop()
     assert got == run["rows"] == {"0": [1, 2, 3], "1": [4, 5]}
     assert (cp / "sources" / "0" / "0").read_text() == run["log0"]  # Spark's FileStreamSource log, byte for byte
+
+
+def test_num_partitions_defaults_to_the_sessions_workers():
+    import headwater
+
+    spark = headwater.session()
+    spark.conf.set("headwater.executor.workers", 3)
+    try:
+        src = builtin_format("rate-micro-batch")({"rowsPerBatch": "9"})
+        src._hw_configure(spark.conf)
+        reader = src.streamReader(None)
+        parts = reader.partitions(reader.initialOffset(), reader.latestOffset(reader.initialOffset(), None))
+        assert [p.value for p in parts] == [0, 1, 2]
+    finally:
+        spark.conf.unset("headwater.executor.workers")
