@@ -30,9 +30,10 @@ system-deps:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.deps-installed: requirements.txt
+$(VENV)/.deps-installed: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $@
 
 # The package as users get it (`pip install .`), built incrementally in build/wheel.
@@ -149,18 +150,25 @@ fuzz: fuzz-build
 # is reported as unavailable and the others still run.
 BENCH_ARGS ?=
 S6_ARGS ?=
+S7_ARGS ?=
 SAIL_VENV := bench/.venv-sail
 
-.PHONY: bench bench-s6
+.PHONY: bench bench-s6 bench-s7
 bench: setup $(VENV)/.bench-deps-installed $(SAIL_VENV)/.deps-installed
 	@$(MAKE) --no-print-directory build || echo "bench: building headwater failed; its peers will say why"
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/s6_write.py $(S6_ARGS)
+	$(PY) bench/s7_stream.py $(S7_ARGS)
 
 # S6 (writes) alone, e.g. `make bench-s6 S6_ARGS="--rows 1000000 --reps 1"`
 bench-s6: setup $(VENV)/.bench-deps-installed $(SAIL_VENV)/.deps-installed
 	@$(MAKE) --no-print-directory build || echo "bench: building headwater failed; its peers will say why"
 	$(PY) bench/s6_write.py $(S6_ARGS)
+
+# S7 (streaming) alone, e.g. `make bench-s7 S7_ARGS="--rows 400000 --no-pyspark"`
+bench-s7: setup
+	@$(MAKE) --no-print-directory build || echo "bench: building headwater failed"
+	$(PY) bench/s7_stream.py $(S7_ARGS)
 
 $(VENV)/.bench-deps-installed: bench/requirements.txt $(VENV)/.deps-installed
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 import headwater
 from headwater import functions as F
+from headwater.datasource import DataSource, DataSourceStreamReader, InputPartition
 from trades_source import TradesSource  # examples/trades_source.py, next to this file
 
 
@@ -60,7 +61,47 @@ def main() -> None:
         big.write.mode("overwrite").parquet(os.path.join(tmp, "big"))
         back = spark.read.parquet(os.path.join(tmp, "big"))
         print(f"written to Parquet and read back: {back.count()} rows, columns {back.columns}")
+        stream_demo(spark, os.path.join(tmp, "checkpoint"))
     spark.stop()
+
+
+class TickReader(DataSourceStreamReader):
+    """A stream source: offset = rows emitted so far, 5 new rows per micro-batch."""
+
+    def initialOffset(self):
+        return {"offset": 0}
+
+    def latestOffset(self, start, limit):
+        return {"offset": min(start["offset"] + 5, 15)}
+
+    def partitions(self, start, end):
+        return [InputPartition((start["offset"], end["offset"]))]
+
+    def read(self, partition):
+        for i in range(*partition.value):
+            yield (i, f"tick {i}")
+
+
+class Ticks(DataSource):
+    @classmethod
+    def name(cls):
+        return "ticks"
+
+    def schema(self):
+        return "id INT, label STRING"
+
+    def streamReader(self, schema):
+        return TickReader()
+
+
+def stream_demo(spark, checkpoint: str) -> None:
+    print("\nStructured Streaming: spark.readStream -> filter -> console sink, checkpointed (Spark's layout):")
+    spark.dataSource.register(Ticks)
+    q = (spark.readStream.format("ticks").load().filter("id % 2 = 0").writeStream.format("console")
+         .option("checkpointLocation", checkpoint).start())
+    q.processAllAvailable()  # the default trigger: the next micro-batch as soon as the last ends
+    q.stop()
+    print(f"{len(q.recentProgress)} micro-batches; offsets log: {sorted(os.listdir(os.path.join(checkpoint, 'offsets')))}")
 
 
 if __name__ == "__main__":

@@ -354,3 +354,51 @@ def test_process_mode_partitions_on_workers(tmp_path):
     got, q = batches_of(s, s.readStream.format("counter").load())
     assert got[2] == [(i, i * 10) for i in range(20, 25)]
     assert q._sources[0].plan.last_run == {"partitions": 2, "mode": "process", "why": q._sources[0].plan.last_run["why"]}
+
+
+def test_pyspark_data_sources_fake_stream_unchanged(spark):
+    """pyspark-data-sources' ``fake`` stream (the 4.0/4.1 ``latestOffset()`` signature), as shipped."""
+    from pyspark_datasources.fake import FakeDataSource
+
+    spark.dataSource.register(FakeDataSource)
+    q = spark.readStream.format("fake").option("numRows", 5).load().writeStream.format("memory") \
+        .queryName("fake_rows").trigger(availableNow=True).start()
+    q.awaitTermination()
+    rows = spark.sql("SELECT * FROM fake_rows").collect()
+    assert len(rows) == 5 and rows[0].__fields__ == ["name", "date", "zipcode", "state"]
+    assert all(isinstance(v, str) and v for r in rows for v in r)
+    assert q.lastProgress["sources"][0]["endOffset"] == '{"offset": 5}'
+
+
+def test_arrow_stream_writer_and_foreach_batch_write(spark, tmp_path):
+    from headwater.datasource import DataSourceStreamArrowWriter
+
+    class ArrowSum(DataSourceStreamArrowWriter):
+        def write(self, iterator):
+            batches = list(iterator)
+            assert all(type(b).__name__ == "RecordBatch" for b in batches)
+            return Msg([sum(b.column(1).to_pylist()) for b in batches])
+
+        def commit(self, messages, batchId):
+            SEEN.setdefault("sums", {})[batchId] = sum(s for m in messages for s in m.rows)
+
+    class ArrowSink(DataSource):
+        @classmethod
+        def name(cls):
+            return "arrowsink"
+
+        def streamWriter(self, schema, overwrite):
+            return ArrowSum()
+
+    spark.dataSource.register(ArrowSink)
+    TOTAL["n"] = 15
+    spark.readStream.format("counter").load().writeStream.format("arrowsink").trigger(availableNow=True).start() \
+        .awaitTermination()
+    assert SEEN["sums"] == {0: sum(i * 10 for i in range(10)), 1: sum(i * 10 for i in range(10, 15))}
+
+    out = str(tmp_path / "pq")
+    spark.readStream.format("counter").load().writeStream \
+        .foreachBatch(lambda df, i: df.withColumn("batch", df.id * 0 + i).write.mode("append").parquet(out)) \
+        .trigger(availableNow=True).start().awaitTermination()
+    back = sorted(tuple(r) for r in spark.read.parquet(out).collect())
+    assert back == sorted((i, i * 10, 0 if i < 10 else 1) for i in range(15))

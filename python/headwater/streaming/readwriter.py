@@ -290,6 +290,8 @@ class DataStreamWriter:
 
         def build(tables: List[pa.Table]) -> Tuple[Any, pa.Table]:
             batch = df._apply(list(tables))
+            if isinstance(df._node, _Leaf):  # no transformation: the scan's Arrow is the batch (no DuckDB pass)
+                return batch, tables[0]
             return batch, batch.toArrow()
 
         query = StreamingQuery(spark.streams, sources, build, sink, checkpoint, self._trigger, self._name)

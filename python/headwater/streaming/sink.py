@@ -8,11 +8,13 @@ that call, as Spark's sink runner does.
 
 from __future__ import annotations
 
+import itertools
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 import pyarrow as pa
 
+from headwater import _core
 from headwater.errors import AnalysisException, HeadwaterException
 from headwater.exec.plan import Flavor, make_source
 
@@ -156,17 +158,15 @@ class PythonStreamSink(Sink):
 
     def add_batch(self, batch_id: int, df: Any, table: pa.Table) -> None:
         writer = self._writer
-        arrow = self.flavor.is_arrow_writer(writer) or type(writer).__name__.endswith("ArrowWriter")
+        arrow = isinstance(writer, self.flavor.module.DataSourceStreamArrowWriter)
         messages: List[Any] = []
         try:
             if arrow:
                 messages.append(writer.write(iter(table.to_batches())))
-            else:
+            else:  # Rows converted in C a batch at a time, handed over by itertools in C
                 row = self.flavor.row_type
-                names = table.column_names
-                messages.append(writer.write(row(**dict(zip(names, vals))) for vals in
-                                             zip(*[c.to_pylist() for c in table.columns])) if names else
-                                writer.write(iter(())))
+                messages.append(writer.write(itertools.chain.from_iterable(
+                    _core.rows_from_arrow(b, row) for b in table.to_batches())))
         except Exception as e:
             try:
                 self._fresh().abort(messages, batch_id)
