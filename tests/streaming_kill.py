@@ -188,8 +188,8 @@ def run(kills: int, seed: int, base: str, log: Any = print) -> Dict[str, Any]:
     con.executescript("CREATE TABLE IF NOT EXISTS rows (value INTEGER, batch INTEGER);"
                       "CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY);")
     con.close()
-    # enough batches that kills keep landing mid-stream: about 3 batches a kill
-    target = max(40, kills * 3)
+    # enough batches that every kill lands mid-stream (a run commits about 7 batches before its kill)
+    target = max(40, kills * 6)
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""),
                HW_KILL_TARGET=str(target))
     spark = headwater.session()
@@ -222,7 +222,8 @@ def run(kills: int, seed: int, base: str, log: Any = print) -> Dict[str, Any]:
             killed += 1
         proc.stderr.close()
         state = check(spark, base)
-        log(f"kill {i + 1}/{kills} {pipeline} {delay:.2f}s after start: rows file={state['file']} sqlite={state['sqlite']}")
+        log(f"kill {i + 1}/{kills} {pipeline} {delay:.2f}s after start: "
+            f"rows file={state['file']} sqlite={state['sqlite']}")
     for pipeline in ("file", "sqlite"):  # run each to its target, unkilled
         proc = start(pipeline)
         _, err = proc.communicate(timeout=300)

@@ -52,6 +52,34 @@ def main(out_dir: str) -> None:
     run("rmb", "rate-micro-batch", {"rowsPerBatch": "7", "numPartitions": "3", "startTimestamp": "1000",
                                     "advanceMillisPerBatch": "100"}, 4)
     run("ramp", "rate", {"rowsPerSecond": "10", "numPartitions": "3", "rampUpTime": "2s"}, 4)
+
+    # a parquet file stream: three files with fixed mtimes, two files a trigger
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = os.path.join(out_dir, "files_in")
+    os.makedirs(src)
+    for i, (name, ids) in enumerate([("a", [1, 2]), ("b", [3]), ("c", [4, 5])]):
+        pq.write_table(pa.table({"id": pa.array(ids, pa.int64())}), os.path.join(src, name))
+        os.utime(os.path.join(src, name), (1e9 + i, 1e9 + i))
+    try:
+        spark.readStream.format("parquet").load(src)
+        no_schema = None
+    except Exception as e:  # noqa: BLE001 - the error is what is probed
+        no_schema = [type(e).__name__, e.getCondition(), str(e)]
+    cp = os.path.join(out_dir, "files_cp")
+    got = {}
+
+    def each_file(df, batch_id):
+        got[batch_id] = sorted(r[0] for r in df.collect())
+
+    q = (spark.readStream.format("parquet").schema("id BIGINT").option("maxFilesPerTrigger", "2").load(src)
+         .writeStream.foreachBatch(each_file).option("checkpointLocation", cp).start())
+    q.processAllAvailable()
+    q.stop()
+    with open(os.path.join(cp, "sources", "0", "0"), encoding="utf-8") as f:
+        log0 = f.read()
+    result["files"] = {"src": src, "rows": got, "log0": log0, "no_schema": no_schema}
     json.dump(result, sys.stdout)
     spark.stop()
 

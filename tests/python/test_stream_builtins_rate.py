@@ -1,5 +1,6 @@
 """The built-in rate and rate-micro-batch stream sources: rows built in C, offsets and rows per
-batch id as PySpark 4.3's (differential: the same queries run on real PySpark in one child JVM)."""
+batch id as PySpark 4.3's (differential: the same queries run on real PySpark in one child JVM).
+The file stream source's differential rides on the same JVM (the last test)."""
 
 from __future__ import annotations
 
@@ -137,3 +138,44 @@ def test_rate_creation_time_is_kept_in_the_checkpoint(tmp_path):
     assert rows[0][1] == (r1.creation_ms + 1000) * 1000 and rows[1][1] == (r1.creation_ms + 1250) * 1000
     assert [r[2] for r in rows] == [0, 1] * 4
     assert list(tmp_path.iterdir()) == [tmp_path / "0"]  # no temp file left behind
+
+
+def test_file_stream_source_matches_pyspark(spark_runs, tmp_path):
+    import headwater
+    from headwater.errors import IllegalArgumentException
+
+    run = spark_runs["files"]
+    kind, condition, message = run["no_schema"]
+    assert (kind, condition) == ("IllegalArgumentException", "_LEGACY_ERROR_TEMP_2048")
+    with pytest.raises(IllegalArgumentException) as e:
+        builtin_format("parquet")({"path": run["src"]})._hw_stream_schema()
+    # the same text; headwater prefixes every error class, _LEGACY ones too (the house's rendering)
+    assert str(e.value) == f"[_LEGACY_ERROR_TEMP_2048] {message}"
+    spark = headwater.session()
+    got = {}
+
+    def each(df, batch_id):
+        got[str(batch_id)] = sorted(r[0] for r in df.collect())
+
+    cp = tmp_path / "cp"
+    q = (spark.readStream.format("parquet").schema("id BIGINT").option("maxFilesPerTrigger", "2").load(run["src"])
+         .writeStream.foreachBatch(each).option("checkpointLocation", str(cp)).start())
+    q.processAllAvailable()
+    q.stop()
+    assert got == run["rows"] == {"0": [1, 2, 3], "1": [4, 5]}
+    assert (cp / "sources" / "0" / "0").read_text() == run["log0"]  # Spark's FileStreamSource log, byte for byte
+
+
+def test_num_partitions_defaults_to_the_sessions_workers():
+    import headwater
+
+    spark = headwater.session()
+    spark.conf.set("headwater.executor.workers", 3)
+    try:
+        src = builtin_format("rate-micro-batch")({"rowsPerBatch": "9"})
+        src._hw_configure(spark.conf)
+        reader = src.streamReader(None)
+        parts = reader.partitions(reader.initialOffset(), reader.latestOffset(reader.initialOffset(), None))
+        assert [p.value for p in parts] == [0, 1, 2]
+    finally:
+        spark.conf.unset("headwater.executor.workers")

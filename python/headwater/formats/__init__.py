@@ -1,5 +1,6 @@
 """headwater's built-in formats: ``parquet``, ``csv``, ``json`` (JSON lines), ``arrow`` (Arrow IPC
-files) and ``noop``, and the stream sources ``rate`` and ``rate-micro-batch``. They are data sources like any other (the Python Data Source API), found by
+files) and ``noop``, and the stream sources ``rate`` and ``rate-micro-batch``. They are data
+sources like any other (the Python Data Source API), found by
 name before the registry's own sources; Spark's reserved names (parquet, csv, json, noop, ...)
 cannot be registered by users."""
 

@@ -5,7 +5,8 @@ RatePerMicroBatchStream: ``rate``'s offset is the number of whole seconds since 
 created (a bare number, as Spark's LongOffset; the creation time is kept in the checkpoint's
 ``sources/<i>/0`` as Spark keeps it); ``rate-micro-batch``'s is ``{"offset": N, "timestamp": T}``
 and advances by ``rowsPerBatch`` rows and ``advanceMillisPerBatch`` ms per batch, independent of
-the clock; all rows of a batch carry its start timestamp. Partition p of n gets values start + p, + n, ...; the rows are built in C
+the clock; all rows of a batch carry its start timestamp. Partition p of n gets values
+start + p, + n, ...; the rows are built in C
 (``_core.rate_batch``), one Arrow batch per partition.
 """
 
@@ -160,10 +161,16 @@ class Rate(DataSource):
     def schema(self) -> str:
         return _SCHEMA
 
+    def _hw_configure(self, conf: Any) -> None:
+        """The session's settings: numPartitions defaults to its worker count (Spark: the default
+        parallelism)."""
+        self._conf = conf
+
     def streamReader(self, schema: Any) -> _RateReader:
+        default_partitions = workers(getattr(self, "_conf", None))
         return _RateReader(_long_option(self.options, "rowsPerSecond", 1, 1, "rate"),
                            _seconds_option(self.options, "rampUpTime", "rate"),
-                           _long_option(self.options, "numPartitions", workers(None), 1, "rate"))
+                           _long_option(self.options, "numPartitions", default_partitions, 1, "rate"))
 
 
 class _RateMicroBatchReader(DataSourceStreamReader):
@@ -201,15 +208,17 @@ class RateMicroBatch(DataSource):
     def schema(self) -> str:
         return _SCHEMA
 
+    def _hw_configure(self, conf: Any) -> None:
+        """The session's settings: numPartitions defaults to its worker count (Spark: the default
+        parallelism)."""
+        self._conf = conf
+
     def streamReader(self, schema: Any) -> _RateMicroBatchReader:
-        return _RateMicroBatchReader(_long_option(self.options, "rowsPerBatch", None, 1, "rate-micro-batch")
-                                     if self.options.get("rowsPerBatch") is not None else _missing(),
-                                     _long_option(self.options, "numPartitions", workers(None), 1,
-                                                  "rate-micro-batch"),
-                                     _long_option(self.options, "startTimestamp", 0, 0, "rate-micro-batch"),
-                                     _long_option(self.options, "advanceMillisPerBatch", 1000, 0,
-                                                  "rate-micro-batch"))
-
-
-def _missing() -> int:
-    raise AnalysisException("The rate-micro-batch source needs the option 'rowsPerBatch'", "HW_INVALID_OPTION")
+        name, opts = "rate-micro-batch", self.options
+        if opts.get("rowsPerBatch") is None:
+            raise AnalysisException("The rate-micro-batch source needs the option 'rowsPerBatch'", "HW_INVALID_OPTION")
+        return _RateMicroBatchReader(_long_option(opts, "rowsPerBatch", None, 1, name),
+                                     _long_option(opts, "numPartitions", workers(getattr(self, "_conf", None)), 1,
+                                                  name),
+                                     _long_option(opts, "startTimestamp", 0, 0, name),
+                                     _long_option(opts, "advanceMillisPerBatch", 1000, 0, name))
