@@ -8,7 +8,7 @@ below it, never one above, and never a sibling layer on the same floor:
     2  schema, arrowtypes
     3  datasource                      (the API mirror)
     4  exec/                           (read plans, policy, scans, write tasks, worker)
-    5  generic/  formats/  jdbc/       (siblings: none imports another)
+    5  generic/  formats/  jdbc/  state/   (siblings: none imports another; state/: streaming state operators)
     6  query/                          (logical plan, compiler, pushdown, DuckDB engine)
     7  sql/                            (the Spark facade)
     8  streaming/                      (Structured Streaming: a micro-batch is a batch DataFrame;
