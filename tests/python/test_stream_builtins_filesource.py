@@ -71,5 +71,11 @@ def test_schema_is_required_and_options_checked(tmp_path):
     for fmt in ("csv", "json", "parquet"):
         with pytest.raises(IllegalArgumentException, match="Schema must be specified when creating a streaming"):
             builtin_format(fmt)({"path": str(tmp_path)})._hw_stream_schema()
+    spark = headwater.SparkSession.builder.getOrCreate()
+    for fmt in ("csv", "json", "parquet", "arrow"):  # through readStream: the engine asks the format
+        with pytest.raises(IllegalArgumentException) as e:
+            spark.readStream.format(fmt).load(str(tmp_path))
+        assert e.value.getErrorClass() == "_LEGACY_ERROR_TEMP_2048"
+    assert spark.readStream.format("parquet").schema("id BIGINT").load(str(tmp_path)).isStreaming
     with pytest.raises(IllegalArgumentException, match="maxFilesPerTrigger"):
         builtin_format("csv")({"path": str(tmp_path), "maxFilesPerTrigger": "0"}).streamReader("id BIGINT")

@@ -141,6 +141,13 @@ class ReadPlan:
     # Arrow schema with Schema.equals); the generic format matches them by name instead.
     exact_batches = True
 
+    def source_schema(self) -> Any:
+        """The schema the source declares, when the user gave none."""
+        try:
+            return self.source.schema()
+        except Exception as e:
+            raise source_error("create", "instance", e) from e
+
     def __init__(
         self,
         source_cls: type,
@@ -154,13 +161,7 @@ class ReadPlan:
         self.conf = conf
         self.options = self.flavor.options(options)
         self.source = make_source(source_cls, self.options, conf)
-        if user_schema is not None:
-            declared = user_schema
-        else:
-            try:
-                declared = self.source.schema()
-            except Exception as e:
-                raise source_error("create", "instance", e) from e
+        declared = user_schema if user_schema is not None else self.source_schema()
         try:
             self.core_schema = parse_schema(declared)
         except TypeError as e:

@@ -58,6 +58,11 @@ def streaming_error(what: str, e: BaseException, error_class: str = "PYTHON_STRE
 class StreamPlan(ReadPlan):
     """A read plan whose partitions are set per micro-batch."""
 
+    def source_schema(self) -> Any:
+        # a built-in file format infers no schema for a stream (Spark's _LEGACY_ERROR_TEMP_2048)
+        stream_schema = getattr(self.source, "_hw_stream_schema", None)
+        return stream_schema() if stream_schema is not None else super().source_schema()
+
     def set_batch(self, reader: Any, partitions: List[Any]) -> None:
         self._reader, self._partitions = reader, partitions
 
