@@ -19,6 +19,8 @@ import pytest
 from headwater.errors import AnalysisException
 from headwater.state import Agg, StreamingAggregate, StreamingDeduplicate, Watermark, Window
 
+pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCHES = 6
 
