@@ -34,32 +34,30 @@ PyObject* hw_py_raise(const hw_error* err) {
 /* ---------------------------------------------------------------- schemas */
 
 static PyObject* py_schema_from_ddl(PyObject* module, PyObject* arg) {
-  (void)module;
   if (!PyUnicode_Check(arg)) {
     PyErr_Format(PyExc_TypeError, "a DDL schema must be a str, not %.100s", Py_TYPE(arg)->tp_name);
     return NULL;
   }
   hw_field field;
   if (hw_py_ddl_parse(arg, &field) != 0) return NULL;
-  return hw_py_schema_new(&field);
+  return hw_py_schema_new(hw_py_state_of_module(module), &field);
 }
 
 static PyObject* py_schema_from_json(PyObject* module, PyObject* arg) {
-  (void)module;
   const char* json = PyUnicode_AsUTF8(arg);
   if (!json) return NULL;
   hw_field field;
   hw_error err;
   hw_error_init(&err);
   if (hw_spark_json_parse(json, &field, &err) != 0) return hw_py_raise(&err);
-  return hw_py_schema_new(&field);
+  return hw_py_schema_new(hw_py_state_of_module(module), &field);
 }
 
 static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
-  (void)module;
+  hw_py_state* st = hw_py_state_of_module(module);
   hw_field field;
-  if (hw_py_field_from_object(arg, &field) != 0) return NULL;
-  return hw_py_schema_new(&field);
+  if (hw_py_field_from_object(st, arg, &field) != 0) return NULL;
+  return hw_py_schema_new(st, &field);
 }
 
 /* ---------------------------------------------------------------- rows -> Arrow */
@@ -68,11 +66,11 @@ static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
  * finished arrays (caller owns them). */
 /* Rows -> batches of at most max_rows rows and (checked after every row, as the partition reader
  * does) about max_bytes bytes of buffers (<= 0: no byte limit). */
-static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, int64_t max_bytes, bool dicts,
+static int convert_rows(hw_py_state* st, PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, int64_t max_bytes, bool dicts,
                         hw_field* schema, struct ArrowArray** batches, int64_t* n) {
   *batches = NULL;
   *n = 0;
-  if (hw_py_field_from_object(schema_obj, schema) != 0) return -1;
+  if (hw_py_field_from_object(st, schema_obj, schema) != 0) return -1;
   hw_error err;
   hw_error_init(&err);
   hw_row_converter* conv = NULL;
@@ -141,7 +139,7 @@ static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_row
 }
 
 static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kwargs) {
-  (void)module;
+  hw_py_state* st = hw_py_state_of_module(module);
   static char* kwlist[] = {"schema", "rows", "dicts", NULL};
   PyObject *schema_obj, *rows;
   int dicts = 0;
@@ -149,14 +147,14 @@ static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kw
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, 0, dicts != 0, &schema, &batches, &n) != 0) return NULL;
-  PyObject* out = hw_py_batch_new(&schema, &batches[0]);
+  if (convert_rows(st, schema_obj, rows, PY_SSIZE_T_MAX, 0, dicts != 0, &schema, &batches, &n) != 0) return NULL;
+  PyObject* out = hw_py_batch_new(st, &schema, &batches[0]);
   free(batches);
   return out;
 }
 
 static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* kwargs) {
-  (void)module;
+  hw_py_state* st = hw_py_state_of_module(module);
   static char* kwlist[] = {"schema", "rows", "max_rows_per_batch", "max_bytes_per_batch", "dicts", NULL};
   PyObject *schema_obj, *rows;
   Py_ssize_t max_rows = HW_DEFAULT_MAX_ROWS_PER_BATCH;
@@ -171,8 +169,9 @@ static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* k
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, max_rows, (int64_t)max_bytes, dicts != 0, &schema, &batches, &n) != 0) return NULL;
-  PyObject* out = hw_py_stream_from_batches(&schema, batches, n);
+  if (convert_rows(st, schema_obj, rows, max_rows, (int64_t)max_bytes, dicts != 0, &schema, &batches, &n) != 0)
+    return NULL;
+  PyObject* out = hw_py_stream_from_batches(st, &schema, batches, n);
   free(batches);
   return out;
 }
@@ -198,7 +197,6 @@ static void* take_capsule(PyObject* obj, const char* method, const char* name, P
 }
 
 static PyObject* py_import_stream(PyObject* module, PyObject* obj) {
-  (void)module;
   PyObject* capsule;
   struct ArrowArrayStream* stream = take_capsule(obj, "__arrow_c_stream__", "arrow_array_stream", &capsule);
   if (!stream) return NULL;
@@ -206,11 +204,10 @@ static PyObject* py_import_stream(PyObject* module, PyObject* obj) {
   struct ArrowArrayStream moved;
   hw_stream_move(stream, &moved);
   Py_DECREF(capsule);
-  return hw_py_stream_new(&moved);
+  return hw_py_stream_new(hw_py_state_of_module(module), &moved);
 }
 
 static PyObject* py_import_batch(PyObject* module, PyObject* obj) {
-  (void)module;
   PyObject* pair = PyObject_CallMethod(obj, "__arrow_c_array__", NULL);
   if (!pair) return NULL;
   if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
@@ -240,7 +237,7 @@ static PyObject* py_import_batch(PyObject* module, PyObject* obj) {
   struct ArrowArray moved;
   hw_array_move(array, &moved);
   Py_DECREF(pair);
-  return hw_py_batch_new(&field, &moved);
+  return hw_py_batch_new(hw_py_state_of_module(module), &field, &moved);
 }
 
 /* rows_from_arrow(obj, row_type): every row of an Arrow stream (obj.__arrow_c_stream__) as Rows. */
@@ -349,25 +346,86 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT, "headwater._core", "headwater's C core.", 0, module_methods, NULL, NULL, NULL, NULL,
+/* ---------------------------------------------------------------- the module */
+
+hw_py_state* hw_py_state_of_module(PyObject* module) {
+  return (hw_py_state*)PyModule_GetState(module);
+}
+
+hw_py_state* hw_py_state_of_type(PyTypeObject* type) {
+  return hw_py_state_of_module(PyType_GetModuleByDef(type, &hw_py_module_def));
+}
+
+static int add_type(PyObject* module, PyType_Spec* spec, PyTypeObject** slot) {
+  *slot = (PyTypeObject*)PyType_FromModuleAndSpec(module, spec, NULL);
+  if (!*slot) return -1;
+  return PyModule_AddType(module, *slot); /* the module's attribute is a second reference */
+}
+
+/* Py_mod_exec: runs once per module object, i.e. once per interpreter that imports _core. */
+static int core_exec(PyObject* module) {
+  hw_py_state* st = hw_py_state_of_module(module);
+  if (add_type(module, &hw_py_schema_spec, &st->schema_type) < 0 ||
+      add_type(module, &hw_py_batch_spec, &st->batch_type) < 0 ||
+      add_type(module, &hw_py_stream_spec, &st->stream_type) < 0 ||
+      add_type(module, &hw_py_scan_spec, &st->scan_type) < 0 ||
+      add_type(module, &hw_py_pool_spec, &st->pool_type) < 0 ||
+      PyModule_AddIntConstant(module, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0)
+    return -1;
+  return 0;
+}
+
+static int core_traverse(PyObject* module, visitproc visit, void* arg) {
+  hw_py_state* st = hw_py_state_of_module(module);
+  Py_VISIT(st->schema_type);
+  Py_VISIT(st->batch_type);
+  Py_VISIT(st->stream_type);
+  Py_VISIT(st->scan_type);
+  Py_VISIT(st->pool_type);
+  return 0;
+}
+
+static int core_clear(PyObject* module) {
+  hw_py_state* st = hw_py_state_of_module(module);
+  Py_CLEAR(st->schema_type);
+  Py_CLEAR(st->batch_type);
+  Py_CLEAR(st->stream_type);
+  Py_CLEAR(st->scan_type);
+  Py_CLEAR(st->pool_type);
+  return 0;
+}
+
+static void core_free(void* module) {
+  core_clear((PyObject*)module);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, HW_PY_SLOT_FN(core_exec)},
+#ifdef Py_mod_multiple_interpreters
+    /* 3.12+: loads and converts in subinterpreters that share the main GIL, not in ones with a GIL
+     * of their own. Scans belong to the main interpreter: their C threads (and the inline scan's
+     * get_next) take the GIL with PyGILState_Ensure, which knows only the main interpreter. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* free-threaded builds: the scan and the converters rely on the GIL today */
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
+PyModuleDef hw_py_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "headwater._core",
+    .m_doc = "headwater's C core.",
+    .m_size = sizeof(hw_py_state),
+    .m_methods = module_methods,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
 };
 
 PyMODINIT_FUNC PyInit__core(void) {
-  if (PyType_Ready(&hw_py_schema_type) < 0 || PyType_Ready(&hw_py_batch_type) < 0 ||
-      PyType_Ready(&hw_py_stream_type) < 0 || PyType_Ready(&hw_py_scan_type) < 0 ||
-      PyType_Ready(&hw_py_pool_type) < 0)
-    return NULL;
-  PyObject* m = PyModule_Create(&core_module);
-  if (!m) return NULL;
-  if (PyModule_AddObjectRef(m, "Schema", (PyObject*)&hw_py_schema_type) < 0 ||
-      PyModule_AddObjectRef(m, "RecordBatch", (PyObject*)&hw_py_batch_type) < 0 ||
-      PyModule_AddObjectRef(m, "ArrowStream", (PyObject*)&hw_py_stream_type) < 0 ||
-      PyModule_AddObjectRef(m, "Scan", (PyObject*)&hw_py_scan_type) < 0 ||
-      PyModule_AddObjectRef(m, "WorkerPool", (PyObject*)&hw_py_pool_type) < 0 ||
-      PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0) {
-    Py_DECREF(m);
-    return NULL;
-  }
-  return m;
+  return PyModuleDef_Init(&hw_py_module_def);
 }
