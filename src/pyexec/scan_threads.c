@@ -105,7 +105,7 @@ int scan_start_threads(hw_scan* s, hw_error* err) {
     if (!s->proxies) return hw_error_oom(err);
   }
   for (int32_t i = 0; i < n; i++) {
-    if (s->pool) s->proxies[i] = (proxy){s, i, -1};
+    if (s->pool) s->proxies[i] = (proxy){s, -1, -1};
     else atomic_fetch_add(&s->refs, 1); /* dropped by worker_main as it ends */
     if (pthread_create(&s->threads[i], NULL, s->pool ? scan_proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0) {
       if (!s->pool) atomic_fetch_sub(&s->refs, 1);
