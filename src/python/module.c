@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "pyexec/arrow_to_rows.h"
+#include "pyexec/partition_reader.h"
 #include "pyexec/rows_to_arrow.h"
 #include "python/glue.h"
 
@@ -62,80 +63,75 @@ static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
 
 /* ---------------------------------------------------------------- rows -> Arrow */
 
-/* Converts every row of `rows` into batches of at most max_rows. On success *batches holds n
- * finished arrays (caller owns them). */
-/* Rows -> batches of at most max_rows rows and (checked after every row, as the partition reader
- * does) about max_bytes bytes of buffers (<= 0: no byte limit). */
-static int convert_rows(hw_py_state* st, PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, int64_t max_bytes, bool dicts,
-                        hw_field* schema, struct ArrowArray** batches, int64_t* n) {
+/* Appends batch (moved) to batches[0..*n), growing it. -1 (the batch released) when out of memory. */
+static int push_batch(struct ArrowArray** batches, int64_t* n, int64_t* capacity, struct ArrowArray* batch) {
+  if (*n == *capacity) {
+    int64_t grown_to = *capacity ? *capacity * 2 : 8;
+    struct ArrowArray* grown = realloc(*batches, (size_t)grown_to * sizeof **batches);
+    if (!grown) {
+      hw_array_release(batch);
+      return -1;
+    }
+    *batches = grown;
+    *capacity = grown_to;
+  }
+  hw_array_move(batch, &(*batches)[(*n)++]);
+  return 0;
+}
+
+/* Rows -> batches, read as a source's partition is (src/pyexec/partition_reader.c: the same row
+ * and byte limits, max_bytes <= 0: none): `rows` is the partition and iter() its read(). At least
+ * one batch (empty when there are no rows). On success *batches holds n finished arrays (the
+ * caller owns them) and *schema the schema. Otherwise a Python exception is raised. */
+static int convert_rows(hw_py_state* st, PyObject* schema_obj, PyObject* rows, int64_t max_rows, int64_t max_bytes,
+                        bool dicts, hw_field* schema, struct ArrowArray** batches, int64_t* n) {
   *batches = NULL;
   *n = 0;
+  PyObject* iter_fn = PyDict_GetItemString(PyEval_GetBuiltins(), "iter"); /* borrowed */
+  if (!iter_fn) {
+    PyErr_SetString(PyExc_RuntimeError, "the builtin iter() is missing");
+    return -1;
+  }
   if (hw_py_field_from_object(st, schema_obj, schema) != 0) return -1;
+  /* a list's or tuple's length bounds its batch: the reader then reserves no more rows than come */
+  if ((PyList_Check(rows) || PyTuple_Check(rows)) && Py_SIZE(rows) < max_rows)
+    max_rows = Py_SIZE(rows) > 0 ? Py_SIZE(rows) : 1;
+  hw_read_context ctx = {
+      .schema = schema,
+      .read_fn = iter_fn,
+      .source_name = "",
+      .max_rows_per_batch = max_rows,
+      .max_bytes_per_batch = max_bytes,
+      .allocator = hw_allocator_heap(),
+  };
   hw_error err;
   hw_error_init(&err);
-  hw_row_converter* conv = NULL;
-  if (hw_row_converter_new(&conv, schema, NULL, 0, hw_allocator_heap(), "", &err) != 0) {
-    hw_field_release(schema);
-    hw_py_raise(&err);
-    return -1;
-  }
-  hw_row_converter_start_partition(conv, 0);
-  hw_row_converter_accept_dicts(conv, dicts);
-  PyObject* it = PyObject_GetIter(rows);
+  bool python_error = false;
+  hw_partition_reader reader;
   int64_t capacity = 0;
-  int failed = it == NULL;
-  PyObject* row;
-  while (!failed && (row = PyIter_Next(it)) != NULL) {
-    failed = hw_row_converter_append(conv, row, &err) != 0;
-    Py_DECREF(row);
-    if (failed) hw_py_raise(&err);
-    if (!failed && (hw_row_converter_rows(conv) >= max_rows ||
-                    (max_bytes > 0 && hw_row_converter_bytes(conv) >= max_bytes))) {
-      if (*n == capacity) {
-        capacity = capacity ? capacity * 2 : 8;
-        struct ArrowArray* grown = realloc(*batches, (size_t)capacity * sizeof **batches);
-        if (!grown) {
-          PyErr_NoMemory();
-          failed = 1;
-          break;
-        }
-        *batches = grown;
-      }
-      if (hw_row_converter_finish(conv, &(*batches)[*n], &err) != 0) {
-        hw_py_raise(&err);
-        failed = 1;
-      } else {
-        (*n)++;
-      }
-    }
+  int rc = hw_partition_open(&ctx, &reader, 0, rows, &err, &python_error);
+  if (reader.conv) hw_row_converter_accept_dicts(reader.conv, dicts); /* createDataFrame's dict rows */
+  while (rc == 0) {
+    struct ArrowArray batch;
+    bool done;
+    rc = hw_partition_next_batch(&ctx, &reader, &batch, &done, &err, &python_error);
+    if (rc != 0 || done) break;
+    if (push_batch(batches, n, &capacity, &batch) != 0) rc = hw_error_oom(&err);
   }
-  if (!failed && PyErr_Occurred()) failed = 1; /* the iterator raised */
-  if (!failed && (hw_row_converter_rows(conv) > 0 || *n == 0)) {
-    struct ArrowArray* grown = realloc(*batches, (size_t)(*n + 1) * sizeof **batches);
-    if (!grown) {
-      PyErr_NoMemory();
-      failed = 1;
-    } else {
-      *batches = grown;
-      if (hw_row_converter_finish(conv, &(*batches)[*n], &err) != 0) {
-        hw_py_raise(&err);
-        failed = 1;
-      } else {
-        (*n)++;
-      }
-    }
+  if (rc == 0 && *n == 0) { /* no rows: one empty batch */
+    struct ArrowArray empty;
+    rc = hw_row_converter_finish(reader.conv, &empty, &err);
+    if (rc == 0 && push_batch(batches, n, &capacity, &empty) != 0) rc = hw_error_oom(&err);
   }
-  Py_XDECREF(it);
-  hw_row_converter_free(conv);
-  if (failed) {
-    for (int64_t i = 0; i < *n; i++) hw_array_release(&(*batches)[i]);
-    free(*batches);
-    *batches = NULL;
-    *n = 0;
-    hw_field_release(schema);
-    return -1;
-  }
-  return 0;
+  hw_partition_close(&reader);
+  if (rc == 0) return 0;
+  if (!python_error) hw_py_raise(&err); /* else the rows' own exception stays raised */
+  for (int64_t i = 0; i < *n; i++) hw_array_release(&(*batches)[i]);
+  free(*batches);
+  *batches = NULL;
+  *n = 0;
+  hw_field_release(schema);
+  return -1;
 }
 
 static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kwargs) {
@@ -148,6 +144,13 @@ static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kw
   struct ArrowArray* batches;
   int64_t n;
   if (convert_rows(st, schema_obj, rows, PY_SSIZE_T_MAX, 0, dicts != 0, &schema, &batches, &n) != 0) return NULL;
+  if (n > 1) { /* only when the conversion's own calls grew the list (a value's __float__, ...) */
+    for (int64_t i = 0; i < n; i++) hw_array_release(&batches[i]);
+    free(batches);
+    hw_field_release(&schema);
+    PyErr_SetString(PyExc_RuntimeError, "rows changed size during the conversion");
+    return NULL;
+  }
   PyObject* out = hw_py_batch_new(st, &schema, &batches[0]);
   free(batches);
   return out;

@@ -106,3 +106,69 @@ def test_value_types_are_made_by_the_core_only_and_immutable():
         assert "immutable" in str(e)
     else:
         raise AssertionError("a _core type took a new attribute")
+
+
+# ---------------------------------------------------------------- rows_to_batch / rows_to_stream
+# They read their rows as a scan reads a partition (the partition reader): one home for the row and
+# byte limits of a batch.
+
+import pyarrow as pa  # noqa: E402
+import pytest  # noqa: E402
+
+WIDE = "id BIGINT, s STRING"
+WIDE_ROWS = [(i, "x" * (i % 50)) for i in range(3_000)]
+
+
+def _scan_batch_lengths(rows, **limits):
+    scan = core.Scan(WIDE, lambda p: iter(rows), [0], mode="inline", **limits)
+    return [b.num_rows for b in pa.RecordBatchReader.from_stream(scan)]
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"max_rows_per_batch": 700},
+        {"max_rows_per_batch": 10_000, "max_bytes_per_batch": 8_192},
+        {"max_rows_per_batch": 100, "max_bytes_per_batch": 2_000},
+    ],
+)
+def test_rows_to_stream_batches_as_a_scan_batches_a_partition(limits):
+    lengths = [b.num_rows for b in pa.RecordBatchReader.from_stream(core.rows_to_stream(WIDE, WIDE_ROWS, **limits))]
+    assert lengths == _scan_batch_lengths(WIDE_ROWS, **limits)
+    assert sum(lengths) == len(WIDE_ROWS) and len(lengths) > 1
+    # and from a generator (no length to go by) the same
+    gen_lengths = [
+        b.num_rows for b in pa.RecordBatchReader.from_stream(core.rows_to_stream(WIDE, iter(WIDE_ROWS), **limits))
+    ]
+    assert gen_lengths == lengths
+
+
+def test_rows_to_batch_keeps_its_contract():
+    empty = pa.record_batch(core.rows_to_batch("a INT", []))
+    assert empty.num_rows == 0 and empty.schema == pa.schema([("a", pa.int32())])
+    assert pa.record_batch(core.rows_to_batch(WIDE, iter(WIDE_ROWS))).num_rows == len(WIDE_ROWS)
+    assert pa.record_batch(core.rows_to_batch("a INT, b STRING", [{"b": "x", "a": 1}], dicts=True)).to_pylist() == [
+        {"a": 1, "b": "x"}
+    ]
+
+    def failing():
+        yield (1,)
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):  # the rows' own exception, as raised
+        core.rows_to_batch("a INT", failing())
+    with pytest.raises(TypeError, match="'int' object is not iterable"):
+        core.rows_to_batch("a INT", 5)
+
+
+def test_rows_to_batch_refuses_a_list_that_grew_while_it_was_converted():
+    rows = []
+
+    class Grows:
+        def __index__(self):
+            rows.append((2,))
+            return 1
+
+    rows.append((Grows(),))
+    with pytest.raises(RuntimeError, match="rows changed size during the conversion"):
+        core.rows_to_batch("a BIGINT", rows)
