@@ -179,7 +179,7 @@ static bool interrupted(hw_scan* s, PyThreadState* ts) {
 
 int scan_thread_next(hw_scan* s, struct ArrowArray* out) {
   /* never block while holding the GIL: the workers need it to make progress */
-  PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
+  PyThreadState* ts = hw_gil_held() ? PyEval_SaveThread() : NULL;
   pthread_mutex_lock(&s->mu);
   int got;
   int32_t producer = -1;
@@ -254,7 +254,7 @@ void scan_stop_threads(hw_scan* s) {
     scan_cancel_workers(s);
     hw_pool_wake(s->pool); /* proxies waiting for a worker give up now */
   }
-  PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
+  PyThreadState* ts = hw_gil_held() ? PyEval_SaveThread() : NULL;
   if (s->pool)
     for (int32_t i = scan_join_or_kill(s); i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
   else

@@ -172,3 +172,19 @@ def test_rows_to_batch_refuses_a_list_that_grew_while_it_was_converted():
     rows.append((Grows(),))
     with pytest.raises(RuntimeError, match="rows changed size during the conversion"):
         core.rows_to_batch("a BIGINT", rows)
+
+
+def test_thread_scans_still_work_once_a_subinterpreter_was_created():
+    # 3.11 and 3.12 turn PyGILState_Check off for good once a subinterpreter exists: the scan must
+    # not rely on it to know whether it holds the GIL
+    assert _run_in_subinterpreter("import headwater._core\nout['ok'] = True") == {"ok": True}
+
+    def read(p):
+        for i in range(5_000):
+            yield (p * 5_000 + i, "x")
+
+    for _ in range(3):
+        scan = core.Scan(WIDE, read, [0, 1, 2, 3], mode="thread", workers=2, max_rows_per_batch=500)
+        assert core.count_rows(scan) == 20_000  # waits in C without the GIL while the threads hold it
+        scan = core.Scan(WIDE, read, [0, 1, 2, 3], mode="thread", workers=2, max_rows_per_batch=500)
+        assert pa.RecordBatchReader.from_stream(scan).read_all().num_rows == 20_000
