@@ -91,7 +91,8 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -I$(FUZZ_DI
 # the pure-C core the targets reach (no Python)
 FUZZ_CORE := src/common/error.c src/common/text.c src/arrow/allocator.c src/arrow/buffer.c src/arrow/builder.c src/arrow/array.c \
   src/arrow/stream.c src/schema/field.c src/schema/arrow_schema.c src/schema/ddl_parse.c src/schema/ddl_render.c \
-  src/schema/spark_json.c src/schema/schema_api.c src/convert/batch_check.c src/ipc/shm.c src/ipc/wire.c
+  src/schema/spark_json.c src/schema/schema_api.c src/convert/batch_check.c src/ipc/shm.c src/ipc/frame.c \
+  src/ipc/messages.c src/ipc/batch_desc.c
 
 fuzz-system-deps:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(FUZZ_APT_PACKAGES)"

@@ -5,18 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A message cut by snprintf may end inside a UTF-8 sequence: drop the incomplete tail so the text
- * stays valid UTF-8 (Python decodes it strictly). Complete sequences are left alone. */
-void hw_utf8_trim_cut(char* s) {
-  size_t n = strlen(s);
-  size_t i = n;
-  while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--; /* continuation bytes */
-  if (i == 0) return;
-  unsigned char c = (unsigned char)s[i - 1];
-  size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-  if (need && n - (i - 1) < need) s[i - 1] = '\0'; /* an incomplete last sequence */
-}
-
 void hw_error_init(hw_error* err) {
   if (!err) return;
   err->error_class[0] = '\0';

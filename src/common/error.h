@@ -2,16 +2,13 @@
 #ifndef HW_COMMON_ERROR_H
 #define HW_COMMON_ERROR_H
 
+#include "common/text.h" /* hw_utf8_trim_cut: messages are cut on a character boundary */
 #include "headwater.h"
 
 #if defined(__GNUC__)
 #define HW_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
 #else
 #define HW_PRINTF(fmt_index, first_arg)
-/* Drops an incomplete UTF-8 sequence at the end of s (what a byte-count cut leaves), so s stays
- * valid UTF-8 when it was before the cut. */
-void hw_utf8_trim_cut(char* s);
-
 #endif
 
 /* Sets class (may be NULL for none) and a formatted message; returns -1 so callers can
@@ -23,9 +20,5 @@ int hw_error_oom(hw_error* err);
 
 /* Prepends a formatted context ("column 'a': ") to the current message; returns -1. */
 int hw_error_prefix(hw_error* err, const char* fmt, ...) HW_PRINTF(2, 3);
-
-/* Drops an incomplete UTF-8 sequence at the end of s (what a byte-count cut leaves), so s stays
- * valid UTF-8 when it was before the cut. */
-void hw_utf8_trim_cut(char* s);
 
 #endif

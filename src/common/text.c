@@ -22,6 +22,16 @@ int hw_utf8_decode(const unsigned char* s, uint32_t* cp) {
   return n;
 }
 
+void hw_utf8_trim_cut(char* s) {
+  size_t n = strlen(s);
+  size_t i = n;
+  while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--; /* continuation bytes */
+  if (i == 0) return;
+  unsigned char c = (unsigned char)s[i - 1];
+  size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+  if (need && n - (i - 1) < need) s[i - 1] = '\0'; /* an incomplete last sequence */
+}
+
 bool hw_utf8_valid(const char* s, size_t len) {
   for (size_t i = 0; i < len;) {
     int n = hw_utf8_decode((const unsigned char*)s + i, NULL);

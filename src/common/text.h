@@ -1,5 +1,6 @@
 /*
- * Text helpers shared by the schema parsers and renderers (DDL, Spark JSON): UTF-8 sequences,
+ * Text helpers shared by the schema parsers and renderers (DDL, Spark JSON) and the error
+ * messages (cut on a character boundary): UTF-8 sequences,
  * UTF-16 surrogate pairs (how Java and JSON spell characters above U+FFFF in \u escapes), and a
  * growable NUL-terminated text buffer. Pure C, no GIL.
  */
@@ -17,6 +18,10 @@ int hw_utf8_decode(const unsigned char* s, uint32_t* cp);
 
 /* Whether s[0..len) is valid UTF-8 (s is NUL-terminated at or after len). */
 bool hw_utf8_valid(const char* s, size_t len);
+
+/* Drops an incomplete UTF-8 sequence at the end of s (what a byte-count cut, snprintf's, leaves),
+ * so s stays valid UTF-8 when it was before the cut. Complete sequences are left alone. */
+void hw_utf8_trim_cut(char* s);
 
 /* Writes code point cp (<= U+10FFFF) as UTF-8 into b; returns its length (1..4). */
 size_t hw_utf8_encode(uint32_t cp, char b[4]);

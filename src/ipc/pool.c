@@ -57,7 +57,7 @@ void hw_host_region_unref(hw_host_region* r) {
 int hw_worker_add_region(hw_worker* w, int32_t id, int fd, size_t capacity, hw_error* err) {
   if (id != w->n_regions) {
     close(fd);
-    return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker announced region %d out of order", id);
+    return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker announced region %d out of order", id);
   }
   hw_host_region** grown = realloc(w->regions, sizeof *grown * (size_t)(id + 1));
   hw_host_region* r = calloc(1, sizeof *r);

@@ -1,6 +1,6 @@
 /*
  * The run report's unit: what reading one partition cost. Pure C (no Python): it travels from a
- * worker process to the host in DONE (ipc/wire.c).
+ * worker process to the host in DONE (ipc/messages.c).
  */
 #ifndef HW_IPC_STATS_H
 #define HW_IPC_STATS_H

@@ -10,12 +10,13 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "ipc/proxy.h"
 #include "ipc/wire.h"
 
-/* One host thread per worker: it hands its worker tasks and files the answers. */
+/* One host thread per worker (ipc/proxy.h): it hands its worker tasks and files the answers. */
 typedef struct task_proxy {
   hw_task_run* run;
-  int32_t slot;
+  int32_t slot;    /* the worker it holds, -1 when none; guarded by run->mu */
   int64_t running; /* task the worker is on, -1 when idle; guarded by run->mu */
 } task_proxy;
 
@@ -51,152 +52,132 @@ static void finish(hw_task_run* run, task_proxy* px, int64_t i, hw_task_state st
   pthread_mutex_unlock(&run->mu);
 }
 
-/* The next task for this proxy, or -1. */
-static int64_t claim(hw_task_run* run, task_proxy* px) {
+/* The next task for this proxy, on the worker in slot (-1: none), or -1. */
+static int64_t claim(hw_task_run* run, task_proxy* px, int32_t slot) {
   pthread_mutex_lock(&run->mu);
   int64_t i = run->stop || run->next >= run->n ? -1 : run->next++;
   if (i >= 0) run->tasks[i].state = HW_TASK_RUNNING;
   px->running = i;
+  px->slot = slot;
   pthread_mutex_unlock(&run->mu);
   return i;
 }
 
-/* Starts a fresh worker in an emptied slot (not once the pool is stopped). */
-static void respawn(hw_task_run* run, hw_pool* pool, int32_t slot) {
-  hw_error ignored;
-  pthread_mutex_lock(&run->mu); /* cancel reads the worker slots under it */
-  pthread_mutex_lock(&pool->mu);
-  if (!pool->stopped) hw_pool_respawn(pool, slot, &ignored);
-  pthread_mutex_unlock(&pool->mu);
-  pthread_mutex_unlock(&run->mu);
-}
+/* ---------------------------------------------------------------- the proxy's part (ipc/proxy.h) */
 
 /* The run stopped: its proxies stop waiting for a worker. */
-static bool run_stopping(void* arg) {
-  hw_task_run* run = arg;
+static bool run_stopping(void* ctx) {
+  hw_task_run* run = ((task_proxy*)ctx)->run;
   pthread_mutex_lock(&run->mu);
   bool stop = run->stop;
   pthread_mutex_unlock(&run->mu);
   return stop;
 }
 
+/* No worker: the next task fails with the reason, which stops the run. */
+static void no_worker(void* ctx, const hw_error* err) {
+  task_proxy* px = ctx;
+  int64_t i = claim(px->run, px, -1);
+  if (i >= 0) finish(px->run, px, i, HW_TASK_ERROR, NULL, 0, err, NULL);
+}
+
+static int64_t take(void* ctx, int32_t slot, bool setup) {
+  (void)setup; /* tasks need no SETUP */
+  task_proxy* px = ctx;
+  return claim(px->run, px, slot);
+}
+
+static int start(void* ctx, hw_worker* w, bool setup, int64_t i, hw_error* err) {
+  (void)setup;
+  hw_task_run* run = ((task_proxy*)ctx)->run;
+  hw_wbuf b = {0};
+  hw_msg_task_encode(&b, i, run->inputs[i], run->input_lens[i]);
+  int rc = hw_link_send(w->link, HW_MSG_TASK, &b, -1, err);
+  hw_wbuf_free(&b);
+  return rc;
+}
+
+static hw_proxy_step on_message(void* ctx, hw_worker* w, int64_t i, hw_msg_type type, const uint8_t* payload,
+                                size_t len, int* fd, hw_error* err) {
+  (void)w;
+  (void)fd; /* no task message carries one: the loop closes it */
+  task_proxy* px = ctx;
+  hw_task_run* run = px->run;
+  if (type == HW_MSG_RESULT) {
+    int64_t index;
+    bool ok;
+    const uint8_t* out;
+    size_t n;
+    if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, err) != 0) return HW_PROXY_BROKEN;
+    if (index != i) {
+      hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker answered task %lld with task %lld", (long long)i,
+                   (long long)index);
+      return HW_PROXY_BROKEN;
+    }
+    uint8_t* copy = malloc(n ? n : 1);
+    if (!copy) {
+      hw_error oom;
+      hw_error_oom(&oom);
+      finish(run, px, i, HW_TASK_ERROR, NULL, 0, &oom, NULL);
+    } else {
+      if (n) memcpy(copy, out, n);
+      finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL);
+    }
+    return HW_PROXY_ENDED;
+  }
+  if (type == HW_MSG_DONE) { /* stopped by our cancel */
+    finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL);
+    return HW_PROXY_ENDED;
+  }
+  if (type == HW_MSG_ERROR) {
+    hw_error werr;
+    char* traceback;
+    hw_msg_error_read(payload, len, i, &werr, &traceback);
+    werr.partition = i; /* the task's index, which the host knows */
+    finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
+    free(traceback);
+    return HW_PROXY_ENDED;
+  }
+  hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker sent message %d during a task", (int)type);
+  return HW_PROXY_BROKEN;
+}
+
+static bool unit_ended(void* ctx) {
+  (void)ctx; /* a stopped run hands out no more tasks: take() says so */
+  return false;
+}
+
+static bool lost(void* ctx, int64_t i, bool respawned, bool retry) {
+  (void)i;
+  (void)respawned;
+  (void)retry; /* a write task is not run twice */
+  ((task_proxy*)ctx)->slot = -1; /* run->mu held: a cancel finds no worker to signal */
+  return false;
+}
+
+static void fail(void* ctx, int64_t i, const hw_error* err) {
+  task_proxy* px = ctx;
+  finish(px->run, px, i, HW_TASK_ERROR, NULL, 0, err, NULL);
+}
+
+static const hw_proxy_ops task_proxy_ops = {
+    .doing = "while running its task",
+    .stopping = run_stopping,
+    .no_worker = no_worker,
+    .take = take,
+    .start = start,
+    .on_message = on_message,
+    .unit_ended = unit_ended,
+    .lost = lost,
+    .fail = fail,
+};
+
 static void* proxy_main(void* arg) {
   task_proxy* px = arg;
   hw_task_run* run = px->run;
-  hw_pool* pool = run->pool;
-  hw_worker* w = NULL;
-  hw_error err;
-  hw_error_init(&err);
-  bool garbage = false;
-  for (;;) {
-    /* a worker for this one task, shared with the session's other queries */
-    bool setup;
-    int32_t slot = hw_pool_claim(pool, 0, run_stopping, run, &setup, &err);
-    if (slot < 0) {
-      px->slot = -1; /* no worker to cancel */
-      int64_t i = slot == -1 ? claim(run, px) : -1;
-      if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-      goto out;
-    }
-    px->slot = slot;
-    w = &pool->workers[slot];
-    int64_t i = claim(run, px);
-    if (i < 0) {
-      hw_pool_release(pool, slot, false);
-      break;
-    }
-    hw_wbuf b = {0};
-    hw_msg_task_encode(&b, i, run->inputs[i], run->input_lens[i]);
-    int rc = hw_link_send(w->link, HW_MSG_TASK, &b, -1, &err);
-    hw_wbuf_free(&b);
-    if (rc != 0) goto lost;
-    for (;;) { /* until the worker answers task i */
-      hw_msg_type type;
-      uint8_t* payload;
-      size_t len;
-      int fd;
-      int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
-      if (got != 0) {
-        garbage = hw_wire_garbage(got, &err); /* not an end: the worker is killed at once */
-        goto lost;
-      }
-      if (fd >= 0) close(fd);
-      bool answered = true, broken = false;
-      if (type == HW_MSG_RESULT) {
-        int64_t index;
-        bool ok;
-        const uint8_t* out;
-        size_t n;
-        if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, &err) != 0 || index != i) {
-          if (index != i) hw_error_set(&err, "HW_MALFORMED_MESSAGE", "a worker answered task %lld with task %lld",
-                                       (long long)i, (long long)index);
-          broken = true;
-        } else {
-          uint8_t* copy = malloc(n ? n : 1);
-          if (!copy) {
-            hw_error_oom(&err);
-            finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-          } else {
-            if (n) memcpy(copy, out, n);
-            finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL);
-          }
-        }
-      } else if (type == HW_MSG_DONE) { /* stopped by our cancel */
-        finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL);
-      } else if (type == HW_MSG_ERROR) {
-        hw_error werr;
-        char* traceback;
-        hw_msg_error_read(payload, len, i, &werr, &traceback);
-        werr.partition = i; /* the task's index, which the host knows */
-        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
-        free(traceback);
-      } else {
-        hw_error_set(&err, "HW_MALFORMED_MESSAGE", "a worker sent message %d during a task", (int)type);
-        broken = true;
-      }
-      free(payload);
-      if (broken) {
-        /* a worker that breaks the protocol is not trusted again: killed and replaced */
-        err.partition = i;
-        hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
-                        (long long)i, (int)w->pid);
-        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
-        char how[160];
-        hw_pool_end_worker(pool, px->slot, &run->mu, true, how, sizeof how);
-        respawn(run, pool, px->slot);
-        hw_pool_release(pool, px->slot, false);
-        goto out;
-      }
-      if (answered) break;
-    }
-    hw_pool_release(pool, px->slot, true);
-  }
-  goto out;
-
-lost: {
-  /* the worker died, its connection ended or carried garbage, while on a task: end it (at once for
-   * garbage, else after the grace period) with no lock held while it is waited for, and replace it */
-  char how[160];
+  hw_proxy_run(run->pool, 0, &run->mu, &task_proxy_ops, px);
   pthread_mutex_lock(&run->mu);
-  int64_t i = px->running;
-  pid_t pid = w->pid;
-  pthread_mutex_unlock(&run->mu);
-  hw_pool_end_worker(pool, px->slot, &run->mu, garbage, how, sizeof how);
-  hw_error died;
-  hw_error_init(&died);
-  if (garbage)
-    hw_error_set(&died, "HW_MALFORMED_MESSAGE", "partition %lld: the worker process (pid %d) broke the protocol (%s) "
-                 "and was killed", (long long)i, (int)pid, err.message);
-  else
-    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while running its task",
-                 (long long)i, (int)pid, how);
-  died.partition = i;
-  respawn(run, pool, px->slot); /* the pool stays whole for later queries */
-  if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL);
-  hw_pool_release(pool, px->slot, false);
-}
-out:
-  pthread_mutex_lock(&run->mu);
+  px->slot = -1; /* no worker to cancel */
   run->live--;
   pthread_cond_broadcast(&run->changed);
   pthread_mutex_unlock(&run->mu);
@@ -240,7 +221,7 @@ int hw_task_run_start(hw_task_run** out, hw_pool* pool, const uint8_t* const* in
   hw_pool_ref(pool);
   run->pool = pool;
   for (int32_t k = 0; k < threads; k++) {
-    run->proxies[k] = (task_proxy){run, k, -1};
+    run->proxies[k] = (task_proxy){run, -1, -1};
     pthread_mutex_lock(&run->mu);
     run->live++;
     pthread_mutex_unlock(&run->mu);

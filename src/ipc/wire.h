@@ -3,6 +3,9 @@
  * shared-memory file descriptors passed with SCM_RIGHTS, and the descriptor of
  * a batch (where each buffer of each node lies in a region), which the host
  * checks before it touches any of it.
+ *
+ * One header, three files: ipc/frame.c (payload buffers, framing), ipc/messages.c (an encoder and a
+ * decoder per message kind), ipc/batch_desc.c (batch descriptors).
  */
 #ifndef HW_IPC_WIRE_H
 #define HW_IPC_WIRE_H

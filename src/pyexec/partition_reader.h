@@ -32,6 +32,20 @@ typedef struct hw_read_context {
   bool exact_batches; /* RecordBatches must match the schema exactly (Spark API readers, as PySpark 4.3) */
 } hw_read_context;
 
+/* Whether this thread holds the GIL. Not PyGILState_Check: once a subinterpreter was created in
+ * the process, 3.11 and 3.12 turn that check off (it then says 1 on every thread). */
+static inline bool hw_gil_held(void) {
+#if PY_VERSION_HEX >= 0x030D0000
+  return PyThreadState_GetUnchecked() != NULL;
+#elif PY_VERSION_HEX >= 0x030C0000
+  return _PyThreadState_UncheckedGet() != NULL; /* this thread's: thread-local since 3.12 */
+#else
+  /* 3.11: the current thread state is the process's (the GIL holder's): held when it is ours */
+  PyThreadState* current = _PyThreadState_UncheckedGet();
+  return current != NULL && current == PyGILState_GetThisThreadState();
+#endif
+}
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t hw_now_ns(void);
 

@@ -13,6 +13,7 @@
 #include "arrow/array.h"
 #include "arrow/allocator.h"
 #include "common/error.h"
+#include "ipc/proxy.h"
 #include "pyexec/partition_reader.h"
 #include "pyexec/scan_internal.h"
 
@@ -66,15 +67,14 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   int64_t index, region_id;
   size_t n;
   const uint8_t* desc;
-  if (hw_msg_batch_decode(payload, len, &index, &region_id, &desc, &n, err) != 0 || index != px->running ||
-      region_id >= w->n_regions)
-    return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent a batch for an unknown partition or region");
+  if (hw_msg_batch_decode(payload, len, &index, &region_id, &desc, &n, err) != 0) return -1;
+  if (index != px->running || region_id < 0 || region_id >= w->n_regions)
+    return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker sent a batch for an unknown partition or region");
   hw_host_region* r = w->regions[region_id];
   struct ArrowArray batch;
   atomic_fetch_add(&r->refs, 1);
   if (hw_batch_decode(&s->schema, desc, n, &r->region, release_region_batch, r, &batch, err) != 0) {
     hw_host_region_unref(r);
-    err->partition = index;
     return -1;
   }
   pthread_mutex_lock(&s->mu);
@@ -90,7 +90,7 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   }
   if (overrun) {
     hw_array_release(&batch);
-    return hw_error_set(err, "HW_MALFORMED_BATCH", "a worker sent more batches than it had credits for");
+    return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker sent more batches than it had credits for");
   }
   if (!keep) {
     hw_array_release(&batch); /* cancelled or failed: hand the region straight back */
@@ -100,180 +100,143 @@ static int accept_batch(hw_scan* s, proxy* px, hw_worker* w, const uint8_t* payl
   return 0;
 }
 
+/* ---------------------------------------------------------------- the proxy's part (ipc/proxy.h) */
+
 /* The scan failed, was cancelled, or has no partition left to hand out: its proxies stop waiting
  * for a worker. */
-static bool scan_stopping(void* arg) {
-  hw_scan* s = arg;
+static bool scan_stopping(void* ctx) {
+  hw_scan* s = ((proxy*)ctx)->scan;
   pthread_mutex_lock(&s->mu);
   bool stop = s->failed || atomic_load(&s->cancelled) || (s->next_claim >= s->n_partitions && s->n_retry == 0);
   pthread_mutex_unlock(&s->mu);
   return stop;
 }
 
+static void no_worker(void* ctx, const hw_error* err) {
+  scan_record_worker_failure(((proxy*)ctx)->scan, err, NULL);
+}
+
+/* The next partition: one to run again first, else the next not started. */
+static int64_t take(void* ctx, int32_t slot, bool setup) {
+  proxy* px = ctx;
+  hw_scan* s = px->scan;
+  pthread_mutex_lock(&s->mu);
+  int64_t index = s->failed || atomic_load(&s->cancelled) ? -1
+                  : s->n_retry > 0                          ? s->retry[--s->n_retry]
+                  : s->next_claim < s->n_partitions         ? s->next_claim++
+                                                            : -1;
+  px->slot = slot;
+  px->running = index;
+  if (index >= 0) s->queues[index].serial = s->pool->workers[slot].serial;
+  pthread_mutex_unlock(&s->mu);
+  if (index >= 0 && setup) { /* the credits of this SETUP (ipc/lease.c watches them for stalls) */
+    hw_worker* w = &s->pool->workers[slot];
+    pthread_mutex_lock(&s->pool->mu);
+    w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
+    w->outstanding = 0;
+    pthread_mutex_unlock(&s->pool->mu);
+  }
+  return index;
+}
+
+static int start(void* ctx, hw_worker* w, bool setup, int64_t index, hw_error* err) {
+  hw_scan* s = ((proxy*)ctx)->scan;
+  if (setup && send_setup(s, w, err) != 0) return -1;
+  return send_run(s, w, index, err);
+}
+
+static hw_proxy_step on_message(void* ctx, hw_worker* w, int64_t index, hw_msg_type type, const uint8_t* payload,
+                                size_t len, int* fd, hw_error* err) {
+  proxy* px = ctx;
+  hw_scan* s = px->scan;
+  switch (type) {
+    case HW_MSG_REGION: {
+      int32_t id;
+      size_t capacity;
+      if (hw_msg_region_decode(payload, len, &id, &capacity, err) != 0) return HW_PROXY_BROKEN;
+      if (*fd < 0) {
+        hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker announced a region without memory");
+        return HW_PROXY_BROKEN;
+      }
+      int taken = *fd;
+      *fd = -1; /* the region owns it now, also on failure */
+      return hw_worker_add_region(w, id, taken, capacity, err) == 0 ? HW_PROXY_MORE : HW_PROXY_BROKEN;
+    }
+    case HW_MSG_BATCH: return accept_batch(s, px, w, payload, len, err) == 0 ? HW_PROXY_MORE : HW_PROXY_BROKEN;
+    case HW_MSG_DONE: {
+      hw_partition_stats st;
+      if (hw_msg_done_stats_decode(payload, len, &st) == 0) scan_record_stats(s, index, &st);
+      pthread_mutex_lock(&s->mu);
+      s->queues[index].done = true;
+      px->running = -1; /* together, so a finished scan never cancels an idle worker */
+      pthread_cond_broadcast(&s->changed);
+      pthread_mutex_unlock(&s->mu);
+      return HW_PROXY_ENDED;
+    }
+    case HW_MSG_ERROR: {
+      hw_error werr;
+      char* traceback;
+      hw_msg_error_read(payload, len, index, &werr, &traceback);
+      scan_record_worker_failure(s, &werr, traceback);
+      free(traceback);
+      return HW_PROXY_ENDED;
+    }
+    default:
+      hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker sent message %d during a partition", (int)type);
+      return HW_PROXY_BROKEN;
+  }
+}
+
+/* A partition ended: the scan stops here when it failed. */
+static bool unit_ended(void* ctx) {
+  proxy* px = ctx;
+  pthread_mutex_lock(&px->scan->mu);
+  bool stop = px->scan->failed;
+  px->running = -1;
+  pthread_mutex_unlock(&px->scan->mu);
+  return stop;
+}
+
+/* The worker on partition index died (s->mu and pool->mu held): the partition runs again on the
+ * fresh worker while retries are left and the consumer has taken none of its batches (what it
+ * holds must not be read twice). */
+static bool lost(void* ctx, int64_t index, bool respawned, bool retry) {
+  proxy* px = ctx;
+  hw_scan* s = px->scan;
+  px->running = -1;
+  if (!respawned || !retry || s->failed || atomic_load(&s->cancelled)) return false;
+  part_queue* q = &s->queues[index];
+  if (q->popped != 0 || q->attempts >= s->cfg.task_retries) return false;
+  int64_t* grown = realloc(s->retry, sizeof *grown * (size_t)(s->n_retry + 1));
+  if (!grown) return false;
+  for (; q->count > 0; q->count--, q->head = (q->head + 1) % q->capacity) hw_array_release(&q->items[q->head]);
+  q->attempts++;
+  s->retry = grown;
+  s->retry[s->n_retry++] = index;
+  return true;
+}
+
+static void fail(void* ctx, int64_t index, const hw_error* err) {
+  (void)index;
+  scan_record_worker_failure(((proxy*)ctx)->scan, err, NULL);
+}
+
+static const hw_proxy_ops scan_proxy_ops = {
+    .doing = "while reading it",
+    .stopping = scan_stopping,
+    .no_worker = no_worker,
+    .take = take,
+    .start = start,
+    .on_message = on_message,
+    .unit_ended = unit_ended,
+    .lost = lost,
+    .fail = fail,
+};
+
 void* scan_proxy_main(void* arg) {
   proxy* px = arg;
   hw_scan* s = px->scan;
-  hw_pool* pool = s->pool;
-  hw_error err;
-  hw_error_init(&err);
-  bool broken = false; /* the connection carried garbage (not an end): the worker is killed at once */
-  hw_worker* w = NULL;
-  for (;;) {
-    /* a worker for one task, shared with the session's other queries; claimed before the partition,
-     * so the lowest partition not done always has a worker (an ordered consumer waits for it) */
-    bool setup;
-    int32_t slot = hw_pool_claim(pool, s->query, scan_stopping, s, &setup, &err);
-    if (slot < 0) {
-      if (slot == -1) scan_record_worker_failure(s, &err, NULL);
-      break;
-    }
-    px->slot = slot;
-    w = &pool->workers[slot];
-    pthread_mutex_lock(&s->mu);
-    int64_t index = s->failed || atomic_load(&s->cancelled) ? s->n_partitions
-                    : s->n_retry > 0                          ? s->retry[--s->n_retry]
-                                                              : s->next_claim++;
-    px->running = index < s->n_partitions ? index : -1;
-    if (index < s->n_partitions) s->queues[index].serial = w->serial;
-    pthread_mutex_unlock(&s->mu);
-    if (setup) { /* the credits of this SETUP (ipc/lease.c watches them for stalls) */
-      pthread_mutex_lock(&pool->mu);
-      w->credit_limit = bounded(s) ? s->cfg.queue_depth : 0;
-      w->outstanding = 0;
-      pthread_mutex_unlock(&pool->mu);
-    }
-    if (index >= s->n_partitions) {
-      if (setup) { /* never set up: the next claim must not take it for set up */
-        pthread_mutex_lock(&pool->mu);
-        w->query = 0;
-        pthread_mutex_unlock(&pool->mu);
-      }
-      hw_pool_release(pool, slot, false);
-      break;
-    }
-    if (setup && send_setup(s, w, &err) != 0) goto lost;
-    if (send_run(s, w, index, &err) != 0) goto lost;
-    for (;;) { /* until the worker says the task ended */
-      hw_msg_type type;
-      uint8_t* payload;
-      size_t len;
-      int fd;
-      int got = hw_wire_recv(w->sock, &type, &payload, &len, &fd, NULL, &err);
-      if (got != 0) {
-        broken = hw_wire_garbage(got, &err);
-        goto lost;
-      }
-      int rc = 0;
-      bool ended = false;
-      if (type == HW_MSG_REGION) {
-        int32_t id;
-        size_t capacity;
-        if (hw_msg_region_decode(payload, len, &id, &capacity, &err) != 0 || fd < 0) {
-          if (fd >= 0) close(fd);
-          rc = hw_error_set(&err, "HW_MALFORMED_BATCH", "a worker announced a region without memory");
-        } else {
-          rc = hw_worker_add_region(w, id, fd, capacity, &err);
-        }
-      } else {
-        if (fd >= 0) close(fd);
-        if (type == HW_MSG_BATCH) {
-          rc = accept_batch(s, px, w, payload, len, &err);
-        } else if (type == HW_MSG_DONE) {
-          hw_partition_stats st;
-          if (hw_msg_done_stats_decode(payload, len, &st) == 0) scan_record_stats(s, index, &st);
-          pthread_mutex_lock(&s->mu);
-          s->queues[index].done = true;
-          px->running = -1; /* together, so a finished scan never cancels an idle worker */
-          pthread_cond_broadcast(&s->changed);
-          pthread_mutex_unlock(&s->mu);
-          ended = true;
-        } else if (type == HW_MSG_ERROR) {
-          hw_error werr;
-          char* traceback;
-          hw_msg_error_read(payload, len, index, &werr, &traceback);
-          scan_record_worker_failure(s, &werr, traceback);
-          free(traceback);
-          ended = true;
-        }
-      }
-      free(payload);
-      if (rc != 0) {
-        if (err.partition < 0) err.partition = index;
-        hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
-                        (long long)index, (int)w->pid);
-        scan_record_worker_failure(s, &err, NULL);
-        goto kill_worker; /* a worker that breaks the protocol is not trusted again */
-      }
-      if (ended) break;
-    }
-    pthread_mutex_lock(&s->mu);
-    bool stop = s->failed;
-    px->running = -1;
-    pthread_mutex_unlock(&s->mu);
-    hw_pool_release(pool, px->slot, true);
-    if (stop) break;
-    continue;
-
-lost: {
-  /* the worker died, its connection ended, or it sent garbage: end it (killed at once when it broke
-   * the protocol, else after the grace period), with no lock held while it is waited for */
-  char how[160];
-  int64_t running = px->running;
-  pid_t pid = w->pid;
-  hw_pool_end_worker(pool, px->slot, &s->mu, broken, how, sizeof how);
-  pthread_mutex_lock(&s->mu); /* the consumer reads worker slots when it sends credits */
-  pthread_mutex_lock(&pool->mu); /* and a stopping pool tears the slots down itself */
-  hw_error died;
-  hw_error_init(&died);
-  if (broken)
-    hw_error_set(&died, "HW_MALFORMED_MESSAGE", "partition %lld: the worker process (pid %d) broke the protocol (%s) "
-                 "and was killed", (long long)running, (int)pid, err.message);
-  else if (running >= 0)
-    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "partition %lld: the worker process (pid %d) %s while reading it",
-                 (long long)running, (int)pid, how);
-  else
-    hw_error_set(&died, "PYTHON_WORKER_CRASHED", "the worker process (pid %d) %s", (int)pid, how);
-  died.partition = running;
-  hw_error ignored;
-  bool respawned = !pool->stopped && hw_pool_respawn(pool, px->slot, &ignored) == 0;
-  /* run the partition again on the fresh worker while retries are left and the consumer has taken
-   * none of its batches (what it holds must not be read twice) */
-  bool retry = false;
-  if (respawned && !broken && running >= 0 && !s->failed && !atomic_load(&s->cancelled)) {
-    part_queue* q = &s->queues[running];
-    if (q->popped == 0 && q->attempts < s->cfg.task_retries) {
-      for (; q->count > 0; q->count--, q->head = (q->head + 1) % q->capacity) hw_array_release(&q->items[q->head]);
-      q->attempts++;
-      int64_t* grown = realloc(s->retry, sizeof *grown * (size_t)(s->n_retry + 1));
-      if (grown) {
-        s->retry = grown;
-        s->retry[s->n_retry++] = running;
-        retry = true;
-      }
-    }
-  }
-  px->running = -1;
-  pthread_mutex_unlock(&pool->mu);
-  pthread_mutex_unlock(&s->mu);
-  hw_pool_release(pool, px->slot, false);
-  if (retry) continue;
-  scan_record_worker_failure(s, &died, NULL);
-  return NULL;
-}
-kill_worker: {
-  char how[160];
-  hw_error ignored;
-  hw_pool_end_worker(pool, px->slot, &s->mu, true, how, sizeof how);
-  pthread_mutex_lock(&s->mu);
-  pthread_mutex_lock(&pool->mu);
-  if (!pool->stopped) hw_pool_respawn(pool, px->slot, &ignored); /* the pool stays whole for later queries */
-  px->running = -1;
-  pthread_mutex_unlock(&pool->mu);
-  pthread_mutex_unlock(&s->mu);
-  hw_pool_release(pool, px->slot, false);
-  return NULL;
-}
-  }
+  hw_proxy_run(s->pool, s->query, &s->mu, &scan_proxy_ops, px);
   return NULL;
 }
 

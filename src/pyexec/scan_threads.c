@@ -105,7 +105,7 @@ int scan_start_threads(hw_scan* s, hw_error* err) {
     if (!s->proxies) return hw_error_oom(err);
   }
   for (int32_t i = 0; i < n; i++) {
-    if (s->pool) s->proxies[i] = (proxy){s, i, -1};
+    if (s->pool) s->proxies[i] = (proxy){s, -1, -1};
     else atomic_fetch_add(&s->refs, 1); /* dropped by worker_main as it ends */
     if (pthread_create(&s->threads[i], NULL, s->pool ? scan_proxy_main : worker_main, s->pool ? (void*)&s->proxies[i] : s) != 0) {
       if (!s->pool) atomic_fetch_sub(&s->refs, 1);
@@ -179,7 +179,7 @@ static bool interrupted(hw_scan* s, PyThreadState* ts) {
 
 int scan_thread_next(hw_scan* s, struct ArrowArray* out) {
   /* never block while holding the GIL: the workers need it to make progress */
-  PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
+  PyThreadState* ts = hw_gil_held() ? PyEval_SaveThread() : NULL;
   pthread_mutex_lock(&s->mu);
   int got;
   int32_t producer = -1;
@@ -254,7 +254,7 @@ void scan_stop_threads(hw_scan* s) {
     scan_cancel_workers(s);
     hw_pool_wake(s->pool); /* proxies waiting for a worker give up now */
   }
-  PyThreadState* ts = PyGILState_Check() ? PyEval_SaveThread() : NULL;
+  PyThreadState* ts = hw_gil_held() ? PyEval_SaveThread() : NULL;
   if (s->pool)
     for (int32_t i = scan_join_or_kill(s); i < s->n_threads; i++) pthread_join(s->threads[i], NULL);
   else

@@ -81,11 +81,11 @@ int hw_py_ddl_parse(PyObject* str, hw_field* out) {
   return rc;
 }
 
-int hw_py_field_from_object(PyObject* obj, hw_field* out) {
+int hw_py_field_from_object(hw_py_state* st, PyObject* obj, hw_field* out) {
   hw_error err;
   hw_error_init(&err);
   if (PyUnicode_Check(obj)) return hw_py_ddl_parse(obj, out);
-  if (PyObject_TypeCheck(obj, &hw_py_schema_type)) {
+  if (PyObject_TypeCheck(obj, st->schema_type)) {
     if (hw_field_copy(out, &((hw_py_schema*)obj)->field, &err) != 0) return hw_py_raise(&err), -1;
     return 0;
   }
@@ -108,10 +108,28 @@ int hw_py_field_from_object(PyObject* obj, hw_field* out) {
   return rc;
 }
 
+/* ---------------------------------------------------------------- heap types */
+
+int hw_py_traverse_type(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  return 0;
+}
+
+void hw_py_free(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type); /* an object of a heap type holds a reference to it */
+}
+
+/* A zeroed, GC-tracked object of type; NULL with an exception set. */
+static PyObject* alloc(PyTypeObject* type) {
+  return type->tp_alloc(type, 0);
+}
+
 /* ---------------------------------------------------------------- Schema */
 
-PyObject* hw_py_schema_new(hw_field* field) {
-  hw_py_schema* self = PyObject_New(hw_py_schema, &hw_py_schema_type);
+PyObject* hw_py_schema_new(hw_py_state* st, hw_field* field) {
+  hw_py_schema* self = (hw_py_schema*)alloc(st->schema_type);
   if (!self) {
     hw_field_release(field);
     return NULL;
@@ -122,8 +140,9 @@ PyObject* hw_py_schema_new(hw_field* field) {
 }
 
 static void schema_dealloc(hw_py_schema* self) {
+  PyObject_GC_UnTrack(self);
   hw_field_release(&self->field);
-  PyObject_Free(self);
+  hw_py_free((PyObject*)self);
 }
 
 static PyObject* schema_arrow_c_schema(hw_py_schema* self, PyObject* unused) {
@@ -169,7 +188,8 @@ static PyObject* schema_repr(hw_py_schema* self) {
 }
 
 static PyObject* schema_richcompare(PyObject* a, PyObject* b, int op) {
-  if ((op != Py_EQ && op != Py_NE) || !PyObject_TypeCheck(b, &hw_py_schema_type)) Py_RETURN_NOTIMPLEMENTED;
+  if ((op != Py_EQ && op != Py_NE) || !PyObject_TypeCheck(b, hw_py_state_of_type(Py_TYPE(a))->schema_type))
+    Py_RETURN_NOTIMPLEMENTED;
   bool eq = hw_field_equal(&((hw_py_schema*)a)->field, &((hw_py_schema*)b)->field);
   return PyBool_FromLong(op == Py_EQ ? eq : !eq);
 }
@@ -208,29 +228,39 @@ static PyGetSetDef schema_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject hw_py_schema_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.Schema",
-    .tp_basicsize = sizeof(hw_py_schema),
-    .tp_dealloc = (destructor)schema_dealloc,
-    .tp_repr = (reprfunc)schema_repr,
-    .tp_richcompare = schema_richcompare,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A schema held by headwater's C core (Arrow PyCapsule: __arrow_c_schema__).",
-    .tp_methods = schema_methods,
-    .tp_getset = schema_getset,
+/* Made by the C core only (DISALLOW_INSTANTIATION), immutable as a static type would be. */
+#define HW_PY_VALUE_FLAGS \
+  (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION)
+
+static PyType_Slot schema_slots[] = {
+    {Py_tp_dealloc, HW_PY_SLOT_FN(schema_dealloc)},
+    {Py_tp_traverse, HW_PY_SLOT_FN(hw_py_traverse_type)},
+    {Py_tp_repr, HW_PY_SLOT_FN(schema_repr)},
+    {Py_tp_richcompare, HW_PY_SLOT_FN(schema_richcompare)},
+    {Py_tp_doc, "A schema held by headwater's C core (Arrow PyCapsule: __arrow_c_schema__)."},
+    {Py_tp_methods, HW_PY_SLOT_FN(schema_methods)},
+    {Py_tp_getset, HW_PY_SLOT_FN(schema_getset)},
+    {0, NULL},
+};
+
+PyType_Spec hw_py_schema_spec = {
+    .name = "headwater._core.Schema",
+    .basicsize = sizeof(hw_py_schema),
+    .flags = HW_PY_VALUE_FLAGS,
+    .slots = schema_slots,
 };
 
 /* ---------------------------------------------------------------- RecordBatch */
 
 static PyObject* batch_arrow_c_stream(hw_py_batch* self, PyObject* args, PyObject* kwargs);
 
-PyObject* hw_py_batch_new(hw_field* schema, struct ArrowArray* array) {
-  hw_py_batch* self = PyObject_New(hw_py_batch, &hw_py_batch_type);
+PyObject* hw_py_batch_new(hw_py_state* st, hw_field* schema, struct ArrowArray* array) {
+  hw_py_batch* self = (hw_py_batch*)alloc(st->batch_type);
   hw_shared_array* shared = self ? hw_shared_array_new(array) : NULL;
   if (!shared) {
     hw_field_release(schema);
     hw_array_release(array);
-    if (self) PyObject_Free(self);
+    Py_XDECREF(self); /* batch_dealloc copes with the zeroed object */
     return self ? PyErr_NoMemory() : NULL;
   }
   self->schema = *schema;
@@ -240,9 +270,10 @@ PyObject* hw_py_batch_new(hw_field* schema, struct ArrowArray* array) {
 }
 
 static void batch_dealloc(hw_py_batch* self) {
-  hw_shared_array_unref(self->array);
+  PyObject_GC_UnTrack(self);
+  if (self->array) hw_shared_array_unref(self->array);
   hw_field_release(&self->schema);
-  PyObject_Free(self);
+  hw_py_free((PyObject*)self);
 }
 
 static PyObject* array_capsule(hw_py_batch* self) {
@@ -296,7 +327,7 @@ static PyObject* batch_slice(hw_py_batch* self, PyObject* args) {
     hw_array_release(&view);
     return hw_py_raise(&err);
   }
-  return hw_py_batch_new(&schema, &view);
+  return hw_py_batch_new(hw_py_state_of_type(Py_TYPE(self)), &schema, &view);
 }
 
 static PyObject* batch_num_rows(hw_py_batch* self, void* closure) {
@@ -310,7 +341,7 @@ static PyObject* batch_schema(hw_py_batch* self, void* closure) {
   hw_error err;
   hw_error_init(&err);
   if (hw_field_copy(&copy, &self->schema, &err) != 0) return hw_py_raise(&err);
-  return hw_py_schema_new(&copy);
+  return hw_py_schema_new(hw_py_state_of_type(Py_TYPE(self)), &copy);
 }
 
 static PyMethodDef batch_methods[] = {
@@ -329,14 +360,20 @@ static PyGetSetDef batch_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject hw_py_batch_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.RecordBatch",
-    .tp_basicsize = sizeof(hw_py_batch),
-    .tp_dealloc = (destructor)batch_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A record batch built by headwater's C core (Arrow PyCapsule: __arrow_c_array__).",
-    .tp_methods = batch_methods,
-    .tp_getset = batch_getset,
+static PyType_Slot batch_slots[] = {
+    {Py_tp_dealloc, HW_PY_SLOT_FN(batch_dealloc)},
+    {Py_tp_traverse, HW_PY_SLOT_FN(hw_py_traverse_type)},
+    {Py_tp_doc, "A record batch built by headwater's C core (Arrow PyCapsule: __arrow_c_array__)."},
+    {Py_tp_methods, HW_PY_SLOT_FN(batch_methods)},
+    {Py_tp_getset, HW_PY_SLOT_FN(batch_getset)},
+    {0, NULL},
+};
+
+PyType_Spec hw_py_batch_spec = {
+    .name = "headwater._core.RecordBatch",
+    .basicsize = sizeof(hw_py_batch),
+    .flags = HW_PY_VALUE_FLAGS,
+    .slots = batch_slots,
 };
 
 /* ---------------------------------------------------------------- ArrowStream */
@@ -382,8 +419,8 @@ static PyObject* batch_arrow_c_stream(hw_py_batch* self, PyObject* args, PyObjec
   return views_stream_capsule(&self->schema, &self->array, 1);
 }
 
-static hw_py_stream* stream_alloc(void) {
-  hw_py_stream* self = PyObject_New(hw_py_stream, &hw_py_stream_type);
+static hw_py_stream* stream_alloc(hw_py_state* st) {
+  hw_py_stream* self = (hw_py_stream*)alloc(st->stream_type);
   if (!self) return NULL;
   hw_field_init(&self->schema);
   self->batches = NULL;
@@ -392,8 +429,8 @@ static hw_py_stream* stream_alloc(void) {
   return self;
 }
 
-PyObject* hw_py_stream_new(struct ArrowArrayStream* stream) {
-  hw_py_stream* self = stream_alloc();
+PyObject* hw_py_stream_new(hw_py_state* st, struct ArrowArrayStream* stream) {
+  hw_py_stream* self = stream_alloc(st);
   if (!self) {
     hw_stream_release(stream);
     return NULL;
@@ -403,15 +440,16 @@ PyObject* hw_py_stream_new(struct ArrowArrayStream* stream) {
 }
 
 static void stream_dealloc(hw_py_stream* self) {
+  PyObject_GC_UnTrack(self);
   for (int64_t i = 0; i < self->n_batches; i++) hw_shared_array_unref(self->batches[i]);
   free(self->batches);
   hw_field_release(&self->schema);
   hw_stream_release(&self->stream);
-  PyObject_Free(self);
+  hw_py_free((PyObject*)self);
 }
 
-PyObject* hw_py_stream_from_batches(hw_field* schema, struct ArrowArray* batches, int64_t n) {
-  hw_py_stream* self = stream_alloc();
+PyObject* hw_py_stream_from_batches(hw_py_state* st, hw_field* schema, struct ArrowArray* batches, int64_t n) {
+  hw_py_stream* self = stream_alloc(st);
   hw_shared_array** shared = calloc((size_t)(n > 0 ? n : 1), sizeof *shared);
   if (!self || !shared) {
     free(shared);
@@ -472,12 +510,18 @@ static PyGetSetDef stream_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject hw_py_stream_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.ArrowStream",
-    .tp_basicsize = sizeof(hw_py_stream),
-    .tp_dealloc = (destructor)stream_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "An Arrow stream made by headwater's C core (Arrow PyCapsule: __arrow_c_stream__).",
-    .tp_methods = stream_methods,
-    .tp_getset = stream_getset,
+static PyType_Slot stream_slots[] = {
+    {Py_tp_dealloc, HW_PY_SLOT_FN(stream_dealloc)},
+    {Py_tp_traverse, HW_PY_SLOT_FN(hw_py_traverse_type)},
+    {Py_tp_doc, "An Arrow stream made by headwater's C core (Arrow PyCapsule: __arrow_c_stream__)."},
+    {Py_tp_methods, HW_PY_SLOT_FN(stream_methods)},
+    {Py_tp_getset, HW_PY_SLOT_FN(stream_getset)},
+    {0, NULL},
+};
+
+PyType_Spec hw_py_stream_spec = {
+    .name = "headwater._core.ArrowStream",
+    .basicsize = sizeof(hw_py_stream),
+    .flags = HW_PY_VALUE_FLAGS,
+    .slots = stream_slots,
 };

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "pyexec/arrow_to_rows.h"
+#include "pyexec/partition_reader.h"
 #include "pyexec/rows_to_arrow.h"
 #include "python/glue.h"
 
@@ -34,114 +35,107 @@ PyObject* hw_py_raise(const hw_error* err) {
 /* ---------------------------------------------------------------- schemas */
 
 static PyObject* py_schema_from_ddl(PyObject* module, PyObject* arg) {
-  (void)module;
   if (!PyUnicode_Check(arg)) {
     PyErr_Format(PyExc_TypeError, "a DDL schema must be a str, not %.100s", Py_TYPE(arg)->tp_name);
     return NULL;
   }
   hw_field field;
   if (hw_py_ddl_parse(arg, &field) != 0) return NULL;
-  return hw_py_schema_new(&field);
+  return hw_py_schema_new(hw_py_state_of_module(module), &field);
 }
 
 static PyObject* py_schema_from_json(PyObject* module, PyObject* arg) {
-  (void)module;
   const char* json = PyUnicode_AsUTF8(arg);
   if (!json) return NULL;
   hw_field field;
   hw_error err;
   hw_error_init(&err);
   if (hw_spark_json_parse(json, &field, &err) != 0) return hw_py_raise(&err);
-  return hw_py_schema_new(&field);
+  return hw_py_schema_new(hw_py_state_of_module(module), &field);
 }
 
 static PyObject* py_schema_from_arrow(PyObject* module, PyObject* arg) {
-  (void)module;
+  hw_py_state* st = hw_py_state_of_module(module);
   hw_field field;
-  if (hw_py_field_from_object(arg, &field) != 0) return NULL;
-  return hw_py_schema_new(&field);
+  if (hw_py_field_from_object(st, arg, &field) != 0) return NULL;
+  return hw_py_schema_new(st, &field);
 }
 
 /* ---------------------------------------------------------------- rows -> Arrow */
 
-/* Converts every row of `rows` into batches of at most max_rows. On success *batches holds n
- * finished arrays (caller owns them). */
-/* Rows -> batches of at most max_rows rows and (checked after every row, as the partition reader
- * does) about max_bytes bytes of buffers (<= 0: no byte limit). */
-static int convert_rows(PyObject* schema_obj, PyObject* rows, Py_ssize_t max_rows, int64_t max_bytes, bool dicts,
-                        hw_field* schema, struct ArrowArray** batches, int64_t* n) {
-  *batches = NULL;
-  *n = 0;
-  if (hw_py_field_from_object(schema_obj, schema) != 0) return -1;
-  hw_error err;
-  hw_error_init(&err);
-  hw_row_converter* conv = NULL;
-  if (hw_row_converter_new(&conv, schema, NULL, 0, hw_allocator_heap(), "", &err) != 0) {
-    hw_field_release(schema);
-    hw_py_raise(&err);
-    return -1;
-  }
-  hw_row_converter_start_partition(conv, 0);
-  hw_row_converter_accept_dicts(conv, dicts);
-  PyObject* it = PyObject_GetIter(rows);
-  int64_t capacity = 0;
-  int failed = it == NULL;
-  PyObject* row;
-  while (!failed && (row = PyIter_Next(it)) != NULL) {
-    failed = hw_row_converter_append(conv, row, &err) != 0;
-    Py_DECREF(row);
-    if (failed) hw_py_raise(&err);
-    if (!failed && (hw_row_converter_rows(conv) >= max_rows ||
-                    (max_bytes > 0 && hw_row_converter_bytes(conv) >= max_bytes))) {
-      if (*n == capacity) {
-        capacity = capacity ? capacity * 2 : 8;
-        struct ArrowArray* grown = realloc(*batches, (size_t)capacity * sizeof **batches);
-        if (!grown) {
-          PyErr_NoMemory();
-          failed = 1;
-          break;
-        }
-        *batches = grown;
-      }
-      if (hw_row_converter_finish(conv, &(*batches)[*n], &err) != 0) {
-        hw_py_raise(&err);
-        failed = 1;
-      } else {
-        (*n)++;
-      }
-    }
-  }
-  if (!failed && PyErr_Occurred()) failed = 1; /* the iterator raised */
-  if (!failed && (hw_row_converter_rows(conv) > 0 || *n == 0)) {
-    struct ArrowArray* grown = realloc(*batches, (size_t)(*n + 1) * sizeof **batches);
+/* Appends batch (moved) to batches[0..*n), growing it. -1 (the batch released) when out of memory. */
+static int push_batch(struct ArrowArray** batches, int64_t* n, int64_t* capacity, struct ArrowArray* batch) {
+  if (*n == *capacity) {
+    int64_t grown_to = *capacity ? *capacity * 2 : 8;
+    struct ArrowArray* grown = realloc(*batches, (size_t)grown_to * sizeof **batches);
     if (!grown) {
-      PyErr_NoMemory();
-      failed = 1;
-    } else {
-      *batches = grown;
-      if (hw_row_converter_finish(conv, &(*batches)[*n], &err) != 0) {
-        hw_py_raise(&err);
-        failed = 1;
-      } else {
-        (*n)++;
-      }
+      hw_array_release(batch);
+      return -1;
     }
+    *batches = grown;
+    *capacity = grown_to;
   }
-  Py_XDECREF(it);
-  hw_row_converter_free(conv);
-  if (failed) {
-    for (int64_t i = 0; i < *n; i++) hw_array_release(&(*batches)[i]);
-    free(*batches);
-    *batches = NULL;
-    *n = 0;
-    hw_field_release(schema);
-    return -1;
-  }
+  hw_array_move(batch, &(*batches)[(*n)++]);
   return 0;
 }
 
+/* Rows -> batches, read as a source's partition is (src/pyexec/partition_reader.c: the same row
+ * and byte limits, max_bytes <= 0: none): `rows` is the partition and iter() its read(). At least
+ * one batch (empty when there are no rows). On success *batches holds n finished arrays (the
+ * caller owns them) and *schema the schema. Otherwise a Python exception is raised. */
+static int convert_rows(hw_py_state* st, PyObject* schema_obj, PyObject* rows, int64_t max_rows, int64_t max_bytes,
+                        bool dicts, hw_field* schema, struct ArrowArray** batches, int64_t* n) {
+  *batches = NULL;
+  *n = 0;
+  PyObject* iter_fn = PyDict_GetItemString(PyEval_GetBuiltins(), "iter"); /* borrowed */
+  if (!iter_fn) {
+    PyErr_SetString(PyExc_RuntimeError, "the builtin iter() is missing");
+    return -1;
+  }
+  if (hw_py_field_from_object(st, schema_obj, schema) != 0) return -1;
+  /* a list's or tuple's length bounds its batch: the reader then reserves no more rows than come */
+  if ((PyList_Check(rows) || PyTuple_Check(rows)) && Py_SIZE(rows) < max_rows)
+    max_rows = Py_SIZE(rows) > 0 ? Py_SIZE(rows) : 1;
+  hw_read_context ctx = {
+      .schema = schema,
+      .read_fn = iter_fn,
+      .source_name = "",
+      .max_rows_per_batch = max_rows,
+      .max_bytes_per_batch = max_bytes,
+      .allocator = hw_allocator_heap(),
+  };
+  hw_error err;
+  hw_error_init(&err);
+  bool python_error = false;
+  hw_partition_reader reader;
+  int64_t capacity = 0;
+  int rc = hw_partition_open(&ctx, &reader, 0, rows, &err, &python_error);
+  if (reader.conv) hw_row_converter_accept_dicts(reader.conv, dicts); /* createDataFrame's dict rows */
+  while (rc == 0) {
+    struct ArrowArray batch;
+    bool done;
+    rc = hw_partition_next_batch(&ctx, &reader, &batch, &done, &err, &python_error);
+    if (rc != 0 || done) break;
+    if (push_batch(batches, n, &capacity, &batch) != 0) rc = hw_error_oom(&err);
+  }
+  if (rc == 0 && *n == 0) { /* no rows: one empty batch */
+    struct ArrowArray empty;
+    rc = hw_row_converter_finish(reader.conv, &empty, &err);
+    if (rc == 0 && push_batch(batches, n, &capacity, &empty) != 0) rc = hw_error_oom(&err);
+  }
+  hw_partition_close(&reader);
+  if (rc == 0) return 0;
+  if (!python_error) hw_py_raise(&err); /* else the rows' own exception stays raised */
+  for (int64_t i = 0; i < *n; i++) hw_array_release(&(*batches)[i]);
+  free(*batches);
+  *batches = NULL;
+  *n = 0;
+  hw_field_release(schema);
+  return -1;
+}
+
 static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kwargs) {
-  (void)module;
+  hw_py_state* st = hw_py_state_of_module(module);
   static char* kwlist[] = {"schema", "rows", "dicts", NULL};
   PyObject *schema_obj, *rows;
   int dicts = 0;
@@ -149,14 +143,21 @@ static PyObject* py_rows_to_batch(PyObject* module, PyObject* args, PyObject* kw
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, PY_SSIZE_T_MAX, 0, dicts != 0, &schema, &batches, &n) != 0) return NULL;
-  PyObject* out = hw_py_batch_new(&schema, &batches[0]);
+  if (convert_rows(st, schema_obj, rows, PY_SSIZE_T_MAX, 0, dicts != 0, &schema, &batches, &n) != 0) return NULL;
+  if (n > 1) { /* only when the conversion's own calls grew the list (a value's __float__, ...) */
+    for (int64_t i = 0; i < n; i++) hw_array_release(&batches[i]);
+    free(batches);
+    hw_field_release(&schema);
+    PyErr_SetString(PyExc_RuntimeError, "rows changed size during the conversion");
+    return NULL;
+  }
+  PyObject* out = hw_py_batch_new(st, &schema, &batches[0]);
   free(batches);
   return out;
 }
 
 static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* kwargs) {
-  (void)module;
+  hw_py_state* st = hw_py_state_of_module(module);
   static char* kwlist[] = {"schema", "rows", "max_rows_per_batch", "max_bytes_per_batch", "dicts", NULL};
   PyObject *schema_obj, *rows;
   Py_ssize_t max_rows = HW_DEFAULT_MAX_ROWS_PER_BATCH;
@@ -171,8 +172,9 @@ static PyObject* py_rows_to_stream(PyObject* module, PyObject* args, PyObject* k
   hw_field schema;
   struct ArrowArray* batches;
   int64_t n;
-  if (convert_rows(schema_obj, rows, max_rows, (int64_t)max_bytes, dicts != 0, &schema, &batches, &n) != 0) return NULL;
-  PyObject* out = hw_py_stream_from_batches(&schema, batches, n);
+  if (convert_rows(st, schema_obj, rows, max_rows, (int64_t)max_bytes, dicts != 0, &schema, &batches, &n) != 0)
+    return NULL;
+  PyObject* out = hw_py_stream_from_batches(st, &schema, batches, n);
   free(batches);
   return out;
 }
@@ -198,7 +200,6 @@ static void* take_capsule(PyObject* obj, const char* method, const char* name, P
 }
 
 static PyObject* py_import_stream(PyObject* module, PyObject* obj) {
-  (void)module;
   PyObject* capsule;
   struct ArrowArrayStream* stream = take_capsule(obj, "__arrow_c_stream__", "arrow_array_stream", &capsule);
   if (!stream) return NULL;
@@ -206,11 +207,10 @@ static PyObject* py_import_stream(PyObject* module, PyObject* obj) {
   struct ArrowArrayStream moved;
   hw_stream_move(stream, &moved);
   Py_DECREF(capsule);
-  return hw_py_stream_new(&moved);
+  return hw_py_stream_new(hw_py_state_of_module(module), &moved);
 }
 
 static PyObject* py_import_batch(PyObject* module, PyObject* obj) {
-  (void)module;
   PyObject* pair = PyObject_CallMethod(obj, "__arrow_c_array__", NULL);
   if (!pair) return NULL;
   if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
@@ -240,7 +240,7 @@ static PyObject* py_import_batch(PyObject* module, PyObject* obj) {
   struct ArrowArray moved;
   hw_array_move(array, &moved);
   Py_DECREF(pair);
-  return hw_py_batch_new(&field, &moved);
+  return hw_py_batch_new(hw_py_state_of_module(module), &field, &moved);
 }
 
 /* rows_from_arrow(obj, row_type): every row of an Arrow stream (obj.__arrow_c_stream__) as Rows. */
@@ -349,25 +349,86 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef core_module = {
-    PyModuleDef_HEAD_INIT, "headwater._core", "headwater's C core.", 0, module_methods, NULL, NULL, NULL, NULL,
+/* ---------------------------------------------------------------- the module */
+
+hw_py_state* hw_py_state_of_module(PyObject* module) {
+  return (hw_py_state*)PyModule_GetState(module);
+}
+
+hw_py_state* hw_py_state_of_type(PyTypeObject* type) {
+  return hw_py_state_of_module(PyType_GetModuleByDef(type, &hw_py_module_def));
+}
+
+static int add_type(PyObject* module, PyType_Spec* spec, PyTypeObject** slot) {
+  *slot = (PyTypeObject*)PyType_FromModuleAndSpec(module, spec, NULL);
+  if (!*slot) return -1;
+  return PyModule_AddType(module, *slot); /* the module's attribute is a second reference */
+}
+
+/* Py_mod_exec: runs once per module object, i.e. once per interpreter that imports _core. */
+static int core_exec(PyObject* module) {
+  hw_py_state* st = hw_py_state_of_module(module);
+  if (add_type(module, &hw_py_schema_spec, &st->schema_type) < 0 ||
+      add_type(module, &hw_py_batch_spec, &st->batch_type) < 0 ||
+      add_type(module, &hw_py_stream_spec, &st->stream_type) < 0 ||
+      add_type(module, &hw_py_scan_spec, &st->scan_type) < 0 ||
+      add_type(module, &hw_py_pool_spec, &st->pool_type) < 0 ||
+      PyModule_AddIntConstant(module, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0)
+    return -1;
+  return 0;
+}
+
+static int core_traverse(PyObject* module, visitproc visit, void* arg) {
+  hw_py_state* st = hw_py_state_of_module(module);
+  Py_VISIT(st->schema_type);
+  Py_VISIT(st->batch_type);
+  Py_VISIT(st->stream_type);
+  Py_VISIT(st->scan_type);
+  Py_VISIT(st->pool_type);
+  return 0;
+}
+
+static int core_clear(PyObject* module) {
+  hw_py_state* st = hw_py_state_of_module(module);
+  Py_CLEAR(st->schema_type);
+  Py_CLEAR(st->batch_type);
+  Py_CLEAR(st->stream_type);
+  Py_CLEAR(st->scan_type);
+  Py_CLEAR(st->pool_type);
+  return 0;
+}
+
+static void core_free(void* module) {
+  core_clear((PyObject*)module);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, HW_PY_SLOT_FN(core_exec)},
+#ifdef Py_mod_multiple_interpreters
+    /* 3.12+: loads and converts in subinterpreters that share the main GIL, not in ones with a GIL
+     * of their own. Scans belong to the main interpreter: their C threads (and the inline scan's
+     * get_next) take the GIL with PyGILState_Ensure, which knows only the main interpreter. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
+#ifdef Py_mod_gil
+    /* free-threaded builds: the scan and the converters rely on the GIL today */
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
+PyModuleDef hw_py_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "headwater._core",
+    .m_doc = "headwater's C core.",
+    .m_size = sizeof(hw_py_state),
+    .m_methods = module_methods,
+    .m_slots = core_slots,
+    .m_traverse = core_traverse,
+    .m_clear = core_clear,
+    .m_free = core_free,
 };
 
 PyMODINIT_FUNC PyInit__core(void) {
-  if (PyType_Ready(&hw_py_schema_type) < 0 || PyType_Ready(&hw_py_batch_type) < 0 ||
-      PyType_Ready(&hw_py_stream_type) < 0 || PyType_Ready(&hw_py_scan_type) < 0 ||
-      PyType_Ready(&hw_py_pool_type) < 0)
-    return NULL;
-  PyObject* m = PyModule_Create(&core_module);
-  if (!m) return NULL;
-  if (PyModule_AddObjectRef(m, "Schema", (PyObject*)&hw_py_schema_type) < 0 ||
-      PyModule_AddObjectRef(m, "RecordBatch", (PyObject*)&hw_py_batch_type) < 0 ||
-      PyModule_AddObjectRef(m, "ArrowStream", (PyObject*)&hw_py_stream_type) < 0 ||
-      PyModule_AddObjectRef(m, "Scan", (PyObject*)&hw_py_scan_type) < 0 ||
-      PyModule_AddObjectRef(m, "WorkerPool", (PyObject*)&hw_py_pool_type) < 0 ||
-      PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0) {
-    Py_DECREF(m);
-    return NULL;
-  }
-  return m;
+  return PyModuleDef_Init(&hw_py_module_def);
 }

@@ -51,8 +51,9 @@ static void stop_pool(hw_py_pool* self) {
 }
 
 static void pool_dealloc(hw_py_pool* self) {
+  PyObject_GC_UnTrack(self);
   stop_pool(self);
-  Py_TYPE(self)->tp_free((PyObject*)self);
+  hw_py_free((PyObject*)self);
 }
 
 static PyObject* pool_stop(hw_py_pool* self, PyObject* unused) {
@@ -144,15 +145,21 @@ static PyGetSetDef pool_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject hw_py_pool_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.WorkerPool",
-    .tp_basicsize = sizeof(hw_py_pool),
-    .tp_dealloc = (destructor)pool_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "WorkerPool(workers, python, env): worker processes started with posix_spawn.",
-    .tp_new = pool_new,
-    .tp_methods = pool_methods,
-    .tp_getset = pool_getset,
+static PyType_Slot pool_slots[] = {
+    {Py_tp_new, HW_PY_SLOT_FN(pool_new)},
+    {Py_tp_dealloc, HW_PY_SLOT_FN(pool_dealloc)},
+    {Py_tp_traverse, HW_PY_SLOT_FN(hw_py_traverse_type)},
+    {Py_tp_doc, "WorkerPool(workers, python, env): worker processes started with posix_spawn."},
+    {Py_tp_methods, HW_PY_SLOT_FN(pool_methods)},
+    {Py_tp_getset, HW_PY_SLOT_FN(pool_getset)},
+    {0, NULL},
+};
+
+PyType_Spec hw_py_pool_spec = {
+    .name = "headwater._core.WorkerPool",
+    .basicsize = sizeof(hw_py_pool),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = pool_slots,
 };
 
 PyObject* hw_py_worker_main(PyObject* module, PyObject* args) {

@@ -3,7 +3,6 @@
 #include "stream/rate.h"
 
 PyObject* hw_py_rate_batch(PyObject* module, PyObject* args) {
-  (void)module;
   hw_rate_range r;
   long long p, n, start, end, start_ms;
   if (!PyArg_ParseTuple(args, "LLLLLd:rate_batch", &p, &n, &start, &end, &start_ms, &r.ms_per_value)) return NULL;
@@ -25,5 +24,5 @@ PyObject* hw_py_rate_batch(PyObject* module, PyObject* args) {
     hw_field_release(&schema);
     return hw_py_raise(&err);
   }
-  return hw_py_batch_new(&schema, &array);
+  return hw_py_batch_new(hw_py_state_of_module(module), &schema, &array);
 }

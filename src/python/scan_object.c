@@ -78,7 +78,8 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   cfg.exact_batches = exact_batches != 0;
   if (cancel_grace_ms >= 0) cfg.cancel_grace_ms = cancel_grace_ms;
   hw_field schema;
-  if (hw_py_field_from_object(schema_obj, &schema) != 0) {
+  hw_py_state* st = hw_py_state_of_type(type);
+  if (hw_py_field_from_object(st, schema_obj, &schema) != 0) {
     PyMem_Free(columns);
     return NULL;
   }
@@ -94,7 +95,7 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
   PyMem_Free(columns);
   if (rc != 0) return hw_py_raise(&err);
   if (cfg.mode == HW_EXEC_PROCESS) {
-    hw_pool* pool = PyObject_TypeCheck(pool_obj, &hw_py_pool_type) ? ((hw_py_pool*)pool_obj)->pool : NULL;
+    hw_pool* pool = PyObject_TypeCheck(pool_obj, st->pool_type) ? ((hw_py_pool*)pool_obj)->pool : NULL;
     if (!pool) {
       hw_scan_unref(scan);
       PyErr_SetString(PyExc_ValueError, "process mode needs a running WorkerPool");
@@ -115,8 +116,9 @@ static PyObject* scan_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) 
 }
 
 static void scan_dealloc(hw_py_scan* self) {
+  PyObject_GC_UnTrack(self);
   hw_scan_unref(self->scan);
-  Py_TYPE(self)->tp_free((PyObject*)self);
+  hw_py_free((PyObject*)self);
 }
 
 static PyObject* scan_arrow_c_stream(hw_py_scan* self, PyObject* args, PyObject* kwargs) {
@@ -219,16 +221,24 @@ static PyGetSetDef scan_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject hw_py_scan_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "headwater._core.Scan",
-    .tp_basicsize = sizeof(hw_py_scan),
-    .tp_dealloc = (destructor)scan_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scan(schema, read, partitions, source_name='', mode='inline', workers=0, max_rows_per_batch=10000, "
+/* The scan's own references (read, partitions, the pickles) are not traversed: its threads use them
+ * without the GIL's help in ordering, and they cannot reach the Scan object back. */
+static PyType_Slot scan_slots[] = {
+    {Py_tp_new, HW_PY_SLOT_FN(scan_new)},
+    {Py_tp_dealloc, HW_PY_SLOT_FN(scan_dealloc)},
+    {Py_tp_traverse, HW_PY_SLOT_FN(hw_py_traverse_type)},
+    {Py_tp_methods, HW_PY_SLOT_FN(scan_methods)},
+    {Py_tp_getset, HW_PY_SLOT_FN(scan_getset)},
+    {Py_tp_doc, "Scan(schema, read, partitions, source_name='', mode='inline', workers=0, max_rows_per_batch=10000, "
               "max_bytes_per_batch=64MiB, queue_depth=2, ordered=True, pool=None, pickled_reader=None, pickled_partitions=None, "
               "task_retries=0, columns=None, limit=-1): one execution of a data source read (columns: the positions "
-              "converted; limit: rows after which the scan stops).",
-    .tp_new = scan_new,
-    .tp_methods = scan_methods,
-    .tp_getset = scan_getset,
+              "converted; limit: rows after which the scan stops)."},
+    {0, NULL},
+};
+
+PyType_Spec hw_py_scan_spec = {
+    .name = "headwater._core.Scan",
+    .basicsize = sizeof(hw_py_scan),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = scan_slots,
 };

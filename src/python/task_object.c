@@ -34,9 +34,9 @@ static PyObject* outcome(const hw_task* t) {
  * period without the tasks ending, kills the workers still running), waits for the workers to stop, and returns with interrupted = True
  * (the caller aborts, then raises). GIL. */
 PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
-  (void)module;
   PyObject *pool_obj, *tasks;
-  if (!PyArg_ParseTuple(args, "O!O!", &hw_py_pool_type, &pool_obj, &PyList_Type, &tasks)) return NULL;
+  if (!PyArg_ParseTuple(args, "O!O!", hw_py_state_of_module(module)->pool_type, &pool_obj, &PyList_Type, &tasks))
+    return NULL;
   hw_pool* pool = ((hw_py_pool*)pool_obj)->pool;
   if (!pool) {
     PyErr_SetString(PyExc_ValueError, "the worker pool was stopped");

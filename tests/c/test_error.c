@@ -8,40 +8,10 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/text.h"
 
-static int valid_utf8(const char* s) {
-  const unsigned char* p = (const unsigned char*)s;
-  while (*p) {
-    int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
-    if (!n) return 0;
-    for (int i = 1; i < n; i++)
-      if ((p[i] & 0xC0) != 0x80) return 0;
-    p += n;
-  }
-  return 1;
-}
+static bool valid_utf8(const char* s) { return hw_utf8_valid(s, strlen(s)); }
 
-static void trim_cut_sequences(void** state) {
-  (void)state;
-  char a[] = "ab\xC3";            /* first byte of é */
-  hw_utf8_trim_cut(a);
-  assert_string_equal(a, "ab");
-  char b[] = "ab\xE2\x82";        /* two of three bytes of € */
-  hw_utf8_trim_cut(b);
-  assert_string_equal(b, "ab");
-  char c[] = "ab\xF0\x9F\x98";    /* three of four bytes of an emoji */
-  hw_utf8_trim_cut(c);
-  assert_string_equal(c, "ab");
-  char d[] = "ab\xE2\x82\xAC";    /* a whole € stays */
-  hw_utf8_trim_cut(d);
-  assert_string_equal(d, "ab\xE2\x82\xAC");
-  char e[] = "";
-  hw_utf8_trim_cut(e);
-  assert_string_equal(e, "");
-  char f[] = "\xC3";
-  hw_utf8_trim_cut(f);
-  assert_string_equal(f, "");
-}
 
 static void long_messages_stay_valid(void** state) {
   (void)state;
@@ -68,7 +38,6 @@ static void long_messages_stay_valid(void** state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(trim_cut_sequences),
       cmocka_unit_test(long_messages_stay_valid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

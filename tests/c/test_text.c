@@ -69,11 +69,35 @@ static void growable_text(void** state) {
   free(t.data);
 }
 
+/* hw_utf8_trim_cut: what a byte-count cut leaves of a sequence goes, a whole one stays. */
+static void trim_cut_sequences(void** state) {
+  (void)state;
+  char a[] = "ab\xC3";            /* first byte of é */
+  hw_utf8_trim_cut(a);
+  assert_string_equal(a, "ab");
+  char b[] = "ab\xE2\x82";        /* two of three bytes of € */
+  hw_utf8_trim_cut(b);
+  assert_string_equal(b, "ab");
+  char c[] = "ab\xF0\x9F\x98";    /* three of four bytes of an emoji */
+  hw_utf8_trim_cut(c);
+  assert_string_equal(c, "ab");
+  char d[] = "ab\xE2\x82\xAC";    /* a whole € stays */
+  hw_utf8_trim_cut(d);
+  assert_string_equal(d, "ab\xE2\x82\xAC");
+  char e[] = "";
+  hw_utf8_trim_cut(e);
+  assert_string_equal(e, "");
+  char f[] = "\xC3";
+  hw_utf8_trim_cut(f);
+  assert_string_equal(f, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(utf8_sequences),
       cmocka_unit_test(surrogate_pairs),
       cmocka_unit_test(growable_text),
+      cmocka_unit_test(trim_cut_sequences),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

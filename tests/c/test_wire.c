@@ -807,7 +807,7 @@ static void build_batch(const hw_field* schema, const hw_allocator* a, int64_t r
 
 enum { K_VALIDITY, K_BITS, K_FIXED, K_OFFSETS, K_DATA };
 
-/* Buffers of a type in C Data Interface order (written from the Arrow spec, not from wire.c). */
+/* Buffers of a type in C Data Interface order (written from the Arrow spec, not from batch_desc.c). */
 static int spec_layout(hw_type_id t, int kinds[3], int* width) {
   *width = 0;
   switch (t) {
@@ -2010,7 +2010,7 @@ static void tally_add(tally* t, int rc, int iteration) {
 static void tally_check(const char* what, const tally* t) {
   print_message("%s: %d refused, %d accepted, %d accepted but unreadable\n", what, t->refused, t->accepted,
                 t->unreadable);
-  /* Fails while wire.c counts a child's offset toward its length (test_regression_*_offset_counted_*) */
+  /* Fails while batch_desc.c counts a child's offset toward its length (test_regression_*_offset_counted_*) */
   if (t->unreadable)
     fail_msg("regression: %s: %d accepted descriptors would make a consumer read out of bounds; first: %s", what,
              t->unreadable, t->example);
@@ -2143,7 +2143,7 @@ static void test_release_runs_once(void** state) {
 /* ================================================================ bugs */
 
 /*
- * Regression test (was a bug in wire.c, decode_node, the struct child check):
+ * Regression test (was a bug in wire.c (now batch_desc.c), decode_node, the struct child check):
  *     if (child->offset + child->length < end) return bad(err, "struct child too short");
  * A struct's offset applies to its children: a consumer reads child rows [parent.offset,
  * parent.offset + parent.length) as *logical* rows of the child, i.e. physical slots
@@ -2200,7 +2200,7 @@ static void test_regression_column_offset_counted_as_length(void** state) {
 }
 
 /*
- * Regression test (was a bug in wire.c, decode_node, the list child check):
+ * Regression test (was a bug in wire.c (now batch_desc.c), decode_node, the list child check):
  *     if (child->offset + child->length < last) return bad(err, "list child too short");
  * List offsets index the child's logical rows (physical slot child.offset + offsets[k]), so the
  * child needs child.length >= last offset. Input: column l (ARRAY<INT>) of the fixture, whose
@@ -2234,7 +2234,7 @@ static void test_regression_list_child_offset_counted_as_length(void** state) {
 }
 
 /*
- * Regression test (was a bug in wire.c, hw_batch_decode, the trailing-bytes report):
+ * Regression test (was a bug in wire.c (now batch_desc.c), hw_batch_decode, the trailing-bytes report):
  *     if (in.pos != in.size && !err->message[0]) bad(err, "trailing bytes");
  * Whether trailing bytes are reported depends on what err held before the call: with a message
  * left in it from earlier (callers reuse one hw_error across messages), decode returns -1 with
@@ -2261,7 +2261,7 @@ static void test_regression_trailing_bytes_with_used_error(void** state) {
 }
 
 /*
- * Regression test (was a bug in wire.c, release_decoded / release_child): the C Data Interface lets a consumer move a child
+ * Regression test (was a bug in wire.c (now batch_desc.c), release_decoded / release_child): the C Data Interface lets a consumer move a child
  * array out of a batch and release the parent right away, the child staying valid until its own
  * release ("Moving child arrays"). A decoded batch's children are views into the parent's
  * allocation and their release callbacks do nothing, so after the parent's release the moved
@@ -2296,7 +2296,7 @@ static void test_regression_moved_child_outlives_parent(void** state) {
 }
 
 /*
- * Regression test (was a bug in wire.c, hw_wire_recv, the control buffer and the SCM_RIGHTS loop): the control buffer is
+ * Regression test (was a bug in wire.c (now frame.c), hw_wire_recv, the control buffer and the SCM_RIGHTS loop): the control buffer is
  * CMSG_SPACE(sizeof(int)) bytes, which on LP64 also holds CMSG_LEN(2 * sizeof(int)), so a peer
  * that passes two descriptors in one SCM_RIGHTS message gets both installed in the receiver; the
  * loop copies only the first into *fd and the second stays open in the host for good (one leaked
@@ -2376,7 +2376,7 @@ int main(void) {
       cmocka_unit_test(test_fuzz_byte_flips),
       cmocka_unit_test(test_fuzz_boundary_values), /* fails: the child-offset bug below */
       cmocka_unit_test(test_fuzz_region_bytes),
-      /* known bugs: these fail until wire.c is fixed (see each test's comment) */
+      /* known bugs: these fail until batch_desc.c is fixed (see each test's comment) */
       cmocka_unit_test(test_regression_struct_child_offset_counted_as_length),
       cmocka_unit_test(test_regression_column_offset_counted_as_length),
       cmocka_unit_test(test_regression_list_child_offset_counted_as_length),

@@ -1,4 +1,4 @@
-/* The batch-descriptor checks (hw_batch_decode, src/ipc/wire.c): the host's only defence against a
+/* The batch-descriptor checks (hw_batch_decode, src/ipc/batch_desc.c): the host's only defence against a
  * worker that describes buffers outside its shared-memory region, offsets that run past the data,
  * children shorter than their parents index. Input: a DDL schema, NUL, a 2-byte region size, the
  * region's bytes (offsets live there), then the descriptor. A batch that decodes is walked in full

@@ -1,4 +1,4 @@
-/* The BATCH message decoder (hw_msg_batch_decode, src/ipc/wire.c): any bytes as a payload. The
+/* The BATCH message decoder (hw_msg_batch_decode, src/ipc/messages.c): any bytes as a payload. The
  * descriptor it carries has its own target (fuzz_batch_decode.c). */
 #include "fuzz_common.h"
 

@@ -1,4 +1,4 @@
-/* The ERROR message decoder (hw_msg_error_decode, src/ipc/wire.c) and how the host turns it into
+/* The ERROR message decoder (hw_msg_error_decode, src/ipc/messages.c) and how the host turns it into
  * an hw_error and a traceback (hw_msg_error_apply, used by scan.c and tasks.c). */
 #include "fuzz_common.h"
 

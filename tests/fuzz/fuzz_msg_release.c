@@ -1,4 +1,4 @@
-/* The RELEASE message decoder (hw_msg_release_decode, src/ipc/wire.c): any bytes as a payload. */
+/* The RELEASE message decoder (hw_msg_release_decode, src/ipc/messages.c): any bytes as a payload. */
 #include "fuzz_common.h"
 
 #include "ipc/wire.h"

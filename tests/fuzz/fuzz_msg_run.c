@@ -1,4 +1,4 @@
-/* The RUN message decoder (hw_msg_run_decode, src/ipc/wire.c): any bytes as a payload. */
+/* The RUN message decoder (hw_msg_run_decode, src/ipc/messages.c): any bytes as a payload. */
 #include "fuzz_common.h"
 
 #include "ipc/wire.h"

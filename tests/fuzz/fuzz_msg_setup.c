@@ -1,4 +1,4 @@
-/* The SETUP message decoder (hw_msg_setup_decode, src/ipc/wire.c) and what a worker does next with
+/* The SETUP message decoder (hw_msg_setup_decode, src/ipc/messages.c) and what a worker does next with
  * it (src/pyexec/worker.c handle_setup): parse the Spark JSON schema, project the columns. */
 #include "fuzz_common.h"
 

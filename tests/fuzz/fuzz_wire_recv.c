@@ -1,4 +1,4 @@
-/* The message framing (hw_wire_recv, src/ipc/wire.c): the input is the byte stream a peer wrote
+/* The message framing (hw_wire_recv, src/ipc/frame.c): the input is the byte stream a peer wrote
  * into the socketpair before closing it; every message is received until the end or an error. */
 #include "fuzz_common.h"
 
