@@ -55,8 +55,15 @@ def main(out_path: str, batches: int = 4) -> None:
                     offsets[b] = json.loads(f.read().splitlines()[1])
             except OSError:
                 pass
+        commits = {}
+        for b in range(batches):
+            try:
+                with open(f"{ck}/commits/{b}") as f:
+                    commits[b] = json.loads(f.read().splitlines()[1])
+            except OSError:
+                pass
         out[name] = {"mode": mode, "output": {b: got[b] for b in sorted(got)[:batches]}, "progress": progress,
-                     "offsetsMeta": offsets}
+                     "offsetsMeta": offsets, "commitsMeta": commits}
 
     out = {}
     run("input", rate(), "append", out)

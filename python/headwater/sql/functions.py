@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from headwater.errors import ParseException
+from headwater.errors import AnalysisException, ParseException
 from headwater.query.expressions import Column, _func, _lit, _to_column
+from headwater.state.watermark import parse_delay_ms
 
 __all__ = [
     "abs", "asc", "avg", "coalesce", "col", "column", "concat", "count", "countDistinct", "count_distinct",
     "day", "dayofmonth", "desc", "expr", "lit", "lower", "max", "mean", "min", "month", "sum", "to_date",
-    "upper", "when", "year", "length", "trim", "isnull",
+    "upper", "when", "year", "length", "trim", "isnull", "window",
 ]
 
 ColumnOrName = Union[Column, str]
@@ -180,3 +181,50 @@ def asc(c: ColumnOrName) -> Column:
 
 def desc(c: ColumnOrName) -> Column:
     return _to_column(c).desc()
+
+
+# ---- event time
+
+
+def _window_micros(duration: str, slide: Any, start: Any) -> tuple:
+    """(duration, slide, start) of ``window()`` in microseconds, checked as Spark checks them."""
+    dur = parse_delay_ms(duration) * 1000
+    step = parse_delay_ms(slide) * 1000 if slide is not None else dur
+    offset = parse_delay_ms(start) * 1000 if start is not None else 0
+    if dur <= 0:
+        raise AnalysisException(f"The window duration ({duration}) must be greater than 0.",
+                                "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+    if step <= 0:
+        raise AnalysisException(f"The slide duration ({slide}) must be greater than 0.",
+                                "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+    if step > dur:
+        raise AnalysisException(f"The slide duration ({slide}) must be less than or equal to the windowDuration "
+                                f"({duration}).", "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
+    if not -step < offset < step:
+        raise AnalysisException(f"The absolute value of start time ({start}) must be less than the slideDuration "
+                                f"({slide or duration}).", "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
+    return dur, step, offset
+
+
+def window(timeColumn: ColumnOrName, windowDuration: str, slideDuration: str = None,
+           startTime: str = None) -> Column:
+    """Spark's event-time window: the struct ``window{start, end}`` of the window(s) ``timeColumn`` falls in,
+    aligned to the epoch plus ``startTime``. A tumbling window (no slide, or slide = duration) is one
+    value per row; a sliding one gives a row per window that holds the time (as Spark's Expand), and
+    rows whose time is NULL are left out (Spark's filter)."""
+    dur, step, offset = _window_micros(windowDuration, slideDuration, startTime)
+    arg = _to_column(timeColumn)
+
+    def struct(ts: str, back: str) -> str:  # the window starting ``back`` microseconds before ``ts``
+        return (f"struct_pack(start := {ts} - to_microseconds({back}), "
+                f"\"end\" := {ts} - to_microseconds({back}) + to_microseconds({dur}::BIGINT))")
+
+    def render(ts: str) -> str:
+        off = f"((((epoch_us({ts}) - {offset}) % {step}) + {step}) % {step})"
+        n = -(-dur // step)
+        items = ", ".join(struct(ts, f"({off} + {k * step})") for k in range(n))
+        return f"unnest(list_filter([{items}], __w -> {ts} < __w.\"end\"))"
+
+    # _value marks the column as a window for the streaming groupBy and the compiler
+    return Column("func", name="window", args=[arg], render=render, label="window",
+                  value=("window", windowDuration, slideDuration, startTime, dur, step, offset))
