@@ -70,9 +70,7 @@ def _run(op, inputs, spark_query, watermark=None, prep=lambda t: t):
         got[b] = op.process(t, watermark.batch_ms if watermark else 0).to_pylist()
         wms[b] = watermark.batch_ms if watermark else 0
         if watermark:
-            op.con.register("__t", t)
-            watermark.observe(op.con, "__t")
-            op.con.unregister("__t")
+            watermark.observe(t)
             watermark.advance()
         op.commit(b)
     for b in range(BATCHES):
@@ -155,9 +153,7 @@ def test_event_time_progress_matches(spark):
     for b in range(BATCHES):
         t = _with_k(inputs[b], 2)
         op.process(t, wm.batch_ms)
-        op.con.register("__t", t)
-        wm.observe(op.con, "__t")
-        op.con.unregister("__t")
+        wm.observe(t)
         assert wm.event_time() == spark["window_update"]["progress"][str(b)]["eventTime"]
         want = spark["window_update"]["progress"][str(b)]["stateOperators"][0]
         assert (op.metrics()["numRowsTotal"], op.metrics()["numRowsUpdated"]) == \

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -103,14 +104,16 @@ class StreamingAggregate:
         self.evicts = event_time is not None and mode != "complete" and self._time_key() is not None
         if mode == "append" and not (event_time is not None and self._time_key() is not None):
             raise AnalysisException(
-                "Append output mode not supported when there are streaming aggregations on streaming "
-                "DataFrames/DataSets without watermark.", "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
+                "Invalid streaming output mode: append. This output mode is not supported for streaming "
+                "aggregations without watermark on streaming DataFrames/DataSets.",
+                "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
         self.con = duckdb.connect()
         self.path = os.path.join(checkpoint, "state", str(operator_id), "0") if checkpoint else None
         self.conf = conf
         self.store: Optional[StateStore] = None
         self.loaded: Optional[int] = None
         self.updated = self.removed = self.dropped = 0
+        self.updates_ms = self.removals_ms = 0  # the last batch's times (progress report)
 
     # -- the group that carries event time: the window over the watermarked column, or that column
     def _time_key(self) -> Optional[str]:
@@ -219,6 +222,7 @@ class StreamingAggregate:
     def process(self, batch: Any, watermark_ms: int = 0) -> Any:
         """Fold one micro-batch (a pyarrow Table) into the state; the rows to emit (a pyarrow Table)."""
         self._ensure(batch)
+        started = time.monotonic()
         con = self.con
         con.register("__in", batch)
         try:
@@ -248,11 +252,14 @@ class StreamingAggregate:
         m2 = self.store.key_match("__changed", "state")
         con.execute(f"DELETE FROM state WHERE EXISTS (SELECT 1 FROM __changed WHERE {m2})")
         con.execute("INSERT INTO state SELECT * FROM __changed")
+        evicting = time.monotonic()
         if self.evicts:
             con.execute(f"CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state WHERE epoch_us({tk}) <= {wm_us}")
             con.execute(f"DELETE FROM state WHERE epoch_us({tk}) <= {wm_us}")
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state LIMIT 0")
+        self.updates_ms = int((evicting - started) * 1000)
+        self.removals_ms = int((time.monotonic() - evicting) * 1000)
         self.updated = con.execute("SELECT count(*) FROM __changed").fetchone()[0]
         self.removed = con.execute("SELECT count(*) FROM __removed").fetchone()[0]
         out_from = {"complete": "state", "update": "__changed", "append": "__removed"}[self.mode]
@@ -270,16 +277,10 @@ class StreamingAggregate:
 
     def metrics(self) -> Dict[str, Any]:
         """This operator's entry of ``stateOperators`` in the progress report."""
-        return {
-            "operatorName": "stateStoreSave",
-            "numRowsTotal": self.store.rows() if self.store else 0,
-            "numRowsUpdated": self.updated,
-            "numRowsRemoved": self.removed,
-            "numRowsDroppedByWatermark": self.dropped,
-            "memoryUsedBytes": self.store.memory_bytes() if self.store else 0,
-            "numShufflePartitions": 1,
-            "numStateStoreInstances": 1,
-        }
+        if self.store is None:
+            return {}
+        return self.store.metrics("stateStoreSave", self.updated, self.removed, self.dropped,
+                                  self.updates_ms, self.removals_ms)
 
     def close(self) -> None:
         self.con.close()
