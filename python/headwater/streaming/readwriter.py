@@ -18,8 +18,9 @@ from headwater.schema import to_arrow_schema
 from headwater.streaming.query import StreamingQuery
 from headwater.streaming.sink import make_sink
 from headwater.streaming.source import StreamPlan, StreamSource
-from headwater.streaming.stateful import StatefulRun, StreamingGroupedData, make_operator, watermark_of
-from headwater.streaming.stateful import _walk as _tree
+from headwater.state import parse_delay_ms
+from headwater.streaming.stateful import (StatefulRun, StreamingGroupedData, join_kind, make_operator, tree_nodes,
+                                          watermark_of)
 
 __all__ = ["DataStreamReader", "DataStreamWriter", "StreamingDataFrame"]
 
@@ -111,7 +112,7 @@ class StreamingDataFrame:
     # ---- the stateful tail (headwater.streaming.stateful)
 
     def _stateful(self, spec: Tuple) -> "StreamingDataFrame":
-        if any(isinstance(n, tuple) and n[0] == "stateful" for n in _tree(self._node)):
+        if any(isinstance(n, tuple) and n[0] == "stateful" for n in tree_nodes(self._node)):
             raise AnalysisException("Multiple streaming aggregations or deduplications are not supported here.",
                                     "UNSUPPORTED_FEATURE")
         out = StreamingDataFrame(self._spark, ("stateful", self._node, spec))
@@ -140,8 +141,6 @@ class StreamingDataFrame:
 
     def withWatermark(self, eventTime: str, delayThreshold: str) -> "StreamingDataFrame":
         """Spark's event-time watermark: ``delayThreshold`` behind the newest ``eventTime`` seen."""
-        from headwater.state import parse_delay_ms
-
         if not isinstance(eventTime, str) or not isinstance(delayThreshold, str):
             raise HeadwaterException("withWatermark takes a column name and an interval string, got "
                                      f"{eventTime!r}, {delayThreshold!r}.", "NOT_STR")
@@ -162,9 +161,7 @@ class StreamingDataFrame:
         """With a batch DataFrame: replayed per micro-batch, so the static side is read every batch (as
         Spark re-runs its plan); with another stream: refused at start()."""
         if isinstance(other, StreamingDataFrame):
-            from headwater.streaming.stateful import _join_kind
-
-            return StreamingDataFrame(self._spark, ("streamjoin", self._node, other._node, _join_kind(how),
+            return StreamingDataFrame(self._spark, ("streamjoin", self._node, other._node, join_kind(how),
                                                     ((on, how or "inner"), {})))
         return self._op("join", other, on, how or "inner")
 

@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from headwater.errors import AnalysisException
 from headwater.state import Agg, StreamingAggregate, StreamingDeduplicate, Watermark, Window, parse_delay_ms
 
-__all__ = ["StreamingGroupedData", "StatefulRun", "aggs_of", "check_supported", "make_operator",
-           "watermark_of"]
+__all__ = ["StreamingGroupedData", "StatefulRun", "aggs_of", "check_supported", "join_kind", "make_operator",
+           "tree_nodes", "watermark_of"]
 
 _AGGS = ("count", "sum", "avg", "min", "max")
 _LEGACY = "_LEGACY_ERROR_TEMP_3102"
@@ -115,20 +115,20 @@ class StreamingGroupedData:
 #      kwargs), ("union", left, right), ("streamjoin", left, right, how), or a leaf
 
 
-def _walk(node: Any) -> List[Any]:
+def tree_nodes(node: Any) -> List[Any]:
     """Every tuple node of the tree, parents before children."""
     if not isinstance(node, tuple):
         return []
     out = [node]
     if node[0] in ("union", "streamjoin"):
-        return out + _walk(node[1]) + _walk(node[2])
-    return out + _walk(node[1])
+        return out + tree_nodes(node[1]) + tree_nodes(node[2])
+    return out + tree_nodes(node[1])
 
 
 def watermark_of(node: Any) -> Optional[Tuple[str, str]]:
     """(column, delay) of the ``withWatermark`` below ``node``, if any (several: Spark's default
     policy ``min`` is not modelled; the nearest one counts)."""
-    for n in _walk(node):
+    for n in tree_nodes(node):
         if n[0] == "watermark":
             return n[2], n[3]
     return None
@@ -151,7 +151,7 @@ def make_operator(spec: Tuple, mode: str, checkpoint: Optional[str], conf: Any,
 def check_supported(node: Any, mode: str) -> None:
     """What Spark 4.3's UnsupportedOperationChecker refuses at ``start()``, with its error classes and
     messages (docs/spark-stateful-semantics.md records them)."""
-    nodes = _walk(node)
+    nodes = tree_nodes(node)
     stateful = [n for n in nodes if n[0] == "stateful"]
     aggregated = any(n[2][0] == "aggregate" for n in stateful)
     for n in nodes:
@@ -171,7 +171,7 @@ def check_supported(node: Any, mode: str) -> None:
                     "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated "
                     "DataFrame/Dataset in Complete output mode;", _LEGACY)
         if n[0] == "op" and n[2] == "join":
-            how = _join_kind(n[3][2] if len(n[3]) > 2 else n[4].get("how"))
+            how = join_kind(n[3][2] if len(n[3]) > 2 else n[4].get("how"))
             if how == "RIGHT":
                 raise AnalysisException("RightOuter join with a streaming DataFrame/Dataset on the left and a static "
                                         "DataFrame/DataSet on the right not supported;", _LEGACY)
@@ -194,10 +194,10 @@ def check_supported(node: Any, mode: str) -> None:
 
 
 def _below(node: Any, kind: str, test: Callable[[Any], bool]) -> bool:
-    return any(n[0] == kind and test(n) for n in _walk(node)[1:])
+    return any(n[0] == kind and test(n) for n in tree_nodes(node)[1:])
 
 
-def _join_kind(how: Any) -> str:
+def join_kind(how: Any) -> str:
     h = str(how or "inner").lower().replace("_", "").replace(" ", "")
     return {"outer": "FULL", "full": "FULL", "fullouter": "FULL", "right": "RIGHT", "rightouter": "RIGHT",
             "left": "LEFT", "leftouter": "LEFT"}.get(h, "INNER")
@@ -211,7 +211,7 @@ class StatefulRun:
     def __init__(self, df: Any, mode: str, checkpoint: Optional[str], conf: Any) -> None:
         check_supported(df._node, mode)
         self.df = df
-        stateful = [n for n in _walk(df._node) if n[0] == "stateful"]
+        stateful = [n for n in tree_nodes(df._node) if n[0] == "stateful"]
         self.node = stateful[0] if stateful else None
         wm = watermark_of(self.node[1] if self.node else df._node)
         self.watermark = Watermark(*wm) if wm else None
