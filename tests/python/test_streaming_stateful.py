@@ -158,3 +158,48 @@ def test_watermark_carried_in_checkpoint_and_restored_on_restart(tmp_path):
     nxt = json.loads(open(os.path.join(ck, "commits", "3")).read().splitlines()[1])
     assert nxt == {"nextBatchWatermarkMs": 2000}
     assert [got[b] for b in range(7)] == [[], [], [], [], [(0, 12)], [], [(2, 12)]]
+
+
+def test_stream_static_join_reads_the_static_side_once_per_batch(tmp_path):
+    """As Spark 4.3 (tests/python/spark_probe_static_join.py: 4 reads for 4 batches): the static side of
+    a stream-static join is a plan re-run per micro-batch, so a Python source there is read per batch."""
+    import time
+
+    from headwater.datasource import DataSource, DataSourceReader
+
+    log = str(tmp_path / "reads")
+
+    class Static(DataSource):
+        @classmethod
+        def name(cls):
+            return "static_counted"
+
+        def schema(self):
+            return "value long, name string"
+
+        def reader(self, schema):
+            return Reader(self.options["log"])
+
+    class Reader(DataSourceReader):
+        def __init__(self, path):
+            self.path = path
+
+        def read(self, partition):
+            with open(self.path, "a") as f:
+                f.write("read\n")
+            yield (0, "zero")
+            yield (1, "one")
+
+    s = headwater.session(**{"headwater.executor.mode": "inline"})
+    s.dataSource.register(Static)
+    static = s.read.format("static_counted").option("log", log).load()
+    stream = s.readStream.format("rate-micro-batch").option("rowsPerBatch", 4).load()
+    seen = {}
+    q = stream.join(static, "value").writeStream.foreachBatch(
+        lambda b, i: seen.setdefault(i, sorted(tuple(r) for r in b.select("value", "name").collect()))).start()
+    while len(seen) < 4:
+        assert q.exception() is None
+        time.sleep(0.01)
+    q.stop()
+    assert seen[0] == [(0, "zero"), (1, "one")] and seen[1] == seen[2] == seen[3] == []
+    assert len(open(log).read().splitlines()) == len(q.recentProgress) >= 4

@@ -366,7 +366,8 @@ class DataStreamWriter:
             batch = df._apply(list(tables))
             if isinstance(df._node, _Leaf):  # no transformation: the scan's Arrow is the batch (no DuckDB pass)
                 return batch, tables[0]
-            return batch, batch.toArrow()
+            table = batch.toArrow()  # run once: the sink gets a DataFrame over this Arrow (a static
+            return spark.createDataFrame(table), table  # join side is read once per batch, as Spark)
 
         # watermark, state operator and Spark's checks at start (streaming/stateful.py)
         run = StatefulRun(df, self._mode, checkpoint, spark.conf)

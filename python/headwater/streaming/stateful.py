@@ -244,10 +244,9 @@ class StatefulRun:
         """One micro-batch: (the batch DataFrame for the sink, its Arrow)."""
         spark = self.df._spark
         if self.node is None:  # a watermark without state: the stateless query, and the event-time stats
-            out = self.df._apply(list(tables))
-            table = out.toArrow()
+            table = self.df._apply(list(tables)).toArrow()
             self._observe(table)
-            return out, table
+            return spark.createDataFrame(table), table
 
         def through_operator(child: Any) -> Any:
             rows = child.toArrow()
@@ -259,8 +258,8 @@ class StatefulRun:
             self.op.commit(batch_id)  # before the loop writes commits/N
             return spark.createDataFrame(out)
 
-        result = self.df._apply(list(tables), stateful=through_operator)
-        return result, result.toArrow()
+        table = self.df._apply(list(tables), stateful=through_operator).toArrow()
+        return spark.createDataFrame(table), table  # the plan ran once; the sink reads this Arrow
 
     def _observe(self, table: Any) -> None:
         if self.watermark is not None and self.watermark.column in table.schema.names:
