@@ -64,6 +64,7 @@ def queries(spark, F, rate):
     wm = rate().withWatermark("timestamp", "1 second").withColumn("k", F.col("value") % 2)
     dd = rate().withColumn("k", F.col("value") % 5).select("k", "timestamp", "value")
     ddw = rate().withWatermark("timestamp", "1 second").withColumn("k", F.col("value") % 5)
+    sess = rate().withWatermark("timestamp", "1 second").withColumn("k", F.col("value") % 12)  # keys every other batch
     static = spark.createDataFrame([(0, "zero"), (1, "one")], "k long, name string")
     return [
         ("input", rate(), "append"),
@@ -79,6 +80,9 @@ def queries(spark, F, rate):
         ("dedup", dd.dropDuplicates(["k"]), "append"),
         ("dedup_watermark", ddw.dropDuplicates(["k", "timestamp"]), "append"),
         ("dedup_within", ddw.dropDuplicatesWithinWatermark(["k"]), "append"),
+        ("session_append", sess.groupBy(F.session_window("timestamp", "1 second"), "k").count(), "append"),
+        ("session_complete", sess.groupBy(F.session_window("timestamp", "2 seconds"), "k").agg(F.sum("value")),
+         "complete"),
         ("join_inner", base.join(static, "k"), "append"),
         ("join_left", base.join(static, "k", "left_outer"), "append"),
     ]
@@ -98,6 +102,9 @@ def refused(spark, F, rate):
         .queryName("e3").outputMode("append"),
         "append_agg_no_watermark": base.groupBy("k").count().writeStream.format("memory").queryName("e4")
         .outputMode("append"),
+        "session_update": rate().withWatermark("timestamp", "1 second").groupBy(
+            F.session_window("timestamp", "1 second")).count().writeStream.format("memory").queryName("e8")
+        .outputMode("update"),
         "join_right_outer_stream_left": rate().join(static, "value", "right_outer").writeStream.format("memory")
         .queryName("e6").outputMode("append"),
         "join_full_outer_stream_static": rate().join(static, "value", "full_outer").writeStream.format("memory")

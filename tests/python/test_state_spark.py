@@ -84,7 +84,7 @@ def hw_runs(hw_session):
 
 E2E = ["count_complete", "count_complete_sorted", "global_count_complete", "agg_update", "window_update",
        "window_append", "sliding_append", "window_expr_update", "dedup", "dedup_watermark", "dedup_within",
-       "join_inner", "join_left"]
+       "session_append", "session_complete", "join_inner", "join_left"]
 _COUNTS = ("numRowsTotal", "numRowsUpdated", "numRowsRemoved", "numRowsDroppedByWatermark")
 
 

@@ -12,7 +12,7 @@ from headwater.state.watermark import parse_delay_ms
 __all__ = [
     "abs", "asc", "avg", "coalesce", "col", "column", "concat", "count", "countDistinct", "count_distinct",
     "day", "dayofmonth", "desc", "expr", "lit", "lower", "max", "mean", "min", "month", "sum", "to_date",
-    "upper", "when", "year", "length", "trim", "isnull", "window",
+    "upper", "when", "year", "length", "trim", "isnull", "window", "session_window",
 ]
 
 ColumnOrName = Union[Column, str]
@@ -228,3 +228,24 @@ def window(timeColumn: ColumnOrName, windowDuration: str, slideDuration: str = N
     # _value marks the column as a window for the streaming groupBy and the compiler
     return Column("func", name="window", args=[arg], render=render, label="window",
                   value=("window", windowDuration, slideDuration, startTime, dur, step, offset))
+
+
+def session_window(timeColumn: ColumnOrName, gapDuration: str) -> Column:
+    """Spark's session window: per row the struct ``session_window{start, end}`` = [time, time + gap)
+    (rows whose time is NULL are left out); grouping by it on a stream merges the sessions of a key
+    whose intervals touch (``headwater.state.session``). A gap given as a Column is not supported."""
+    if not isinstance(gapDuration, str):
+        raise AnalysisException("session_window takes the gap as an interval string here (a Column gap is not "
+                                "supported by headwater).", "UNSUPPORTED_FEATURE")
+    gap = parse_delay_ms(gapDuration) * 1000
+    if gap <= 0:
+        raise AnalysisException(f"The session window gap ({gapDuration}) must be greater than 0.",
+                                "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+    arg = _to_column(timeColumn)
+
+    def render(ts: str) -> str:
+        one = f"struct_pack(start := {ts}, \"end\" := {ts} + to_microseconds({gap}::BIGINT))"
+        return f"unnest(list_filter([{one}], __w -> __w.start IS NOT NULL))"
+
+    return Column("func", name="session_window", args=[arg], render=render, label="session_window",
+                  value=("session_window", gapDuration))

@@ -20,7 +20,7 @@ from headwater.errors import AnalysisException
 from headwater.state.store import StateStore
 from headwater.state.watermark import parse_delay_ms
 
-__all__ = ["Agg", "Window", "StreamingAggregate", "MODES"]
+__all__ = ["Agg", "Window", "SessionWindow", "StreamingAggregate", "MODES"]
 
 MODES = ("append", "update", "complete")
 _FUNCS = ("count", "sum", "avg", "min", "max")
@@ -71,7 +71,24 @@ class Window:
         return dur, slide, start
 
 
-Group = Union[str, Window]
+@dataclass(frozen=True)
+class SessionWindow:
+    """``session_window(column, gap)`` named ``alias`` (Spark: ``session_window``): an event opens
+    [t, t + gap); sessions of a key that touch (start <= the previous end) merge."""
+
+    column: str
+    gap: str
+    alias: str = "session_window"
+
+    def gap_us(self) -> int:
+        gap = parse_delay_ms(self.gap) * 1000
+        if gap <= 0:
+            raise AnalysisException(f"The session window gap ({self.gap}) must be greater than 0.",
+                                    "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+        return gap
+
+
+Group = Union[str, Window, SessionWindow]
 
 
 class StreamingAggregate:
@@ -100,7 +117,7 @@ class StreamingAggregate:
             raise AnalysisException("Multiple time/session window expressions would result in a cartesian "
                                     "product of rows, therefore they are currently not supported.",
                                     "MULTIPLE_TIME_TRAVEL_SPEC")
-        self.keys = [g.alias if isinstance(g, Window) else g for g in self.groups]
+        self.keys = [g.alias if isinstance(g, (Window, SessionWindow)) else g for g in self.groups]
         self.evicts = event_time is not None and mode != "complete" and self._time_key() is not None
         if mode == "append" and not (event_time is not None and self._time_key() is not None):
             raise AnalysisException(
@@ -117,7 +134,7 @@ class StreamingAggregate:
 
     # -- the group that carries event time: the window over the watermarked column, or that column
     def _time_key(self) -> Optional[str]:
-        for w in self.windows:
+        for w in self.windows + [g for g in self.groups if isinstance(g, SessionWindow)]:
             if w.column == self.event_time:
                 return f"{_q(w.alias)}.end"
         return _q(self.event_time) if self.event_time in self.keys else None
@@ -142,6 +159,11 @@ class StreamingAggregate:
             else:
                 out.append((f"__b{i}", f"{a.func}({c})", a.func, types[a.column]))
         return out
+
+    def _merged(self) -> str:
+        """The buffers of several partial rows of one group, merged (a SELECT list)."""
+        return ", ".join((f"CAST(sum({n}) AS {t}) AS {n}" if m == "sum" else f"{m}({n}) AS {n}")
+                         for n, _, m, t in self.bufs)
 
     def _finals(self) -> List[str]:
         out = []
@@ -186,7 +208,7 @@ class StreamingAggregate:
         self.con.register("__in", batch.slice(0, 0))
         types = {r[0]: r[1] for r in self.con.execute("DESCRIBE __in").fetchall()}
         for k in self.groups:
-            name = k.column if isinstance(k, Window) else k
+            name = k.column if isinstance(k, (Window, SessionWindow)) else k
             if name not in types:
                 raise AnalysisException(f"A column or function parameter with name `{name}` cannot be resolved.",
                                         "UNRESOLVED_COLUMN.WITH_SUGGESTION")
@@ -237,8 +259,7 @@ class StreamingAggregate:
             con.execute(f"DELETE FROM __part WHERE epoch_us({tk}) <= {wm_us}")
             self.dropped = before - con.execute("SELECT count(*) FROM __part").fetchone()[0]
         keys = ", ".join(_q(k) for k in self.keys)
-        merged = ", ".join((f"CAST(sum({n}) AS {t}) AS {n}" if m == "sum" else f"{m}({n}) AS {n}")
-                           for n, _, m, t in self.bufs)
+        merged = self._merged()
         sel = f"{keys}, {merged}" if keys else merged
         grp = f" GROUP BY {keys}" if keys else ""
         # groups not in this batch stay as they are; the ones in it are merged and replaced

@@ -80,7 +80,8 @@ class StreamingDataFrame:
             child = self._apply(tables, node[1], stateful)
             if stateful is not None:
                 return stateful(child)
-            op = make_operator(node[2], "update", None, None, watermark_of(node[1]))
+            mode = "complete" if node[2][0] == "aggregate" else "append"  # any mode the operator takes
+            op = make_operator(node[2], mode, None, None, watermark_of(node[1]))
             try:
                 return self._spark.createDataFrame(op.process(child.toArrow()))
             finally:

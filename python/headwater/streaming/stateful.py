@@ -1,4 +1,4 @@
-"""The stateful part of a streaming query: ``withWatermark``, ``groupBy(cols | window(...)).agg(...)``,
+"""The stateful part of a streaming query: ``withWatermark``, ``groupBy(cols | window(...) | session_window(...)).agg(...)``,
 ``dropDuplicates`` / ``dropDuplicatesWithinWatermark``, the checks Spark makes at ``start()``, and
 :class:`StatefulRun`, which the micro-batch loop calls once per batch.
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from headwater.errors import AnalysisException
-from headwater.state import Agg, StreamingAggregate, StreamingDeduplicate, Watermark, Window, parse_delay_ms
+from headwater.state import (Agg, SessionWindow, StreamingAggregate, StreamingDeduplicate, StreamingSessionAggregate,
+                             Watermark, Window, parse_delay_ms)
 
 __all__ = ["StreamingGroupedData", "StatefulRun", "aggs_of", "check_supported", "join_kind", "make_operator",
            "tree_nodes", "watermark_of"]
@@ -55,14 +56,18 @@ def aggs_of(exprs: Tuple[Any, ...]) -> List[Agg]:
     return out
 
 
-def _window_of(c: Any) -> Optional[Window]:
-    """``functions.window(...)`` (maybe aliased) as the operator's :class:`Window`, else None."""
+def _window_of(c: Any) -> Any:
+    """``functions.window(...)`` / ``session_window(...)`` (maybe aliased) as the operator's
+    :class:`Window` / :class:`SessionWindow`, else None."""
     alias = None
     if getattr(c, "_kind", None) == "alias":
         alias, c = c._name, c._args[0]
     value = getattr(c, "_value", None)
-    if getattr(c, "_kind", None) != "func" or c._name != "window" or not isinstance(value, tuple):
+    if getattr(c, "_kind", None) != "func" or not isinstance(value, tuple) or c._name not in ("window",
+                                                                                                  "session_window"):
         return None
+    if value[0] == "session_window":
+        return SessionWindow(_name(c._args[0]), value[1], alias or "session_window")
     _, duration, slide, start = value[:4]
     return Window(_name(c._args[0]), duration, slide, start, alias or "window")
 
@@ -139,7 +144,8 @@ def make_operator(spec: Tuple, mode: str, checkpoint: Optional[str], conf: Any,
     """The state operator of ``spec``; refuses what Spark refuses at start()."""
     event_time = watermark[0] if watermark else None
     if spec[0] == "aggregate":
-        return StreamingAggregate(spec[1], spec[2], mode, event_time=event_time, checkpoint=checkpoint, conf=conf)
+        cls = StreamingSessionAggregate if any(isinstance(g, SessionWindow) for g in spec[1]) else StreamingAggregate
+        return cls(spec[1], spec[2], mode, event_time=event_time, checkpoint=checkpoint, conf=conf)
     if mode == "complete":
         raise AnalysisException(
             "Invalid streaming output mode: complete. This output mode is not supported for no streaming "
@@ -185,7 +191,7 @@ def check_supported(node: Any, mode: str) -> None:
     if mode == "append" and aggregated:
         for n in stateful:
             wm = watermark_of(n[1])
-            keys = [g.column if isinstance(g, Window) else g for g in n[2][1]]
+            keys = [g.column if isinstance(g, (Window, SessionWindow)) else g for g in n[2][1]]
             if wm is None or wm[0] not in keys:
                 raise AnalysisException(
                     "Invalid streaming output mode: append. This output mode is not supported for streaming "
