@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from headwater import config
 from headwater.errors import AnalysisException
 from headwater.state.store import StateStore
 from headwater.state.watermark import parse_delay_ms
@@ -99,7 +100,8 @@ class StreamingAggregate:
     directory (state goes to ``<checkpoint>/state/<operator_id>/0``)."""
 
     def __init__(self, groups: Sequence[Group], aggs: Sequence[Agg], mode: str, *, event_time: Optional[str] = None,
-                 checkpoint: Optional[str] = None, operator_id: int = 0, conf: Any = None) -> None:
+                 checkpoint: Optional[str] = None, operator_id: int = 0, conf: Any = None,
+                 derived: Optional[Dict[str, str]] = None) -> None:
         import duckdb  # optional dependency: the state engine
 
         if mode not in MODES:
@@ -124,7 +126,11 @@ class StreamingAggregate:
                 "Invalid streaming output mode: append. This output mode is not supported for streaming "
                 "aggregations without watermark on streaming DataFrames/DataSets.",
                 "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
-        self.con = duckdb.connect()
+        self.con = duckdb.connect(config={"threads": config.get(conf, "headwater.streaming.stateThreads")})
+        # key columns computed from the input (name -> DuckDB SQL over its columns), e.g. "(value % 100)":
+        # a view over the batch, so the query's stateless part needs no DuckDB pass of its own
+        self.derived = dict(derived or {})
+        self._view = False
         self.path = os.path.join(checkpoint, "state", str(operator_id), "0") if checkpoint else None
         self.conf = conf
         self.store: Optional[StateStore] = None
@@ -159,6 +165,20 @@ class StreamingAggregate:
             else:
                 out.append((f"__b{i}", f"{a.func}({c})", a.func, types[a.column]))
         return out
+
+    def _bind(self, batch: Any) -> None:
+        """The batch as ``__in`` (with the derived key columns)."""
+        if not self.derived:
+            self.con.register("__in", batch)
+            return
+        self.con.register("__raw", batch)
+        if not self._view:
+            cols = ", ".join(f"{sql} AS {_q(name)}" for name, sql in self.derived.items())
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW __in AS SELECT *, {cols} FROM __raw")
+            self._view = True
+
+    def _unbind(self) -> None:
+        self.con.unregister("__raw" if self.derived else "__in")
 
     def _merged(self) -> str:
         """The buffers of several partial rows of one group, merged (a SELECT list)."""
@@ -205,7 +225,7 @@ class StreamingAggregate:
     def _ensure(self, batch: Any) -> None:
         if self.store is not None:
             return
-        self.con.register("__in", batch.slice(0, 0))
+        self._bind(batch.slice(0, 0))
         types = {r[0]: r[1] for r in self.con.execute("DESCRIBE __in").fetchall()}
         for k in self.groups:
             name = k.column if isinstance(k, (Window, SessionWindow)) else k
@@ -231,7 +251,7 @@ class StreamingAggregate:
             self.partial = (f"SELECT {', '.join(self._group_exprs() + bufs)} "
                             f"FROM {self._source()}" + (f" GROUP BY ALL" if self.groups else ""))
         self.con.execute(f"CREATE TABLE state AS {self.partial} LIMIT 0")
-        self.con.unregister("__in")
+        self._unbind()
         self.store = StateStore(self.con, self.path, self.keys, self.conf)
 
     def load(self, version: Optional[int], schema_batch: Any) -> None:
@@ -246,43 +266,43 @@ class StreamingAggregate:
         self._ensure(batch)
         started = time.monotonic()
         con = self.con
-        con.register("__in", batch)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS {self.partial}")
+        self._bind(batch)
+        try:  # (DuckDB returns the row count of CREATE TABLE AS, INSERT and DELETE: no count queries)
+            parts = con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS {self.partial}").fetchone()[0]
         finally:
-            con.unregister("__in")
+            self._unbind()
         tk = self._time_key()
         wm_us = int(watermark_ms) * 1000
         self.dropped = 0
         if self.event_time is not None and tk is not None:
-            before = con.execute("SELECT count(*) FROM __part").fetchone()[0]
-            con.execute(f"DELETE FROM __part WHERE epoch_us({tk}) <= {wm_us}")
-            self.dropped = before - con.execute("SELECT count(*) FROM __part").fetchone()[0]
+            self.dropped = con.execute(f"DELETE FROM __part WHERE epoch_us({tk}) <= {wm_us}").fetchone()[0]
+            parts -= self.dropped
         keys = ", ".join(_q(k) for k in self.keys)
         merged = self._merged()
         sel = f"{keys}, {merged}" if keys else merged
         grp = f" GROUP BY {keys}" if keys else ""
         # groups not in this batch stay as they are; the ones in it are merged and replaced
         m = self.store.key_match("__part", "state")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __changed AS SELECT {sel} FROM "
-                    f"(SELECT * FROM state WHERE EXISTS (SELECT 1 FROM __part WHERE {m}) "
-                    f"UNION ALL SELECT * FROM __part){grp}")
-        if not self.keys:  # a global aggregate has one row, even before any input
-            if con.execute("SELECT count(*) FROM __part").fetchone()[0] == 0:
-                con.execute("DELETE FROM __changed")
+        self.updated = con.execute(f"CREATE OR REPLACE TEMP TABLE __changed AS SELECT {sel} FROM "
+                                   f"(SELECT * FROM state WHERE EXISTS (SELECT 1 FROM __part WHERE {m}) "
+                                   f"UNION ALL SELECT * FROM __part){grp}").fetchone()[0]
+        if not self.keys and parts == 0:  # a global aggregate has one row, even before any input
+            con.execute("DELETE FROM __changed")
+            self.updated = 0
         m2 = self.store.key_match("__changed", "state")
         con.execute(f"DELETE FROM state WHERE EXISTS (SELECT 1 FROM __changed WHERE {m2})")
         con.execute("INSERT INTO state SELECT * FROM __changed")
         evicting = time.monotonic()
+        self.removed = 0
         if self.evicts:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state WHERE epoch_us({tk}) <= {wm_us}")
-            con.execute(f"DELETE FROM state WHERE epoch_us({tk}) <= {wm_us}")
+            self.removed = con.execute(f"CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state "
+                                       f"WHERE epoch_us({tk}) <= {wm_us}").fetchone()[0]
+            if self.removed:
+                con.execute(f"DELETE FROM state WHERE epoch_us({tk}) <= {wm_us}")
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state LIMIT 0")
         self.updates_ms = int((evicting - started) * 1000)
         self.removals_ms = int((time.monotonic() - evicting) * 1000)
-        self.updated = con.execute("SELECT count(*) FROM __changed").fetchone()[0]
-        self.removed = con.execute("SELECT count(*) FROM __removed").fetchone()[0]
         out_from = {"complete": "state", "update": "__changed", "append": "__removed"}[self.mode]
         if self.mode == "complete" and not self.keys and con.execute("SELECT count(*) FROM state").fetchone()[0] == 0:
             # Spark's global aggregate over no rows yet: one row (count 0, others null)

@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any, Dict, Optional, Sequence
 
+from headwater import config
 from headwater.errors import AnalysisException
 from headwater.state.store import StateStore
 
@@ -38,7 +39,7 @@ class StreamingDeduplicate:
         self.event_time = event_time
         self.delay_ms = int(delay_ms)
         self.within = within_watermark
-        self.con = duckdb.connect()
+        self.con = duckdb.connect(config={"threads": config.get(conf, "headwater.streaming.stateThreads")})
         self.path = os.path.join(checkpoint, "state", str(operator_id), "0") if checkpoint else None
         self.conf = conf
         self.store: Optional[StateStore] = None

@@ -54,7 +54,7 @@ class StreamingSessionAggregate(StreamingAggregate):
     def _ensure(self, batch: Any) -> None:
         if self.store is not None:
             return
-        self.con.register("__in", batch.slice(0, 0))
+        self._bind(batch.slice(0, 0))
         types = {r[0]: r[1] for r in self.con.execute("DESCRIBE __in").fetchall()}
         for name in [self.session.column] + self.others:
             if name not in types:
@@ -70,18 +70,18 @@ class StreamingSessionAggregate(StreamingAggregate):
                         f"{', '.join(f'{e} AS {n}' for n, e, _, _ in self.bufs)} "
                         f"FROM ({self._islands(rows, '__s', '__e')}) GROUP BY {group}")
         self.con.execute(f"CREATE TABLE state AS {self.partial} LIMIT 0")
-        self.con.unregister("__in")
+        self._unbind()
         self.store = StateStore(self.con, self.path, self.keys, self.conf)
 
     def process(self, batch: Any, watermark_ms: int = 0) -> Any:
         self._ensure(batch)
         started = time.monotonic()
         con = self.con
-        con.register("__in", batch)
+        self._bind(batch)
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS {self.partial}")
         finally:
-            con.unregister("__in")
+            self._unbind()
         sw = _q(self.session.alias)
         wm_us = int(watermark_ms) * 1000
         self.dropped = 0

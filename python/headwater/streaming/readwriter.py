@@ -63,8 +63,8 @@ class StreamingDataFrame:
 
     def _apply(self, tables: List[pa.Table], node: Any = None, stateful: Optional[Callable[[Any], Any]] = None) -> Any:
         """The batch DataFrame of one micro-batch: the tree over the sources' tables (in leaf order);
-        ``stateful`` runs the state operator on its input's batch DataFrame (None: the output's
-        schema only, from the operator over the empty input)."""
+        ``stateful`` runs the state operator on its input's Arrow (None: the output's schema only,
+        from the operator over the empty input)."""
         node = self._node if node is None else node
         if isinstance(node, _Leaf):
             return self._spark.createDataFrame(tables.pop(0))
@@ -77,13 +77,17 @@ class StreamingDataFrame:
             left = self._apply(tables, node[1], stateful)
             return left.join(self._apply(tables, node[2], stateful), *node[4][0], **node[4][1])
         if node[0] == "stateful":
-            child = self._apply(tables, node[1], stateful)
+            below = node[1]
+            while isinstance(below, tuple) and below[0] == "watermark":
+                below = below[1]
+            # the operator's input as Arrow: a source's batch itself when nothing runs before it
+            rows = tables.pop(0) if isinstance(below, _Leaf) else self._apply(tables, node[1], stateful).toArrow()
             if stateful is not None:
-                return stateful(child)
+                return stateful(rows)
             mode = "complete" if node[2][0] == "aggregate" else "append"  # any mode the operator takes
             op = make_operator(node[2], mode, None, None, watermark_of(node[1]))
             try:
-                return self._spark.createDataFrame(op.process(child.toArrow()))
+                return self._spark.createDataFrame(op.process(rows))
             finally:
                 op.close()
         _, parent, name, args, kwargs = node

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from headwater.errors import AnalysisException
+from headwater.query.expressions import quote_ident
 from headwater.state import (Agg, SessionWindow, StreamingAggregate, StreamingDeduplicate, StreamingSessionAggregate,
                              Watermark, Window, parse_delay_ms)
 
@@ -80,26 +81,31 @@ class StreamingGroupedData:
 
     def __init__(self, df: Any, cols: List[Any]) -> None:
         groups: List[Any] = []
+        derived: Dict[str, str] = {}
         for c in cols:
             w = _window_of(c)
             if w is not None:
                 groups.append(w)
             elif isinstance(c, str) or getattr(c, "_kind", None) == "ref":
                 groups.append(_name(c))
-            else:
+            else:  # computed by the operator's DuckDB pass over the batch (one pass, not two)
                 name = c._name if c._kind == "alias" else c._spark_name()
-                df = df.withColumn(name, c)
+                df.withColumn(name, c)  # Spark's analysis errors, at the call
+                derived[name] = c._sql(lambda ref: quote_ident(ref._name))
                 groups.append(name)
-        self._df, self._keys = df, groups
+        self._df, self._keys, self._derived = df, groups, derived
+
+    def _agg(self, aggs: List[Agg]) -> Any:
+        return self._df._stateful(("aggregate", self._keys, aggs, self._derived))
 
     def agg(self, *exprs: Any) -> Any:
-        return self._df._stateful(("aggregate", self._keys, aggs_of(exprs)))
+        return self._agg(aggs_of(exprs))
 
     def count(self) -> Any:
-        return self._df._stateful(("aggregate", self._keys, [Agg("count")]))
+        return self._agg([Agg("count")])
 
     def _simple(self, fn: str, cols: Tuple[str, ...]) -> Any:
-        return self._df._stateful(("aggregate", self._keys, [Agg(fn, c) for c in cols]))
+        return self._agg([Agg(fn, c) for c in cols])
 
     def sum(self, *cols: str) -> Any:
         return self._simple("sum", cols)
@@ -145,7 +151,7 @@ def make_operator(spec: Tuple, mode: str, checkpoint: Optional[str], conf: Any,
     event_time = watermark[0] if watermark else None
     if spec[0] == "aggregate":
         cls = StreamingSessionAggregate if any(isinstance(g, SessionWindow) for g in spec[1]) else StreamingAggregate
-        return cls(spec[1], spec[2], mode, event_time=event_time, checkpoint=checkpoint, conf=conf)
+        return cls(spec[1], spec[2], mode, event_time=event_time, checkpoint=checkpoint, conf=conf, derived=spec[3])
     if mode == "complete":
         raise AnalysisException(
             "Invalid streaming output mode: complete. This output mode is not supported for no streaming "
@@ -254,17 +260,21 @@ class StatefulRun:
             self._observe(table)
             return spark.createDataFrame(table), table
 
-        def through_operator(child: Any) -> Any:
-            rows = child.toArrow()
+        emitted: List[Any] = []
+
+        def through_operator(rows: Any) -> Any:
             if not self.loaded:  # a restart resumes from the last committed batch's state
                 self.op.load(batch_id - 1 if self.checkpointed else None, rows.slice(0, 0))
                 self.loaded = True
             self._observe(rows)
-            out = self.op.process(rows, self.batch_ms)
+            emitted.append(self.op.process(rows, self.batch_ms))
             self.op.commit(batch_id)  # before the loop writes commits/N
-            return spark.createDataFrame(out)
+            return spark.createDataFrame(emitted[0])
 
-        table = self.df._apply(list(tables), stateful=through_operator).toArrow()
+        result = self.df._apply(list(tables), stateful=through_operator)
+        if self.node is self.df._node:  # nothing after the operator: its Arrow is the batch
+            return result, emitted[0]
+        table = result.toArrow()
         return spark.createDataFrame(table), table  # the plan ran once; the sink reads this Arrow
 
     def _observe(self, table: Any) -> None:
