@@ -7,7 +7,7 @@ from typing import Any, Union
 
 from headwater.errors import AnalysisException, ParseException
 from headwater.query.expressions import Column, _func, _lit, _to_column
-from headwater.state.watermark import parse_delay_ms
+from headwater.state import SessionWindow, Window
 
 __all__ = [
     "abs", "asc", "avg", "coalesce", "col", "column", "concat", "count", "countDistinct", "count_distinct",
@@ -186,33 +186,13 @@ def desc(c: ColumnOrName) -> Column:
 # ---- event time
 
 
-def _window_micros(duration: str, slide: Any, start: Any) -> tuple:
-    """(duration, slide, start) of ``window()`` in microseconds, checked as Spark checks them."""
-    dur = parse_delay_ms(duration) * 1000
-    step = parse_delay_ms(slide) * 1000 if slide is not None else dur
-    offset = parse_delay_ms(start) * 1000 if start is not None else 0
-    if dur <= 0:
-        raise AnalysisException(f"The window duration ({duration}) must be greater than 0.",
-                                "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
-    if step <= 0:
-        raise AnalysisException(f"The slide duration ({slide}) must be greater than 0.",
-                                "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
-    if step > dur:
-        raise AnalysisException(f"The slide duration ({slide}) must be less than or equal to the windowDuration "
-                                f"({duration}).", "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
-    if not -step < offset < step:
-        raise AnalysisException(f"The absolute value of start time ({start}) must be less than the slideDuration "
-                                f"({slide or duration}).", "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
-    return dur, step, offset
-
-
 def window(timeColumn: ColumnOrName, windowDuration: str, slideDuration: str = None,
            startTime: str = None) -> Column:
     """Spark's event-time window: the struct ``window{start, end}`` of the window(s) ``timeColumn`` falls in,
     aligned to the epoch plus ``startTime``. A tumbling window (no slide, or slide = duration) is one
     value per row; a sliding one gives a row per window that holds the time (as Spark's Expand), and
     rows whose time is NULL are left out (Spark's filter)."""
-    dur, step, offset = _window_micros(windowDuration, slideDuration, startTime)
+    dur, step, offset = Window("", windowDuration, slideDuration, startTime).micros()
     arg = _to_column(timeColumn)
 
     def struct(ts: str, back: str) -> str:  # the window starting ``back`` microseconds before ``ts``
@@ -237,10 +217,7 @@ def session_window(timeColumn: ColumnOrName, gapDuration: str) -> Column:
     if not isinstance(gapDuration, str):
         raise AnalysisException("session_window takes the gap as an interval string here (a Column gap is not "
                                 "supported by headwater).", "UNSUPPORTED_FEATURE")
-    gap = parse_delay_ms(gapDuration) * 1000
-    if gap <= 0:
-        raise AnalysisException(f"The session window gap ({gapDuration}) must be greater than 0.",
-                                "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+    gap = SessionWindow("", gapDuration).gap_us()
     arg = _to_column(timeColumn)
 
     def render(ts: str) -> str:

@@ -60,15 +60,25 @@ class Window:
     alias: str = "window"
 
     def micros(self) -> tuple:
+        """(duration, slide, start) in microseconds, checked as Spark checks them (the one home of
+        these rules: ``functions.window`` uses it too)."""
         dur = parse_delay_ms(self.duration) * 1000
-        slide = parse_delay_ms(self.slide) * 1000 if self.slide else dur
-        start = parse_delay_ms(self.start) * 1000 if self.start else 0
-        if dur <= 0 or slide <= 0:
-            raise AnalysisException(f"The window duration and slide must be positive: {self}.",
+        slide = parse_delay_ms(self.slide) * 1000 if self.slide is not None else dur
+        start = parse_delay_ms(self.start) * 1000 if self.start is not None else 0
+        if dur <= 0:
+            raise AnalysisException(f"The window duration ({self.duration}) must be greater than 0.",
+                                    "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+        if slide <= 0:
+            raise AnalysisException(f"The slide duration ({self.slide}) must be greater than 0.",
                                     "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
         if slide > dur:
             raise AnalysisException(f"The slide duration ({self.slide}) must be less than or equal to the "
-                                    f"windowDuration ({self.duration}).", "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
+                                    f"windowDuration ({self.duration}).",
+                                    "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
+        if not -slide < start < slide:
+            raise AnalysisException(f"The absolute value of start time ({self.start}) must be less than the "
+                                    f"slideDuration ({self.slide or self.duration}).",
+                                    "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
         return dur, slide, start
 
 
