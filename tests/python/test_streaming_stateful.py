@@ -203,3 +203,11 @@ def test_stream_static_join_reads_the_static_side_once_per_batch(tmp_path):
     q.stop()
     assert seen[0] == [(0, "zero"), (1, "one")] and seen[1] == seen[2] == seen[3] == []
     assert len(open(log).read().splitlines()) == len(q.recentProgress) >= 4
+
+
+def test_static_left_of_a_stream_join_is_refused_clearly(spark):
+    static = spark.createDataFrame([(0, "zero")], "value long, name string")
+    stream = spark.readStream.format("rate-micro-batch").load()
+    with pytest.raises(AnalysisException) as e:
+        static.join(stream, "value")
+    assert e.value.getErrorClass() == "HW_STATIC_STREAM_JOIN" and "stream.join(static" in str(e.value)
