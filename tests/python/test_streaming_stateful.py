@@ -211,3 +211,67 @@ def test_static_left_of_a_stream_join_is_refused_clearly(spark):
     with pytest.raises(AnalysisException) as e:
         static.join(stream, "value")
     assert e.value.getErrorClass() == "HW_STATIC_STREAM_JOIN" and "stream.join(static" in str(e.value)
+
+
+def _nodata_source():
+    """A Python stream source with one batch: rows at 0 s, 5 s and 10 s (as spark_probe_nodata.py)."""
+    import datetime as dt
+
+    from headwater.datasource import DataSource, DataSourceStreamReader, InputPartition
+
+    class Src(DataSource):
+        @classmethod
+        def name(cls):
+            return "three_rows"
+
+        def schema(self):
+            return "ts timestamp, v long"
+
+        def streamReader(self, schema):
+            return Reader()
+
+    class Reader(DataSourceStreamReader):
+        def initialOffset(self):
+            return {"n": 0}
+
+        def latestOffset(self):
+            return {"n": 3}
+
+        def partitions(self, start, end):
+            return [InputPartition((start["n"], end["n"]))]
+
+        def read(self, partition):
+            for i in range(*partition.value):
+                yield (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=i * 5), i)
+
+    return Src
+
+
+@pytest.mark.parametrize("trigger", ["default", "availableNow"])
+def test_no_data_batch_when_the_watermark_moves(tmp_path, trigger):
+    """Spark 4.3 (tests/python/spark_probe_nodata.py): under the default trigger, batch 1 runs without
+    rows at watermark 9 s and emits windows [0,1) and [5,6); under availableNow no such batch runs."""
+    import time
+
+    s = headwater.session(**{"headwater.executor.mode": "inline"})
+    s.dataSource.register(_nodata_source())
+    got = {}
+    df = s.readStream.format("three_rows").load().withWatermark("ts", "1 second").groupBy(
+        F.window("ts", "1 second")).count()
+    w = df.writeStream.outputMode("append").option("checkpointLocation", str(tmp_path / "ck")).foreachBatch(
+        lambda b, i: got.setdefault(i, sorted((r["window"]["start"].second, r["count"]) for r in b.collect())))
+    if trigger == "availableNow":
+        w.trigger(availableNow=True).start().awaitTermination()
+        assert got == {0: []}
+        return
+    q = w.start()
+    deadline = time.monotonic() + 30
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # no third batch follows
+    q.stop()
+    assert got == {0: [], 1: [(0, 1), (5, 1)]}
+    assert [(p["batchId"], p["numInputRows"], p["eventTime"]["watermark"]) for p in q.recentProgress] == [
+        (0, 3, "1970-01-01T00:00:00.000Z"), (1, 0, "1970-01-01T00:00:09.000Z")]
+    offsets = [open(tmp_path / "ck" / "offsets" / str(b)).read().splitlines() for b in (0, 1)]
+    assert offsets[0][2:] == offsets[1][2:]  # the same source offsets

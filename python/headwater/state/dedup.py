@@ -46,6 +46,11 @@ class StreamingDeduplicate:
         self.updated = self.removed = self.dropped = 0
         self.updates_ms = self.removals_ms = 0  # the last batch's times (progress report)
 
+    @property
+    def evicts(self) -> bool:
+        """State leaves by event time (within the watermark, or the event time is a key)."""
+        return self.within or (self.event_time is not None and (self.given is None or self.event_time in self.given))
+
     def _ensure(self, batch: Any) -> None:
         if self.store is not None:
             return

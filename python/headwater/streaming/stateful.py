@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from headwater import config
 from headwater.errors import AnalysisException
 from headwater.query.expressions import quote_ident
 from headwater.state import (Agg, SessionWindow, StreamingAggregate, StreamingDeduplicate, StreamingSessionAggregate,
@@ -230,7 +231,16 @@ class StatefulRun:
         self.op = make_operator(self.node[2], mode, checkpoint, conf, wm) if self.node else None
         self.checkpointed = checkpoint is not None
         self.loaded = False
+        self.mode = mode
+        self.no_data_batches = config.get(conf, "spark.sql.streaming.noDataMicroBatches.enabled")
+        self.last_run_ms = 0  # the watermark the last batch ran with
         self.batch_id = 0  # set by the loop before build (query._batch_id)
+
+    def wants_no_data_batch(self) -> bool:
+        """Spark's no-data batch: with no new rows, a batch still runs when a state operator evicts by
+        event time and the watermark moved past the one its last batch ran with (so windows close)."""
+        return (self.op is not None and self.watermark is not None and self.op.evicts and self.no_data_batches
+                and self.mode != "complete" and self.watermark.batch_ms > self.last_run_ms)
 
     @property
     def batch_ms(self) -> int:
@@ -248,6 +258,7 @@ class StatefulRun:
             return
         last_id = last[0]
         ms = int(ck.metadata("offsets", last_id).get("batchWatermarkMs", 0))
+        self.last_run_ms = ms
         if ck.committed(last_id):
             ms = max(ms, int(ck.metadata("commits", last_id).get("nextBatchWatermarkMs", 0)))
         self.watermark.restore(ms)
@@ -255,6 +266,7 @@ class StatefulRun:
     def build(self, tables: List[Any], batch_id: int) -> Tuple[Any, Any]:
         """One micro-batch: (the batch DataFrame for the sink, its Arrow)."""
         spark = self.df._spark
+        self.last_run_ms = self.batch_ms
         if self.node is None:  # a watermark without state: the stateless query, and the event-time stats
             table = self.df._apply(list(tables)).toArrow()
             self._observe(table)
