@@ -53,14 +53,13 @@ pytest: build
 # AddressSanitizer + UndefinedBehaviorSanitizer: the C tests with leak checking, then the whole
 # pytest suite against a sanitized build of the extension (runtime preloaded into the interpreter).
 SAN_ARGS := -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
-# The modules that start a JVM (real PySpark) are left out: the preloaded sanitizer runtime would be
-# inherited by java and by Spark's Python workers. `make test` runs them.
-SAN_SKIP := --ignore=tests/python/test_differential.py --ignore=tests/python/test_generic_spark.py \
-  --ignore=tests/python/test_query_spark.py \
-  --deselect=tests/python/test_write.py::test_rows_match_pyspark \
-  --deselect=tests/python/test_formats.py::test_pyspark_reads_what_headwater_writes \
-  --deselect=tests/python/test_formats.py::test_headwater_reads_what_pyspark_writes \
+# Tests that start a JVM (real PySpark) are marked `jvm` and left out: the preloaded sanitizer
+# runtime would be inherited by java and the tools its launcher runs (ps deadlocks in ASan's init).
+# JAVA_HOME points nowhere so an unmarked one fails at once instead of hanging. `make test` runs them.
+# The >2 GiB value test (several 2 GiB allocations under ASan) is left out too; `make test` runs it.
+SAN_SKIP := -m "not jvm" \
   --deselect=tests/python/test_hardening_convert.py::test_value_over_arrow_offsets_says_which_limit
+
 sanitize: setup
 	@[ -f build/asan/build.ninja ] || meson setup build/asan $(SAN_ARGS) >/dev/null
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -70,7 +69,7 @@ sanitize: setup
 	  --target build/asan-site -Cbuild-dir=build/asan-wheel $(foreach a,$(SAN_ARGS),-Csetup-args=$(a)) .
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 JAVA_HOME=/nonexistent-under-sanitize \
 	  PYTHONPATH=build/asan-site $(PY) -m pytest tests/python -q -p no:cacheprovider $(SAN_SKIP)
 
 clean:

@@ -11,6 +11,12 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "jvm: starts real PySpark (a JVM, in process or in a probe subprocess); `make sanitize` "
+        "deselects these, since the preloaded sanitizer runtime would be inherited by java and its tools")
+
+
 @pytest.fixture(scope="session")
 def pg():
     from pg_cluster import PgCluster

@@ -38,6 +38,8 @@ if shutil.which("java") is None:
 import dsources  # noqa: E402  (tests/python is on sys.path: pytest's rootdir-relative import)
 from dsources import CASES, Err, is_error_class, norm_rows, type_names  # noqa: E402
 
+pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
+
 SPARK_ONLY = os.environ.get("HW_DIFF_SPARK_ONLY", "") not in ("", "0")
 MODES = ("inline", "thread")
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -535,6 +535,7 @@ def pyspark_session():
     s.stop()
 
 
+@pytest.mark.jvm
 def test_pyspark_reads_what_headwater_writes(spark, pyspark_session, tmp_path):
     ps = pyspark_session
     full = spark.createDataFrame(full_rows(), FULL_SCHEMA)
@@ -562,6 +563,7 @@ def test_pyspark_reads_what_headwater_writes(spark, pyspark_session, tmp_path):
         assert norm(ours.collect()) == norm(theirs.collect())
 
 
+@pytest.mark.jvm
 def test_headwater_reads_what_pyspark_writes(spark, pyspark_session, tmp_path):
     ps = pyspark_session
     full = ps.createDataFrame(full_rows(), FULL_SCHEMA).repartition(2)

@@ -24,6 +24,8 @@ for p in (HERE, EXAMPLES):
 import generic_sources as gs  # noqa: E402
 import http_api_source  # noqa: E402
 
+pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
+
 MOD = "generic_sources"
 
 

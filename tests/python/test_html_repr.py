@@ -46,6 +46,7 @@ def test_repr_is_show_in_a_plain_repl(spark):
                         "+---+-----+----+\nonly showing top 1 row\n")
 
 
+@pytest.mark.jvm
 def test_matches_live_pyspark(spark):
     pyspark_sql = pytest.importorskip("pyspark.sql")
     ps = (pyspark_sql.SparkSession.builder.master("local[1]")

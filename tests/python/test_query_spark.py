@@ -17,6 +17,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import qsources  # noqa: E402
 
+pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
+
 # query name -> (functions module, source DataFrame, other DataFrame) -> DataFrame
 QUERIES = {
     "filter_pushed": lambda F, df, o: df.filter((F.col("id") > 250) & F.col("name").startswith("n1")),

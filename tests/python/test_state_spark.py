@@ -24,6 +24,8 @@ from headwater import functions as F
 from headwater.errors import AnalysisException
 from headwater.state import Agg, StreamingAggregate, StreamingDeduplicate, Watermark, Window
 
+pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BATCHES = 6
 

@@ -84,6 +84,7 @@ def headwater_batch(reader, start, end) -> list:
     return sorted(rows)
 
 
+@pytest.mark.jvm
 def test_rate_micro_batch_matches_pyspark(spark_runs):
     run = spark_runs["rmb"]
     assert run["schema"] == "struct<timestamp:timestamp,value:bigint>"
@@ -100,6 +101,7 @@ def test_rate_micro_batch_matches_pyspark(spark_runs):
     assert run["rows"]["1"][0] == [7, 1_100_000, 0]  # every row of batch 1 at its start timestamp
 
 
+@pytest.mark.jvm
 def test_rate_replays_pyspark_checkpoint(spark_runs, tmp_path):
     """headwater's rate reader, attached to Spark's own source log (its creation time), plans the
     batches of Spark's offsets/N into the same rows, partition by partition."""
@@ -140,6 +142,7 @@ def test_rate_creation_time_is_kept_in_the_checkpoint(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "0"]  # no temp file left behind
 
 
+@pytest.mark.jvm
 def test_file_stream_source_matches_pyspark(spark_runs, tmp_path):
     import headwater
     from headwater.errors import IllegalArgumentException

@@ -115,11 +115,13 @@ def spark_probe(tmp_path_factory):
     return str(base / "spark"), json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.jvm
 def test_pyspark_reads_only_what_headwater_committed(spark_probe):
     _, result = spark_probe
     assert result["hw_dir_values"] == list(range(9))
 
 
+@pytest.mark.jvm
 def test_headwater_reads_what_sparks_sink_committed(spark_probe, spark):
     spark_dir, result = spark_probe
     assert os.path.exists(os.path.join(spark_dir, "_spark_metadata", "9.compact"))

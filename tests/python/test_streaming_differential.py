@@ -18,6 +18,8 @@ pytest.importorskip("pyspark")  # the pinned test dependency; its absence is a b
 import headwater  # noqa: E402
 from stream_sources import DiffSimple, DiffStream  # noqa: E402
 
+pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
+
 
 @pytest.fixture(scope="module")
 def spark():

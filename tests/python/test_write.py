@@ -302,6 +302,7 @@ def pyspark_session():
     s.stop()
 
 
+@pytest.mark.jvm
 def test_rows_match_pyspark(spark, pyspark_session, tmp_path):
     pyspark_session.dataSource.register(wsources.WSource)
     sdf = pyspark_session.createDataFrame(type_rows(), TYPES_SCHEMA)
