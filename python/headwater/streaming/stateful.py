@@ -234,7 +234,6 @@ class StatefulRun:
         self.mode = mode
         self.no_data_batches = config.get(conf, "spark.sql.streaming.noDataMicroBatches.enabled")
         self.last_run_ms = 0  # the watermark the last batch ran with
-        self.batch_id = 0  # set by the loop before build (query._batch_id)
 
     def wants_no_data_batch(self) -> bool:
         """Spark's no-data batch: with no new rows, a batch still runs when a state operator evicts by
