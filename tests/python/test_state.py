@@ -83,8 +83,7 @@ def test_tumbling_window_update_evicts_and_drops_late_rows():
     b0 = batch([0, 1, 2.5], [1, 2, 3])
     assert rows(a.process(b0, wm.batch_ms), "window") == rows([{"window": win(0, 2), "count": 2},
                                                                {"window": win(2, 4), "count": 1}], "window")
-    a.con.register("__b", b0)
-    wm.observe(a.con, "__b")
+    wm.observe(b0)
     wm.advance()
     assert wm.batch_ms == ms(1.5)
     # 0.5 falls in [0,2): its end (2) is past the watermark (1.5): not late; 4.5 opens [4,6)

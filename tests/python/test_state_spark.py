@@ -1,6 +1,9 @@
-"""Differential: the stateful queries of spark_probe_stateful.py on PySpark 4.3.0 (local[2]) and
-headwater's state operators fed the same micro-batches; the rows of every batch id must match, and
-so must the watermark each batch ran with (batchWatermarkMs) and the error classes headwater uses.
+"""Differential: the stateful queries of spark_probe_stateful.py on PySpark 4.3.0 (local[2]) and on
+headwater, twice: end to end through the DataFrame API (the same code, readStream -> transforms ->
+writeStream.foreachBatch, checkpointed) and through headwater's state operators fed the same
+micro-batches. Per batch id the rows must match (in order where the query sorts), and so must the
+watermarks of offsets/N and commits/N, the progress's eventTime and state row counts, and the
+errors of the operations refused at start().
 
 PySpark runs once for the module (the probe script, in a subprocess: its own JVM, gone after)."""
 
@@ -16,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import headwater
+from headwater import functions as F
 from headwater.errors import AnalysisException
 from headwater.state import Agg, StreamingAggregate, StreamingDeduplicate, Watermark, Window
 
@@ -27,6 +32,9 @@ BATCHES = 6
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory):
+    if os.environ.get("HW_STATEFUL_PROBE"):  # a probe output kept from an earlier run (iterating on headwater)
+        with open(os.environ["HW_STATEFUL_PROBE"]) as f:
+            return json.load(f)
     out = str(tmp_path_factory.mktemp("probe") / "probe.json")
     subprocess.run([sys.executable, os.path.join(HERE, "spark_probe_stateful.py"), out, str(BATCHES)],
                    check=True, timeout=900, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -47,6 +55,86 @@ def _norm(v):
 
 def _sorted(rows):
     return sorted((_norm(r) for r in rows), key=lambda r: json.dumps(r, sort_keys=True))
+
+
+# ---- end to end: the probe's own DataFrame code on headwater
+
+
+def _rate_of(session):
+    def rate():
+        return (session.readStream.format("rate-micro-batch").option("rowsPerBatch", 6)
+                .option("startTimestamp", 0).option("advanceMillisPerBatch", 1000).load())
+    return rate
+
+
+@pytest.fixture(scope="module")
+def hw_session():
+    s = headwater.session(**{"headwater.executor.mode": "inline", "spark.sql.session.timeZone": "UTC"})
+    yield s
+    for q in s.streams.active:
+        q.stop()
+
+
+@pytest.fixture(scope="module")
+def hw_runs(hw_session):
+    sys.path.insert(0, HERE)
+    from spark_probe_stateful import queries, record
+
+    out = {name: record(df, mode, BATCHES) for name, df, mode in queries(hw_session, F, _rate_of(hw_session))}
+    return json.loads(json.dumps(out, default=str, sort_keys=True))  # as the probe's JSON
+
+
+E2E = ["count_complete", "count_complete_sorted", "global_count_complete", "agg_update", "window_update",
+       "window_append", "sliding_append", "window_expr_update", "dedup", "dedup_watermark", "dedup_within",
+       "session_append", "session_complete", "join_inner", "join_left"]
+_COUNTS = ("numRowsTotal", "numRowsUpdated", "numRowsRemoved", "numRowsDroppedByWatermark")
+
+
+@pytest.mark.parametrize("name", E2E)
+def test_end_to_end_matches_spark(spark, hw_runs, name):
+    want, got = spark[name], hw_runs[name]
+    if name not in ("dedup",):  # dedup emits in batch 0 only; every other query emits later too
+        assert any(want["output"][str(b)] for b in range(1, BATCHES)), "an all-empty comparison proves nothing"
+    for b in map(str, range(BATCHES)):
+        if name.endswith("_sorted"):
+            assert [_norm(r) for r in got["output"][b]] == [_norm(r) for r in want["output"][b]], f"batch {b}"
+        else:
+            assert _sorted(got["output"][b]) == _sorted(want["output"][b]), f"batch {b}"
+        assert got["offsetsMeta"][b]["batchWatermarkMs"] == want["offsetsMeta"][b]["batchWatermarkMs"], f"batch {b}"
+        if not all(b in x for x in (want["commitsMeta"], got["commitsMeta"], want["progress"], got["progress"])):
+            continue  # the query was stopped between the sink and commits/N (either engine)
+        assert got["commitsMeta"][b] == want["commitsMeta"][b], f"batch {b}"
+        assert got["progress"][b]["eventTime"] == want["progress"][b]["eventTime"], f"batch {b}"
+        ops_want, ops_got = want["progress"][b]["stateOperators"], got["progress"][b]["stateOperators"]
+        assert [o["operatorName"] for o in ops_got] == [o["operatorName"] for o in ops_want]
+        for o_got, o_want in zip(ops_got, ops_want):
+            assert sorted(o_got) == sorted(o_want)  # Spark 4.3's keys
+            if name.endswith("_sorted"):
+                continue  # Spark reports 6 rows for 3 groups when a sort follows (doubled): not modelled
+            assert {k: o_got[k] for k in _COUNTS} == {k: o_want[k] for k in _COUNTS}, f"batch {b}"
+
+
+def test_offsets_conf_is_spark_43s(spark, hw_runs):
+    want = dict(spark["window_update"]["offsetsMeta"]["0"]["conf"])
+    got = dict(hw_runs["window_update"]["offsetsMeta"]["0"]["conf"])
+    assert got.pop("spark.sql.shuffle.partitions") == "200"  # Spark's default; the probe set 2
+    want.pop("spark.sql.shuffle.partitions")
+    assert got == want
+
+
+def test_refused_at_start_as_spark(spark, hw_session):
+    sys.path.insert(0, HERE)
+    from spark_probe_stateful import refused
+
+    for name, writer in refused(hw_session, F, _rate_of(hw_session)).items():
+        want = spark["errors"][name]
+        assert want is not None, name
+        with pytest.raises(AnalysisException) as e:
+            writer.start()
+        assert e.value.getErrorClass() == want["class"], name
+        ours = str(e.value).splitlines()[0]
+        assert ours[ours.index("] ") + 2 if ours.startswith("[") else 0:] in want["message"], name
+    assert not hw_session.streams.active
 
 
 def _inputs(spark):
@@ -72,9 +160,7 @@ def _run(op, inputs, spark_query, watermark=None, prep=lambda t: t):
         got[b] = op.process(t, watermark.batch_ms if watermark else 0).to_pylist()
         wms[b] = watermark.batch_ms if watermark else 0
         if watermark:
-            op.con.register("__t", t)
-            watermark.observe(op.con, "__t")
-            op.con.unregister("__t")
+            watermark.observe(t)
             watermark.advance()
         op.commit(b)
     for b in range(BATCHES):
@@ -157,9 +243,9 @@ def test_event_time_progress_matches(spark):
     for b in range(BATCHES):
         t = _with_k(inputs[b], 2)
         op.process(t, wm.batch_ms)
-        op.con.register("__t", t)
-        wm.observe(op.con, "__t")
-        op.con.unregister("__t")
+        wm.observe(t)
+        if str(b) not in spark["window_update"]["progress"]:
+            break  # stopped before its progress
         assert wm.event_time() == spark["window_update"]["progress"][str(b)]["eventTime"]
         want = spark["window_update"]["progress"][str(b)]["stateOperators"][0]
         assert (op.metrics()["numRowsTotal"], op.metrics()["numRowsUpdated"]) == \

@@ -109,3 +109,169 @@ def test_sigkill_then_restart_counts_each_row_once(tmp_path, kind):
             seen.setdefault(x["batch"], x["rows"])
         keys = sorted(k for rows in seen.values() for (k,) in rows)
         assert keys == list(range(7))
+
+
+def test_sigkill_harness_stateful_pipelines_exactly_once(tmp_path):
+    """tests/streaming_kill.py's stateful pipelines, short: a windowed count with a watermark (update)
+    and a deduplication, rate-micro-batch -> a transactional sink, killed by SIGKILL at random
+    points; after every kill the sinks hold the committed batches' exact answer."""
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import streaming_kill
+
+    lines = []
+    result = streaming_kill.run(8, seed=11, base=str(tmp_path), log=lines.append, pipelines=("agg", "dedup"))
+    assert len(lines) == 8 and result["kills"] + result["finished_before_kill"] == 8
+    assert result["kills"] >= 3
+    assert result["agg"] >= 48 * streaming_kill.ROWS and result["dedup"] >= 48 * streaming_kill.ROWS
+
+
+def test_watermark_carried_in_checkpoint_and_restored_on_restart(tmp_path):
+    """rate-micro-batch (6 rows a batch, 1 s apart) -> withWatermark(1 s) -> 2 s windows, append:
+    stopped after a few batches and restarted, the watermark goes on from the checkpoint (offsets/N
+    batchWatermarkMs, commits/N nextBatchWatermarkMs) and window [0, 2) comes out once, in batch 4,
+    as in one uninterrupted Spark run (spark_probe_stateful's window_append)."""
+    import json
+    import time
+
+    s = headwater.session(**{"headwater.executor.mode": "inline"})
+    ck = str(tmp_path / "ck")
+    got = {}
+
+    def run_until(n):
+        df = (s.readStream.format("rate-micro-batch").option("rowsPerBatch", 6).option("startTimestamp", 0)
+              .option("advanceMillisPerBatch", 1000).load().withWatermark("timestamp", "1 second")
+              .groupBy(F.window("timestamp", "2 seconds")).count())
+        q = df.writeStream.outputMode("append").option("checkpointLocation", ck).foreachBatch(
+            lambda b, i: got.setdefault(i, [(r["window"]["start"].second, r["count"]) for r in b.collect()])).start()
+        while len(got) < n:
+            assert q.exception() is None
+            time.sleep(0.01)
+        q.stop()
+
+    run_until(3)
+    run_until(7)
+    meta = {b: json.loads(open(os.path.join(ck, "offsets", str(b))).read().splitlines()[1])["batchWatermarkMs"]
+            for b in range(7)}
+    assert meta == {0: 0, 1: 0, 2: 0, 3: 1000, 4: 2000, 5: 3000, 6: 4000}
+    nxt = json.loads(open(os.path.join(ck, "commits", "3")).read().splitlines()[1])
+    assert nxt == {"nextBatchWatermarkMs": 2000}
+    assert [got[b] for b in range(7)] == [[], [], [], [], [(0, 12)], [], [(2, 12)]]
+
+
+def test_stream_static_join_reads_the_static_side_once_per_batch(tmp_path):
+    """As Spark 4.3 (tests/python/spark_probe_static_join.py: 4 reads for 4 batches): the static side of
+    a stream-static join is a plan re-run per micro-batch, so a Python source there is read per batch."""
+    import time
+
+    from headwater.datasource import DataSource, DataSourceReader
+
+    log = str(tmp_path / "reads")
+
+    class Static(DataSource):
+        @classmethod
+        def name(cls):
+            return "static_counted"
+
+        def schema(self):
+            return "value long, name string"
+
+        def reader(self, schema):
+            return Reader(self.options["log"])
+
+    class Reader(DataSourceReader):
+        def __init__(self, path):
+            self.path = path
+
+        def read(self, partition):
+            with open(self.path, "a") as f:
+                f.write("read\n")
+            yield (0, "zero")
+            yield (1, "one")
+
+    s = headwater.session(**{"headwater.executor.mode": "inline"})
+    s.dataSource.register(Static)
+    static = s.read.format("static_counted").option("log", log).load()
+    stream = s.readStream.format("rate-micro-batch").option("rowsPerBatch", 4).load()
+    seen = {}
+    q = stream.join(static, "value").writeStream.foreachBatch(
+        lambda b, i: seen.setdefault(i, sorted(tuple(r) for r in b.select("value", "name").collect()))).start()
+    while len(seen) < 4:
+        assert q.exception() is None
+        time.sleep(0.01)
+    q.stop()
+    assert seen[0] == [(0, "zero"), (1, "one")] and seen[1] == seen[2] == seen[3] == []
+    assert len(open(log).read().splitlines()) == len(q.recentProgress) >= 4
+
+
+def test_static_left_of_a_stream_join_is_refused_clearly(spark):
+    static = spark.createDataFrame([(0, "zero")], "value long, name string")
+    stream = spark.readStream.format("rate-micro-batch").load()
+    with pytest.raises(AnalysisException) as e:
+        static.join(stream, "value")
+    assert e.value.getErrorClass() == "HW_STATIC_STREAM_JOIN" and "stream.join(static" in str(e.value)
+
+
+def _nodata_source():
+    """A Python stream source with one batch: rows at 0 s, 5 s and 10 s (as spark_probe_nodata.py)."""
+    import datetime as dt
+
+    from headwater.datasource import DataSource, DataSourceStreamReader, InputPartition
+
+    class Src(DataSource):
+        @classmethod
+        def name(cls):
+            return "three_rows"
+
+        def schema(self):
+            return "ts timestamp, v long"
+
+        def streamReader(self, schema):
+            return Reader()
+
+    class Reader(DataSourceStreamReader):
+        def initialOffset(self):
+            return {"n": 0}
+
+        def latestOffset(self):
+            return {"n": 3}
+
+        def partitions(self, start, end):
+            return [InputPartition((start["n"], end["n"]))]
+
+        def read(self, partition):
+            for i in range(*partition.value):
+                yield (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=i * 5), i)
+
+    return Src
+
+
+@pytest.mark.parametrize("trigger", ["default", "availableNow"])
+def test_no_data_batch_when_the_watermark_moves(tmp_path, trigger):
+    """Spark 4.3 (tests/python/spark_probe_nodata.py): under the default trigger, batch 1 runs without
+    rows at watermark 9 s and emits windows [0,1) and [5,6); under availableNow no such batch runs."""
+    import time
+
+    s = headwater.session(**{"headwater.executor.mode": "inline"})
+    s.dataSource.register(_nodata_source())
+    got = {}
+    df = s.readStream.format("three_rows").load().withWatermark("ts", "1 second").groupBy(
+        F.window("ts", "1 second")).count()
+    w = df.writeStream.outputMode("append").option("checkpointLocation", str(tmp_path / "ck")).foreachBatch(
+        lambda b, i: got.setdefault(i, sorted((r["window"]["start"].second, r["count"]) for r in b.collect())))
+    if trigger == "availableNow":
+        w.trigger(availableNow=True).start().awaitTermination()
+        assert got == {0: []}
+        return
+    q = w.start()
+    deadline = time.monotonic() + 30
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # no third batch follows
+    q.stop()
+    assert got == {0: [], 1: [(0, 1), (5, 1)]}
+    assert [(p["batchId"], p["numInputRows"], p["eventTime"]["watermark"]) for p in q.recentProgress] == [
+        (0, 3, "1970-01-01T00:00:00.000Z"), (1, 0, "1970-01-01T00:00:09.000Z")]
+    offsets = [open(tmp_path / "ck" / "offsets" / str(b)).read().splitlines() for b in (0, 1)]
+    assert offsets[0][2:] == offsets[1][2:]  # the same source offsets

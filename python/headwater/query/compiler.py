@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import pyarrow as pa
 
+from headwater.errors import AnalysisException
 from headwater.query.expressions import Column, quote_ident
 from headwater.query.logical import (
     Aggregate,
@@ -53,6 +54,12 @@ class Decisions:
 
     pushed: Dict[PushKey, ScanUse] = field(default_factory=dict)
     agg_casts: Dict[int, Dict[int, str]] = field(default_factory=dict)
+
+
+def _is_window(c: Column, name: str = "window") -> bool:
+    """``functions.window(...)`` (maybe aliased): its SQL expands rows, so it cannot sit in a GROUP BY."""
+    c = c._args[0] if c._kind == "alias" else c
+    return c._kind == "func" and c._name == name and isinstance(c._value, tuple)
 
 
 def conjuncts(c: Column) -> List[Column]:
@@ -250,6 +257,14 @@ class Compiler:
         sql_of = self._resolver([child], [q])
         sql_of.agg_casts = self.decisions.agg_casts.get(id(node), {})  # Spark's result types (planner)
         keys = [k._sql(sql_of) for k in node.keys]
+        if any(_is_window(k, "session_window") for k in node.keys):
+            raise AnalysisException("Grouping a batch DataFrame by session_window() is not supported by headwater "
+                                    "yet (streaming aggregations support it).", "UNSUPPORTED_FEATURE")
+        windows = [i for i, k in enumerate(node.keys) if _is_window(k)]
+        if windows:  # window() is an unnest (a row per window): made a column below the GROUP BY
+            extra = ", ".join(f"{keys[i]} AS __hw_window{i}" for i in windows)
+            child_sql = f"SELECT {q}.*, {extra} FROM ({child_sql}) AS {q}"
+            keys = [f"{q}.__hw_window{i}" if i in windows else k for i, k in enumerate(keys)]
         cols = [f"{k} AS {quote_ident(a.sql)}" for k, a in zip(keys, node.output)]
         cols += [f"{e._sql(sql_of)} AS {quote_ident(a.sql)}" for e, a in zip(node.aggs, node.output[len(keys):])]
         group = f" GROUP BY {', '.join(keys)}" if keys else ""

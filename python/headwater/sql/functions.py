@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Union
 
-from headwater.errors import ParseException
+from headwater.errors import AnalysisException, ParseException
 from headwater.query.expressions import Column, _func, _lit, _to_column
+from headwater.state import SessionWindow, Window
 
 __all__ = [
     "abs", "asc", "avg", "coalesce", "col", "column", "concat", "count", "countDistinct", "count_distinct",
     "day", "dayofmonth", "desc", "expr", "lit", "lower", "max", "mean", "min", "month", "sum", "to_date",
-    "upper", "when", "year", "length", "trim", "isnull",
+    "upper", "when", "year", "length", "trim", "isnull", "window", "session_window",
 ]
 
 ColumnOrName = Union[Column, str]
@@ -180,3 +181,48 @@ def asc(c: ColumnOrName) -> Column:
 
 def desc(c: ColumnOrName) -> Column:
     return _to_column(c).desc()
+
+
+# ---- event time
+
+
+def window(timeColumn: ColumnOrName, windowDuration: str, slideDuration: str = None,
+           startTime: str = None) -> Column:
+    """Spark's event-time window: the struct ``window{start, end}`` of the window(s) ``timeColumn`` falls in,
+    aligned to the epoch plus ``startTime``. A tumbling window (no slide, or slide = duration) is one
+    value per row; a sliding one gives a row per window that holds the time (as Spark's Expand), and
+    rows whose time is NULL are left out (Spark's filter)."""
+    dur, step, offset = Window("", windowDuration, slideDuration, startTime).micros()
+    arg = _to_column(timeColumn)
+
+    def struct(ts: str, back: str) -> str:  # the window starting ``back`` microseconds before ``ts``
+        return (f"struct_pack(start := {ts} - to_microseconds({back}), "
+                f"\"end\" := {ts} - to_microseconds({back}) + to_microseconds({dur}::BIGINT))")
+
+    def render(ts: str) -> str:
+        off = f"((((epoch_us({ts}) - {offset}) % {step}) + {step}) % {step})"
+        n = -(-dur // step)
+        items = ", ".join(struct(ts, f"({off} + {k * step})") for k in range(n))
+        return f"unnest(list_filter([{items}], __w -> {ts} < __w.\"end\"))"
+
+    # _value marks the column as a window for the streaming groupBy and the compiler
+    return Column("func", name="window", args=[arg], render=render, label="window",
+                  value=("window", windowDuration, slideDuration, startTime, dur, step, offset))
+
+
+def session_window(timeColumn: ColumnOrName, gapDuration: str) -> Column:
+    """Spark's session window: per row the struct ``session_window{start, end}`` = [time, time + gap)
+    (rows whose time is NULL are left out); grouping by it on a stream merges the sessions of a key
+    whose intervals touch (``headwater.state.session``). A gap given as a Column is not supported."""
+    if not isinstance(gapDuration, str):
+        raise AnalysisException("session_window takes the gap as an interval string here (a Column gap is not "
+                                "supported by headwater).", "UNSUPPORTED_FEATURE")
+    gap = SessionWindow("", gapDuration).gap_us()
+    arg = _to_column(timeColumn)
+
+    def render(ts: str) -> str:
+        one = f"struct_pack(start := {ts}, \"end\" := {ts} + to_microseconds({gap}::BIGINT))"
+        return f"unnest(list_filter([{one}], __w -> __w.start IS NOT NULL))"
+
+    return Column("func", name="session_window", args=[arg], render=render, label="session_window",
+                  value=("session_window", gapDuration))

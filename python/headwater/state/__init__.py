@@ -6,10 +6,11 @@ returns the rows to emit, and commits its state as version N (the batch id) unde
 ``<checkpoint>/state/<operatorId>/``.
 """
 
-from headwater.state.aggregate import Agg, StreamingAggregate, Window
+from headwater.state.aggregate import Agg, SessionWindow, StreamingAggregate, Window
 from headwater.state.dedup import StreamingDeduplicate
+from headwater.state.session import StreamingSessionAggregate
 from headwater.state.store import StateStore
 from headwater.state.watermark import Watermark, parse_delay_ms
 
-__all__ = ["Agg", "StreamingAggregate", "Window", "StreamingDeduplicate", "StateStore", "Watermark",
+__all__ = ["Agg", "SessionWindow", "StreamingAggregate", "StreamingSessionAggregate", "Window", "StreamingDeduplicate", "StateStore", "Watermark",
            "parse_delay_ms"]

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from headwater import config
 from headwater.errors import AnalysisException
 from headwater.state.store import StateStore
 from headwater.state.watermark import parse_delay_ms
 
-__all__ = ["Agg", "Window", "StreamingAggregate", "MODES"]
+__all__ = ["Agg", "Window", "SessionWindow", "StreamingAggregate", "MODES"]
 
 MODES = ("append", "update", "complete")
 _FUNCS = ("count", "sum", "avg", "min", "max")
@@ -58,19 +60,46 @@ class Window:
     alias: str = "window"
 
     def micros(self) -> tuple:
+        """(duration, slide, start) in microseconds, checked as Spark checks them (the one home of
+        these rules: ``functions.window`` uses it too)."""
         dur = parse_delay_ms(self.duration) * 1000
-        slide = parse_delay_ms(self.slide) * 1000 if self.slide else dur
-        start = parse_delay_ms(self.start) * 1000 if self.start else 0
-        if dur <= 0 or slide <= 0:
-            raise AnalysisException(f"The window duration and slide must be positive: {self}.",
+        slide = parse_delay_ms(self.slide) * 1000 if self.slide is not None else dur
+        start = parse_delay_ms(self.start) * 1000 if self.start is not None else 0
+        if dur <= 0:
+            raise AnalysisException(f"The window duration ({self.duration}) must be greater than 0.",
+                                    "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+        if slide <= 0:
+            raise AnalysisException(f"The slide duration ({self.slide}) must be greater than 0.",
                                     "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
         if slide > dur:
             raise AnalysisException(f"The slide duration ({self.slide}) must be less than or equal to the "
-                                    f"windowDuration ({self.duration}).", "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
+                                    f"windowDuration ({self.duration}).",
+                                    "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
+        if not -slide < start < slide:
+            raise AnalysisException(f"The absolute value of start time ({self.start}) must be less than the "
+                                    f"slideDuration ({self.slide or self.duration}).",
+                                    "DATATYPE_MISMATCH.PARAMETER_CONSTRAINT_VIOLATION")
         return dur, slide, start
 
 
-Group = Union[str, Window]
+@dataclass(frozen=True)
+class SessionWindow:
+    """``session_window(column, gap)`` named ``alias`` (Spark: ``session_window``): an event opens
+    [t, t + gap); sessions of a key that touch (start <= the previous end) merge."""
+
+    column: str
+    gap: str
+    alias: str = "session_window"
+
+    def gap_us(self) -> int:
+        gap = parse_delay_ms(self.gap) * 1000
+        if gap <= 0:
+            raise AnalysisException(f"The session window gap ({self.gap}) must be greater than 0.",
+                                    "DATATYPE_MISMATCH.VALUE_OUT_OF_RANGE")
+        return gap
+
+
+Group = Union[str, Window, SessionWindow]
 
 
 class StreamingAggregate:
@@ -81,7 +110,8 @@ class StreamingAggregate:
     directory (state goes to ``<checkpoint>/state/<operator_id>/0``)."""
 
     def __init__(self, groups: Sequence[Group], aggs: Sequence[Agg], mode: str, *, event_time: Optional[str] = None,
-                 checkpoint: Optional[str] = None, operator_id: int = 0, conf: Any = None) -> None:
+                 checkpoint: Optional[str] = None, operator_id: int = 0, conf: Any = None,
+                 derived: Optional[Dict[str, str]] = None) -> None:
         import duckdb  # optional dependency: the state engine
 
         if mode not in MODES:
@@ -99,22 +129,28 @@ class StreamingAggregate:
             raise AnalysisException("Multiple time/session window expressions would result in a cartesian "
                                     "product of rows, therefore they are currently not supported.",
                                     "MULTIPLE_TIME_TRAVEL_SPEC")
-        self.keys = [g.alias if isinstance(g, Window) else g for g in self.groups]
+        self.keys = [g.alias if isinstance(g, (Window, SessionWindow)) else g for g in self.groups]
         self.evicts = event_time is not None and mode != "complete" and self._time_key() is not None
         if mode == "append" and not (event_time is not None and self._time_key() is not None):
             raise AnalysisException(
-                "Append output mode not supported when there are streaming aggregations on streaming "
-                "DataFrames/DataSets without watermark.", "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
-        self.con = duckdb.connect()
+                "Invalid streaming output mode: append. This output mode is not supported for streaming "
+                "aggregations without watermark on streaming DataFrames/DataSets.",
+                "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
+        self.con = duckdb.connect(config={"threads": config.get(conf, "headwater.streaming.stateThreads")})
+        # key columns computed from the input (name -> DuckDB SQL over its columns), e.g. "(value % 100)":
+        # a view over the batch, so the query's stateless part needs no DuckDB pass of its own
+        self.derived = dict(derived or {})
+        self._view = False
         self.path = os.path.join(checkpoint, "state", str(operator_id), "0") if checkpoint else None
         self.conf = conf
         self.store: Optional[StateStore] = None
         self.loaded: Optional[int] = None
         self.updated = self.removed = self.dropped = 0
+        self.updates_ms = self.removals_ms = 0  # the last batch's times (progress report)
 
     # -- the group that carries event time: the window over the watermarked column, or that column
     def _time_key(self) -> Optional[str]:
-        for w in self.windows:
+        for w in self.windows + [g for g in self.groups if isinstance(g, SessionWindow)]:
             if w.column == self.event_time:
                 return f"{_q(w.alias)}.end"
         return _q(self.event_time) if self.event_time in self.keys else None
@@ -139,6 +175,25 @@ class StreamingAggregate:
             else:
                 out.append((f"__b{i}", f"{a.func}({c})", a.func, types[a.column]))
         return out
+
+    def _bind(self, batch: Any) -> None:
+        """The batch as ``__in`` (with the derived key columns)."""
+        if not self.derived:
+            self.con.register("__in", batch)
+            return
+        self.con.register("__raw", batch)
+        if not self._view:
+            cols = ", ".join(f"{sql} AS {_q(name)}" for name, sql in self.derived.items())
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW __in AS SELECT *, {cols} FROM __raw")
+            self._view = True
+
+    def _unbind(self) -> None:
+        self.con.unregister("__raw" if self.derived else "__in")
+
+    def _merged(self) -> str:
+        """The buffers of several partial rows of one group, merged (a SELECT list)."""
+        return ", ".join((f"CAST(sum({n}) AS {t}) AS {n}" if m == "sum" else f"{m}({n}) AS {n}")
+                         for n, _, m, t in self.bufs)
 
     def _finals(self) -> List[str]:
         out = []
@@ -180,10 +235,10 @@ class StreamingAggregate:
     def _ensure(self, batch: Any) -> None:
         if self.store is not None:
             return
-        self.con.register("__in", batch.slice(0, 0))
+        self._bind(batch.slice(0, 0))
         types = {r[0]: r[1] for r in self.con.execute("DESCRIBE __in").fetchall()}
         for k in self.groups:
-            name = k.column if isinstance(k, Window) else k
+            name = k.column if isinstance(k, (Window, SessionWindow)) else k
             if name not in types:
                 raise AnalysisException(f"A column or function parameter with name `{name}` cannot be resolved.",
                                         "UNRESOLVED_COLUMN.WITH_SUGGESTION")
@@ -206,7 +261,7 @@ class StreamingAggregate:
             self.partial = (f"SELECT {', '.join(self._group_exprs() + bufs)} "
                             f"FROM {self._source()}" + (f" GROUP BY ALL" if self.groups else ""))
         self.con.execute(f"CREATE TABLE state AS {self.partial} LIMIT 0")
-        self.con.unregister("__in")
+        self._unbind()
         self.store = StateStore(self.con, self.path, self.keys, self.conf)
 
     def load(self, version: Optional[int], schema_batch: Any) -> None:
@@ -219,42 +274,45 @@ class StreamingAggregate:
     def process(self, batch: Any, watermark_ms: int = 0) -> Any:
         """Fold one micro-batch (a pyarrow Table) into the state; the rows to emit (a pyarrow Table)."""
         self._ensure(batch)
+        started = time.monotonic()
         con = self.con
-        con.register("__in", batch)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS {self.partial}")
+        self._bind(batch)
+        try:  # (DuckDB returns the row count of CREATE TABLE AS, INSERT and DELETE: no count queries)
+            parts = con.execute(f"CREATE OR REPLACE TEMP TABLE __part AS {self.partial}").fetchone()[0]
         finally:
-            con.unregister("__in")
+            self._unbind()
         tk = self._time_key()
         wm_us = int(watermark_ms) * 1000
         self.dropped = 0
         if self.event_time is not None and tk is not None:
-            before = con.execute("SELECT count(*) FROM __part").fetchone()[0]
-            con.execute(f"DELETE FROM __part WHERE epoch_us({tk}) <= {wm_us}")
-            self.dropped = before - con.execute("SELECT count(*) FROM __part").fetchone()[0]
+            self.dropped = con.execute(f"DELETE FROM __part WHERE epoch_us({tk}) <= {wm_us}").fetchone()[0]
+            parts -= self.dropped
         keys = ", ".join(_q(k) for k in self.keys)
-        merged = ", ".join((f"CAST(sum({n}) AS {t}) AS {n}" if m == "sum" else f"{m}({n}) AS {n}")
-                           for n, _, m, t in self.bufs)
+        merged = self._merged()
         sel = f"{keys}, {merged}" if keys else merged
         grp = f" GROUP BY {keys}" if keys else ""
         # groups not in this batch stay as they are; the ones in it are merged and replaced
         m = self.store.key_match("__part", "state")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __changed AS SELECT {sel} FROM "
-                    f"(SELECT * FROM state WHERE EXISTS (SELECT 1 FROM __part WHERE {m}) "
-                    f"UNION ALL SELECT * FROM __part){grp}")
-        if not self.keys:  # a global aggregate has one row, even before any input
-            if con.execute("SELECT count(*) FROM __part").fetchone()[0] == 0:
-                con.execute("DELETE FROM __changed")
+        self.updated = con.execute(f"CREATE OR REPLACE TEMP TABLE __changed AS SELECT {sel} FROM "
+                                   f"(SELECT * FROM state WHERE EXISTS (SELECT 1 FROM __part WHERE {m}) "
+                                   f"UNION ALL SELECT * FROM __part){grp}").fetchone()[0]
+        if not self.keys and parts == 0:  # a global aggregate has one row, even before any input
+            con.execute("DELETE FROM __changed")
+            self.updated = 0
         m2 = self.store.key_match("__changed", "state")
         con.execute(f"DELETE FROM state WHERE EXISTS (SELECT 1 FROM __changed WHERE {m2})")
         con.execute("INSERT INTO state SELECT * FROM __changed")
+        evicting = time.monotonic()
+        self.removed = 0
         if self.evicts:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state WHERE epoch_us({tk}) <= {wm_us}")
-            con.execute(f"DELETE FROM state WHERE epoch_us({tk}) <= {wm_us}")
+            self.removed = con.execute(f"CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state "
+                                       f"WHERE epoch_us({tk}) <= {wm_us}").fetchone()[0]
+            if self.removed:
+                con.execute(f"DELETE FROM state WHERE epoch_us({tk}) <= {wm_us}")
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state LIMIT 0")
-        self.updated = con.execute("SELECT count(*) FROM __changed").fetchone()[0]
-        self.removed = con.execute("SELECT count(*) FROM __removed").fetchone()[0]
+        self.updates_ms = int((evicting - started) * 1000)
+        self.removals_ms = int((time.monotonic() - evicting) * 1000)
         out_from = {"complete": "state", "update": "__changed", "append": "__removed"}[self.mode]
         if self.mode == "complete" and not self.keys and con.execute("SELECT count(*) FROM state").fetchone()[0] == 0:
             # Spark's global aggregate over no rows yet: one row (count 0, others null)
@@ -270,16 +328,10 @@ class StreamingAggregate:
 
     def metrics(self) -> Dict[str, Any]:
         """This operator's entry of ``stateOperators`` in the progress report."""
-        return {
-            "operatorName": "stateStoreSave",
-            "numRowsTotal": self.store.rows() if self.store else 0,
-            "numRowsUpdated": self.updated,
-            "numRowsRemoved": self.removed,
-            "numRowsDroppedByWatermark": self.dropped,
-            "memoryUsedBytes": self.store.memory_bytes() if self.store else 0,
-            "numShufflePartitions": 1,
-            "numStateStoreInstances": 1,
-        }
+        if self.store is None:
+            return {}
+        return self.store.metrics("stateStoreSave", self.updated, self.removed, self.dropped,
+                                  self.updates_ms, self.removals_ms)
 
     def close(self) -> None:
         self.con.close()

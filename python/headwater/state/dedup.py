@@ -10,8 +10,10 @@ its first event time plus the watermark's delay has passed the watermark.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Dict, Optional, Sequence
 
+from headwater import config
 from headwater.errors import AnalysisException
 from headwater.state.store import StateStore
 
@@ -37,11 +39,17 @@ class StreamingDeduplicate:
         self.event_time = event_time
         self.delay_ms = int(delay_ms)
         self.within = within_watermark
-        self.con = duckdb.connect()
+        self.con = duckdb.connect(config={"threads": config.get(conf, "headwater.streaming.stateThreads")})
         self.path = os.path.join(checkpoint, "state", str(operator_id), "0") if checkpoint else None
         self.conf = conf
         self.store: Optional[StateStore] = None
         self.updated = self.removed = self.dropped = 0
+        self.updates_ms = self.removals_ms = 0  # the last batch's times (progress report)
+
+    @property
+    def evicts(self) -> bool:
+        """State leaves by event time (within the watermark, or the event time is a key)."""
+        return self.within or (self.event_time is not None and (self.given is None or self.event_time in self.given))
 
     def _ensure(self, batch: Any) -> None:
         if self.store is not None:
@@ -68,6 +76,7 @@ class StreamingDeduplicate:
 
         self._ensure(batch)
         con = self.con
+        started = time.monotonic()
         keys = ", ".join(_q(k) for k in self.keys)
         pos = batch.append_column("__pos", pa.array(numpy.arange(batch.num_rows, dtype=numpy.int64)))
         con.register("__in", pos)
@@ -89,11 +98,14 @@ class StreamingDeduplicate:
             evict = f"__exp <= {int(watermark_ms)}"
         elif self.event_time is not None and self.event_time in self.keys:
             evict = f"epoch_ms({_q(self.event_time)}) <= {int(watermark_ms)}"
+        evicting = time.monotonic()
         if evict:
             con.execute(f"CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state WHERE {evict}")
             con.execute(f"DELETE FROM state WHERE {evict}")
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE __removed AS SELECT * FROM state LIMIT 0")
+        self.updates_ms = int((evicting - started) * 1000)
+        self.removals_ms = int((time.monotonic() - evicting) * 1000)
         self.updated = con.execute("SELECT count(*) FROM __changed").fetchone()[0]
         self.removed = con.execute("SELECT count(*) FROM __removed").fetchone()[0]
         # the input's own schema (DuckDB would name the time zone its own way)
@@ -103,16 +115,11 @@ class StreamingDeduplicate:
         self.store.commit(batch_id, "__changed", "__removed")
 
     def metrics(self) -> Dict[str, Any]:
-        return {
-            "operatorName": "dedupeWithinWatermark" if self.within else "dedupe",
-            "numRowsTotal": self.store.rows() if self.store else 0,
-            "numRowsUpdated": self.updated,
-            "numRowsRemoved": self.removed,
-            "numRowsDroppedByWatermark": self.dropped,
-            "memoryUsedBytes": self.store.memory_bytes() if self.store else 0,
-            "numShufflePartitions": 1,
-            "numStateStoreInstances": 1,
-        }
+        """This operator's entry of ``stateOperators`` in the progress report."""
+        if self.store is None:
+            return {}
+        return self.store.metrics("dedupeWithinWatermark" if self.within else "dedupe", self.updated, self.removed, self.dropped,
+                                  self.updates_ms, self.removals_ms)
 
     def close(self) -> None:
         self.con.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 from headwater import config
@@ -39,6 +40,8 @@ class StateStore:
         self.keys = list(keys)
         self.retain = config.get(conf, "spark.sql.streaming.minBatchesToRetain")
         self.snapshot_every = max(1, config.get(conf, "spark.sql.streaming.stateStore.minDeltasForSnapshot"))
+        self._width: Optional[int] = None  # bytes per state row (memory_bytes)
+        self.commit_ms = 0  # the last commit's time (commitTimeMs)
         if path:
             os.makedirs(path, exist_ok=True)
 
@@ -89,11 +92,13 @@ class StateStore:
         ``state``: the rows upserted and the rows dropped by this batch."""
         if not self.path:
             return
+        started = time.monotonic()
         self._copy(f"SELECT *, false AS __del FROM {changed} UNION ALL SELECT *, true AS __del FROM {removed}",
                    self._file(version, "delta"))
         if version % self.snapshot_every == 0 and version > 0:
             self._copy("SELECT * FROM state", self._file(version, "snapshot"))
         self._cleanup(version)
+        self.commit_ms = int((time.monotonic() - started) * 1000)
 
     def _copy(self, query: str, file: str) -> None:
         tmp = file + ".tmp"
@@ -116,9 +121,51 @@ class StateStore:
     def _file(self, version: int, kind: str) -> str:
         return os.path.join(self.path or "", f"{version}.{kind}.parquet")
 
+    def metrics(self, name: str, updated: int, removed: int, dropped: int, updates_ms: int, removals_ms: int) -> dict:
+        """The operator's entry of the progress report's ``stateOperators``, keys as Spark 4.3's (its
+        ``customMetrics`` are its state store provider's: none here). One instance: DuckDB holds the
+        state in one table, where Spark has one store per shuffle partition."""
+        return {
+            "operatorName": name, "numRowsTotal": self.rows(), "numRowsUpdated": updated,
+            "allUpdatesTimeMs": updates_ms, "numRowsRemoved": removed, "allRemovalsTimeMs": removals_ms,
+            "commitTimeMs": self.commit_ms, "memoryUsedBytes": self.memory_bytes(),
+            "numRowsDroppedByWatermark": dropped, "numShufflePartitions": 1, "numStateStoreInstances": 1,
+            "customMetrics": {},
+        }
+
     def rows(self) -> int:
         return self.con.execute("SELECT count(*) FROM state").fetchone()[0]
 
     def memory_bytes(self) -> int:
-        """The state's size as Arrow (what holding it costs): it follows the live keys."""
-        return int(self.con.execute("SELECT * FROM state").to_arrow_table().nbytes)
+        """The state's size without reading it: rows (DuckDB keeps the count) times the row's width in
+        DuckDB's vectors (fixed-width values, 16-byte string headers; long strings' heap not counted).
+        It follows the live keys, not the rows seen."""
+        if self._width is None:
+            types = [r[1] for r in self.con.execute("DESCRIBE state").fetchall()]
+            self._width = sum(_width(t) for t in types)
+        return self.rows() * self._width
+
+
+_FIXED = {"BOOLEAN": 1, "TINYINT": 1, "SMALLINT": 2, "INTEGER": 4, "BIGINT": 8, "HUGEINT": 16, "FLOAT": 4,
+          "DOUBLE": 8, "DATE": 4, "TIME": 8, "TIMESTAMP": 8, "TIMESTAMP WITH TIME ZONE": 8, "INTERVAL": 16,
+          "UUID": 16}
+
+
+def _width(type_name: str) -> int:
+    """Bytes of one value of a DuckDB type in a vector (a struct: its fields'), plus its validity bit."""
+    t = type_name.upper()
+    if t.startswith("STRUCT("):
+        inner = t[len("STRUCT("):-1]
+        depth, field, total = 0, "", 0
+        for ch in inner + ",":
+            if ch == "," and depth == 0:
+                total += _width(field.strip().split(" ", 1)[1])
+                field = ""
+                continue
+            depth += ch == "("
+            depth -= ch == ")"
+            field += ch
+        return total
+    if t.startswith("DECIMAL"):
+        return 16
+    return _FIXED.get(t, 16) + 1  # 16: a string / blob / list header

@@ -61,13 +61,17 @@ class Watermark:
     def restore(self, batch_watermark_ms: int) -> None:
         self.batch_ms = self.next_ms = int(batch_watermark_ms)
 
-    def observe(self, con: Any, table: str) -> None:
-        """Read the batch's event-time min/max/avg (in DuckDB) and move the next watermark."""
-        c = '"' + self.column.replace('"', '""') + '"'
-        row = con.execute(f"SELECT min(epoch_ms({c})), max(epoch_ms({c})), avg(epoch_ms({c})), count({c}) "
-                          f"FROM {table}").fetchone()
-        if row[3]:
-            self.stats = {"min": int(row[0]), "max": int(row[1]), "avg": int(round(row[2]))}
+    def observe(self, table: Any) -> None:
+        """Read the batch's event-time min/max/avg (a pyarrow Table, Arrow compute in C) and move the
+        next watermark."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        col = table.column(self.column)
+        ms = col.cast(pa.timestamp("ms", col.type.tz), safe=False).cast(pa.int64())
+        if ms.null_count < len(ms):
+            lo_hi = pc.min_max(ms).as_py()
+            self.stats = {"min": lo_hi["min"], "max": lo_hi["max"], "avg": int(round(pc.mean(ms).as_py()))}
             self.next_ms = max(self.next_ms, self.stats["max"] - self.delay_ms)
         else:
             self.stats = None

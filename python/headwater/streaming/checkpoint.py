@@ -22,18 +22,27 @@ from headwater.errors import AnalysisException
 
 __all__ = ["Checkpoint"]
 
-#: The conf Spark writes into each offsets file (values as Spark 4.3 writes for a Python source).
+#: The conf Spark 4.3 writes into each offsets file (its values for a Python source; shuffle partitions:
+#: Spark's default).
 _SPARK_CONF = {
+    "spark.sql.dropDuplicates.deterministicKeyOrder.enabled": "true",
+    "spark.sql.function.protobufExtensions.enabled": "false",
+    "spark.sql.optimizer.pruneFiltersCanPruneStreamingSubplan": "false",
+    "spark.sql.shuffle.partitions": "200",
+    "spark.sql.streaming.aggregation.stateFormatVersion": "2",
+    "spark.sql.streaming.flatMapGroupsWithState.stateFormatVersion": "2",
+    "spark.sql.streaming.join.stateFormatVersion": "2",
+    "spark.sql.streaming.multipleWatermarkPolicy": "min",
+    "spark.sql.streaming.queryEvolution.enableSourceEvolution": "false",
+    "spark.sql.streaming.stateStore.compression.codec": "lz4",
+    "spark.sql.streaming.stateStore.encodingFormat": "unsaferow",
     "spark.sql.streaming.stateStore.providerClass":
         "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider",
-    "spark.sql.streaming.join.stateFormatVersion": "2",
-    "spark.sql.streaming.stateStore.compression.codec": "lz4",
     "spark.sql.streaming.stateStore.rocksdb.formatVersion": "5",
+    "spark.sql.streaming.stateStore.rocksdb.mergeOperatorVersion": "2",
+    "spark.sql.streaming.stateStore.rowChecksum.enabled": "false",
+    "spark.sql.streaming.statefulOperator.alwaysNullableOutput.enabled": "true",
     "spark.sql.streaming.statefulOperator.useStrictDistribution": "true",
-    "spark.sql.streaming.flatMapGroupsWithState.stateFormatVersion": "2",
-    "spark.sql.streaming.multipleWatermarkPolicy": "min",
-    "spark.sql.streaming.aggregation.stateFormatVersion": "2",
-    "spark.sql.shuffle.partitions": "200",
 }
 
 
@@ -125,11 +134,17 @@ class Checkpoint:
         return ids[-1] if ids else None
 
     def write_offsets(self, batch_id: int, offsets: List[Optional[str]], timestamp_ms: int,
-                      conf: Optional[Dict[str, Any]] = None) -> None:
-        meta = {"batchWatermarkMs": 0, "batchTimestampMs": timestamp_ms, "conf": conf or _SPARK_CONF}
+                      conf: Optional[Dict[str, Any]] = None, watermark_ms: int = 0) -> None:
+        meta = {"batchWatermarkMs": watermark_ms, "batchTimestampMs": timestamp_ms, "conf": conf or _SPARK_CONF}
         lines = ["v1", json.dumps(meta, separators=(",", ":"))] + ["-" if o is None else o for o in offsets]
         _write_once(os.path.join(self.root, "offsets", str(batch_id)), "\n".join(lines))
 
-    def write_commit(self, batch_id: int) -> None:
+    def write_commit(self, batch_id: int, watermark_ms: int = 0) -> None:
         _write_once(os.path.join(self.root, "commits", str(batch_id)),
-                    "v1\n" + json.dumps({"nextBatchWatermarkMs": 0}, separators=(",", ":")))
+                    "v1\n" + json.dumps({"nextBatchWatermarkMs": watermark_ms}, separators=(",", ":")))
+
+    def metadata(self, kind: str, batch_id: int) -> Dict[str, Any]:
+        """The JSON line of ``offsets/N`` or ``commits/N`` (the watermarks a restart resumes with)."""
+        with open(os.path.join(self.root, kind, str(batch_id)), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        return json.loads(lines[1]) if len(lines) > 1 else {}

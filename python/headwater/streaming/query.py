@@ -61,8 +61,11 @@ class StreamingQuery:
     """A running streaming query (Spark's ``StreamingQuery``)."""
 
     def __init__(self, manager: "StreamingQueryManager", sources: List[Any], build: Callable[[List[pa.Table]], Any],
-                 sink: Any, checkpoint: Optional[str], trigger: Dict[str, Any], name: Optional[str]) -> None:
+                 sink: Any, checkpoint: Optional[str], trigger: Dict[str, Any], name: Optional[str],
+                 stateful: Any = None) -> None:
         self._manager, self._sources, self._build, self._sink = manager, sources, build, sink
+        # watermark and state operators (streaming/stateful.StatefulRun), None for a stateless query
+        self._stateful = stateful
         self._trigger, self._name = trigger, name
         self._ckpt = Checkpoint(checkpoint) if checkpoint else None
         self._id = self._ckpt.id if self._ckpt else str(uuid.uuid4())
@@ -172,6 +175,8 @@ class StreamingQuery:
                     failed = failed or e
             if self._ckpt is not None:
                 self._ckpt.close()
+            if self._stateful is not None:
+                self._stateful.close()
             if failed is not None:
                 error_class = getattr(failed, "error_class", None) or getattr(failed, "getErrorClass", lambda: None)()
                 tb = "".join(traceback.format_exception(failed))
@@ -199,6 +204,8 @@ class StreamingQuery:
         starts = [s.initial_offset() for s in self._sources]
         batch_id = 0
         last = ck.last_offsets() if ck else None
+        if self._stateful is not None:
+            self._stateful.restore(ck)
         if last is not None:
             last_id, ends = last
             prev = ck.offsets(last_id - 1) if last_id > 0 else starts
@@ -207,7 +214,7 @@ class StreamingQuery:
                     for s, end in zip(self._sources, prev):
                         s.commit(end)
                 self._run_batch(last_id, prev, ends, replay=True)
-                ck.write_commit(last_id)
+                self._commit(last_id)
                 if one_batch:
                     return
             starts, batch_id = ends, last_id + 1
@@ -217,6 +224,9 @@ class StreamingQuery:
             check_start = started
             ends = [s.latest_offset(st) for s, st in zip(self._sources, starts)]
             has_data = any(e != st for e, st in zip(ends, starts))
+            if not has_data and self._no_data_batch(batch_id, starts):
+                batch_id += 1
+                continue
             if not has_data:
                 with self._cond:
                     self._idle_since_check = check_start
@@ -228,17 +238,37 @@ class StreamingQuery:
                 self._stop.wait(max(poll, self._trigger.get("processingTime", 0) / 1000.0))
                 continue
             if ck is not None:
-                ck.write_offsets(batch_id, ends, int(time.time() * 1000))
+                ck.write_offsets(batch_id, ends, int(time.time() * 1000),
+                                 watermark_ms=self._stateful.batch_ms if self._stateful else 0)
                 if batch_id > 0:
                     for s, st in zip(self._sources, starts):
                         s.commit(st)
             self._run_batch(batch_id, starts, ends, replay=False, started=started)
-            if ck is not None:
-                ck.write_commit(batch_id)
+            self._commit(batch_id)
             starts, batch_id = ends, batch_id + 1
             if one_batch:
                 break
             self._wait_trigger(started)
+
+    def _no_data_batch(self, batch_id: int, offsets: List[str]) -> bool:
+        """Spark's no-data batch (streaming/stateful.py decides): the same offsets again, no rows read,
+        so a state operator sees the new watermark and evicts (append mode emits the closed windows)."""
+        if self._stateful is None or not self._stateful.wants_no_data_batch():
+            return False
+        if self._trigger.get("availableNow") or self._trigger.get("once"):
+            return False  # Spark 4.3 runs none under these triggers (tests/python/spark_probe_nodata.py)
+        if self._ckpt is not None:
+            self._ckpt.write_offsets(batch_id, offsets, int(time.time() * 1000), watermark_ms=self._stateful.batch_ms)
+        self._run_batch(batch_id, offsets, offsets, replay=False)
+        self._commit(batch_id)
+        return True
+
+    def _commit(self, batch_id: int) -> None:
+        """``commits/N`` with the watermark the next batch runs with (Spark's nextBatchWatermarkMs)."""
+        if self._ckpt is not None:
+            self._ckpt.write_commit(batch_id, self._stateful.next_ms if self._stateful else 0)
+        if self._stateful is not None:
+            self._stateful.advance()
 
     def _run_batch(self, batch_id: int, starts: List[str], ends: List[str], replay: bool,
                    started: Optional[float] = None) -> None:
@@ -246,7 +276,8 @@ class StreamingQuery:
         self._batch_id = batch_id
         self._status = {"message": "Processing new data", "isDataAvailable": True, "isTriggerActive": True}
         t0 = time.monotonic()
-        tables = [s.read_batch(st, e) for s, st, e in zip(self._sources, starts, ends)]
+        tables = [s.read_batch(st, e) if st != e else s.empty_batch()  # (a no-data batch reads nothing)
+                  for s, st, e in zip(self._sources, starts, ends)]
         t1 = time.monotonic()
         df, table = self._build(tables)
         self._sink.add_batch(batch_id, df, table)
@@ -263,7 +294,8 @@ class StreamingQuery:
             "durationMs": {"addBatch": int((t2 - t1) * 1000), "getBatch": int((t1 - t0) * 1000),
                            "latestOffset": int((t0 - started) * 1000), "queryPlanning": 0,
                            "triggerExecution": int(total), "walCommit": 0, "commitOffsets": 0},
-            "eventTime": {}, "stateOperators": [],
+            "eventTime": self._stateful.event_time() if self._stateful else {},
+            "stateOperators": self._stateful.state_operators() if self._stateful else [],
             # as Spark's progress: offsets as their JSON text, no start for the first batch
             "sources": [{"description": s.description, "startOffset": "null" if batch_id == 0 else st,
                          "endOffset": e, "latestOffset": s.latest_reported or "null", "numInputRows": n,

@@ -18,15 +18,18 @@ from headwater.schema import to_arrow_schema
 from headwater.streaming.query import StreamingQuery
 from headwater.streaming.sink import make_sink
 from headwater.streaming.source import StreamPlan, StreamSource
-from headwater.streaming.stateful import StreamingGroupedData, make_operator
+from headwater.state import parse_delay_ms
+from headwater.streaming.stateful import (StatefulRun, StreamingGroupedData, join_kind, make_operator, tree_nodes,
+                                          watermark_of)
 
 __all__ = ["DataStreamReader", "DataStreamWriter", "StreamingDataFrame"]
 
 _STATELESS = ("select", "selectExpr", "filter", "where", "withColumn", "withColumns", "withColumnRenamed",
               "drop", "alias")
 _BATCH_ONLY = ("collect", "count", "show", "toArrow", "toPandas", "toPolars", "take", "head", "first", "isEmpty",
-               "__arrow_c_stream__", "cache", "persist", "write", "limit", "orderBy", "sort", "groupBy", "agg",
-               "distinct", "join", "crossJoin", "repartition")
+               "__arrow_c_stream__", "cache", "persist", "write", "limit", "groupBy", "agg",
+               "distinct", "crossJoin", "repartition")
+_AT_START = ("sort", "orderBy")  # recorded; refused or run when the query starts (streaming/stateful.py)
 
 
 def _not_batch(op: str) -> AnalysisException:
@@ -54,23 +57,41 @@ class StreamingDataFrame:
         node = self._node if node is None else node
         if isinstance(node, _Leaf):
             return [node]
-        if node[0] == "union":
+        if node[0] in ("union", "streamjoin"):
             return self._leaves(node[1]) + self._leaves(node[2])
         return self._leaves(node[1])
 
-    def _apply(self, tables: List[pa.Table], node: Any = None) -> Any:
-        """The batch DataFrame of one micro-batch: the tree over the sources' tables (in leaf order)."""
+    def _apply(self, tables: List[pa.Table], node: Any = None, stateful: Optional[Callable[[Any], Any]] = None) -> Any:
+        """The batch DataFrame of one micro-batch: the tree over the sources' tables (in leaf order);
+        ``stateful`` runs the state operator on its input's Arrow (None: the output's schema only,
+        from the operator over the empty input)."""
         node = self._node if node is None else node
         if isinstance(node, _Leaf):
             return self._spark.createDataFrame(tables.pop(0))
         if node[0] == "union":
-            left = self._apply(tables, node[1])
-            return left.union(self._apply(tables, node[2]))
-        if node[0] == "stateful":  # the schema only: the operator's output over the empty input
-            empty = self._apply(tables, node[1]).toArrow()
-            return self._spark.createDataFrame(make_operator(node[2], "update", None, None).process(empty))
+            left = self._apply(tables, node[1], stateful)
+            return left.union(self._apply(tables, node[2], stateful))
+        if node[0] == "watermark":  # event time is the loop's business; the rows pass
+            return self._apply(tables, node[1], stateful)
+        if node[0] == "streamjoin":  # refused at start(); its schema is the two sides' join
+            left = self._apply(tables, node[1], stateful)
+            return left.join(self._apply(tables, node[2], stateful), *node[4][0], **node[4][1])
+        if node[0] == "stateful":
+            below = node[1]
+            while isinstance(below, tuple) and below[0] == "watermark":
+                below = below[1]
+            # the operator's input as Arrow: a source's batch itself when nothing runs before it
+            rows = tables.pop(0) if isinstance(below, _Leaf) else self._apply(tables, node[1], stateful).toArrow()
+            if stateful is not None:
+                return stateful(rows)
+            mode = "complete" if node[2][0] == "aggregate" else "append"  # any mode the operator takes
+            op = make_operator(node[2], mode, None, None, watermark_of(node[1]))
+            try:
+                return self._spark.createDataFrame(op.process(rows))
+            finally:
+                op.close()
         _, parent, name, args, kwargs = node
-        return getattr(self._apply(tables, parent), name)(*args, **kwargs)
+        return getattr(self._apply(tables, parent, stateful), name)(*args, **kwargs)
 
     def _empty(self) -> Any:
         return self._apply([pa.Table.from_batches([], to_arrow_schema(leaf.plan.core_schema))
@@ -82,7 +103,7 @@ class StreamingDataFrame:
         return out
 
     def __getattr__(self, name: str) -> Any:
-        if name in _STATELESS:
+        if name in _STATELESS or name in _AT_START:
             return lambda *a, **k: self._op(name, *a, **k)
         if name in _BATCH_ONLY:
             raise _not_batch(name)
@@ -96,7 +117,7 @@ class StreamingDataFrame:
     # ---- the stateful tail (headwater.streaming.stateful)
 
     def _stateful(self, spec: Tuple) -> "StreamingDataFrame":
-        if isinstance(self._node, tuple) and self._node[0] == "stateful":
+        if any(isinstance(n, tuple) and n[0] == "stateful" for n in tree_nodes(self._node)):
             raise AnalysisException("Multiple streaming aggregations or deduplications are not supported here.",
                                     "UNSUPPORTED_FEATURE")
         out = StreamingDataFrame(self._spark, ("stateful", self._node, spec))
@@ -105,14 +126,49 @@ class StreamingDataFrame:
 
     def groupBy(self, *cols: Any) -> StreamingGroupedData:
         names = [c for c in cols[0]] if len(cols) == 1 and isinstance(cols[0], (list, tuple)) else list(cols)
-        return StreamingGroupedData(self, [c if isinstance(c, str) else c._name for c in names])
+        return StreamingGroupedData(self, names)
 
     groupby = groupBy
 
     def dropDuplicates(self, subset: Optional[List[str]] = None) -> "StreamingDataFrame":
-        return self._stateful(("dedup", list(subset) if subset is not None else None))
+        return self._stateful(("dedup", list(subset) if subset is not None else None, False))
 
     drop_duplicates = dropDuplicates
+
+    def distinct(self) -> "StreamingDataFrame":
+        return self.dropDuplicates()
+
+    def dropDuplicatesWithinWatermark(self, subset: Optional[List[str]] = None) -> "StreamingDataFrame":
+        if watermark_of(self._node) is None:
+            raise AnalysisException("dropDuplicatesWithinWatermark is not supported on streaming DataFrames/DataSets "
+                                    "without watermark.", "UNSUPPORTED_FEATURE")
+        return self._stateful(("dedup", list(subset) if subset is not None else None, True))
+
+    def withWatermark(self, eventTime: str, delayThreshold: str) -> "StreamingDataFrame":
+        """Spark's event-time watermark: ``delayThreshold`` behind the newest ``eventTime`` seen."""
+        if not isinstance(eventTime, str) or not isinstance(delayThreshold, str):
+            raise HeadwaterException("withWatermark takes a column name and an interval string, got "
+                                     f"{eventTime!r}, {delayThreshold!r}.", "NOT_STR")
+        if parse_delay_ms(delayThreshold) < 0:
+            raise AnalysisException(f"The delay threshold ({delayThreshold}) of a watermark must not be negative.",
+                                    "_LEGACY_ERROR_TEMP_1080")
+        types = dict(self.dtypes)
+        if eventTime not in types:
+            raise AnalysisException(f"A column or function parameter with name `{eventTime}` cannot be resolved. "
+                                    f"Did you mean one of the following? [{', '.join(self.columns)}].",
+                                    "UNRESOLVED_COLUMN.WITH_SUGGESTION")
+        if types[eventTime] != "timestamp":
+            raise AnalysisException(f"Event time must be defined on a window or a timestamp, but {eventTime} is of "
+                                    f"type {types[eventTime]}.", "_LEGACY_ERROR_TEMP_1081")
+        return StreamingDataFrame(self._spark, ("watermark", self._node, eventTime, delayThreshold))
+
+    def join(self, other: Any, on: Any = None, how: Optional[str] = None) -> "StreamingDataFrame":
+        """With a batch DataFrame: replayed per micro-batch, so the static side is read every batch (as
+        Spark re-runs its plan); with another stream: refused at start()."""
+        if isinstance(other, StreamingDataFrame):
+            return StreamingDataFrame(self._spark, ("streamjoin", self._node, other._node, join_kind(how),
+                                                    ((on, how or "inner"), {})))
+        return self._op("join", other, on, how or "inner")
 
     def union(self, other: "StreamingDataFrame") -> "StreamingDataFrame":
         if not isinstance(other, StreamingDataFrame):
@@ -315,27 +371,20 @@ class DataStreamWriter:
             batch = df._apply(list(tables))
             if isinstance(df._node, _Leaf):  # no transformation: the scan's Arrow is the batch (no DuckDB pass)
                 return batch, tables[0]
-            return batch, batch.toArrow()
+            table = batch.toArrow()  # run once: the sink gets a DataFrame over this Arrow (a static
+            return spark.createDataFrame(table), table  # join side is read once per batch, as Spark)
 
-        if isinstance(df._node, tuple) and df._node[0] == "stateful":  # the state operator between the stateless part and the sink
-            child = StreamingDataFrame(spark, df._node[1])
-            op = make_operator(df._node[2], self._mode, checkpoint, spark.conf)
-            loaded: List[bool] = []
-
+        # watermark, state operator and Spark's checks at start (streaming/stateful.py)
+        run = StatefulRun(df, self._mode, checkpoint, spark.conf)
+        if run.node is not None or run.watermark is not None:
             def build(tables: List[pa.Table]) -> Tuple[Any, pa.Table]:  # noqa: F811 -- the stateful one
-                rows = child._apply(list(tables)).toArrow()
-                if not loaded:  # a restart resumes from the last committed batch's state
-                    op.load(query._batch_id - 1 if checkpoint else None, rows.slice(0, 0))
-                    loaded.append(True)
-                out = op.process(rows)
-                op.commit(query._batch_id)  # before the loop writes commits/N
-                return spark.createDataFrame(out), out
-        elif self._mode == "complete":
-            raise AnalysisException(
-                "Invalid streaming output mode: complete. This output mode is not supported for no streaming "
-                "aggregations on streaming DataFrames/DataSets.", "STREAMING_OUTPUT_MODE.UNSUPPORTED_OPERATION")
+                return run.build(tables, query._batch_id)
+        else:
+            run.close()
+            run = None
 
-        query = StreamingQuery(spark.streams, sources, build, sink, checkpoint, self._trigger, self._name)
+        query = StreamingQuery(spark.streams, sources, build, sink, checkpoint, self._trigger, self._name,
+                               stateful=run)
         try:
             query._start()
         except BaseException:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from headwater.errors import AnalysisException, HeadwaterException, HeadwaterNotImplementedError
 from headwater.exec.plan import ReadPlan
 from headwater.exec.scan import drain
+from headwater.schema import to_arrow_schema
 
 __all__ = ["StreamPlan", "StreamSource", "offset_json"]
 
@@ -175,6 +176,10 @@ class StreamSource:
         end_json = offset_json(end)
         self.latest_reported = offset_json(reported) if reported is not None else None
         return end_json
+
+    def empty_batch(self) -> pa.Table:
+        """No rows, the source's columns (a no-data batch)."""
+        return pa.Table.from_batches([], to_arrow_schema(self.plan.core_schema))
 
     def read_batch(self, start: str, end: str, columns: Optional[List[int]] = None) -> pa.Table:
         """The micro-batch ``[start, end)`` through the C scan."""
