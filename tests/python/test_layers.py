@@ -3,7 +3,7 @@
 Layers, from the ground up (docs/architecture.md); a module may import its own layer and the ones
 below it, never one above, and never a sibling layer on the same floor:
 
-    0  errors, extras (optional dependencies), redact (secrets in messages), the C core (_core)
+    0  errors, extras (optional dependencies), redact (secrets in messages), durable (fsync), the C core (_core)
     1  config, types
     2  schema, arrowtypes
     3  datasource                      (the API mirror)
@@ -38,6 +38,7 @@ LAYERS: Dict[str, int] = {
     "headwater.errors": 0,
     "headwater.extras": 0,
     "headwater.redact": 0,
+    "headwater.durable": 0,
     "headwater._core": 0,
     "headwater.config": 1,
     "headwater.types": 1,

@@ -4,7 +4,8 @@ Version N is written when batch N commits: ``N.delta.parquet`` holds the rows th
 batch (``__del`` marks a removed key), and every ``minDeltasForSnapshot`` versions the whole table
 is written as ``N.snapshot.parquet``. Loading version N reads the newest snapshot at or before N and
 replays the deltas after it, so a restart resumes exactly at the last committed batch. Files are
-written to a temporary name and renamed, so a kill leaves either the whole file or none.
+written to a temporary name, flushed to disk and renamed (then the folder is flushed), so a kill or a
+power loss leaves either the whole file or none, and a version is on disk before ``commits/N`` names it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from typing import Any, List, Optional, Sequence, Tuple
 
 from headwater import config
+from headwater.durable import fsync_dir, fsync_file
 from headwater.errors import AnalysisException
 
 __all__ = ["StateStore"]
@@ -98,11 +100,13 @@ class StateStore:
         if version % self.snapshot_every == 0 and version > 0:
             self._copy("SELECT * FROM state", self._file(version, "snapshot"))
         self._cleanup(version)
+        fsync_dir(self.path)
         self.commit_ms = int((time.monotonic() - started) * 1000)
 
     def _copy(self, query: str, file: str) -> None:
         tmp = file + ".tmp"
         self.con.execute(f"COPY ({query}) TO {_lit(tmp)} (FORMAT parquet)")
+        fsync_file(tmp)
         os.replace(tmp, file)
 
     def _cleanup(self, version: int) -> None:
