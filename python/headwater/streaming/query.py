@@ -77,6 +77,8 @@ class StreamingQuery:
         self._batch_id = 0
         self._last_started: Optional[float] = None  # the previous batch's start, for input rates
         self._thread = threading.Thread(target=self._run, name=f"stream-{self._id}", daemon=True)
+        self._passthrough = False  # no transformation: the sink gets the source's rows as read
+        self._columns: List[Optional[List[int]]] = [None] * len(sources)  # columns each source converts
 
     # ---- API
 
@@ -246,12 +248,18 @@ class StreamingQuery:
         self._batch_id = batch_id
         self._status = {"message": "Processing new data", "isDataAvailable": True, "isTriggerActive": True}
         t0 = time.monotonic()
-        tables = [s.read_batch(st, e) for s, st, e in zip(self._sources, starts, ends)]
-        t1 = time.monotonic()
-        df, table = self._build(tables)
-        self._sink.add_batch(batch_id, df, table)
+        rows = self._write_on_workers(batch_id, starts, ends)
+        if rows is not None:  # read and written on the workers: no getBatch on the host
+            t1 = t0
+            output_rows = sum(rows)
+        else:
+            tables = [s.read_batch(st, e, c) for s, st, e, c in zip(self._sources, starts, ends, self._columns)]
+            t1 = time.monotonic()
+            df, table = self._build(tables)
+            self._sink.add_batch(batch_id, df, table)
+            rows = [t.num_rows for t in tables]
+            output_rows = table.num_rows
         t2 = time.monotonic()
-        rows = [t.num_rows for t in tables]
         total = (t2 - started) * 1000
         elapsed = (started - self._last_started) if self._last_started is not None else 0.0
         self._last_started = started
@@ -270,7 +278,7 @@ class StreamingQuery:
                          "inputRowsPerSecond": (n / elapsed) if elapsed > 0 else 0.0,
                          "processedRowsPerSecond": (n / (t2 - started)) if t2 > started else 0.0}
                         for s, st, e, n in zip(self._sources, starts, ends, rows)],
-            "sink": {"description": self._sink.description(), "numOutputRows": table.num_rows},
+            "sink": {"description": self._sink.description(), "numOutputRows": output_rows},
             "observedMetrics": {},
         }
         self._progress.append(progress)
@@ -278,6 +286,17 @@ class StreamingQuery:
         del self._progress[:-keep]
         self._manager._event("onQueryProgress", _Event(progress=progress))
         self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
+
+
+    def _write_on_workers(self, batch_id: int, starts: List[str], ends: List[str]) -> Optional[List[int]]:
+        """A query with one source, no transformation and a sink that writes on the workers: each
+        partition read and written there (the sink's ``write_on_workers``); its input rows, or None
+        when the batch goes through the host."""
+        fused = getattr(self._sink, "write_on_workers", None)
+        if not self._passthrough or len(self._sources) != 1 or fused is None:
+            return None
+        rows = fused(batch_id, self._sources[0], starts[0], ends[0], self._manager.session)
+        return None if rows is None else [rows]
 
 
 class StreamingQueryManager:
