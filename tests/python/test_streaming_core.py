@@ -257,7 +257,8 @@ def test_simple_reader_offset_did_not_advance(spark):
         .writeStream.format("noop").start()
     with pytest.raises(StreamingQueryException) as e:
         q.awaitTermination()
-    assert e.value.getErrorClass() == "SIMPLE_STREAM_READER_OFFSET_DID_NOT_ADVANCE"
+    assert e.value.getErrorClass() == "STREAM_FAILED"
+    assert e.value.__cause__.getErrorClass() == "SIMPLE_STREAM_READER_OFFSET_DID_NOT_ADVANCE"
     assert not q.isActive and q.exception() is e.value
 
 
@@ -275,7 +276,8 @@ def test_sink_error_aborts(spark, tmp_path):
         .option("checkpointLocation", str(tmp_path / "c")).trigger(availableNow=True).start()
     with pytest.raises(StreamingQueryException) as e:
         q.awaitTermination()
-    assert e.value.getErrorClass() == "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
+    assert e.value.getErrorClass() == "STREAM_FAILED"
+    assert e.value.__cause__.getErrorClass() == "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
     assert "sink write failed" in str(e.value)
     assert SEEN["aborted"] == [0]
     assert not os.path.exists(str(tmp_path / "c" / "commits" / "0"))

@@ -154,7 +154,8 @@ def test_write_failure_on_a_worker_aborts_the_batch(spark, tmp_path):
     q = start(spark.readStream.format("wsrc").load(), tmp_path, fail="write")
     with pytest.raises(StreamingQueryException) as e:
         q.awaitTermination()
-    assert e.value.getErrorClass() == "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
+    assert e.value.getErrorClass() == "STREAM_FAILED"
+    assert e.value.__cause__.getErrorClass() == "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
     assert "write failed at 15" in str(e.value)
     assert sorted(LOG["commits"]) == [0]
     assert LOG["aborts"] == [(1, [False, True])]  # the failed partition's slot is None

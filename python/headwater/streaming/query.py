@@ -26,7 +26,21 @@ __all__ = ["StreamingQuery", "StreamingQueryException", "StreamingQueryManager",
 
 
 class StreamingQueryException(HeadwaterException):
-    """The exception that ended a streaming query (Spark's name)."""
+    """The exception that ended a streaming query: as Spark 4.3, always ``STREAM_FAILED``, its
+    message naming the query and carrying the cause's (error class and traceback included); the
+    cause itself is ``__cause__``."""
+
+    def __init__(self, query_id: str, run_id: str, cause: BaseException) -> None:
+        text = str(cause)
+        if not isinstance(cause, HeadwaterException):  # a source's own error: its traceback, as Spark shows it
+            text = "".join(traceback.format_exception(cause)).rstrip()
+        super().__init__(f"Query [id = {query_id}, runId = {run_id}] terminated with exception: {text}",
+                         "STREAM_FAILED")
+        self._parameters = {"id": query_id, "runId": run_id, "message": text}
+        self.__cause__ = cause
+
+    def getMessageParameters(self) -> Dict[str, str]:
+        return dict(self._parameters)
 
 
 class StreamingQueryListener:
@@ -79,6 +93,7 @@ class StreamingQuery:
         self._thread = threading.Thread(target=self._run, name=f"stream-{self._id}", daemon=True)
         self._passthrough = False  # no transformation: the sink gets the source's rows as read
         self._columns: List[Optional[List[int]]] = [None] * len(sources)  # columns each source converts
+        self._last_no_data_event: Optional[float] = None  # see _idle_event
 
     # ---- API
 
@@ -175,13 +190,7 @@ class StreamingQuery:
             if self._ckpt is not None:
                 self._ckpt.close()
             if failed is not None:
-                error_class = getattr(failed, "error_class", None) or getattr(failed, "getErrorClass", lambda: None)()
-                tb = "".join(traceback.format_exception(failed))
-                exc = StreamingQueryException(
-                    f"Query [id = {self._id}, runId = {self._run_id}] terminated with exception: "
-                    f"{failed}\n{tb}", error_class or "STREAM_FAILED")
-                exc.__cause__ = failed
-                self._exception = exc
+                self._exception = StreamingQueryException(self._id, self._run_id, failed)
             with self._cond:
                 self._active = False
                 self._status = {"message": "Stopped", "isDataAvailable": False, "isTriggerActive": False}
@@ -225,7 +234,7 @@ class StreamingQuery:
                     self._cond.notify_all()
                 if available_now or once:
                     return
-                self._manager._event("onQueryIdle", _Event(id=self._id, runId=self._run_id, timestamp=_now_iso()))
+                self._idle_event()
                 poll = get(self._manager.session.conf, "headwater.streaming.pollIntervalMs") / 1000.0
                 self._stop.wait(max(poll, self._trigger.get("processingTime", 0) / 1000.0))
                 continue
@@ -282,11 +291,24 @@ class StreamingQuery:
             "observedMetrics": {},
         }
         self._progress.append(progress)
+        self._last_no_data_event = time.monotonic()  # Spark: idle events count from the last batch run
         keep = get(self._manager.session.conf, "spark.sql.streaming.numRecentProgressUpdates")
         del self._progress[:-keep]
         self._manager._event("onQueryProgress", _Event(progress=progress))
         self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
 
+
+    def _idle_event(self) -> None:
+        """``onQueryIdle``, throttled as Spark's ProgressReporter: at most one per
+        ``spark.sql.streaming.noDataProgressEventInterval``, counted from the last idle event or
+        the last batch run (the first idle check of a run that has run no batch posts one at once)."""
+        now = time.monotonic()
+        interval = get(self._manager.session.conf, "spark.sql.streaming.noDataProgressEventInterval") / 1000.0
+        last = self._last_no_data_event
+        if last is not None and now - interval < last:
+            return
+        self._last_no_data_event = now
+        self._manager._event("onQueryIdle", _Event(id=self._id, runId=self._run_id, timestamp=_now_iso()))
 
     def _write_on_workers(self, batch_id: int, starts: List[str], ends: List[str]) -> Optional[List[int]]:
         """A query with one source, no transformation and a sink that writes on the workers: each

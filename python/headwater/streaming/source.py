@@ -26,9 +26,10 @@ from headwater.exec.scan import drain
 __all__ = ["Shipped", "StreamPlan", "StreamSource", "offset_json"]
 
 
-def offset_json(offset: Any) -> str:
-    """Offsets are compared as Spark compares them: as ``json.dumps`` strings (key order matters)."""
-    return json.dumps(offset)
+def offset_json(offset: Any, builtin: bool = False) -> str:
+    """Offsets are compared as Spark compares them: as ``json.dumps`` strings (key order matters).
+    A built-in source's (rate, files) is written as Spark's JVM sources write theirs: compact."""
+    return json.dumps(offset, separators=(",", ":")) if builtin else json.dumps(offset)
 
 
 def _limits(flavor_module: Any) -> Any:
@@ -139,6 +140,7 @@ class StreamSource:
         self._kept: Dict[str, Any] = {}  # simple reader: start json -> (end json, rows)
         self.latest_reported: Optional[str] = None
         self._shipped: Any = None  # see shipped_reader
+        self.builtin = False  # one of headwater's built-in formats (set by open)
         self._planned: Optional[Tuple[str, str, List[Any]]] = None  # the last batch's (start, end, partitions)
 
     @property
@@ -154,16 +156,17 @@ class StreamSource:
             try:
                 self.reader = source.simpleStreamReader(self.plan.schema)
                 self.simple = True
-            except missing:
-                raise AnalysisException(
-                    f"Failed to create Python data source stream reader for {self.plan.name}: [NOT_IMPLEMENTED] "
-                    "streamReader is not implemented.", "PYTHON_DATA_SOURCE_ERROR") from None
+            except missing as e:  # Spark 4.3's words, with both "not implemented" tracebacks (probed)
+                tb = "".join(traceback.format_exception(e))
+                raise AnalysisException(f"Failed to plan Python data source initialize source: {tb}",
+                                        "PYTHON_DATA_SOURCE_ERROR") from e
             except Exception as e:
                 raise streaming_error("create simple stream reader", e) from e
         except Exception as e:
             raise streaming_error("create stream reader", e) from e
         module = self.plan.flavor.module
         self.limits = _limits(module)
+        self.builtin = type(self.reader).__module__.startswith("headwater.formats.")
         attach = getattr(self.reader, "_hw_attach_checkpoint", None)
         if attach is not None and checkpoint_dir is not None:
             attach(checkpoint_dir)
@@ -175,7 +178,7 @@ class StreamSource:
 
     def initial_offset(self) -> str:
         try:
-            return offset_json(self.reader.initialOffset())
+            return offset_json(self.reader.initialOffset(), self.builtin)
         except Exception as e:
             raise streaming_error("initialOffset", e) from e
 
@@ -199,7 +202,7 @@ class StreamSource:
                 rows = list(rows)
             except Exception as e:
                 raise streaming_error("latestOffset", e) from e
-            end_json = offset_json(end)
+            end_json = offset_json(end, self.builtin)
             if end_json == start and rows:
                 raise HeadwaterException(
                     f"SimpleDataSourceStreamReader.read() returned "
@@ -217,8 +220,10 @@ class StreamSource:
             reported = report() if report is not None else None
         except Exception as e:
             raise streaming_error("latestOffset", e) from e
-        end_json = offset_json(end)
-        self.latest_reported = offset_json(reported) if reported is not None else None
+        end_json = offset_json(end, self.builtin)
+        self.latest_reported = offset_json(reported, self.builtin) if reported is not None else None
+        if self.builtin and end_json != start and end == json.loads(start):
+            return start  # no new data, the start as an older checkpoint spelled it
         return end_json
 
     def read_batch(self, start: str, end: str, columns: Optional[List[int]] = None) -> pa.Table:
