@@ -297,7 +297,6 @@ class StreamingQuery:
         self._manager._event("onQueryProgress", _Event(progress=progress))
         self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
 
-
     def _idle_event(self) -> None:
         """``onQueryIdle``, throttled as Spark's ProgressReporter: at most one per
         ``spark.sql.streaming.noDataProgressEventInterval``, counted from the last idle event or

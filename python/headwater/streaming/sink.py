@@ -237,12 +237,12 @@ class _MicroBatchWriteTask(WriteTask):
     """A batch write task that also counts the partition's rows (the micro-batch's progress)."""
 
     def batches(self) -> Any:
-        self.rows = 0
         for batch in super().batches():
             self.rows += batch.num_rows
             yield batch
 
     def run(self, where: str = "") -> Any:
+        self.rows = 0  # the rows the writer took (all of them, unless it stops early)
         message = super().run(where)
         return _Written(message, self.rows)
 
