@@ -182,3 +182,39 @@ def test_columns_pruned_into_the_converter(spark):
         .trigger(availableNow=True).start()
     with pytest.raises(StreamingQueryException):  # every column is output: 's' is converted and fails
         q.awaitTermination()
+
+
+class LockedReader(Reader):
+    def __init__(self, options):
+        super().__init__(options)
+        import threading
+
+        self.lock = threading.Lock()  # does not pickle
+
+
+class LockedSource(Source):
+    @classmethod
+    def name(cls):
+        return "wlocked"
+
+    def streamReader(self, schema):
+        return LockedReader(self.options)
+
+
+def test_a_reader_that_does_not_pickle(spark, tmp_path):
+    spark.dataSource.register(LockedSource)
+    q = start(spark.readStream.format("wlocked").load(), tmp_path)  # process mode asked for: an error naming it
+    with pytest.raises(StreamingQueryException) as e:
+        q.awaitTermination()
+    assert "attribute 'lock'" in str(e.value) and e.value.__cause__.getErrorClass() == "PYTHON_DATA_SOURCE_ERROR"
+    auto = headwater.session(**{"headwater.executor.mode": "auto", "headwater.executor.workers": "2"})
+    auto.dataSource.register(LockedSource)
+    auto.dataSource.register(Source)
+    LOG.clear()
+    with pytest.warns(UserWarning, match="attribute 'lock'"):  # auto: read on threads, written on the host
+        q = auto.readStream.format("wlocked").load().writeStream.format("wsrc") \
+            .option("checkpointLocation", str(tmp_path / "ck2")).trigger(availableNow=True).start()
+        q.awaitTermination()
+    assert [LOG["commits"][b][0] for b in range(3)] == [[(i, 2 * i, f"r{i}") for i in range(10 * b, 10 * b + 10)]
+                                                        for b in range(3)]
+    assert all(LOG["commits"][b][1] == [HOST] for b in range(3))
