@@ -188,7 +188,10 @@ class StreamingQuery:
                 except Exception as e:  # a stop failure is reported unless the query failed already
                     failed = failed or e
             if self._ckpt is not None:
-                self._ckpt.close()
+                try:
+                    self._ckpt.close()  # waits for the last commits/N
+                except Exception as e:
+                    failed = failed or e
             if failed is not None:
                 self._exception = StreamingQueryException(self._id, self._run_id, failed)
             with self._cond:
@@ -229,6 +232,8 @@ class StreamingQuery:
             ends = [s.latest_offset(st) for s, st in zip(self._sources, starts)]
             has_data = any(e != st for e, st in zip(ends, starts))
             if not has_data:
+                if ck is not None:
+                    ck.flush()  # idle means every batch run so far is committed, durably
                 with self._cond:
                     self._idle_since_check = check_start
                     self._cond.notify_all()
