@@ -456,3 +456,19 @@ def test_session_stop_stops_active_queries(tmp_path):
         .option("checkpointLocation", str(tmp_path / "c")).trigger(availableNow=True).start()
     q2.awaitTermination()
     assert q2.id == q.id and q2.recentProgress == []
+
+
+def test_a_failed_background_commit_fails_the_query(spark, tmp_path):
+    """commits/N is written by a thread while the next batch is planned; its failure (here: another
+    run wrote commits/1 first) still ends the query, with the checkpoint's error as the cause."""
+    ck = tmp_path / "c"
+    (ck / "commits").mkdir(parents=True)
+    (ck / "commits" / "1").write_text("v1\n{}")
+    TOTAL["n"] = 25
+    q = spark.readStream.format("counter").load().writeStream.format("noop") \
+        .option("checkpointLocation", str(ck)).trigger(availableNow=True).start()
+    with pytest.raises(StreamingQueryException) as e:
+        q.awaitTermination()
+    assert e.value.__cause__.getErrorClass() == "CONCURRENT_QUERY"
+    assert "commits/1 exists already" in str(e.value)
+    assert sorted(os.listdir(ck / "commits")) == ["0", "1"] and (ck / "commits" / "1").read_text() == "v1\n{}"
