@@ -36,9 +36,9 @@ __all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers", "rows_of"]
 
 
 #: Rows are built this many at a time: a slice's Rows are freed before the next slice's are made, so
-#: their memory stays in cache and is reused (measured: a 100k-row batch converted whole takes twice
-#: as long, Rows included, as in 2048-row slices).
-ROWS_PER_CONVERSION = 2048
+#: their memory stays in cache and is reused (measured on a 100k-row batch of two BIGINTs, building
+#: and iterating its Rows: whole 52 ms, 2048-row slices 29 ms, 256-row slices 25 ms).
+ROWS_PER_CONVERSION = 256
 
 
 def rows_of(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
