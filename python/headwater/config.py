@@ -116,6 +116,8 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "a streaming query whose sources had no new data asks them again after this many ms"),
     Setting("spark.sql.streaming.numRecentProgressUpdates", int, 100,
             "progress reports a streaming query keeps (Spark's setting)"),
+    Setting("spark.sql.streaming.noDataProgressEventInterval", int, 10000,
+            "ms between two onQueryIdle events of a query with no new data (Spark's setting)"),
 )}
 
 

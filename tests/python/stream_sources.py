@@ -119,3 +119,56 @@ class FileCommitWriter(DataSourceStreamWriter):
     def abort(self, messages, batchId):
         with open(self.path, "a") as f:
             f.write(json.dumps({"batch": batchId, "aborted": True}) + "\n")
+
+
+class NoMixinReader(DataSourceStreamReader):
+    """A full reader without SupportsTriggerAvailableNow: 10 rows, ReadMaxRows(3) by default; each
+    limit it is asked with is appended to the file named by option limitsLog (PySpark asks in
+    another process)."""
+
+    def __init__(self, options):
+        self.log = options.get("limitsLog")
+        self.fail = options.get("fail")
+
+    def initialOffset(self):
+        return {"offset": 0}
+
+    def getDefaultReadLimit(self):
+        return ReadMaxRows(3)
+
+    def latestOffset(self, start, limit):
+        if self.fail == "latestOffset":
+            raise ValueError("latest boom")
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write(type(limit).__name__ + "\n")
+        if isinstance(limit, ReadAllAvailable):
+            return {"offset": 10}
+        return {"offset": min(start["offset"] + limit.max_rows, 10)}
+
+    def partitions(self, start, end):
+        return [InputPartition((start["offset"], end["offset"]))]
+
+    def read(self, partition):
+        for i in range(*partition.value):
+            yield (i, i * i)
+
+
+class DiffNoMixin(DiffStream):
+    @classmethod
+    def name(cls):
+        return "diffnomixin"
+
+    def streamReader(self, schema):
+        return NoMixinReader(self.options)
+
+
+class DiffNoStream(DataSource):
+    """A source with neither streamReader nor simpleStreamReader."""
+
+    @classmethod
+    def name(cls):
+        return "diffnostream"
+
+    def schema(self):
+        return "i INT"

@@ -182,3 +182,22 @@ def test_num_partitions_defaults_to_the_sessions_workers():
         assert [p.value for p in parts] == [0, 1, 2]
     finally:
         spark.conf.unset("headwater.executor.workers")
+
+
+def test_rate_micro_batch_offsets_files_as_spark_writes_them(spark_runs, tmp_path):
+    """headwater's own offsets/N of a built-in source hold the line Spark's JVM source writes
+    (compact JSON), and its progress reports the same text."""
+    import headwater
+
+    s = headwater.session(**{"headwater.executor.mode": "thread"})
+    ck = str(tmp_path / "ck")
+    opts = {"rowsPerBatch": "7", "numPartitions": "3", "startTimestamp": "1000", "advanceMillisPerBatch": "100"}
+    for n in range(4):  # one batch a run: the same checkpoint resumed four times
+        q = s.readStream.format("rate-micro-batch").options(**opts).load().writeStream.format("noop") \
+            .option("checkpointLocation", ck).trigger(once=True).start()
+        q.awaitTermination()
+        assert q.lastProgress["batchId"] == n
+        assert q.lastProgress["sources"][0]["endOffset"] == offset_line(spark_runs["rmb"]["files"], n)
+    for n in range(4):
+        with open(os.path.join(ck, "offsets", str(n))) as f:
+            assert f.read().split("\n")[2] == offset_line(spark_runs["rmb"]["files"], n)

@@ -257,7 +257,8 @@ def test_simple_reader_offset_did_not_advance(spark):
         .writeStream.format("noop").start()
     with pytest.raises(StreamingQueryException) as e:
         q.awaitTermination()
-    assert e.value.getErrorClass() == "SIMPLE_STREAM_READER_OFFSET_DID_NOT_ADVANCE"
+    assert e.value.getErrorClass() == "STREAM_FAILED"
+    assert e.value.__cause__.getErrorClass() == "SIMPLE_STREAM_READER_OFFSET_DID_NOT_ADVANCE"
     assert not q.isActive and q.exception() is e.value
 
 
@@ -275,7 +276,8 @@ def test_sink_error_aborts(spark, tmp_path):
         .option("checkpointLocation", str(tmp_path / "c")).trigger(availableNow=True).start()
     with pytest.raises(StreamingQueryException) as e:
         q.awaitTermination()
-    assert e.value.getErrorClass() == "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
+    assert e.value.getErrorClass() == "STREAM_FAILED"
+    assert e.value.__cause__.getErrorClass() == "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR"
     assert "sink write failed" in str(e.value)
     assert SEEN["aborted"] == [0]
     assert not os.path.exists(str(tmp_path / "c" / "commits" / "0"))
@@ -402,3 +404,71 @@ def test_arrow_stream_writer_and_foreach_batch_write(spark, tmp_path):
         .trigger(availableNow=True).start().awaitTermination()
     back = sorted(tuple(r) for r in spark.read.parquet(out).collect())
     assert back == sorted((i, i * 10, 0 if i < 10 else 1) for i in range(15))
+
+
+def test_idle_events_throttled_as_spark(spark):
+    """Spark's ProgressReporter: the first idle check of a run posts onQueryIdle at once, then at
+    most one per spark.sql.streaming.noDataProgressEventInterval, counted from the last idle event
+    or the last batch run."""
+    events = []
+
+    class L(StreamingQueryListener):
+        def onQueryProgress(self, e):
+            events.append("progress")
+
+        def onQueryIdle(self, e):
+            events.append("idle")
+
+    spark.streams.addListener(L())
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", "3600000")
+    TOTAL["n"] = 0
+    q = spark.readStream.format("counter").load().writeStream.format("noop").start()
+    q.processAllAvailable()
+    q.processAllAvailable()  # many empty polls in between: still one idle event
+    TOTAL["n"] = 5
+    q.processAllAvailable()
+    q.processAllAvailable()  # idle again after a batch: throttled from the batch's run
+    q.stop()
+    assert events == ["idle", "progress"]
+    events.clear()
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", "0")
+    TOTAL["n"] = 0
+    q = spark.readStream.format("counter").load().writeStream.format("noop").start()
+    q.processAllAvailable()
+    q.processAllAvailable()
+    q.stop()
+    assert events.count("idle") >= 2 and "progress" not in events
+
+
+def test_session_stop_stops_active_queries(tmp_path):
+    s = headwater.session(**{"headwater.executor.mode": "thread"})
+    s.dataSource.register(Counter)
+    TOTAL["n"] = 5
+    q = s.readStream.format("counter").load().writeStream.format("noop") \
+        .option("checkpointLocation", str(tmp_path / "c")).start()
+    q.processAllAvailable()
+    s.stop()
+    assert not q.isActive and s.streams.active == [] and q.exception() is None
+    # the checkpoint's lock went with the query: a new run resumes it
+    s2 = headwater.session(**{"headwater.executor.mode": "thread"})
+    s2.dataSource.register(Counter)
+    q2 = s2.readStream.format("counter").load().writeStream.format("noop") \
+        .option("checkpointLocation", str(tmp_path / "c")).trigger(availableNow=True).start()
+    q2.awaitTermination()
+    assert q2.id == q.id and q2.recentProgress == []
+
+
+def test_a_failed_background_commit_fails_the_query(spark, tmp_path):
+    """commits/N is written by a thread while the next batch is planned; its failure (here: another
+    run wrote commits/1 first) still ends the query, with the checkpoint's error as the cause."""
+    ck = tmp_path / "c"
+    (ck / "commits").mkdir(parents=True)
+    (ck / "commits" / "1").write_text("v1\n{}")
+    TOTAL["n"] = 25
+    q = spark.readStream.format("counter").load().writeStream.format("noop") \
+        .option("checkpointLocation", str(ck)).trigger(availableNow=True).start()
+    with pytest.raises(StreamingQueryException) as e:
+        q.awaitTermination()
+    assert e.value.__cause__.getErrorClass() == "CONCURRENT_QUERY"
+    assert "commits/1 exists already" in str(e.value)
+    assert sorted(os.listdir(ck / "commits")) == ["0", "1"] and (ck / "commits" / "1").read_text() == "v1\n{}"

@@ -16,7 +16,7 @@ sys.path.insert(0, HERE)
 pytest.importorskip("pyspark")  # the pinned test dependency; its absence is a broken environment
 
 import headwater  # noqa: E402
-from stream_sources import DiffSimple, DiffStream  # noqa: E402
+from stream_sources import DiffNoMixin, DiffNoStream, DiffSimple, DiffStream  # noqa: E402
 
 pytestmark = pytest.mark.jvm  # starts real PySpark (a JVM): not run under `make sanitize`
 
@@ -27,8 +27,8 @@ def spark():
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     s = make_spark()
-    s.dataSource.register(DiffStream)
-    s.dataSource.register(DiffSimple)
+    for cls in (DiffStream, DiffSimple, DiffNoMixin, DiffNoStream):
+        s.dataSource.register(cls)
     yield s
     s.stop()
 
@@ -36,8 +36,8 @@ def spark():
 @pytest.fixture(scope="module")
 def hw():
     s = headwater.session()
-    s.dataSource.register(DiffStream)
-    s.dataSource.register(DiffSimple)
+    for cls in (DiffStream, DiffSimple, DiffNoMixin, DiffNoStream):
+        s.dataSource.register(cls)
     return s
 
 
@@ -99,3 +99,53 @@ def test_resume_the_other_engines_checkpoint(spark, hw, tmp_path, first, second)
     assert [r for b in got for r in b["rows"]] == [[i, i * i] for i in range(32)]
     # the second run starts where the first ended (batch 1 ended at 15)
     assert progress[0][:4] == (2, 10, '{"offset": 15}', '{"offset": 25}')
+
+
+def failure_of(session, source, **options):
+    """The StreamingQueryException an AvailableNow query into noop ends with."""
+    q = session.readStream.format(source).options(**options).load().writeStream.format("noop") \
+        .trigger(availableNow=True).start()
+    with pytest.raises(Exception) as e:
+        q.awaitTermination()
+    return q, e.value
+
+
+@pytest.mark.parametrize("name", ["spark", "hw"])
+def test_source_without_stream_reader_fails_the_query_as_spark(spark, hw, name):
+    q, e = failure_of({"spark": spark, "hw": hw}[name], "diffnostream")
+    assert type(e).__name__ == "StreamingQueryException" and e.getCondition() == "STREAM_FAILED"
+    params = e.getMessageParameters()
+    assert sorted(params) == ["id", "message", "runId"] and params["id"] == q.id
+    assert params["message"].startswith(
+        "[PYTHON_DATA_SOURCE_ERROR] Failed to plan Python data source initialize source: Traceback")
+    assert "[NOT_IMPLEMENTED] streamReader is not implemented." in params["message"]
+    assert "[NOT_IMPLEMENTED] simpleStreamReader is not implemented." in params["message"]
+    assert str(e).startswith(f"[STREAM_FAILED] Query [id = {q.id}, runId = {q.runId}] terminated with "
+                             "exception: [PYTHON_DATA_SOURCE_ERROR] Failed to plan Python data source")
+
+
+@pytest.mark.parametrize("name", ["spark", "hw"])
+def test_latest_offset_failure_is_stream_failed_with_the_cause(spark, hw, name):
+    q, e = failure_of({"spark": spark, "hw": hw}[name], "diffnomixin", fail="latestOffset")
+    assert type(e).__name__ == "StreamingQueryException" and e.getCondition() == "STREAM_FAILED"
+    message = e.getMessageParameters()["message"]
+    assert message.startswith("[PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR] Failed when Python streaming data "
+                              "source perform latestOffset: Traceback (most recent call last):")
+    assert "ValueError: latest boom" in message
+    assert str(e).startswith(f"[STREAM_FAILED] Query [id = {q.id}, runId = {q.runId}] terminated with exception: "
+                             "[PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR]")
+    assert q.exception() is not None and not q.isActive
+
+
+def test_available_now_on_a_full_reader_without_the_mixin(spark, hw, tmp_path):
+    """One batch of everything, asked with ReadAllAvailable (not the reader's default limit)."""
+    results = {}
+    for name, session in (("spark", spark), ("hw", hw)):
+        log = str(tmp_path / f"{name}-limits")
+        got = {}
+        session.readStream.format("diffnomixin").option("limitsLog", log).load().writeStream \
+            .foreachBatch(lambda df, i: got.__setitem__(i, sorted(tuple(r) for r in df.collect()))) \
+            .trigger(availableNow=True).start().awaitTermination()
+        results[name] = (got, open(log).read().split())
+    assert results["hw"] == results["spark"]
+    assert results["hw"] == ({0: [(i, i * i) for i in range(10)]}, ["ReadAllAvailable"])

@@ -32,13 +32,21 @@ from headwater.exec.plan import Flavor, api_classes, make_source, source_error
 from headwater.exec.policy import choose_mode, pickle_for_workers
 from headwater.exec.scan import batches as scan_batches
 
-__all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers"]
+__all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers", "rows_of"]
 
 
-def _rows(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
-    """The rows of each batch, converted in C one batch at a time (lazily); itertools.chain hands them
+#: Rows are built this many at a time: a slice's Rows are freed before the next slice's are made, so
+#: their memory stays in cache and is reused (measured on a 100k-row batch of two BIGINTs, building
+#: and iterating its Rows: whole 52 ms, 2048-row slices 29 ms, 256-row slices 25 ms).
+ROWS_PER_CONVERSION = 256
+
+
+def rows_of(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
+    """The rows of each batch, converted in C a slice at a time (lazily); itertools.chain hands them
     over row by row in C, with no Python frame resumed per row."""
-    return itertools.chain.from_iterable(_core.rows_from_arrow(batch, row_type) for batch in batches)
+    n = ROWS_PER_CONVERSION
+    return itertools.chain.from_iterable(_core.rows_from_arrow(batch.slice(i, n), row_type)
+                                         for batch in batches for i in range(0, batch.num_rows, n))
 
 
 class _IpcPartitionReader:
@@ -106,7 +114,7 @@ class WriteTask:
 
     def run(self, where: str = "") -> Any:
         """Writes the partition; returns the commit message or raises as Spark reports it."""
-        it = self.batches() if self.arrow else _rows(self.batches(), self.row_type)
+        it = self.batches() if self.arrow else rows_of(self.batches(), self.row_type)
         try:
             message = self.writer.write(it)
         except HeadwaterException:

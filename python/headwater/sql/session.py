@@ -291,7 +291,11 @@ class SparkSession:
         return DataFrame(self, local_plan(table, self.conf))
 
     def stop(self) -> None:
-        """Stops the session's worker processes; the active session is forgotten."""
+        """Stops the session's streaming queries, then its worker processes; the active session is
+        forgotten."""
+        streams = getattr(self, "_streams", None)
+        for query in streams.active if streams is not None else []:
+            query.stop()  # before the workers its batches run on
         self._stop_pool()
         with SparkSession._lock:
             if SparkSession._active is self:

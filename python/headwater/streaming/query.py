@@ -26,7 +26,21 @@ __all__ = ["StreamingQuery", "StreamingQueryException", "StreamingQueryManager",
 
 
 class StreamingQueryException(HeadwaterException):
-    """The exception that ended a streaming query (Spark's name)."""
+    """The exception that ended a streaming query: as Spark 4.3, always ``STREAM_FAILED``, its
+    message naming the query and carrying the cause's (error class and traceback included); the
+    cause itself is ``__cause__``."""
+
+    def __init__(self, query_id: str, run_id: str, cause: BaseException) -> None:
+        text = str(cause)
+        if not isinstance(cause, HeadwaterException):  # a source's own error: its traceback, as Spark shows it
+            text = "".join(traceback.format_exception(cause)).rstrip()
+        super().__init__(f"Query [id = {query_id}, runId = {run_id}] terminated with exception: {text}",
+                         "STREAM_FAILED")
+        self._parameters = {"id": query_id, "runId": run_id, "message": text}
+        self.__cause__ = cause
+
+    def getMessageParameters(self) -> Dict[str, str]:
+        return dict(self._parameters)
 
 
 class StreamingQueryListener:
@@ -80,6 +94,9 @@ class StreamingQuery:
         self._batch_id = 0
         self._last_started: Optional[float] = None  # the previous batch's start, for input rates
         self._thread = threading.Thread(target=self._run, name=f"stream-{self._id}", daemon=True)
+        self._passthrough = False  # no transformation: the sink gets the source's rows as read
+        self._columns: List[Optional[List[int]]] = [None] * len(sources)  # columns each source converts
+        self._last_no_data_event: Optional[float] = None  # see _idle_event
 
     # ---- API
 
@@ -174,17 +191,14 @@ class StreamingQuery:
                 except Exception as e:  # a stop failure is reported unless the query failed already
                     failed = failed or e
             if self._ckpt is not None:
-                self._ckpt.close()
+                try:
+                    self._ckpt.close()  # waits for the last commits/N
+                except Exception as e:
+                    failed = failed or e
             if self._stateful is not None:
                 self._stateful.close()
             if failed is not None:
-                error_class = getattr(failed, "error_class", None) or getattr(failed, "getErrorClass", lambda: None)()
-                tb = "".join(traceback.format_exception(failed))
-                exc = StreamingQueryException(
-                    f"Query [id = {self._id}, runId = {self._run_id}] terminated with exception: "
-                    f"{failed}\n{tb}", error_class or "STREAM_FAILED")
-                exc.__cause__ = failed
-                self._exception = exc
+                self._exception = StreamingQueryException(self._id, self._run_id, failed)
             with self._cond:
                 self._active = False
                 self._status = {"message": "Stopped", "isDataAvailable": False, "isTriggerActive": False}
@@ -228,12 +242,14 @@ class StreamingQuery:
                 batch_id += 1
                 continue
             if not has_data:
+                if ck is not None:
+                    ck.flush()  # idle means every batch run so far is committed, durably
                 with self._cond:
                     self._idle_since_check = check_start
                     self._cond.notify_all()
                 if available_now or once:
                     return
-                self._manager._event("onQueryIdle", _Event(id=self._id, runId=self._run_id, timestamp=_now_iso()))
+                self._idle_event()
                 poll = get(self._manager.session.conf, "headwater.streaming.pollIntervalMs") / 1000.0
                 self._stop.wait(max(poll, self._trigger.get("processingTime", 0) / 1000.0))
                 continue
@@ -276,13 +292,19 @@ class StreamingQuery:
         self._batch_id = batch_id
         self._status = {"message": "Processing new data", "isDataAvailable": True, "isTriggerActive": True}
         t0 = time.monotonic()
-        tables = [s.read_batch(st, e) if st != e else s.empty_batch()  # (a no-data batch reads nothing)
-                  for s, st, e in zip(self._sources, starts, ends)]
-        t1 = time.monotonic()
-        df, table = self._build(tables)
-        self._sink.add_batch(batch_id, df, table)
+        rows = self._write_on_workers(batch_id, starts, ends)
+        if rows is not None:  # read and written on the workers: no getBatch on the host
+            t1 = t0
+            output_rows = sum(rows)
+        else:
+            tables = [s.read_batch(st, e, c) if st != e else s.empty_batch()  # (a no-data batch reads nothing)
+                      for s, st, e, c in zip(self._sources, starts, ends, self._columns)]
+            t1 = time.monotonic()
+            df, table = self._build(tables)
+            self._sink.add_batch(batch_id, df, table)
+            rows = [t.num_rows for t in tables]
+            output_rows = table.num_rows
         t2 = time.monotonic()
-        rows = [t.num_rows for t in tables]
         total = (t2 - started) * 1000
         elapsed = (started - self._last_started) if self._last_started is not None else 0.0
         self._last_started = started
@@ -302,14 +324,37 @@ class StreamingQuery:
                          "inputRowsPerSecond": (n / elapsed) if elapsed > 0 else 0.0,
                          "processedRowsPerSecond": (n / (t2 - started)) if t2 > started else 0.0}
                         for s, st, e, n in zip(self._sources, starts, ends, rows)],
-            "sink": {"description": self._sink.description(), "numOutputRows": table.num_rows},
+            "sink": {"description": self._sink.description(), "numOutputRows": output_rows},
             "observedMetrics": {},
         }
         self._progress.append(progress)
+        self._last_no_data_event = time.monotonic()  # Spark: idle events count from the last batch run
         keep = get(self._manager.session.conf, "spark.sql.streaming.numRecentProgressUpdates")
         del self._progress[:-keep]
         self._manager._event("onQueryProgress", _Event(progress=progress))
         self._status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
+
+    def _idle_event(self) -> None:
+        """``onQueryIdle``, throttled as Spark's ProgressReporter: at most one per
+        ``spark.sql.streaming.noDataProgressEventInterval``, counted from the last idle event or
+        the last batch run (the first idle check of a run that has run no batch posts one at once)."""
+        now = time.monotonic()
+        interval = get(self._manager.session.conf, "spark.sql.streaming.noDataProgressEventInterval") / 1000.0
+        last = self._last_no_data_event
+        if last is not None and now - interval < last:
+            return
+        self._last_no_data_event = now
+        self._manager._event("onQueryIdle", _Event(id=self._id, runId=self._run_id, timestamp=_now_iso()))
+
+    def _write_on_workers(self, batch_id: int, starts: List[str], ends: List[str]) -> Optional[List[int]]:
+        """A query with one source, no transformation and a sink that writes on the workers: each
+        partition read and written there (the sink's ``write_on_workers``); its input rows, or None
+        when the batch goes through the host."""
+        fused = getattr(self._sink, "write_on_workers", None)
+        if not self._passthrough or len(self._sources) != 1 or fused is None:
+            return None
+        rows = fused(batch_id, self._sources[0], starts[0], ends[0], self._manager.session)
+        return None if rows is None else [rows]
 
 
 class StreamingQueryManager:

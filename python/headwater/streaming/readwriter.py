@@ -13,8 +13,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 
+from headwater.config import get
 from headwater.errors import AnalysisException, HeadwaterException
+from headwater.query.compiler import Compiler, Decisions
 from headwater.schema import to_arrow_schema
+from headwater.sql.dataframe import DataFrame
 from headwater.streaming.query import StreamingQuery
 from headwater.streaming.sink import make_sink
 from headwater.streaming.source import StreamPlan, StreamSource
@@ -92,6 +95,30 @@ class StreamingDataFrame:
                 op.close()
         _, parent, name, args, kwargs = node
         return getattr(self._apply(tables, parent, stateful), name)(*args, **kwargs)
+
+    def _pruned_columns(self) -> Optional[List[int]]:
+        """The source's columns the transformations read (schema positions, for the converter), when
+        the tree is plain transformations over one source; None to convert them all. The batch
+        compiler decides, as it does for ``spark.read`` (``headwater.sql.pushdown``): the tree is
+        replayed over a DataFrame of the source's plan and compiled, which starts no scan."""
+        ops, node = 0, self._node
+        while isinstance(node, tuple) and node[0] == "op":
+            node, ops = node[1], ops + 1
+        if not ops or not isinstance(node, _Leaf) or not get(self._spark.conf, "headwater.sql.pushdown"):
+            return None
+        replayed = self._replay(self._node, DataFrame(self._spark, node.plan))
+        compiler = Compiler(self._spark, Decisions(), pushdown=True)
+        compiler.compile(replayed._node, None)
+        uses = [u for u in compiler.scans if u.plan is node.plan]
+        if len(uses) != 1 or uses[0].columns is None or len(uses[0].columns) == len(node.plan.core_schema.names):
+            return None
+        return sorted(uses[0].columns)
+
+    def _replay(self, node: Any, leaf: Any) -> Any:
+        if isinstance(node, _Leaf):
+            return leaf
+        _, parent, name, args, kwargs = node
+        return getattr(self._replay(parent, leaf), name)(*args, **kwargs)
 
     def _empty(self) -> Any:
         return self._apply([pa.Table.from_batches([], to_arrow_schema(leaf.plan.core_schema))
@@ -385,6 +412,9 @@ class DataStreamWriter:
 
         query = StreamingQuery(spark.streams, sources, build, sink, checkpoint, self._trigger, self._name,
                                stateful=run)
+        query._passthrough = isinstance(df._node, _Leaf)
+        if run is None and len(leaves) == 1:  # a stateful query converts every column (its keys, event time)
+            query._columns = [df._pruned_columns()]
         try:
             query._start()
         except BaseException:

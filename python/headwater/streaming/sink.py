@@ -3,20 +3,25 @@ Arrow, and the Arrow itself) with its batch id.
 
 A Python ``DataSourceStreamWriter``'s ``write`` runs per partition of the micro-batch, then
 ``commit(messages, batchId)`` -- or ``abort`` when a write failed -- on a writer made fresh for
-that call, as Spark's sink runner does.
+that call, as Spark's sink runner does. In process mode, when the query has no transformation,
+each partition is read and written by one write task of the batch write path on a worker
+(:meth:`PythonStreamSink.write_on_workers`): the rows never cross to the host, and the reader and
+the writer are pickled once per query.
 """
 
 from __future__ import annotations
 
-import itertools
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 import pyarrow as pa
 
-from headwater import _core
-from headwater.errors import AnalysisException, HeadwaterException
+from headwater.config import scan_options
+from headwater.errors import AnalysisException, HeadwaterException, PythonException
 from headwater.exec.plan import Flavor, make_source
+from headwater.exec.policy import choose_mode
+from headwater.exec.write_task import WriteTask, pickle_tasks, rows_of, run_in_workers
+from headwater.streaming.source import Shipped, StreamSource, ship
 
 __all__ = ["make_sink", "Sink"]
 
@@ -115,7 +120,7 @@ class ConsoleSink(Sink):
 
 
 def _sink_error(what: str, e: BaseException) -> HeadwaterException:
-    tb = "".join(traceback.format_exception(e))
+    tb = e.message if isinstance(e, PythonException) else "".join(traceback.format_exception(e))
     err = HeadwaterException(
         f"Failed when Python streaming data source perform {what}: {tb}",
         "PYTHON_STREAMING_DATA_SOURCE_RUNTIME_ERROR")
@@ -132,6 +137,7 @@ class PythonStreamSink(Sink):
         self.schema, self.overwrite = schema, mode == "complete"
         self.name = f"PythonDataSourceStreamingWrite({source_cls.name()})"
         self._writer = self._new_writer()  # checks streamWriter exists before the first batch
+        self._shipped_writer: Any = None  # the writer pickled for the workers, once per query
 
     def _new_writer(self) -> Any:
         try:
@@ -156,6 +162,49 @@ class PythonStreamSink(Sink):
             attach(self._checkpoint_dir)
         return w
 
+    def write_on_workers(self, batch_id: int, source: StreamSource, start: str, end: str,
+                         session: Any) -> Optional[int]:
+        """The micro-batch ``[start, end)`` of ``source`` read and written on the worker processes,
+        one write task per partition; commit or abort here. Returns the rows written, or None when
+        the batch goes through the host instead (not process mode, a simple reader, or a reader or
+        writer that does not pickle under ``auto``)."""
+        if source.simple:
+            return None
+        partitions = source.batch_partitions(start, end) or [source.plan.flavor.module.InputPartition(None)]
+        mode, _, explicit = choose_mode(session.conf, len(partitions))
+        if mode != "process":
+            return None
+        reader = source.shipped_reader()
+        if self._shipped_writer is None:
+            self._shipped_writer = ship(self._writer)
+        if not isinstance(reader, Shipped) or not isinstance(self._shipped_writer, Shipped):
+            return None
+        plan = source.plan
+        options = dict(scan_options(plan.conf), exact_batches=plan.exact_batches)
+        arrow = isinstance(self._writer, self.flavor.module.DataSourceStreamArrowWriter)
+        tasks = [_MicroBatchWriteTask(plan.core_schema.to_json(), plan.name, reader.method("read"), p, i, options,
+                                      self._shipped_writer, arrow, self.flavor.row_type)
+                 for i, p in enumerate(partitions)]
+        pickled = pickle_tasks(tasks, explicit, plan.name)
+        if pickled is None:
+            return None
+        results: List[Any] = [None] * len(tasks)
+        failure, interrupted = run_in_workers(session._worker_pool(), pickled, results)
+        messages = [r.message if r is not None else None for r in results]
+        if interrupted or failure is not None:
+            try:
+                self._fresh().abort(messages, batch_id)
+            except Exception:
+                pass  # the write's failure is the one reported
+            if interrupted:
+                raise KeyboardInterrupt("the micro-batch's write was interrupted")
+            raise _sink_error("write", failure) if _from_writer(failure) else failure
+        try:
+            self._fresh().commit(messages, batch_id)
+        except Exception as e:
+            raise _sink_error("commit", e) from e
+        return sum(r.rows for r in results)
+
     def add_batch(self, batch_id: int, df: Any, table: pa.Table) -> None:
         writer = self._writer
         arrow = isinstance(writer, self.flavor.module.DataSourceStreamArrowWriter)
@@ -163,10 +212,8 @@ class PythonStreamSink(Sink):
         try:
             if arrow:
                 messages.append(writer.write(iter(table.to_batches())))
-            else:  # Rows converted in C a batch at a time, handed over by itertools in C
-                row = self.flavor.row_type
-                messages.append(writer.write(itertools.chain.from_iterable(
-                    _core.rows_from_arrow(b, row) for b in table.to_batches())))
+            else:  # Rows converted in C a slice at a time, handed over by itertools in C
+                messages.append(writer.write(rows_of(table.to_batches(), self.flavor.row_type)))
         except Exception as e:
             try:
                 self._fresh().abort(messages, batch_id)
@@ -177,6 +224,32 @@ class PythonStreamSink(Sink):
             self._fresh().commit(messages, batch_id)
         except Exception as e:
             raise _sink_error("commit", e) from e
+
+
+class _Written:
+    """A write task's answer: the writer's commit message and the rows it was given."""
+
+    def __init__(self, message: Any, rows: int) -> None:
+        self.message, self.rows = message, rows
+
+
+class _MicroBatchWriteTask(WriteTask):
+    """A batch write task that also counts the partition's rows (the micro-batch's progress)."""
+
+    def batches(self) -> Any:
+        for batch in super().batches():
+            self.rows += batch.num_rows
+            yield batch
+
+    def run(self, where: str = "") -> Any:
+        self.rows = 0  # the rows the writer took (all of them, unless it stops early)
+        message = super().run(where)
+        return _Written(message, self.rows)
+
+
+def _from_writer(failure: BaseException) -> bool:
+    """Whether a write task failed in the writer's code (not reading the partition)."""
+    return isinstance(failure, PythonException) and "Python data source writer" in failure.message
 
 
 def make_sink(session: Any, fmt: str, options: Dict[str, Any], schema: Any, mode: str,

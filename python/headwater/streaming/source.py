@@ -4,7 +4,8 @@ loop uses (initial offset, next end offset, read a micro-batch, commit, stop).
 A micro-batch's partitions run on the C scan of a batch read (:class:`StreamPlan` is a
 :class:`~headwater.exec.plan.ReadPlan` whose reader and partitions are the stream's), so every
 executor mode, the converter and the error rules are the batch read's. In process mode the reader
-is pickled with each micro-batch's partitions (one pickle per micro-batch, not per row).
+is pickled once per query (:class:`Shipped`: later batches carry those bytes, only the partitions are
+pickled per batch), as Spark pickles a stream's read function once when it plans the query.
 """
 
 from __future__ import annotations
@@ -12,21 +13,24 @@ from __future__ import annotations
 import inspect
 import json
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import cloudpickle
 import pyarrow as pa
 
 from headwater.errors import AnalysisException, HeadwaterException, HeadwaterNotImplementedError
 from headwater.exec.plan import ReadPlan
+from headwater.exec.policy import choose_mode
 from headwater.exec.scan import drain
 from headwater.schema import to_arrow_schema
 
-__all__ = ["StreamPlan", "StreamSource", "offset_json"]
+__all__ = ["Shipped", "StreamPlan", "StreamSource", "offset_json"]
 
 
-def offset_json(offset: Any) -> str:
-    """Offsets are compared as Spark compares them: as ``json.dumps`` strings (key order matters)."""
-    return json.dumps(offset)
+def offset_json(offset: Any, builtin: bool = False) -> str:
+    """Offsets are compared as Spark compares them: as ``json.dumps`` strings (key order matters).
+    A built-in source's (rate, files) is written as Spark's JVM sources write theirs: compact."""
+    return json.dumps(offset, separators=(",", ":")) if builtin else json.dumps(offset)
 
 
 def _limits(flavor_module: Any) -> Any:
@@ -54,6 +58,46 @@ def streaming_error(what: str, e: BaseException, error_class: str = "PYTHON_STRE
                              error_class)
     err.__cause__ = e
     return err
+
+
+class Shipped:
+    """An object pickled once per query: pickling the wrapper again only copies those bytes, and a
+    worker unpickles it to the object itself. On the host ``read`` runs the reader's (what a scan
+    calls); :meth:`method` is a bound method that travels the same way."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+        self.pickled = cloudpickle.dumps(obj)  # raises when obj does not pickle: the caller keeps obj
+
+    def read(self, partition: Any) -> Any:
+        return self.obj.read(partition)
+
+    def method(self, name: str) -> "_ShippedMethod":
+        return _ShippedMethod(self, name)
+
+    def __reduce__(self) -> Tuple[Callable[[bytes], Any], Tuple[bytes]]:
+        return cloudpickle.loads, (self.pickled,)
+
+
+class _ShippedMethod:
+    """``shipped.obj.<name>``: on a worker, the unpickled object's bound method."""
+
+    def __init__(self, shipped: Shipped, name: str) -> None:
+        self.shipped, self.name = shipped, name
+
+    def __call__(self, *args: Any) -> Any:
+        return getattr(self.shipped.obj, self.name)(*args)
+
+    def __reduce__(self) -> Tuple[Callable[[Any, str], Any], Tuple[Shipped, str]]:
+        return getattr, (self.shipped, self.name)
+
+
+def ship(obj: Any) -> Any:
+    """``Shipped(obj)``, or obj itself when it does not pickle (the policy reports that as for reads)."""
+    try:
+        return Shipped(obj)
+    except Exception:
+        return obj
 
 
 class StreamPlan(ReadPlan):
@@ -96,6 +140,9 @@ class StreamSource:
         self.simple = False
         self._kept: Dict[str, Any] = {}  # simple reader: start json -> (end json, rows)
         self.latest_reported: Optional[str] = None
+        self._shipped: Any = None  # see shipped_reader
+        self.builtin = False  # one of headwater's built-in formats (set by open)
+        self._planned: Optional[Tuple[str, str, List[Any]]] = None  # the last batch's (start, end, partitions)
 
     @property
     def schema(self) -> Any:
@@ -110,16 +157,17 @@ class StreamSource:
             try:
                 self.reader = source.simpleStreamReader(self.plan.schema)
                 self.simple = True
-            except missing:
-                raise AnalysisException(
-                    f"Failed to create Python data source stream reader for {self.plan.name}: [NOT_IMPLEMENTED] "
-                    "streamReader is not implemented.", "PYTHON_DATA_SOURCE_ERROR") from None
+            except missing as e:  # Spark 4.3's words, with both "not implemented" tracebacks (probed)
+                tb = "".join(traceback.format_exception(e))
+                raise AnalysisException(f"Failed to plan Python data source initialize source: {tb}",
+                                        "PYTHON_DATA_SOURCE_ERROR") from e
             except Exception as e:
                 raise streaming_error("create simple stream reader", e) from e
         except Exception as e:
             raise streaming_error("create stream reader", e) from e
         module = self.plan.flavor.module
         self.limits = _limits(module)
+        self.builtin = type(self.reader).__module__.startswith("headwater.formats.")
         attach = getattr(self.reader, "_hw_attach_checkpoint", None)
         if attach is not None and checkpoint_dir is not None:
             attach(checkpoint_dir)
@@ -131,7 +179,7 @@ class StreamSource:
 
     def initial_offset(self) -> str:
         try:
-            return offset_json(self.reader.initialOffset())
+            return offset_json(self.reader.initialOffset(), self.builtin)
         except Exception as e:
             raise streaming_error("initialOffset", e) from e
 
@@ -155,7 +203,7 @@ class StreamSource:
                 rows = list(rows)
             except Exception as e:
                 raise streaming_error("latestOffset", e) from e
-            end_json = offset_json(end)
+            end_json = offset_json(end, self.builtin)
             if end_json == start and rows:
                 raise HeadwaterException(
                     f"SimpleDataSourceStreamReader.read() returned "
@@ -173,8 +221,10 @@ class StreamSource:
             reported = report() if report is not None else None
         except Exception as e:
             raise streaming_error("latestOffset", e) from e
-        end_json = offset_json(end)
-        self.latest_reported = offset_json(reported) if reported is not None else None
+        end_json = offset_json(end, self.builtin)
+        self.latest_reported = offset_json(reported, self.builtin) if reported is not None else None
+        if self.builtin and end_json != start and end == json.loads(start):
+            return start  # no new data, the start as an older checkpoint spelled it
         return end_json
 
     def empty_batch(self) -> pa.Table:
@@ -198,13 +248,32 @@ class StreamSource:
             scan, _, _ = self.plan.new_scan(self.session, ordered=True, reader=_Rows(rows), columns=columns)
             scan_mode_forced = scan  # rows live on the host: the scan reads them where they are
             return drain(scan_mode_forced, lambda r: r.read_all())
+        partitions = self.batch_partitions(start, end)
+        mode, _, _ = choose_mode(self.plan.conf, len(partitions))
+        reader = self.shipped_reader() if mode == "process" else self.reader
+        self.plan.set_batch(reader, partitions)
+        scan, _, _ = self.plan.new_scan(self.session, ordered=True, reader=reader, columns=columns)
+        return drain(scan, lambda r: r.read_all())
+
+    def batch_partitions(self, start: str, end: str) -> List[Any]:
+        """A full reader's partitions of ``[start, end)`` (asked once per micro-batch, as Spark)."""
+        if self._planned is not None and self._planned[:2] == (start, end):
+            return self._planned[2]
         try:
             partitions = list(self.reader.partitions(json.loads(start), json.loads(end)))
         except Exception as e:
             raise streaming_error("partitions", e) from e
-        self.plan.set_batch(self.reader, partitions)
-        scan, _, _ = self.plan.new_scan(self.session, ordered=True, reader=self.reader, columns=columns)
-        return drain(scan, lambda r: r.read_all())
+        self._planned = (start, end, partitions)
+        return partitions
+
+    def shipped_reader(self) -> Any:
+        """The reader as it goes to worker processes, pickled at its first process-mode batch and
+        never again in this run (Spark too ships one pickled read function per query: later changes
+        to the driver's reader never reach the executors). The reader itself when it does not
+        pickle: the read policy then reports that or falls back to threads."""
+        if self._shipped is None:
+            self._shipped = ship(self.reader)
+        return self._shipped
 
     def commit(self, end: str) -> None:
         try:
