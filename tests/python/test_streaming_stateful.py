@@ -205,12 +205,49 @@ def test_stream_static_join_reads_the_static_side_once_per_batch(tmp_path):
     assert len(open(log).read().splitlines()) == len(q.recentProgress) >= 4
 
 
-def test_static_left_of_a_stream_join_is_refused_clearly(spark):
+def _static_left_batches(spark, how):
+    """static.join(stream, "value", how) over three rate-micro-batch batches of 4 rows: rows per batch id."""
+    static = spark.createDataFrame([(1, "one"), (5, "five"), (42, "never")], "value long, name string")
+    stream = spark.readStream.format("rate-micro-batch").option("rowsPerBatch", 4).load()
+    joined = static.join(stream, "value", how)
+    assert joined.isStreaming and joined.columns == ["value", "name", "timestamp"]
+    seen = {}
+    q = joined.writeStream.foreachBatch(
+        lambda b, i: seen.setdefault(i, sorted((r[0], r[1]) for r in b.collect()))).start()
+    return q, seen
+
+
+def test_static_left_of_a_stream_join_runs_per_batch(spark):
+    """As Spark: an inner join (and a right outer one, the stream on the right) of a static DataFrame with
+    a stream runs per micro-batch, the static side's columns first (as static.join(batch) would give)."""
+    import time
+
+    q, seen = _static_left_batches(spark, "inner")
+    deadline = time.monotonic() + 60
+    while len(seen) < 2 and time.monotonic() < deadline:
+        assert q.exception() is None
+        time.sleep(0.01)
+    q.stop()
+    assert seen[0] == [(1, "one")] and seen[1] == [(5, "five")]
+
+    q, seen = _static_left_batches(spark, "right_outer")
+    deadline = time.monotonic() + 60
+    while len(seen) < 1 and time.monotonic() < deadline:
+        assert q.exception() is None
+        time.sleep(0.01)
+    q.stop()
+    assert seen[0] == [(0, None), (1, "one"), (2, None), (3, None)]
+
+
+def test_static_left_outer_join_with_a_stream_refused_at_start_as_spark(spark):
     static = spark.createDataFrame([(0, "zero")], "value long, name string")
     stream = spark.readStream.format("rate-micro-batch").load()
+    joined = static.join(stream, "value", "left_outer")  # recorded; Spark refuses it at start()
     with pytest.raises(AnalysisException) as e:
-        static.join(stream, "value")
-    assert e.value.getErrorClass() == "HW_STATIC_STREAM_JOIN" and "stream.join(static" in str(e.value)
+        joined.writeStream.format("noop").start()
+    assert e.value.getErrorClass() == "_LEGACY_ERROR_TEMP_3102"
+    assert str(e.value).startswith("[_LEGACY_ERROR_TEMP_3102] LeftOuter join with a streaming DataFrame/Dataset "
+                                   "on the right and a static DataFrame/Dataset on the left is not supported;")
 
 
 def _nodata_source():

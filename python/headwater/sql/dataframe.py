@@ -254,9 +254,8 @@ class DataFrame:
 
     def join(self, other: "DataFrame", on: Any = None, how: Optional[str] = None) -> "DataFrame":
         how = how or "inner"
-        if getattr(other, "isStreaming", False) is True:  # a streaming DataFrame (headwater.streaming)
-            raise AnalysisException("headwater runs stream-static joins with the stream on the left: write "
-                                    "stream.join(static, ...), not static.join(stream, ...).", "HW_STATIC_STREAM_JOIN")
+        if getattr(other, "isStreaming", False) is True:  # static.join(stream): a streaming DataFrame's own
+            return other._static_join(self, on, how)     # business (headwater.streaming sits above sql/)
         if on is None:
             return self._with(Join(self._node, other._node, "cross" if how == "inner" else how, None, None))
         if isinstance(on, str):

@@ -22,8 +22,8 @@ from headwater.streaming.query import StreamingQuery
 from headwater.streaming.sink import make_sink
 from headwater.streaming.source import StreamPlan, StreamSource
 from headwater.state import parse_delay_ms
-from headwater.streaming.stateful import (StatefulRun, StreamingGroupedData, join_kind, make_operator, tree_nodes,
-                                          watermark_of)
+from headwater.streaming.stateful import (STATIC_LEFT_JOIN, StatefulRun, StreamingGroupedData, join_kind,
+                                          make_operator, tree_nodes, watermark_of)
 
 __all__ = ["DataStreamReader", "DataStreamWriter", "StreamingDataFrame"]
 
@@ -33,6 +33,14 @@ _BATCH_ONLY = ("collect", "count", "show", "toArrow", "toPandas", "toPolars", "t
                "__arrow_c_stream__", "cache", "persist", "write", "limit", "groupBy", "agg",
                "distinct", "crossJoin", "repartition")
 _AT_START = ("sort", "orderBy")  # recorded; refused or run when the query starts (streaming/stateful.py)
+
+
+def _call(df: Any, name: str, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+    """Replay one recorded call on a micro-batch's DataFrame."""
+    if name == STATIC_LEFT_JOIN:  # static.join(stream, on, how): the static side stays on the left
+        static, on, how = args
+        return static.join(df, on, how)
+    return getattr(df, name)(*args, **kwargs)
 
 
 def _not_batch(op: str) -> AnalysisException:
@@ -94,7 +102,7 @@ class StreamingDataFrame:
             finally:
                 op.close()
         _, parent, name, args, kwargs = node
-        return getattr(self._apply(tables, parent, stateful), name)(*args, **kwargs)
+        return _call(self._apply(tables, parent, stateful), name, args, kwargs)
 
     def _pruned_columns(self) -> Optional[List[int]]:
         """The source's columns the transformations read (schema positions, for the converter), when
@@ -118,7 +126,7 @@ class StreamingDataFrame:
         if isinstance(node, _Leaf):
             return leaf
         _, parent, name, args, kwargs = node
-        return getattr(self._replay(parent, leaf), name)(*args, **kwargs)
+        return _call(self._replay(parent, leaf), name, args, kwargs)
 
     def _empty(self) -> Any:
         return self._apply([pa.Table.from_batches([], to_arrow_schema(leaf.plan.core_schema))
@@ -196,6 +204,11 @@ class StreamingDataFrame:
             return StreamingDataFrame(self._spark, ("streamjoin", self._node, other._node, join_kind(how),
                                                     ((on, how or "inner"), {})))
         return self._op("join", other, on, how or "inner")
+
+    def _static_join(self, static: Any, on: Any, how: str) -> "StreamingDataFrame":
+        """``static.join(stream, on, how)`` (batch DataFrame.join hands it here): replayed per
+        micro-batch with the static side kept on the left; which kinds run is checked at start()."""
+        return self._op(STATIC_LEFT_JOIN, static, on, how)
 
     def union(self, other: "StreamingDataFrame") -> "StreamingDataFrame":
         if not isinstance(other, StreamingDataFrame):

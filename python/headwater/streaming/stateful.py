@@ -21,7 +21,7 @@ from headwater.query.expressions import quote_ident
 from headwater.state import (Agg, SessionWindow, StreamingAggregate, StreamingDeduplicate, StreamingSessionAggregate,
                              Watermark, Window, parse_delay_ms)
 
-__all__ = ["StreamingGroupedData", "StatefulRun", "aggs_of", "check_supported", "join_kind", "make_operator",
+__all__ = ["STATIC_LEFT_JOIN", "StreamingGroupedData", "StatefulRun", "aggs_of", "check_supported", "join_kind", "make_operator",
            "tree_nodes", "watermark_of"]
 
 _AGGS = ("count", "sum", "avg", "min", "max")
@@ -183,6 +183,15 @@ def check_supported(node: Any, mode: str) -> None:
                 raise AnalysisException(
                     "Sorting is not supported on streaming DataFrames/Datasets, unless it is on aggregated "
                     "DataFrame/Dataset in Complete output mode;", _LEGACY)
+        if n[0] == "op" and n[2] == STATIC_LEFT_JOIN:
+            kind = str(n[3][2] or "inner").lower().replace("_", "").replace(" ", "")
+            spark_kind = {"left": "LeftOuter", "leftouter": "LeftOuter", "outer": "FullOuter", "full": "FullOuter",
+                          "fullouter": "FullOuter", "semi": "LeftSemi", "leftsemi": "LeftSemi", "anti": "LeftAnti",
+                          "leftanti": "LeftAnti"}.get(kind)
+            if spark_kind is not None:  # the static side would need rows no later batch can take back
+                raise AnalysisException(
+                    f"{spark_kind} join with a streaming DataFrame/Dataset on the right and a static "
+                    "DataFrame/Dataset on the left is not supported;", _LEGACY)
         if n[0] == "op" and n[2] == "join":
             how = join_kind(n[3][2] if len(n[3]) > 2 else n[4].get("how"))
             if how == "RIGHT":
@@ -208,6 +217,10 @@ def check_supported(node: Any, mode: str) -> None:
 
 def _below(node: Any, kind: str, test: Callable[[Any], bool]) -> bool:
     return any(n[0] == kind and test(n) for n in tree_nodes(node)[1:])
+
+
+#: The recorded call for ``static.join(stream, on, how)`` (its args: the static DataFrame, on, how).
+STATIC_LEFT_JOIN = "static_join"
 
 
 def join_kind(how: Any) -> str:
