@@ -37,10 +37,11 @@ struct hw_task_run {
 
 /* Files the end of task i (output moved in). mu not held. */
 static void finish(hw_task_run* run, task_proxy* px, int64_t i, hw_task_state state, uint8_t* output, size_t len,
-                   const hw_error* error, const char* traceback) {
+                   const hw_error* error, const char* traceback, const hw_task_stats* stats) {
   pthread_mutex_lock(&run->mu);
   hw_task* t = &run->tasks[i];
   t->state = state;
+  if (stats) t->stats = *stats;
   t->output = output;
   t->output_len = len;
   if (error) t->error = *error;
@@ -95,7 +96,7 @@ static void* proxy_main(void* arg) {
     if (slot < 0) {
       px->slot = -1; /* no worker to cancel */
       int64_t i = slot == -1 ? claim(run, px) : -1;
-      if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+      if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL, NULL);
       goto out;
     }
     px->slot = slot;
@@ -127,7 +128,8 @@ static void* proxy_main(void* arg) {
         bool ok;
         const uint8_t* out;
         size_t n;
-        if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, &err) != 0 || index != i) {
+        hw_task_stats stats;
+        if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, &stats, &err) != 0 || index != i) {
           if (index != i) hw_error_set(&err, "HW_MALFORMED_MESSAGE", "a worker answered task %lld with task %lld",
                                        (long long)i, (long long)index);
           broken = true;
@@ -135,20 +137,20 @@ static void* proxy_main(void* arg) {
           uint8_t* copy = malloc(n ? n : 1);
           if (!copy) {
             hw_error_oom(&err);
-            finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+            finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL, NULL);
           } else {
             if (n) memcpy(copy, out, n);
-            finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL);
+            finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL, &stats);
           }
         }
       } else if (type == HW_MSG_DONE) { /* stopped by our cancel */
-        finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL);
+        finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL, NULL);
       } else if (type == HW_MSG_ERROR) {
         hw_error werr;
         char* traceback;
         hw_msg_error_read(payload, len, i, &werr, &traceback);
         werr.partition = i; /* the task's index, which the host knows */
-        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
+        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback, NULL);
         free(traceback);
       } else {
         hw_error_set(&err, "HW_MALFORMED_MESSAGE", "a worker sent message %d during a task", (int)type);
@@ -160,7 +162,7 @@ static void* proxy_main(void* arg) {
         err.partition = i;
         hw_error_prefix(&err, "partition %lld: the worker process (pid %d) broke the protocol and was killed: ",
                         (long long)i, (int)w->pid);
-        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL);
+        finish(run, px, i, HW_TASK_ERROR, NULL, 0, &err, NULL, NULL);
         char how[160];
         hw_pool_end_worker(pool, px->slot, &run->mu, true, how, sizeof how);
         respawn(run, pool, px->slot);
@@ -192,7 +194,7 @@ lost: {
                  (long long)i, (int)pid, how);
   died.partition = i;
   respawn(run, pool, px->slot); /* the pool stays whole for later queries */
-  if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL);
+  if (i >= 0) finish(run, px, i, HW_TASK_ERROR, NULL, 0, &died, NULL, NULL);
   hw_pool_release(pool, px->slot, false);
 }
 out:
@@ -291,6 +293,20 @@ void hw_task_run_cancel(hw_task_run* run, bool hard) {
   }
   pthread_mutex_unlock(&run->mu);
   if (run->pool) hw_pool_wake(run->pool); /* proxies waiting for a worker give up now */
+}
+
+int64_t hw_task_run_poll(hw_task_run* run, int64_t* indexes, hw_task_stats* stats, int64_t max) {
+  int64_t got = 0;
+  pthread_mutex_lock(&run->mu);
+  for (int64_t i = 0; i < run->n && got < max; i++) {
+    hw_task* t = &run->tasks[i];
+    if (t->polled || (t->state != HW_TASK_OK && t->state != HW_TASK_FAILED)) continue;
+    t->polled = true;
+    indexes[got] = i;
+    stats[got++] = t->stats;
+  }
+  pthread_mutex_unlock(&run->mu);
+  return got;
 }
 
 hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n) {

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "pyexec/arrow_to_rows.h"
 #include "pyexec/rows_to_arrow.h"
+#include "pyexec/write_feed.h"
 #include "python/glue.h"
 
 #define HW_DEFAULT_MAX_ROWS_PER_BATCH 10000
@@ -342,7 +343,8 @@ static PyMethodDef module_methods[] = {
     {"count_rows", py_count_rows, METH_O, "count_rows(obj): rows of an Arrow stream, consumed in C."},
     {"version", py_version, METH_NOARGS, "headwater's C core version."},
     {"run_tasks", hw_py_run_tasks, METH_VARARGS,
-     "run_tasks(pool, tasks): run pickled tasks on the pool's workers -> (outcomes, interrupted)."},
+     "run_tasks(pool, tasks, on_done=None): run pickled tasks on the pool's workers -> (outcomes, interrupted); "
+     "on_done(index, (write, read)) as each task ends (a write task's counters)."},
     {"worker_main", hw_py_worker_main, METH_VARARGS, "worker_main(fd, parent_pid): serve the host (worker processes)."},
     {"rate_batch", hw_py_rate_batch, METH_VARARGS,
      "rate_batch(partition, num_partitions, start, end, start_ms, ms_per_value): a rate source partition's rows."},
@@ -352,6 +354,13 @@ static PyMethodDef module_methods[] = {
 static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT, "headwater._core", "headwater's C core.", 0, module_methods, NULL, NULL, NULL, NULL,
 };
+
+static int add_write_feed(PyObject* m) {
+  PyObject* type = hw_write_feed_type_new(m, hw_py_raise);
+  int rc = type ? PyModule_AddObjectRef(m, "WriteFeed", type) : -1;
+  Py_XDECREF(type);
+  return rc;
+}
 
 PyMODINIT_FUNC PyInit__core(void) {
   if (PyType_Ready(&hw_py_schema_type) < 0 || PyType_Ready(&hw_py_batch_type) < 0 ||
@@ -365,7 +374,8 @@ PyMODINIT_FUNC PyInit__core(void) {
       PyModule_AddObjectRef(m, "ArrowStream", (PyObject*)&hw_py_stream_type) < 0 ||
       PyModule_AddObjectRef(m, "Scan", (PyObject*)&hw_py_scan_type) < 0 ||
       PyModule_AddObjectRef(m, "WorkerPool", (PyObject*)&hw_py_pool_type) < 0 ||
-      PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0) {
+      PyModule_AddIntConstant(m, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0 ||
+      add_write_feed(m) < 0) {
     Py_DECREF(m);
     return NULL;
   }

@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
     hw_msg_task_encode(&b, i * 1000, pickled, i == 0 ? 0 : (size_t)(i * 5) % sizeof pickled);
     put("msg_task", "task", i, b.data, b.size);
     hw_wbuf_free(&b);
-    hw_msg_result_encode(&b, i * 7, i & 1, pickled, i == 3 ? 0 : sizeof pickled - (size_t)i);
+    hw_msg_result_encode(&b, i * 7, i & 1, pickled, i == 3 ? 0 : sizeof pickled - (size_t)i, NULL);
     put("msg_result", "result", i, b.data, b.size);
     hw_wbuf stream = {0};
     frame(&stream, HW_MSG_RESULT, &b);
