@@ -93,6 +93,6 @@ def test_cli_stats_prints_the_report():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "300"
     lines = r.stderr.strip().splitlines()
-    assert lines[0].split()[:5] == ["source", "part", "rows", "batches", "bytes"]
-    assert [ln.split()[:4] for ln in lines[1:4]] == [["cli_count", str(i), "100", "1"] for i in range(3)]
-    assert lines[4].split()[:3] == ["total", "3", "300"]
+    assert lines[0].split()[:6] == ["action", "source", "part", "rows", "batches", "bytes"]
+    assert [ln.split()[:5] for ln in lines[1:4]] == [["read", "cli_count", str(i), "100", "1"] for i in range(3)]
+    assert lines[4].split()[:4] == ["read", "total", "3", "300"]

@@ -104,6 +104,8 @@ class WriteRun:
     nine counters and, when the task read a source, the read's). ``live`` (thread mode) gives the
     feeds of tasks still running, for rows while they write."""
 
+    action = "write"  # the progress bar shows a write's tasks
+
     def __init__(self, total: int, read_source: str, live: Any = None) -> None:
         self.total = total
         self.read_source = read_source  # the name the reads that fed the tasks are reported under
