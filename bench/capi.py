@@ -3,7 +3,8 @@
 1. Per-batch overhead: the same per-partition C scans of many one-row RecordBatches drained by a C
    program through libheadwater, and by Python through pyarrow (``RecordBatchReader.from_stream``).
 2. 1 vs 2 native threads reading partitions through the C API: partitions that wait (the GIL is
-   released, as in network reads) and partitions that compute in Python (the GIL serializes them).
+   released, as in network reads) and partitions that compute in Python: in thread mode (the GIL
+   serializes them) and in process mode (each partition on a worker process).
 
 Needs the package installed (``make build``), pkg-config and a C compiler.
     .venv/bin/python bench/capi.py [--batches 20000] [--reps 3]
@@ -75,8 +76,11 @@ def main() -> None:
     print(f"  C API    {c * 1e6 / args.batches:8.2f} us/batch   (timed from the first execute, as the Python side)")
     print(f"  Python   {p * 1e6 / args.batches:8.2f} us/batch")
     print(f"  ratio C/Python {c / p:.2f}")
-    for name, o in (("waiting (sleep 2 ms a batch)", {"partitions": 2, "batches": 500, "wait_ms": 2}),
-                    ("computing (Python loop a batch)", {"partitions": 2, "batches": 2000, "spin": 20000})):
+    computing = {"partitions": 2, "batches": 2000, "spin": 20000}
+    for name, o in (("waiting (sleep 2 ms a batch), thread mode", {"partitions": 2, "batches": 500, "wait_ms": 2,
+                                                                  "hw_mode": "thread"}),
+                    ("computing (Python loop a batch), thread mode", dict(computing, hw_mode="thread")),
+                    ("computing (Python loop a batch), process mode", dict(computing, hw_mode="process"))):
         one = statistics.median(c_run(exe, 1, o) for _ in range(args.reps))
         two = statistics.median(c_run(exe, 2, o) for _ in range(args.reps))
         print(f"2 partitions, {name}: 1 thread {one:.3f} s, 2 threads {two:.3f} s, speed-up {one / two:.2f}x")

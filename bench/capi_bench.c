@@ -1,5 +1,7 @@
 /* bench/capi.py's C side: reads every partition of a source through the C API, on THREADS native
- * threads (partition i on thread i % THREADS); prints "seconds batches rows".
+ * threads (partition i on thread i % THREADS); prints "seconds batches rows". The option
+ * hw_mode=inline|thread|process is the scan's executor mode (not passed to the source); in process
+ * mode the worker pool is started before the clock runs.
  * usage: capi_bench THREADS FORMAT [key=value ...] */
 #include <pthread.h>
 #include <stdio.h>
@@ -44,21 +46,33 @@ int main(int argc, char** argv) {
   o.python_path = getenv("HEADWATER_PYTHONPATH");
   hw_runtime* rt;
   if (hw_runtime_new(&o, &rt, &err) != 0) return 1;
-  int n = argc - 3;
+  int n = 0;
   const char* keys[64];
   const char* values[64];
-  for (int i = 0; i < n && i < 64; i++) {
-    char* eq = strchr(argv[i + 3], '=');
+  hw_mode mode = HW_MODE_AUTO;
+  for (int i = 3; i < argc && n < 64; i++) {
+    char* eq = strchr(argv[i], '=');
+    if (!eq) return 2;
     *eq = '\0';
-    keys[i] = argv[i + 3];
-    values[i] = eq + 1;
+    if (strcmp(argv[i], "hw_mode") == 0) {
+      mode = strcmp(eq + 1, "process") == 0 ? HW_MODE_PROCESS : strcmp(eq + 1, "thread") == 0 ? HW_MODE_THREAD
+                                                                                                : HW_MODE_INLINE;
+      continue;
+    }
+    keys[n] = argv[i];
+    values[n++] = eq + 1;
   }
   hw_source* src;
   hw_query* q;
   if (hw_source_open(rt, argv[2], keys, values, n, NULL, &src, &err) != 0 || hw_query_new(src, &q, &err) != 0 ||
-      hw_query_plan(q, &err) != 0) {
+      hw_query_mode(q, mode, &err) != 0 || hw_query_plan(q, &err) != 0) {
     fprintf(stderr, "%s\n", err.message);
     return 1;
+  }
+  if (mode == HW_MODE_PROCESS) { /* start the pool (and pickle the reader) outside the timing */
+    struct ArrowArrayStream s;
+    if (hw_query_execute_partition(q, 0, &s, &err) != 0) return 1;
+    s.release(&s);
   }
   job jobs[64];
   pthread_t t[64];
