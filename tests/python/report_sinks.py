@@ -12,17 +12,22 @@ class Got(WriterCommitMessage):
 
 
 class RowSink(DataSourceWriter):
-    def __init__(self, sleep):
-        self.sleep = sleep
+    def __init__(self, sleep, fail_partition=-1):
+        self.sleep, self.fail = sleep, fail_partition
 
     def write(self, iterator):
         time.sleep(self.sleep)  # the writer's own code
         rows = 0
-        for _ in iterator:
+        for row in iterator:
+            if row.id // 10 == self.fail:  # rows="20", partitions="2": ids 10-19 are partition 1
+                raise ValueError("the sink refuses this partition")
             rows += 1
         return Got(rows, rows)
 
     def commit(self, messages):
+        pass
+
+    def abort(self, messages):
         pass
 
 
@@ -43,7 +48,8 @@ class ArrowSink(DataSourceArrowWriter):
 
 
 class ReportSink(DataSource):
-    """option arrow=true: the Arrow writer; sleep_ms: time each write() spends before reading."""
+    """option arrow=true: the Arrow writer; sleep_ms: time each write() spends before reading;
+    fail_partition: the plain writer raises on ids id // 10 == fail_partition."""
 
     @classmethod
     def name(cls):
@@ -51,4 +57,6 @@ class ReportSink(DataSource):
 
     def writer(self, schema, overwrite):
         sleep = int(self.options.get("sleep_ms", "0")) / 1000.0
-        return ArrowSink(sleep) if self.options.get("arrow") == "true" else RowSink(sleep)
+        if self.options.get("arrow") == "true":
+            return ArrowSink(sleep)
+        return RowSink(sleep, int(self.options.get("fail_partition", "-1")))

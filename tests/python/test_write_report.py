@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import headwater
+from headwater.errors import PythonException
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -74,6 +75,21 @@ def test_waiting_on_a_slow_input_is_not_the_writers_time(spark, mode):
         assert p.in_source < 0.3
     for p in report.reads:
         assert p.in_source >= 0.3  # and the read says where that time went
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_a_failed_partition_is_not_in_the_report(spark, mode):
+    spark.conf.set("headwater.executor.mode", mode)
+    spark.conf.set("headwater.executor.workers", "1")  # one task after the other: partition 0 ends first
+    try:
+        df = spark.read.format("cli_count").option("rows", "20").option("partitions", "2").load()
+        with pytest.raises(PythonException, match="the sink refuses this partition"):
+            df.write.format("report_sink").option("fail_partition", "1").mode("append").save()
+    finally:
+        spark.conf.set("headwater.executor.workers", "2")
+    report = spark.lastRunReport()
+    assert [(p.partition, p.rows) for p in report.writes] == [(0, 10)]
+    assert spark._runs.current()[0].progress[:2] == (1, 2)  # the bar's counts: one of two done
 
 
 def test_a_query_written_reports_its_read_then_the_write(spark):
