@@ -1,7 +1,7 @@
 /* bench/capi.py's C side: reads every partition of a source through the C API, on THREADS native
  * threads (partition i on thread i % THREADS); prints "seconds batches rows". The option
  * hw_mode=inline|thread|process is the scan's executor mode (not passed to the source); in process
- * mode the worker pool is started before the clock runs.
+ * mode the read runs once untimed first (the pool's workers booted), then timed.
  * usage: capi_bench THREADS FORMAT [key=value ...] */
 #include <pthread.h>
 #include <stdio.h>
@@ -69,26 +69,26 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", err.message);
     return 1;
   }
-  if (mode == HW_MODE_PROCESS) { /* start the pool (and pickle the reader) outside the timing */
-    struct ArrowArrayStream s;
-    if (hw_query_execute_partition(q, 0, &s, &err) != 0) return 1;
-    s.release(&s);
-  }
   job jobs[64];
   pthread_t t[64];
   struct timespec a, b;
-  clock_gettime(CLOCK_MONOTONIC, &a);
-  for (int i = 0; i < threads; i++) {
-    jobs[i] = (job){q, i, threads, hw_query_partitions(q), 0, 0};
-    pthread_create(&t[i], NULL, run, &jobs[i]);
-  }
   int64_t batches = 0, rows = 0;
-  for (int i = 0; i < threads; i++) {
-    pthread_join(t[i], NULL);
-    batches += jobs[i].batches;
-    rows += jobs[i].rows;
+  /* process mode: the whole read once untimed first, so every worker the timed read uses has booted
+   * (spawned workers import Python and pyarrow before they are READY) */
+  for (int pass = mode == HW_MODE_PROCESS ? 0 : 1; pass < 2; pass++) {
+    batches = rows = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < threads; i++) {
+      jobs[i] = (job){q, i, threads, hw_query_partitions(q), 0, 0};
+      pthread_create(&t[i], NULL, run, &jobs[i]);
+    }
+    for (int i = 0; i < threads; i++) {
+      pthread_join(t[i], NULL);
+      batches += jobs[i].batches;
+      rows += jobs[i].rows;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
   }
-  clock_gettime(CLOCK_MONOTONIC, &b);
   printf("%.6f %lld %lld\n", (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9, (long long)batches,
          (long long)rows);
   hw_query_free(q);
