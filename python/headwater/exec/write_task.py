@@ -263,6 +263,8 @@ class WriteJob:
         except BaseException as e:
             run.failed(e)
             raise
+        finally:
+            run.live = None  # the report outlives the write: it keeps no task (nor a local plan's batches)
         if failure is not None:
             run.failed(failure)
             self._abort(messages, failure)
