@@ -25,13 +25,14 @@ import pyarrow as pa
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build() -> str:
+def build(where: str) -> str:
+    """capi_bench.c compiled against the installed package (pkg-config), into the directory where."""
     from headwater import capi
 
     env = dict(os.environ, PKG_CONFIG_PATH=capi.pkg_config_path())
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "headwater"], env=env, check=True,
                            capture_output=True, text=True).stdout.split()
-    out = os.path.join(tempfile.mkdtemp(prefix="hw-capi-bench-"), "capi_bench")
+    out = os.path.join(where, "capi_bench")
     subprocess.run(["cc", "-O2", "-o", out, os.path.join(HERE, "capi_bench.c"), *flags, "-pthread"], check=True)
     return out
 
@@ -68,7 +69,11 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=20000)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    exe = build()
+    with tempfile.TemporaryDirectory(prefix="hw-capi-bench-") as where:  # removed at the end
+        measure(args, build(where))
+
+
+def measure(args: argparse.Namespace, exe: str) -> None:
     opts = {"partitions": 1, "batches": args.batches}
     c = statistics.median(c_run(exe, 1, opts) for _ in range(args.reps))
     p = statistics.median(py_run(opts) for _ in range(args.reps))
