@@ -1,7 +1,9 @@
 """The run report's and the progress bar's cost: the same read side by side, without and with the
 progress bar drawing (forced on, to /dev/null) and the report read after every action. The C
 counters themselves are always on (clock reads per batch, one row in 64 timed); their share is
-printed from a count of the clock reads a read makes. Prints medians and ratios; asserts nothing.
+printed from a count of the clock reads a read makes. Then a write's feed: a plain writer's rows
+from the counting C feed (``_core.WriteFeed``, what write tasks hand ``write()``) beside the
+uncounted chain of per-batch conversions it replaced. Prints medians and ratios; asserts nothing.
 
     .venv/bin/python bench/s7_report.py [--rows N] [--partitions P] [--reps R] [--mode inline]
 """
@@ -68,6 +70,32 @@ def main() -> None:
     print(f"C counters: {clock_reads:,} clock reads x <= {per_read_ns:.0f} ns = <= {clock_reads * per_read_ns / 1e6:.2f} ms "
           f"= <= {clock_reads * per_read_ns / 1e9 / off * 100:.2f}% of the read")
     spark.stop()
+    write_feed(a.reps)
+
+
+def write_feed(reps: int) -> None:
+    """1M rows in 100 batches handed to a writer's loop: counted per batch in C, or not counted."""
+    import itertools
+
+    import pyarrow as pa
+    from headwater import _core
+    from headwater.types import Row
+
+    batch = pa.record_batch({"id": pa.array(range(10_000), pa.int64()), "name": [f"n{i}" for i in range(10_000)]})
+    batches = [batch] * 100
+    ways = {"uncounted chain": lambda: itertools.chain.from_iterable(_core.rows_from_arrow(b, Row) for b in batches),
+            "WriteFeed (counted)": lambda: _core.WriteFeed(batches, Row)}
+    took = {name: [] for name in ways}
+    for _ in range(reps):
+        for name, make in ways.items():
+            t = time.perf_counter()
+            n = sum(1 for _ in make())
+            took[name].append(time.perf_counter() - t)
+            assert n == 1_000_000
+    base = statistics.median(took["uncounted chain"])
+    for name in ways:
+        m = statistics.median(took[name])
+        print(f"write feed, {name:20} {m * 1e3:8.1f} ms  ({1e6 / m:,.0f} rows/s)  ratio {m / base:.2f}")
 
 
 if __name__ == "__main__":

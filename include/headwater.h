@@ -190,8 +190,12 @@ int hw_query_limit_pushed(const hw_query* q);
 int hw_query_schema(hw_query* q, struct ArrowSchema* out, hw_error* err);
 /*
  * One stream per partition (0 <= partition < hw_query_partitions), to run on the engine's own
- * threads, several at once. The stream's callbacks take the GIL themselves and the scan releases it
- * while it waits. *out owned by the caller (out->release); it may outlive q but not the runtime.
+ * threads, several at once. The partition runs on the calling thread (HW_MODE_INLINE, and
+ * HW_MODE_AUTO), on a thread of its own (HW_MODE_THREAD), or on a worker process of the runtime's
+ * pool (HW_MODE_PROCESS: the reader is pickled once per query; the calling thread only waits, so
+ * native threads reading partitions at once run in parallel, GIL or not). The stream's callbacks
+ * take the GIL themselves and the scan releases it while it waits. *out owned by the caller
+ * (out->release); it may outlive q but not the runtime.
  */
 int hw_query_execute_partition(hw_query* q, int64_t partition, struct ArrowArrayStream* out, hw_error* err);
 /* One stream over every partition, fed by headwater's executor (worker processes by default). */

@@ -15,16 +15,18 @@ import decimal
 import importlib
 import os
 import sys
+import threading
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 import pyarrow as pa
 
 from headwater import _core, datasource
-from headwater.config import scan_options
+from headwater.config import cancel_grace_ms, get, scan_options
 from headwater.errors import AnalysisException, HeadwaterException
 from headwater.datasource import InputPartition
 from headwater.exec.plan import Flavor
+from headwater.exec.policy import pickle_for_workers
 from headwater.exec.savemode import should_write
 from headwater.exec.write_task import WriteJob, WriteTask
 from headwater.schema import parse_schema
@@ -130,6 +132,8 @@ class Query:
         self.reader: Any = None
         self.partitions: List[Any] = []
         self.accepted: List[bool] = []
+        self._shipped: Optional[List[bytes]] = None  # process mode: the reader and partitions pickled, once
+        self._shipping = threading.Lock()  # native threads may ask for partitions at once
 
     def select(self, names: List[str]) -> None:
         known = list(self.plan.core_schema.names)
@@ -186,17 +190,36 @@ class Query:
         return pa.schema([full.field(i) for i in cols]).__arrow_c_schema__()
 
     def partition(self, index: int) -> "Stream":
-        """Partition ``index`` alone, on the calling thread (inline) or a thread of its own."""
+        """Partition ``index`` alone: on the calling thread (inline, and auto: the engine's threads
+        are the parallelism), a thread of its own, or a worker process of the runtime's pool
+        (process: the calling thread then only waits, without the GIL, so native threads reading
+        partitions at once run in parallel)."""
         n = len(self.partitions)
         if not 0 <= index < n:
             raise AnalysisException(f"partition {index} does not exist (the scan has {n})", "HW_INVALID_ARGUMENT")
-        mode = self.mode if self.mode in ("inline", "thread") else "inline"
+        mode = self.mode if self.mode in ("inline", "thread", "process") else "inline"
         limit = self._limit()
-        scan = _core.Scan(self.plan.core_schema, self.reader.read, [self.partitions[index]],
-                          source_name=self.plan.name, mode=mode, first_index=index, columns=self.columns,
-                          limit=-1 if limit is None else int(limit), exact_batches=self.plan.exact_batches,
-                          **scan_options(self.plan.conf))
+        conf = self.plan.conf
+        options = dict(source_name=self.plan.name, mode=mode, first_index=index, columns=self.columns,
+                       limit=-1 if limit is None else int(limit), exact_batches=self.plan.exact_batches,
+                       **scan_options(conf))
+        if mode == "process":
+            shipped = self._ship()
+            options.update(pool=self.source.session._worker_pool(), pickled_reader=shipped[0],
+                           pickled_partitions=[shipped[1 + index]], queue_depth=get(conf, "headwater.executor.queueDepth"),
+                           task_retries=get(conf, "headwater.executor.taskRetries"), cancel_grace_ms=cancel_grace_ms(conf))
+        scan = _core.Scan(self.plan.core_schema, self.reader.read, [self.partitions[index]], **options)
         return Stream(scan, index)
+
+    def _ship(self) -> List[bytes]:
+        """The reader and every partition as cloudpickle bytes, made at the first process-mode
+        partition; an error names what does not pickle."""
+        with self._shipping:
+            if self._shipped is None:
+                self._shipped = pickle_for_workers(
+                    [self.reader, *self.partitions], explicit=True, what="reader", source=self.plan.name,
+                    suspects=[("", self.reader)], inside="read", instead="Running")
+            return self._shipped
 
     def all(self) -> "Stream":
         """Every partition through one stream, run by the executor (worker processes by default)."""
@@ -226,12 +249,17 @@ class Stream:
 
     def failure(self) -> Optional[Tuple[str, str, int, int, int, str]]:
         """(class, message, partition, row, column, traceback) as headwater raises the failure."""
-        if self.scan.failure() is None:
+        failure = self.scan.failure()
+        if failure is None:
             return None
         try:
             raise_failure(self.scan, None)
         except BaseException as e:  # noqa: B036 -- described to C, not raised
-            return describe_error(e, self.partition)
+            described = describe_error(e, self.partition)
+            worker_traceback = failure[6]  # the source raised in a worker process: its traceback, as text
+            if not described[5] and worker_traceback:
+                described = (*described[:5], worker_traceback)
+            return described
         return None
 
 

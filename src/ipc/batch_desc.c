@@ -64,6 +64,22 @@ static int64_t needed(buf_kind k, int width, int64_t end, const void* offsets) {
   return 0;
 }
 
+int64_t hw_array_bytes(const hw_field* f, const struct ArrowArray* a) {
+  buf_kind kinds[3];
+  int width;
+  int n = layout(f, kinds, &width);
+  if (!a || a->n_buffers != n || a->n_children != expected_children(f)) return 0;
+  int64_t end = a->offset + a->length, total = 0;
+  const void* offsets = NULL;
+  for (int i = 0; i < n; i++) {
+    if (kinds[i] == BUF_OFFSETS) offsets = a->buffers[i];
+    if (a->buffers[i]) total += needed(kinds[i], width, end, offsets);
+  }
+  for (int64_t i = 0; i < a->n_children; i++)
+    total += hw_array_bytes(f->type == HW_TYPE_STRUCT ? &f->children[i] : &f->children[0], a->children[i]);
+  return total;
+}
+
 /* ---------------------------------------------------------------- encode (worker) */
 
 static int encode_node(const hw_field* f, const struct ArrowArray* a, hw_region* r, hw_wbuf* out, int depth,

@@ -24,21 +24,59 @@ int hw_msg_task_decode(const uint8_t* p, size_t len, int64_t* index, const uint8
   return 0;
 }
 
-void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payload, size_t n) {
+/* The stats section of RESULT: a flags word (1: the write's counters follow, 2: the read's), then
+ * each present record's counters in field order. */
+enum { RESULT_HAS_WRITE = 1, RESULT_HAS_READ = 2 };
+
+static void write_stats_fields(hw_write_stats* w, int64_t* v[9]) {
+  int64_t* f[] = {&w->partition, &w->rows, &w->batches, &w->bytes, &w->wall_ns,
+                  &w->writer_ns, &w->convert_ns, &w->input_ns, &w->pid};
+  memcpy(v, f, sizeof f);
+}
+
+void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payload, size_t n,
+                          const hw_task_stats* st) {
   hw_wbuf_put_i64(out, index);
   hw_wbuf_put_i64(out, ok ? 1 : 0);
   hw_wbuf_put_bytes(out, payload, n);
+  bool w = st && st->has_write, r = st && st->has_read;
+  hw_wbuf_put_i64(out, (w ? RESULT_HAS_WRITE : 0) | (r ? RESULT_HAS_READ : 0));
+  if (w) {
+    hw_write_stats copy = st->write;
+    int64_t* v[9];
+    write_stats_fields(&copy, v);
+    for (int i = 0; i < 9; i++) hw_wbuf_put_i64(out, *v[i]);
+  }
+  if (r) hw_msg_done_stats_encode(out, &st->read);
 }
 
 int hw_msg_result_decode(const uint8_t* p, size_t len, int64_t* index, bool* ok, const uint8_t** payload, size_t* n,
-                         hw_error* err) {
+                         hw_task_stats* st, hw_error* err) {
   hw_rbuf in = {p, len, 0, 0};
+  memset(st, 0, sizeof *st);
   *index = hw_rbuf_i64(&in);
   int64_t flag = hw_rbuf_i64(&in);
   *payload = hw_rbuf_bytes(&in, n);
   *ok = flag == 1;
-  if (in.failed || *index < 0 || (flag != 0 && flag != 1) || in.pos != in.size)
+  int64_t has = hw_rbuf_i64(&in);
+  bool bad = has < 0 || has > (RESULT_HAS_WRITE | RESULT_HAS_READ);
+  if (!bad && (has & RESULT_HAS_WRITE)) {
+    int64_t* v[9];
+    write_stats_fields(&st->write, v);
+    for (int i = 0; i < 9; i++) *v[i] = hw_rbuf_i64(&in);
+    st->has_write = true;
+  }
+  if (!bad && !in.failed && (has & RESULT_HAS_READ)) {
+    /* the read's counters are DONE's: decoded by its decoder from where they start */
+    size_t rest = in.size - in.pos;
+    if (rest != 9 * sizeof(int64_t) || hw_msg_done_stats_decode(in.data + in.pos, rest, &st->read) != 0) bad = true;
+    else in.pos = in.size;
+    st->has_read = !bad;
+  }
+  if (bad || in.failed || *index < 0 || (flag != 0 && flag != 1) || in.pos != in.size) {
+    memset(st, 0, sizeof *st);
     return hw_error_set(err, "HW_MALFORMED_MESSAGE", "a malformed RESULT message (%zu bytes)", len);
+  }
   return 0;
 }
 

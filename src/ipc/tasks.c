@@ -38,10 +38,11 @@ struct hw_task_run {
 
 /* Files the end of task i (output moved in). mu not held. */
 static void finish(hw_task_run* run, task_proxy* px, int64_t i, hw_task_state state, uint8_t* output, size_t len,
-                   const hw_error* error, const char* traceback) {
+                   const hw_error* error, const char* traceback, const hw_task_stats* stats) {
   pthread_mutex_lock(&run->mu);
   hw_task* t = &run->tasks[i];
   t->state = state;
+  if (stats) t->stats = *stats;
   t->output = output;
   t->output_len = len;
   if (error) t->error = *error;
@@ -78,7 +79,7 @@ static bool run_stopping(void* ctx) {
 static void no_worker(void* ctx, const hw_error* err) {
   task_proxy* px = ctx;
   int64_t i = claim(px->run, px, -1);
-  if (i >= 0) finish(px->run, px, i, HW_TASK_ERROR, NULL, 0, err, NULL);
+  if (i >= 0) finish(px->run, px, i, HW_TASK_ERROR, NULL, 0, err, NULL, NULL);
 }
 
 static int64_t take(void* ctx, int32_t slot, bool setup) {
@@ -108,7 +109,8 @@ static hw_proxy_step on_message(void* ctx, hw_worker* w, int64_t i, hw_msg_type 
     bool ok;
     const uint8_t* out;
     size_t n;
-    if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, err) != 0) return HW_PROXY_BROKEN;
+    hw_task_stats stats;
+    if (hw_msg_result_decode(payload, len, &index, &ok, &out, &n, &stats, err) != 0) return HW_PROXY_BROKEN;
     if (index != i) {
       hw_error_set(err, "HW_MALFORMED_MESSAGE", "a worker answered task %lld with task %lld", (long long)i,
                    (long long)index);
@@ -118,15 +120,15 @@ static hw_proxy_step on_message(void* ctx, hw_worker* w, int64_t i, hw_msg_type 
     if (!copy) {
       hw_error oom;
       hw_error_oom(&oom);
-      finish(run, px, i, HW_TASK_ERROR, NULL, 0, &oom, NULL);
+      finish(run, px, i, HW_TASK_ERROR, NULL, 0, &oom, NULL, NULL);
     } else {
       if (n) memcpy(copy, out, n);
-      finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL);
+      finish(run, px, i, ok ? HW_TASK_OK : HW_TASK_FAILED, copy, n, NULL, NULL, &stats);
     }
     return HW_PROXY_ENDED;
   }
   if (type == HW_MSG_DONE) { /* stopped by our cancel */
-    finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL);
+    finish(run, px, i, HW_TASK_CANCELLED, NULL, 0, NULL, NULL, NULL);
     return HW_PROXY_ENDED;
   }
   if (type == HW_MSG_ERROR) {
@@ -134,7 +136,7 @@ static hw_proxy_step on_message(void* ctx, hw_worker* w, int64_t i, hw_msg_type 
     char* traceback;
     hw_msg_error_read(payload, len, i, &werr, &traceback);
     werr.partition = i; /* the task's index, which the host knows */
-    finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback);
+    finish(run, px, i, HW_TASK_ERROR, NULL, 0, &werr, traceback, NULL);
     free(traceback);
     return HW_PROXY_ENDED;
   }
@@ -157,7 +159,7 @@ static bool lost(void* ctx, int64_t i, bool respawned, bool retry) {
 
 static void fail(void* ctx, int64_t i, const hw_error* err) {
   task_proxy* px = ctx;
-  finish(px->run, px, i, HW_TASK_ERROR, NULL, 0, err, NULL);
+  finish(px->run, px, i, HW_TASK_ERROR, NULL, 0, err, NULL, NULL);
 }
 
 static const hw_proxy_ops task_proxy_ops = {
@@ -272,6 +274,20 @@ void hw_task_run_cancel(hw_task_run* run, bool hard) {
   }
   pthread_mutex_unlock(&run->mu);
   if (run->pool) hw_pool_wake(run->pool); /* proxies waiting for a worker give up now */
+}
+
+int64_t hw_task_run_poll(hw_task_run* run, int64_t* indexes, hw_task_stats* stats, int64_t max) {
+  int64_t got = 0;
+  pthread_mutex_lock(&run->mu);
+  for (int64_t i = 0; i < run->n && got < max; i++) {
+    hw_task* t = &run->tasks[i];
+    if (t->polled || (t->state != HW_TASK_OK && t->state != HW_TASK_FAILED)) continue;
+    t->polled = true;
+    indexes[got] = i;
+    stats[got++] = t->stats;
+  }
+  pthread_mutex_unlock(&run->mu);
+  return got;
 }
 
 hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n) {

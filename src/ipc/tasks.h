@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ipc/pool.h"
+#include "ipc/stats.h"
 
 typedef enum hw_task_state {
   HW_TASK_NOT_RUN = 0, /* not started (the run stopped or was cancelled first) */
@@ -33,6 +34,8 @@ typedef struct hw_task {
   size_t output_len;
   hw_error error;  /* ERROR */
   char* traceback; /* ERROR raised in the worker: its formatted traceback (malloc'd), else NULL */
+  hw_task_stats stats; /* OK, FAILED: the run report's counters the worker sent (a write task's) */
+  bool polled;         /* handed out by hw_task_run_poll */
 } hw_task;
 
 typedef struct hw_task_run hw_task_run;
@@ -49,6 +52,10 @@ bool hw_task_run_wait(hw_task_run* run, int timeout_ms);
 /* Stops the run: no more tasks start, running ones get CANCEL and SIGUSR1 — or, with hard, their
  * workers SIGKILL (for code that ignores the cancel; the workers are replaced). Any thread. */
 void hw_task_run_cancel(hw_task_run* run, bool hard);
+
+/* Tasks that ended OK or FAILED since the last poll (at most max): their indexes and counters,
+ * for a live progress bar. Returns how many. Any thread, while the run goes on. */
+int64_t hw_task_run_poll(hw_task_run* run, int64_t* indexes, hw_task_stats* stats, int64_t max);
 
 /* The run's tasks (n of them), valid until hw_task_run_free; read them once the run is over. */
 hw_task* hw_task_run_tasks(hw_task_run* run, int64_t* n);

@@ -63,11 +63,15 @@ void hw_msg_task_encode(hw_wbuf* out, int64_t index, const void* task, size_t n)
 /* Decodes a TASK payload: *task points into p. -1 (HW_MALFORMED_MESSAGE) when malformed. */
 int hw_msg_task_decode(const uint8_t* p, size_t len, int64_t* index, const uint8_t** task, size_t* n, hw_error* err);
 
-/* RESULT: what task index returned: ok (the task's own verdict) and its payload. */
-void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payload, size_t n);
-/* Decodes a RESULT payload: *payload points into p. -1 (HW_MALFORMED_MESSAGE) when malformed. */
+/* RESULT: what task index returned: ok (the task's own verdict) and its payload, then the run
+ * report's counters of a write task (st: the write's and the read's, each optional; NULL: none). */
+struct hw_task_stats;
+void hw_msg_result_encode(hw_wbuf* out, int64_t index, bool ok, const void* payload, size_t n,
+                          const struct hw_task_stats* st);
+/* Decodes a RESULT payload: *payload points into p, *st filled (has_* false when absent). -1
+ * (HW_MALFORMED_MESSAGE) when malformed. */
 int hw_msg_result_decode(const uint8_t* p, size_t len, int64_t* index, bool* ok, const uint8_t** payload, size_t* n,
-                         hw_error* err);
+                         struct hw_task_stats* st, hw_error* err);
 
 /* The decoders of the other messages that carry a payload. Each takes the payload of one message
  * (what hw_wire_recv returned), checks it whole (every field present, no trailing bytes, counts and
@@ -134,6 +138,11 @@ void hw_msg_done_stats_encode(hw_wbuf* out, const struct hw_partition_stats* st)
 int hw_msg_done_stats_decode(const uint8_t* p, size_t len, struct hw_partition_stats* st);
 /* REGION: region id and capacity (the memfd is passed with the message). */
 void hw_msg_region_encode(hw_wbuf* out, int64_t region_id, size_t capacity);
+/* The bytes of an array's Arrow buffers, as far as its slots reach (offset + length; what
+ * hw_batch_encode would copy), children included; a node not of f's layout counts 0. The run
+ * report's bytes of a batch: a record batch of schema s counts hw_array_bytes(&s.children[i], ...)
+ * over its columns. */
+int64_t hw_array_bytes(const hw_field* f, const struct ArrowArray* a);
 /* BATCH: partition index, region id, descriptor (made by hw_batch_encode). */
 void hw_msg_batch_encode(hw_wbuf* out, int64_t index, int64_t region_id, const void* desc, size_t n);
 /* ERROR: partition, and e's row, column, class and message; traceback may be NULL. */

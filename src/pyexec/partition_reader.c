@@ -7,6 +7,7 @@
 #include "arrow/array.h"
 #include "common/error.h"
 #include "convert/batch_check.h"
+#include "ipc/wire.h"
 
 int64_t hw_now_ns(void) {
   struct timespec t;
@@ -133,6 +134,8 @@ static int take_record_batch(const hw_read_context* ctx, hw_partition_reader* r,
     hw_field_release(&got);
   }
   Py_DECREF(pair); /* carray was moved into out on success; the capsule frees what is left */
+  for (int64_t i = 0; rc == 0 && i < out->n_children; i++) /* the run report: the buffers handed on */
+    r->stats.bytes += hw_array_bytes(&ctx->schema->children[ctx->columns ? ctx->columns[i] : i], out->children[i]);
   if (rc != 0) {
     err->partition = r->index;
     hw_error_prefix(err, "partition %lld: ", (long long)r->index);

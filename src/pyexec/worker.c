@@ -426,7 +426,37 @@ static int handle_run(wstate* w, const uint8_t* payload, size_t len) {
   return rc;
 }
 
-/* Runs one TASK: unpickles the callable, calls it, sends RESULT with what it returned, (ok, bytes).
+/* Nine ints of a sequence into v (what a write task reports per record); false when it is not. GIL. */
+static bool nine_ints(PyObject* seq, int64_t* const v[9]) {
+  if (!PyTuple_Check(seq) || PyTuple_GET_SIZE(seq) != 9) return false;
+  for (Py_ssize_t i = 0; i < 9; i++) {
+    long long x = PyLong_AsLongLong(PyTuple_GET_ITEM(seq, i));
+    if (x == -1 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return false;
+    }
+    *v[i] = x;
+  }
+  return true;
+}
+
+/* A write task's third item, (write, read): each None or the nine counters of hw_write_stats /
+ * DONE's hw_partition_stats in field order (exec/write_task.py). Anything else reports nothing. */
+static void task_stats(PyObject* item, hw_task_stats* st) {
+  memset(st, 0, sizeof *st);
+  if (!item || !PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) return;
+  hw_write_stats* w = &st->write;
+  int64_t* const wv[9] = {&w->partition, &w->rows, &w->batches, &w->bytes, &w->wall_ns,
+                          &w->writer_ns, &w->convert_ns, &w->input_ns, &w->pid};
+  hw_partition_stats* r = &st->read;
+  int64_t* const rv[9] = {&r->partition, &r->rows, &r->batches, &r->bytes, &r->wall_ns,
+                          &r->source_ns, &r->convert_ns, &r->wait_ns, &r->pid};
+  st->has_write = nine_ints(PyTuple_GET_ITEM(item, 0), wv);
+  st->has_read = nine_ints(PyTuple_GET_ITEM(item, 1), rv);
+}
+
+/* Runs one TASK: unpickles the callable, calls it, sends RESULT with what it returned, (ok, bytes)
+ * or, from a write task, (ok, bytes, (write counters, read counters)).
  * A callable that raises (or returns anything else) is reported as ERROR with the traceback; one
  * stopped by the host's cancel (SIGUSR1 raises in Python) ends quietly with DONE. GIL. */
 static int handle_task(wstate* w, const uint8_t* payload, size_t len) {
@@ -442,7 +472,7 @@ static int handle_task(wstate* w, const uint8_t* payload, size_t len) {
   PyObject* result = task ? PyObject_CallNoArgs(task) : NULL;
   Py_XDECREF(task);
   int ok = -1;
-  if (result && PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 2 &&
+  if (result && PyTuple_Check(result) && (PyTuple_GET_SIZE(result) == 2 || PyTuple_GET_SIZE(result) == 3) &&
       PyBytes_Check(PyTuple_GET_ITEM(result, 1)))
     ok = PyObject_IsTrue(PyTuple_GET_ITEM(result, 0));
   if (ok < 0) {
@@ -460,7 +490,9 @@ static int handle_task(wstate* w, const uint8_t* payload, size_t len) {
   }
   PyObject* out = PyTuple_GET_ITEM(result, 1);
   hw_wbuf b = {0};
-  hw_msg_result_encode(&b, index, ok == 1, PyBytes_AS_STRING(out), (size_t)PyBytes_GET_SIZE(out));
+  hw_task_stats st;
+  task_stats(PyTuple_GET_SIZE(result) == 3 ? PyTuple_GET_ITEM(result, 2) : NULL, &st);
+  hw_msg_result_encode(&b, index, ok == 1, PyBytes_AS_STRING(out), (size_t)PyBytes_GET_SIZE(out), &st);
   Py_DECREF(result);
   int rc = wsend(w, HW_MSG_RESULT, &b, -1, &err);
   hw_wbuf_free(&b);

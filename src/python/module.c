@@ -6,6 +6,7 @@
 #include "pyexec/arrow_to_rows.h"
 #include "pyexec/partition_reader.h"
 #include "pyexec/rows_to_arrow.h"
+#include "pyexec/write_feed.h"
 #include "python/glue.h"
 
 #define HW_DEFAULT_MAX_ROWS_PER_BATCH 10000
@@ -342,7 +343,8 @@ static PyMethodDef module_methods[] = {
     {"count_rows", py_count_rows, METH_O, "count_rows(obj): rows of an Arrow stream, consumed in C."},
     {"version", py_version, METH_NOARGS, "headwater's C core version."},
     {"run_tasks", hw_py_run_tasks, METH_VARARGS,
-     "run_tasks(pool, tasks): run pickled tasks on the pool's workers -> (outcomes, interrupted)."},
+     "run_tasks(pool, tasks, on_done=None): run pickled tasks on the pool's workers -> (outcomes, interrupted); "
+     "on_done(index, (write, read)) as each task ends (a write task's counters)."},
     {"worker_main", hw_py_worker_main, METH_VARARGS, "worker_main(fd, parent_pid): serve the host (worker processes)."},
     {"rate_batch", hw_py_rate_batch, METH_VARARGS,
      "rate_batch(partition, num_partitions, start, end, start_ms, ms_per_value): a rate source partition's rows."},
@@ -365,6 +367,13 @@ static int add_type(PyObject* module, PyType_Spec* spec, PyTypeObject** slot) {
   return PyModule_AddType(module, *slot); /* the module's attribute is a second reference */
 }
 
+static int add_write_feed(PyObject* m) {
+  PyObject* type = hw_write_feed_type_new(m, hw_py_raise);
+  int rc = type ? PyModule_AddObjectRef(m, "WriteFeed", type) : -1;
+  Py_XDECREF(type);
+  return rc;
+}
+
 /* Py_mod_exec: runs once per module object, i.e. once per interpreter that imports _core. */
 static int core_exec(PyObject* module) {
   hw_py_state* st = hw_py_state_of_module(module);
@@ -372,7 +381,7 @@ static int core_exec(PyObject* module) {
       add_type(module, &hw_py_batch_spec, &st->batch_type) < 0 ||
       add_type(module, &hw_py_stream_spec, &st->stream_type) < 0 ||
       add_type(module, &hw_py_scan_spec, &st->scan_type) < 0 ||
-      add_type(module, &hw_py_pool_spec, &st->pool_type) < 0 ||
+      add_type(module, &hw_py_pool_spec, &st->pool_type) < 0 || add_write_feed(module) < 0 ||
       PyModule_AddIntConstant(module, "DEFAULT_MAX_ROWS_PER_BATCH", HW_DEFAULT_MAX_ROWS_PER_BATCH) < 0)
     return -1;
   return 0;

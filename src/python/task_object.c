@@ -29,13 +29,50 @@ static PyObject* outcome(const hw_task* t) {
   }
 }
 
-/* run_tasks(pool, tasks) -> (outcomes, interrupted). Runs each bytes payload of `tasks` on a worker
+/* A task's counters for Python: (write, read), each None or a tuple of nine ints. GIL. */
+static PyObject* stats_tuple(const hw_task_stats* st) {
+  const hw_write_stats* w = &st->write;
+  const hw_partition_stats* r = &st->read;
+  PyObject* wt = st->has_write ? Py_BuildValue("(LLLLLLLLL)", w->partition, w->rows, w->batches, w->bytes, w->wall_ns,
+                                               w->writer_ns, w->convert_ns, w->input_ns, w->pid)
+                               : Py_NewRef(Py_None);
+  PyObject* rt = st->has_read ? Py_BuildValue("(LLLLLLLLL)", r->partition, r->rows, r->batches, r->bytes, r->wall_ns,
+                                              r->source_ns, r->convert_ns, r->wait_ns, r->pid)
+                              : Py_NewRef(Py_None);
+  if (!wt || !rt) {
+    Py_XDECREF(wt);
+    Py_XDECREF(rt);
+    return NULL;
+  }
+  return Py_BuildValue("(NN)", wt, rt);
+}
+
+/* Hands on_done(index, stats) the tasks that ended since the last call (the progress bar and the
+ * run report of a write, once per task). An error in it is reported, not raised. GIL. */
+static void report_done(hw_task_run* run, PyObject* on_done) {
+  if (on_done == Py_None) return;
+  int64_t index[16];
+  hw_task_stats stats[16];
+  int64_t got;
+  while ((got = hw_task_run_poll(run, index, stats, 16)) > 0) {
+    for (int64_t k = 0; k < got; k++) {
+      PyObject* st = stats_tuple(&stats[k]);
+      PyObject* r = st ? PyObject_CallFunction(on_done, "LO", (long long)index[k], st) : NULL;
+      Py_XDECREF(st);
+      if (!r) PyErr_WriteUnraisable(on_done);
+      Py_XDECREF(r);
+    }
+  }
+}
+
+/* run_tasks(pool, tasks, on_done=None) -> (outcomes, interrupted). Runs each bytes payload of `tasks` on a worker
  * (see ipc/tasks.h) and waits with the GIL released; Ctrl-C cancels the run (a second one, or the pool's cancel grace
  * period without the tasks ending, kills the workers still running), waits for the workers to stop, and returns with interrupted = True
  * (the caller aborts, then raises). GIL. */
 PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
-  PyObject *pool_obj, *tasks;
-  if (!PyArg_ParseTuple(args, "O!O!", hw_py_state_of_module(module)->pool_type, &pool_obj, &PyList_Type, &tasks))
+  PyObject *pool_obj, *tasks, *on_done = Py_None;
+  if (!PyArg_ParseTuple(args, "O!O!|O", hw_py_state_of_module(module)->pool_type, &pool_obj, &PyList_Type, &tasks,
+                        &on_done))
     return NULL;
   hw_pool* pool = ((hw_py_pool*)pool_obj)->pool;
   if (!pool) {
@@ -73,6 +110,7 @@ PyObject* hw_py_run_tasks(PyObject* module, PyObject* args) {
     Py_BEGIN_ALLOW_THREADS
     over = hw_task_run_wait(run, 100);
     Py_END_ALLOW_THREADS
+    report_done(run, on_done);
     if (over) break;
     if (PyErr_CheckSignals() != 0) { /* Ctrl-C (main thread only) */
       PyErr_Clear();

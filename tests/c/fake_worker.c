@@ -24,7 +24,7 @@ static void run_task(int64_t index, const char* what, size_t n) {
   if (n == 2 && memcmp(what, "ok", 2) == 0) {
     char out[64];
     int len = snprintf(out, sizeof out, "out:%lld", (long long)index);
-    hw_msg_result_encode(&b, index, true, out, (size_t)len);
+    hw_msg_result_encode(&b, index, true, out, (size_t)len, NULL);
     send_msg(HW_MSG_RESULT, &b);
   } else if (n == 4 && memcmp(what, "exit", 4) == 0) {
     exit(3);
@@ -37,7 +37,7 @@ static void run_task(int64_t index, const char* what, size_t n) {
     send_msg(HW_MSG_READY, &b);
     pause();
   } else if (n == 5 && memcmp(what, "wrong", 5) == 0) {
-    hw_msg_result_encode(&b, index + 100, true, "x", 1);
+    hw_msg_result_encode(&b, index + 100, true, "x", 1, NULL);
     send_msg(HW_MSG_RESULT, &b);
     pause();
   } else {

@@ -308,12 +308,15 @@ static void* read_one(void* arg) { /* a thread that never touched Python */
 static void test_two_native_threads(void** state) {
   (void)state;
   hw_source* src = open_numbers("2", NULL, NULL);
-  hw_query* q;
   hw_error err;
   hw_error_init(&err);
-  assert_int_equal(hw_query_new(src, &q, &err), 0);
-  assert_int_equal(hw_query_plan(q, &err), 0);
-  for (int mode = HW_MODE_INLINE; mode <= HW_MODE_THREAD; mode++) {
+  /* each mode runs the partitions elsewhere: the calling thread (inline), a thread of the scan's,
+   * a worker process of the runtime's pool (process) */
+  for (int mode = HW_MODE_INLINE; mode <= HW_MODE_PROCESS; mode++) {
+    hw_query* q;
+    assert_int_equal(hw_query_new(src, &q, &err), 0);
+    assert_int_equal(hw_query_mode(q, (hw_mode)mode, &err), 0);
+    assert_int_equal(hw_query_plan(q, &err), 0);
     job jobs[2] = {{q, 0, -2, 0}, {q, 1, -2, 0}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, read_one, &jobs[i]), 0);
@@ -322,7 +325,64 @@ static void test_two_native_threads(void** state) {
       assert_int_equal(jobs[i].rows, 1000);
       assert_int_equal(jobs[i].sum, i * 1000 * 1000 + 999 * 1000 / 2);
     }
+    hw_query_free(q);
   }
+  hw_source_free(src);
+}
+
+static void test_process_partitions(void** state) {
+  (void)state;
+  hw_error err;
+  hw_error_init(&err);
+  /* the same rows as inline, partition by partition, with a limit and a column selected */
+  hw_source* src = open_numbers("3", NULL, NULL);
+  hw_query* q;
+  assert_int_equal(hw_query_new(src, &q, &err), 0);
+  assert_int_equal(hw_query_mode(q, HW_MODE_PROCESS, &err), 0);
+  const char* cols[] = {"id"};
+  assert_int_equal(hw_query_select(q, cols, 1, &err), 0);
+  assert_int_equal(hw_query_plan(q, &err), 0);
+  assert_int_equal(hw_query_partitions(q), 3);
+  for (int64_t p = 2; p >= 0; p--) { /* any order */
+    struct ArrowArrayStream s;
+    assert_int_equal(hw_query_execute_partition(q, p, &s, &err), 0);
+    int64_t sum;
+    assert_int_equal(drain(&s, &sum, &err), 1000);
+    assert_int_equal(sum, p * 1000 * 1000 + 999 * 1000 / 2);
+    s.release(&s);
+  }
+  /* a stream released before it is read stops its worker's partition */
+  struct ArrowArrayStream unread;
+  assert_int_equal(hw_query_execute_partition(q, 0, &unread, &err), 0);
+  unread.release(&unread);
+  hw_query_free(q);
+  hw_source_free(src);
+
+  /* the source raises in a worker: the error names the partition and carries the traceback */
+  src = open_numbers("2", "fail_partition", "1");
+  assert_int_equal(hw_query_new(src, &q, &err), 0);
+  assert_int_equal(hw_query_mode(q, HW_MODE_PROCESS, &err), 0);
+  assert_int_equal(hw_query_plan(q, &err), 0);
+  struct ArrowArrayStream s;
+  assert_int_equal(hw_query_execute_partition(q, 1, &s, &err), 0);
+  int64_t sum;
+  assert_int_equal(drain(&s, &sum, &err), -1);
+  assert_int_equal(err.partition, 1);
+  assert_non_null(strstr(err.traceback, "ValueError: bad row in partition 1"));
+  s.release(&s);
+  hw_query_free(q);
+  hw_source_free(src);
+
+  /* its worker dies */
+  src = open_numbers("2", "crash", "true");
+  assert_int_equal(hw_query_new(src, &q, &err), 0);
+  assert_int_equal(hw_query_mode(q, HW_MODE_PROCESS, &err), 0);
+  assert_int_equal(hw_query_plan(q, &err), 0);
+  assert_int_equal(hw_query_execute_partition(q, 0, &s, &err), 0);
+  assert_int_equal(drain(&s, &sum, &err), -1);
+  assert_string_equal(err.error_class, "PYTHON_WORKER_CRASHED");
+  assert_int_equal(err.partition, 0);
+  s.release(&s);
   hw_query_free(q);
   hw_source_free(src);
 }
@@ -422,6 +482,7 @@ int main(void) {
       cmocka_unit_test(test_source_raises_and_crash),
       cmocka_unit_test(test_released_early),
       cmocka_unit_test(test_two_native_threads),
+      cmocka_unit_test(test_process_partitions),
       cmocka_unit_test(test_stream_error_foreign),
       cmocka_unit_test(test_write_parquet_and_read_back),
   };

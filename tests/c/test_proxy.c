@@ -188,7 +188,9 @@ static hw_proxy_step tp_on_message(void* ctx, hw_worker* w, int64_t unit, hw_msg
   bool ok;
   const uint8_t* out;
   size_t n;
-  if (type != HW_MSG_RESULT || hw_msg_result_decode(payload, len, &index, &ok, &out, &n, err) != 0 || index != unit) {
+  hw_task_stats stats;
+  if (type != HW_MSG_RESULT || hw_msg_result_decode(payload, len, &index, &ok, &out, &n, &stats, err) != 0 ||
+      index != unit) {
     hw_error_set(err, "HW_TEST", "not the answer");
     return HW_PROXY_BROKEN;
   }

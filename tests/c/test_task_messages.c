@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "ipc/stats.h"
 #include "ipc/wire.h"
+
+static hw_task_stats no_stats; /* what RESULTs without counters decode into */
 
 static uint8_t* exact_copy(const uint8_t* p, size_t n) {
   uint8_t* c = malloc(n ? n : 1);
@@ -65,7 +68,7 @@ static void test_result_round_trip_ok_and_failed(void** state) {
   for (int ok = 0; ok <= 1; ok++) {
     const char payload[] = "commit message";
     hw_wbuf b = {0};
-    hw_msg_result_encode(&b, 7, ok, payload, sizeof payload);
+    hw_msg_result_encode(&b, 7, ok, payload, sizeof payload, NULL);
     uint8_t* p = exact_copy(b.data, b.size);
     int64_t index;
     bool got_ok = !ok;
@@ -73,7 +76,7 @@ static void test_result_round_trip_ok_and_failed(void** state) {
     size_t n;
     hw_error err;
     hw_error_init(&err);
-    assert_int_equal(hw_msg_result_decode(p, b.size, &index, &got_ok, &got, &n, &err), 0);
+    assert_int_equal(hw_msg_result_decode(p, b.size, &index, &got_ok, &got, &n, &no_stats, &err), 0);
     assert_int_equal(index, 7);
     assert_int_equal(got_ok, ok);
     assert_int_equal(n, sizeof payload);
@@ -83,11 +86,68 @@ static void test_result_round_trip_ok_and_failed(void** state) {
   }
 }
 
+static void test_result_carries_a_write_tasks_counters(void** state) {
+  (void)state;
+  hw_task_stats st = {.has_write = true, .has_read = true};
+  st.write = (hw_write_stats){3, 1000, 2, 16000, 50, 20, 10, 20, 4242};
+  st.read = (hw_partition_stats){.partition = 3, .rows = 1000, .batches = 2, .bytes = 16000, .wall_ns = 30,
+                                 .source_ns = 15, .convert_ns = 10, .wait_ns = 0, .pid = 4242};
+  for (int has = 0; has < 4; has++) {
+    st.has_write = has & 1;
+    st.has_read = has & 2;
+    hw_wbuf b = {0};
+    hw_msg_result_encode(&b, 3, true, "msg", 3, &st);
+    uint8_t* p = exact_copy(b.data, b.size);
+    int64_t index;
+    bool ok;
+    const uint8_t* got;
+    size_t n;
+    hw_task_stats back;
+    hw_error err;
+    hw_error_init(&err);
+    assert_int_equal(hw_msg_result_decode(p, b.size, &index, &ok, &got, &n, &back, &err), 0);
+    assert_int_equal(back.has_write, st.has_write);
+    assert_int_equal(back.has_read, st.has_read);
+    if (st.has_write) {
+      assert_int_equal(back.write.rows, 1000);
+      assert_int_equal(back.write.bytes, 16000);
+      assert_int_equal(back.write.writer_ns, 20);
+      assert_int_equal(back.write.input_ns, 20);
+      assert_int_equal(back.write.pid, 4242);
+    }
+    if (st.has_read) {
+      assert_int_equal(back.read.partition, 3);
+      assert_int_equal(back.read.source_ns, 15);
+      assert_int_equal(back.read.pid, 4242);
+    }
+    /* every truncation is refused, and flags naming counters that are not there */
+    for (size_t len = 0; len < b.size; len++) {
+      hw_error_init(&err);
+      assert_int_equal(hw_msg_result_decode(p, len, &index, &ok, &got, &n, &back, &err), -1);
+      assert_false(back.has_write || back.has_read);
+    }
+    free(p);
+    hw_wbuf_free(&b);
+  }
+  /* unknown flags */
+  hw_wbuf b = {0};
+  hw_msg_result_encode(&b, 0, true, "x", 1, NULL);
+  memset(b.data + b.size - 8, 0x7f, 8);
+  int64_t index;
+  bool ok;
+  const uint8_t* got;
+  size_t n;
+  hw_error err;
+  hw_error_init(&err);
+  assert_int_equal(hw_msg_result_decode(b.data, b.size, &index, &ok, &got, &n, &no_stats, &err), -1);
+  hw_wbuf_free(&b);
+}
+
 static void test_truncated_at_every_length(void** state) {
   (void)state;
   hw_wbuf t = {0}, r = {0};
   hw_msg_task_encode(&t, 3, "abcdef", 6);
-  hw_msg_result_encode(&r, 3, true, "xyz", 3);
+  hw_msg_result_encode(&r, 3, true, "xyz", 3, NULL);
   for (size_t len = 0; len < t.size; len++) {
     uint8_t* p = exact_copy(t.data, len);
     int64_t index;
@@ -107,7 +167,7 @@ static void test_truncated_at_every_length(void** state) {
     size_t n;
     hw_error err;
     hw_error_init(&err);
-    assert_int_equal(hw_msg_result_decode(p, len, &index, &ok, &got, &n, &err), -1);
+    assert_int_equal(hw_msg_result_decode(p, len, &index, &ok, &got, &n, &no_stats, &err), -1);
     free(p);
   }
   hw_wbuf_free(&t);
@@ -147,12 +207,12 @@ static void test_malformed(void** state) {
   hw_wbuf_put_i64(&b, 0);
   hw_wbuf_put_i64(&b, 2);
   hw_wbuf_put_bytes(&b, "x", 1);
-  assert_int_equal(hw_msg_result_decode(b.data, b.size, &index, &ok, &got, &n, &err), -1);
+  assert_int_equal(hw_msg_result_decode(b.data, b.size, &index, &ok, &got, &n, &no_stats, &err), -1);
   hw_wbuf_free(&b);
   /* trailing bytes after a result */
-  hw_msg_result_encode(&b, 0, false, "x", 1);
+  hw_msg_result_encode(&b, 0, false, "x", 1, NULL);
   hw_wbuf_put_i64(&b, 0);
-  assert_int_equal(hw_msg_result_decode(b.data, b.size, &index, &ok, &got, &n, &err), -1);
+  assert_int_equal(hw_msg_result_decode(b.data, b.size, &index, &ok, &got, &n, &no_stats, &err), -1);
   hw_wbuf_free(&b);
 }
 
@@ -204,6 +264,7 @@ int main(void) {
       cmocka_unit_test(test_task_round_trip),
       cmocka_unit_test(test_task_empty_payload),
       cmocka_unit_test(test_result_round_trip_ok_and_failed),
+      cmocka_unit_test(test_result_carries_a_write_tasks_counters),
       cmocka_unit_test(test_truncated_at_every_length),
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_through_a_socketpair),

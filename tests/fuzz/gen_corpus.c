@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc/stats.h"
 #include "ipc/wire.h"
 #include "fuzz_arrays.h"
 
@@ -232,7 +233,11 @@ int main(int argc, char** argv) {
     hw_msg_task_encode(&b, i * 1000, pickled, i == 0 ? 0 : (size_t)(i * 5) % sizeof pickled);
     put("msg_task", "task", i, b.data, b.size);
     hw_wbuf_free(&b);
-    hw_msg_result_encode(&b, i * 7, i & 1, pickled, i == 3 ? 0 : sizeof pickled - (size_t)i);
+    /* a write task's counters: none, the write's, the read's, both */
+    hw_task_stats st = {.has_write = i & 1, .has_read = i >= 2};
+    st.write = (hw_write_stats){i, 1000, 2, 16000, 900, 500, 300, 100, 4242};
+    st.read = (hw_partition_stats){.partition = i, .rows = 1000, .batches = 2, .bytes = 16000, .wall_ns = 800, .pid = 4242};
+    hw_msg_result_encode(&b, i * 7, i & 1, pickled, i == 3 ? 0 : sizeof pickled - (size_t)i, &st);
     put("msg_result", "result", i, b.data, b.size);
     hw_wbuf stream = {0};
     frame(&stream, HW_MSG_RESULT, &b);

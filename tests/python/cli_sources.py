@@ -12,7 +12,8 @@ class CountPartition(InputPartition):
 
 class CountSource(DataSource):
     """rows (default 10) rows of (id, name, twice) in `partitions` partitions; fail_at: the id at
-    which read() raises; sleep_ms: a pause per partition (a long read, for the progress bar)."""
+    which read() raises; sleep_ms: a pause per partition (a long read, for the progress bar);
+    arrow=true: each partition yielded as one RecordBatch."""
 
     @classmethod
     def name(cls):
@@ -31,6 +32,7 @@ class CountReader(DataSourceReader):
         self.n = int(options.get("partitions", "2"))
         self.fail_at = int(options.get("fail_at", "-1"))
         self.sleep = int(options.get("sleep_ms", "0")) / 1000.0
+        self.arrow = options.get("arrow") == "true"  # yield each partition as one RecordBatch
 
     def partitions(self):
         step = -(-self.rows // self.n) if self.rows else 0
@@ -39,6 +41,13 @@ class CountReader(DataSourceReader):
     def read(self, p):
         if self.sleep:
             time.sleep(self.sleep)
+        if self.arrow:
+            import pyarrow as pa
+
+            ids = list(range(p.start, p.stop))
+            yield pa.record_batch({"id": pa.array(ids, pa.int64()), "name": [f"n{i}" for i in ids],
+                                   "twice": pa.array([2 * i for i in ids], pa.int64())})
+            return
         for i in range(p.start, p.stop):
             if i == self.fail_at:
                 raise ValueError(f"boom at {i}")

@@ -108,3 +108,34 @@ def test_attaches_to_the_host_interpreter(monkeypatch):
     lib.hw_source_free(src)
     lib.hw_runtime_free(rt)
     assert sys.modules["headwater.capi"] is capi  # still running, still ours
+
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def _debian_python_version():
+    if not os.path.exists(DEBIAN_PYTHON):
+        return None
+    out = subprocess.run([DEBIAN_PYTHON, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                         text=True, timeout=60).stdout.split()
+    return tuple(map(int, out))
+
+
+@pytest.mark.skipif(_debian_python_version() != sys.version_info[:2],
+                    reason=f"{DEBIAN_PYTHON} is missing or not Python {sys.version_info[0]}.{sys.version_info[1]}, "
+                           "the version libheadwater and headwater._core are built for")
+def test_attaches_to_debians_python():
+    """Debian's /usr/bin/python3 (another build of the same Python version, statically linked) as
+    the host: libheadwater's Python calls bind to the host's interpreter, which the runtime attaches
+    to, and partitions read in process mode (workers started from that interpreter) give the rows
+    the Python API gives."""
+    site = os.path.dirname(os.path.dirname(capi.__file__))  # the venv's site-packages: headwater, pyarrow, ...
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([site, os.path.join(ROOT, "examples")]))
+    run = subprocess.run([DEBIAN_PYTHON, os.path.join(os.path.dirname(os.path.abspath(__file__)), "capi_attach_host.py")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(f"host {DEBIAN_PYTHON} ")
+    assert lines[1] == "runtimes made here 1"  # attached: the runtime's Python objects live in the host
+    assert lines[2] == f"rows 3000 sum {sum(range(3000))}"
+    assert lines[3] == "still running True"

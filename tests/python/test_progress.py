@@ -1,5 +1,6 @@
-"""The console progress bar, in a real terminal: the `headwater` command run inside tmux, its
-screen read with `tmux capture-pane` while a slow read runs and after it ended."""
+"""The console progress bar, in a real terminal: the `headwater` command and a Python API script
+(tests/python/progress_api.py) run inside tmux, the screen read with `tmux capture-pane` while a
+slow read or write runs and after it ended."""
 
 import os
 import shutil
@@ -16,29 +17,30 @@ EXE = os.path.join(os.path.dirname(sys.executable), "headwater")
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 
 
-def tmux(*args):
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30)
+def tmux(socket, *args):
+    """tmux on a server of its own (-L): sessions of parallel runs never share (or end) one."""
+    return subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=30)
 
 
-def screens(args, until, seconds=60):
+def screens(args, until, seconds=60, exe=EXE):
     """Runs the command in a fresh tmux window (120x20); returns every distinct screen seen until
     `until` appears on one (or the time is up)."""
     name = "hw" + uuid.uuid4().hex[:8]
     done = f"EXITED-{name}"
-    cmd = f"cd {HERE} && PYTHONPATH={HERE} {EXE} {' '.join(args)}; echo {done} $?"
-    assert tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "20", cmd + "; sleep 30").returncode == 0
+    cmd = f"cd {HERE} && PYTHONPATH={HERE} {exe} {' '.join(args)}; echo {done} $?"
+    assert tmux(name, "new-session", "-d", "-s", name, "-x", "120", "-y", "20", cmd + "; sleep 30").returncode == 0
     seen = []
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            screen = tmux("capture-pane", "-p", "-t", name).stdout
+            screen = tmux(name, "capture-pane", "-p", "-t", name).stdout
             if not seen or seen[-1] != screen:
                 seen.append(screen)
             if until in screen:
                 break
             time.sleep(0.1)
     finally:
-        tmux("kill-session", "-t", name)
+        tmux(name, "kill-server")
     return seen
 
 
@@ -67,3 +69,30 @@ def test_not_a_terminal_draws_nothing():
     r = subprocess.run([EXE, *SLOW], capture_output=True, text=True, cwd=HERE, timeout=120,
                        env=dict(os.environ, PYTHONPATH=HERE))
     assert r.returncode == 0 and r.stdout.strip() == "4000" and r.stderr == ""
+
+
+def api(action, mode):
+    return screens(["progress_api.py", action, mode], "EXITED-", exe=sys.executable)
+
+
+def exited_ok(screen):
+    return "EXITED-" in screen and screen.split("EXITED-")[1].split()[1] == "0"
+
+
+def test_python_api_read_shows_the_bar_then_clears_it():
+    seen = api("read", "thread")
+    bars = [s for s in seen if "partitions" in s and "headwater" in s]
+    assert bars, "no progress bar was drawn:\n" + "\n---\n".join(seen)
+    assert any("2/4 partitions" in s and "2,000 rows" in s for s in bars)  # two partitions read while two ran
+    last = seen[-1]
+    assert "counted 4000" in last and exited_ok(last) and "partitions" not in last
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_python_api_write_shows_the_writes_bar_then_clears_it(mode):
+    seen = api("write", mode)
+    bars = [s for s in seen if "headwater write" in s and "partitions" in s]
+    assert bars, "no write progress bar was drawn:\n" + "\n---\n".join(seen)
+    assert any("0/4 partitions" in s for s in bars) and any("2/4 partitions" in s and "2,000 rows" in s for s in bars)
+    last = seen[-1]
+    assert "written 4000" in last and exited_ok(last) and "partitions" not in last

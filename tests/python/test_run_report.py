@@ -59,6 +59,24 @@ def test_same_bytes_in_every_mode(spark):
     assert seen[0] == seen[1] == seen[2]
 
 
+@pytest.mark.parametrize("mode", ["inline", "thread", "process"])
+def test_bytes_of_record_batches_the_source_yields(spark, mode):
+    read(spark, mode, rows="1000", partitions="2", arrow="true").count()
+    parts = spark.lastRunReport().partitions
+    assert [(p.rows, p.batches) for p in parts] == [(500, 1), (500, 1)]
+    for p in parts:  # id and twice: 8 bytes a row; name: 32-bit offsets and its characters; no nulls
+        ids = range(500 * p.partition, 500 * (p.partition + 1))
+        assert p.bytes == 500 * 8 * 2 + 501 * 4 + sum(len(f"n{i}") for i in ids)
+
+
+def test_bytes_of_record_batches_count_the_columns_read(spark):
+    spark.conf.set("headwater.executor.mode", "inline")
+    df = spark.read.format("cli_count").options(rows="100", partitions="1", arrow="true").load()
+    df.select("id").count()  # the other columns are pruned from the batch without copying
+    [p] = spark.lastRunReport().partitions
+    assert p.bytes == 100 * 8  # only the id column is handed on
+
+
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_time_in_the_source_is_counted(spark, mode):
     read(spark, mode, rows="10", partitions="2", sleep_ms="200").count()
@@ -93,6 +111,6 @@ def test_cli_stats_prints_the_report():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "300"
     lines = r.stderr.strip().splitlines()
-    assert lines[0].split()[:5] == ["source", "part", "rows", "batches", "bytes"]
-    assert [ln.split()[:4] for ln in lines[1:4]] == [["cli_count", str(i), "100", "1"] for i in range(3)]
-    assert lines[4].split()[:3] == ["total", "3", "300"]
+    assert lines[0].split()[:6] == ["action", "source", "part", "rows", "batches", "bytes"]
+    assert [ln.split()[:5] for ln in lines[1:4]] == [["read", "cli_count", str(i), "100", "1"] for i in range(3)]
+    assert lines[4].split()[:4] == ["read", "total", "3", "300"]

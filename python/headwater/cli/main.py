@@ -215,7 +215,7 @@ def _emit(spark: SparkSession, df: Any, show: Optional[int], truncate: bool, cou
         click.echo(df.count())
     else:
         df.show(20 if show is None else show, truncate=truncate)
-    if stats:  # writes run as tasks on the pool: their partitions are not in the report yet
+    if stats:  # the reads, and the write of --to
         report = spark.lastRunReport()
         click.echo(report.format() if report is not None else "no run report: nothing was read", err=True)
 

@@ -3,7 +3,7 @@
 ``headwater.progress.delayMs``.
 
 A timer thread reads the C scans' counters (``Scan.progress``: partitions done of all, rows,
-bytes) every ``spark.ui.consoleProgress.update.interval`` ms and draws with tqdm; nothing runs per
+bytes; a write's: its tasks done of all, rows and bytes handed to the writers) every ``spark.ui.consoleProgress.update.interval`` ms and draws with tqdm; nothing runs per
 batch, and the bar is gone when the action's scans have ended.
 """
 
@@ -62,6 +62,9 @@ class ProgressWatcher(threading.Thread):
                 if self.stopped.wait(self.interval):
                     return
                 scans = self.scans()
+                writes = [s for s in scans if getattr(s, "action", "read") == "write"]
+                if writes:  # a write's bar counts its tasks (the reads that fed it are done or inside them)
+                    scans = writes
                 counts = [s.progress for s in scans]
                 over = all(self.ended(s) for s in scans)
                 done, total = sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -70,7 +73,7 @@ class ProgressWatcher(threading.Thread):
                 if bar is None and not over and elapsed >= self.delay:
                     bar = tqdm(total=total, unit="part", file=sys.stderr, leave=False, dynamic_ncols=True,
                                bar_format="{desc} {bar} {n_fmt}/{total_fmt} partitions [{elapsed}]{postfix}")
-                    bar.set_description_str("headwater")
+                    bar.set_description_str("headwater write" if writes else "headwater")
                 if bar is not None:
                     bar.total = total
                     bar.n = done

@@ -1,8 +1,10 @@
 """The run report: what each partition of an action cost, read from the C scans' counters.
 
-The counters are kept by the partition reader in C (``src/pyexec/partition_reader.c``: per batch,
-with rows timed on a sample) and travel back from worker processes in their DONE message; nothing
-here runs per batch. A session keeps the scans of its latest action (:class:`RunTracker`);
+The counters are kept in C: for reads by the partition reader (``src/pyexec/partition_reader.c``:
+per batch, with rows timed on a sample), for writes by the feed a writer's ``write(iterator)``
+pulls from (``src/pyexec/write_feed.c``: per batch); from worker processes they travel back in DONE
+(a read) and RESULT (a write task: its write and the read that fed it). Nothing here runs per
+batch. A session keeps the scans and writes of its latest action (:class:`RunTracker`);
 ``spark.lastRunReport()`` turns them into a :class:`RunReport` when asked.
 """
 
@@ -13,13 +15,17 @@ from typing import Any, List, NamedTuple, Optional
 
 from headwater.exec.progress import ProgressWatcher, enabled
 
-__all__ = ["PartitionStats", "RunReport", "RunTracker"]
+__all__ = ["PartitionStats", "RunReport", "RunTracker", "WriteRun"]
 
 
 class PartitionStats(NamedTuple):
-    """One partition: rows, batches, Arrow bytes of converted rows, wall time, and how that time
-    was spent: in the source's own code (``read()``, its iterator), converting to Arrow, and
-    blocked on the consumer; the pid of the process that read it. Times in seconds."""
+    """One partition read or written: rows, batches, the batches' Arrow bytes, wall time, and how
+    that time was spent; the pid of the process that ran it. Times in seconds.
+
+    A read (``action`` "read"): ``in_source`` in the source's own code (``read()``, its iterator),
+    ``converting`` rows to Arrow, ``waiting`` blocked on the consumer. A write ("write"):
+    ``in_source`` in the writer's own code (``write()``), ``converting`` Arrow to Rows (plain
+    writers), ``waiting`` on the input (reading the partition that feeds the write)."""
 
     source: str
     partition: int
@@ -32,6 +38,7 @@ class PartitionStats(NamedTuple):
     waiting: float
     pid: int
     mode: str
+    action: str = "read"
 
 
 class RunReport:
@@ -43,29 +50,107 @@ class RunReport:
 
     @property
     def rows(self) -> int:
-        return sum(p.rows for p in self.partitions)
+        """Rows read (a write's rows are its input's: see :attr:`rows_written`)."""
+        return sum(p.rows for p in self.partitions if p.action == "read")
+
+    @property
+    def rows_written(self) -> int:
+        return sum(p.rows for p in self.partitions if p.action == "write")
+
+    @property
+    def reads(self) -> List[PartitionStats]:
+        return [p for p in self.partitions if p.action == "read"]
+
+    @property
+    def writes(self) -> List[PartitionStats]:
+        return [p for p in self.partitions if p.action == "write"]
 
     def to_dicts(self) -> List[dict]:
         return [p._asdict() for p in self.partitions]
 
     def format(self) -> str:
-        """A table, one line per partition and a total (what ``headwater ... --stats`` prints)."""
-        head = ("source", "part", "rows", "batches", "bytes", "wall ms", "source ms", "convert ms", "wait ms",
-                "pid", "mode")
-        body = [(p.source, str(p.partition), str(p.rows), str(p.batches), str(p.bytes), f"{p.wall * 1e3:.1f}",
-                 f"{p.in_source * 1e3:.1f}", f"{p.converting * 1e3:.1f}", f"{p.waiting * 1e3:.1f}", str(p.pid), p.mode)
-                for p in self.partitions]
-        ps = self.partitions
-        body.append(("total", str(len(ps)), str(self.rows), str(sum(p.batches for p in ps)),
-                     str(sum(p.bytes for p in ps)), f"{sum(p.wall for p in ps) * 1e3:.1f}",
-                     f"{sum(p.in_source for p in ps) * 1e3:.1f}", f"{sum(p.converting for p in ps) * 1e3:.1f}",
-                     f"{sum(p.waiting for p in ps) * 1e3:.1f}", "", ""))
+        """A table, one line per partition and a total per action (what ``headwater ... --stats``
+        prints). A write's "source ms" is the writer's own code, "wait ms" waiting on its input."""
+        head = ("action", "source", "part", "rows", "batches", "bytes", "wall ms", "source ms", "convert ms",
+                "wait ms", "pid", "mode")
+        body = []
+        for action in ("read", "write"):
+            ps = [p for p in self.partitions if p.action == action]
+            if not ps:
+                continue
+            body += [(action, p.source, str(p.partition), str(p.rows), str(p.batches), str(p.bytes),
+                      f"{p.wall * 1e3:.1f}", f"{p.in_source * 1e3:.1f}", f"{p.converting * 1e3:.1f}",
+                      f"{p.waiting * 1e3:.1f}", str(p.pid), p.mode) for p in ps]
+            body.append((action, "total", str(len(ps)), str(sum(p.rows for p in ps)), str(sum(p.batches for p in ps)),
+                         str(sum(p.bytes for p in ps)), f"{sum(p.wall for p in ps) * 1e3:.1f}",
+                         f"{sum(p.in_source for p in ps) * 1e3:.1f}", f"{sum(p.converting for p in ps) * 1e3:.1f}",
+                         f"{sum(p.waiting for p in ps) * 1e3:.1f}", "", ""))
         widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-        return "\n".join("  ".join(c.rjust(w) if i in range(1, 10) else c.ljust(w)
+        return "\n".join("  ".join(c.rjust(w) if i in range(2, 11) else c.ljust(w)
                                    for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in [head, *body])
 
     def __repr__(self) -> str:
-        return f"RunReport({len(self.partitions)} partitions, {self.rows} rows)"
+        written = f", {self.rows_written} rows written" if self.writes else ""
+        return f"RunReport({len(self.partitions)} partitions, {self.rows} rows{written})"
+
+
+_NS = 1e-9
+
+
+class WriteRun:
+    """One write (``save()``) as the run tracker sees it: like a scan, it has ``progress``
+    (partitions done of all, rows and bytes handed to the writers), ``failure()`` and the
+    per-partition counters, which write tasks report as they end (:meth:`finished`: the write's
+    nine counters and, when the task read a source, the read's). ``live`` (thread mode) gives the
+    feeds of tasks still running, for rows while they write."""
+
+    action = "write"  # the progress bar shows a write's tasks
+
+    def __init__(self, total: int, read_source: str, live: Any = None) -> None:
+        self.total = total
+        self.read_source = read_source  # the name the reads that fed the tasks are reported under
+        self.live = live
+        self._lock = threading.Lock()
+        self._done: dict = {}  # partition -> (write counters, read counters or None)
+        self._failure: Optional[BaseException] = None
+
+    def finished(self, index: int, stats: Any) -> None:
+        write, read = stats if stats else (None, None)
+        with self._lock:
+            if write is not None:
+                self._done[index] = (write, read)
+
+    def failed(self, error: BaseException) -> None:
+        self._failure = error
+
+    def failure(self) -> Optional[BaseException]:
+        return self._failure
+
+    @property
+    def progress(self) -> tuple:
+        with self._lock:
+            done = dict(self._done)
+        rows = sum(w[1] for w, _ in done.values())
+        nbytes = sum(w[3] for w, _ in done.values())
+        for index, feed in (self.live() if self.live else []):
+            if index not in done:
+                r, b = feed.progress
+                rows, nbytes = rows + r, nbytes + b
+        return len(done), self.total, rows, nbytes
+
+    def partition_stats(self, source: str, mode: str) -> List[PartitionStats]:
+        """The read that fed each task (when it read a source), then the writes (to ``source``), by
+        partition."""
+        with self._lock:
+            done = sorted(self._done.items())
+        reads = [PartitionStats(self.read_source, p, rows, batches, nbytes, wall * _NS, src * _NS, conv * _NS, wait * _NS, pid,
+                                mode, "read")
+                 for _, (_, read) in done if read is not None
+                 for p, rows, batches, nbytes, wall, src, conv, wait, pid in [read]]
+        writes = [PartitionStats(source, p, rows, batches, nbytes, wall * _NS, own * _NS, conv * _NS, wait * _NS, pid,
+                                 mode, "write")
+                  for _, (w, _) in done for p, rows, batches, nbytes, wall, own, conv, wait, pid in [w]]
+        return reads + writes
 
 
 class RunTracker:
@@ -117,8 +202,12 @@ class RunTracker:
             scans = list(self._scans)
         if not scans:
             return None
-        parts = [PartitionStats(name, p, rows, batches, nbytes, wall / 1e9, src / 1e9, conv / 1e9, wait / 1e9, pid,
-                                mode)
-                 for scan, name, mode in scans
-                 for p, rows, batches, nbytes, wall, src, conv, wait, pid in scan.report()]
+        parts: List[PartitionStats] = []
+        for scan, name, mode in scans:
+            if isinstance(scan, WriteRun):
+                parts += scan.partition_stats(name, mode)
+            else:
+                parts += [PartitionStats(name, p, rows, batches, nbytes, wall * _NS, src * _NS, conv * _NS, wait * _NS,
+                                         pid, mode)
+                          for p, rows, batches, nbytes, wall, src, conv, wait, pid in scan.report()]
         return RunReport(parts)

@@ -14,7 +14,7 @@ else threads (``headwater.executor.workers`` daemon threads).
 
 from __future__ import annotations
 
-import itertools
+import os
 import pickle
 import threading
 import traceback
@@ -30,23 +30,10 @@ from headwater.errors import AnalysisException, HeadwaterException, PythonExcept
 from headwater.exec.local import LocalPlan
 from headwater.exec.plan import Flavor, api_classes, make_source, source_error
 from headwater.exec.policy import choose_mode, pickle_for_workers
+from headwater.exec.report import WriteRun
 from headwater.exec.scan import batches as scan_batches
 
-__all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers", "rows_of"]
-
-
-#: Rows are built this many at a time: a slice's Rows are freed before the next slice's are made, so
-#: their memory stays in cache and is reused (measured on a 100k-row batch of two BIGINTs, building
-#: and iterating its Rows: whole 52 ms, 2048-row slices 29 ms, 256-row slices 25 ms).
-ROWS_PER_CONVERSION = 256
-
-
-def rows_of(batches: Iterator[Any], row_type: type) -> Iterator[Any]:
-    """The rows of each batch, converted in C a slice at a time (lazily); itertools.chain hands them
-    over row by row in C, with no Python frame resumed per row."""
-    n = ROWS_PER_CONVERSION
-    return itertools.chain.from_iterable(_core.rows_from_arrow(batch.slice(i, n), row_type)
-                                         for batch in batches for i in range(0, batch.num_rows, n))
+__all__ = ["WriteTask", "WriteJob", "write_tasks", "run_in_workers"]
 
 
 class _IpcPartitionReader:
@@ -86,11 +73,14 @@ class WriteTask:
         self.arrow = arrow
         self.row_type = row_type
         self.local = local  # partition.value is a local DataFrame's list of RecordBatches
+        self.reads_source = not local  # its read is the source's (reported), not an action's result
+        self.stats: Any = None  # after run(): (write counters, read counters or None), the run report's
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_scan", None)  # a thread run's state (cancel): never shipped
         state.pop("_cancelled", None)
+        state.pop("_feed", None)
         if self.local:
             state.update(read=_IpcPartitionReader.read, partition=InputPartition(_to_ipc(list(self.partition.value))),
                          local=False)
@@ -113,10 +103,12 @@ class WriteTask:
             scan.cancel()
 
     def run(self, where: str = "") -> Any:
-        """Writes the partition; returns the commit message or raises as Spark reports it."""
-        it = self.batches() if self.arrow else rows_of(self.batches(), self.row_type)
+        """Writes the partition; returns the commit message or raises as Spark reports it. The
+        writer pulls from a C feed (Rows converted a slice at a time, or the batches), which counts
+        and times each batch: ``self.stats`` then holds the write's counters and its read's."""
+        feed = self._feed = _core.WriteFeed(self.batches(), None if self.arrow else self.row_type)
         try:
-            message = self.writer.write(it)
+            message = self.writer.write(feed)
         except HeadwaterException:
             raise  # reading the DataFrame failed: already names the partition and the cause
         except Exception as e:
@@ -125,6 +117,12 @@ class WriteTask:
                 f"An exception was thrown from the Python data source writer in partition {self.index}{where}:\n{tb}",
                 getattr(e, "error_class", None), partition=self.index,
             ) from e
+        finally:
+            self._feed = None  # the progress bar reads it while write() runs
+        rows, batches, nbytes, wall, own, convert, waited = feed.stats()
+        read = self._scan.report() if self.reads_source else []
+        self.stats = ((self.index, rows, batches, nbytes, wall, own, convert, waited, os.getpid()),
+                      tuple(read[0]) if read else None)
         if not isinstance(message, api_classes("WriterCommitMessage")):
             raise PythonException(
                 "[DATA_SOURCE_TYPE_MISMATCH] Expected 'WriterCommitMessage' as the return type of the `write` "
@@ -133,20 +131,21 @@ class WriteTask:
             )
         return message
 
-    def __call__(self) -> Tuple[bool, bytes]:
-        """In a worker process: run, and answer with pickled bytes (never raises an Exception; a
-        cancel from the host, a BaseException, goes through)."""
+    def __call__(self) -> Tuple[bool, bytes, Any]:
+        """In a worker process: run, and answer with pickled bytes and the run report's counters
+        (src/pyexec/worker.c sends them in RESULT). Never raises an Exception; a cancel from the
+        host, a BaseException, goes through."""
         try:
             message = self.run(" (in a worker process)")
             try:
-                return True, cloudpickle.dumps(message)
+                return True, cloudpickle.dumps(message), self.stats
             except Exception as e:
                 raise PythonException(
                     f"The commit message of partition {self.index} cannot be pickled to be sent back: "
                     f"{type(e).__name__}: {e}", "PYTHON_DATA_SOURCE_ERROR", partition=self.index,
                 ) from e
         except Exception as e:
-            return False, pickle.dumps(_describe(e, self.index))
+            return False, pickle.dumps(_describe(e, self.index)), None
 
 
 def _describe(e: BaseException, index: int) -> Tuple[Any, ...]:
@@ -187,10 +186,12 @@ def pickle_tasks(tasks: List[WriteTask], explicit: bool, name: str) -> Optional[
                               inside="write", instead="Writing")
 
 
-def run_in_workers(pool: Any, pickled: List[bytes], messages: List[Any]) -> Tuple[Optional[BaseException], bool]:
+def run_in_workers(pool: Any, pickled: List[bytes], messages: List[Any],
+                   on_done: Any = None) -> Tuple[Optional[BaseException], bool]:
     """Runs the pickled tasks on the pool; fills ``messages`` (None where a task failed or did not
-    run) and returns the first failure by partition index, and whether Ctrl-C interrupted."""
-    outcomes, interrupted = _core.run_tasks(pool, pickled)
+    run) and returns the first failure by partition index, and whether Ctrl-C interrupted.
+    ``on_done(index, counters)`` hears of each task as it ends (the run report, the progress bar)."""
+    outcomes, interrupted = _core.run_tasks(pool, pickled, on_done)
     failure: Optional[BaseException] = None
     for i, out in enumerate(outcomes):
         if out is None:
@@ -239,20 +240,33 @@ class WriteJob:
         conf = self.session.conf
         mode, _, explicit = choose_mode(conf, len(tasks))
         pickled = pickle_tasks(tasks, explicit, self.flavor_name) if mode == "process" else None
-        if pickled is not None:
-            # tasks share the pool's workers with other queries (exec/lease.c): never rerun on threads,
-            # which could write a partition twice
-            failure, interrupted = run_in_workers(self.session._worker_pool(), pickled, messages)
-            if interrupted:
-                self._abort(messages, failure or KeyboardInterrupt())
-                raise KeyboardInterrupt("the write was interrupted")
-        else:
-            try:
-                failure = self._run_on_threads(tasks, messages)
-            except KeyboardInterrupt:
-                self._abort(messages, KeyboardInterrupt())
-                raise
+        live = None if pickled is not None else (lambda: [(i, t._feed) for i, t in enumerate(tasks)
+                                                           if getattr(t, "_feed", None) is not None])
+        run = WriteRun(len(tasks), plan.name, live)
+        tracker = getattr(self.session, "_runs", None)
+        if tracker is not None:  # the run report and the progress bar
+            tracker.started(run, self.flavor_name, "process" if pickled is not None else "thread")  # inline: threads too
+        try:
+            if pickled is not None:
+                # tasks share the pool's workers with other queries (exec/lease.c): never rerun on threads,
+                # which could write a partition twice
+                failure, interrupted = run_in_workers(self.session._worker_pool(), pickled, messages, run.finished)
+                if interrupted:
+                    self._abort(messages, failure or KeyboardInterrupt())
+                    raise KeyboardInterrupt("the write was interrupted")
+            else:
+                try:
+                    failure = self._run_on_threads(tasks, messages, run)
+                except KeyboardInterrupt:
+                    self._abort(messages, KeyboardInterrupt())
+                    raise
+        except BaseException as e:
+            run.failed(e)
+            raise
+        finally:
+            run.live = None  # the report outlives the write: it keeps no task (nor a local plan's batches)
         if failure is not None:
+            run.failed(failure)
             self._abort(messages, failure)
             raise failure
         self.commit(messages)
@@ -267,7 +281,7 @@ class WriteJob:
         self._abort(messages, err)  # Spark aborts a write whose commit failed, with the same messages
         raise err
 
-    def _run_on_threads(self, tasks: List[Any], messages: List[Any]) -> Optional[BaseException]:
+    def _run_on_threads(self, tasks: List[Any], messages: List[Any], run: WriteRun) -> Optional[BaseException]:
         """Runs the tasks on threads; fills messages and returns the first failure by partition
         index (tasks not started when one fails are not started, as Spark cancels a failed job's
         other tasks).
@@ -292,6 +306,7 @@ class WriteJob:
                         state["next"] += 1
                     try:
                         outcomes[i] = (True, tasks[i].run())
+                        run.finished(i, tasks[i].stats)
                     except BaseException as e:  # noqa: B036 -- reported by the calling thread
                         outcomes[i] = (False, e)
                         with lock:

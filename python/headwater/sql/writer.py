@@ -110,9 +110,13 @@ class DataFrameWriter:
             return  # ignore: the data exists
         df = self._df
         job = WriteJob(self._spark, cls, dict(self._options), spark_mode == "Overwrite", df._core_schema)
-        # a plain source read is written partition by partition as it is read; a query (or a cached
-        # result) is computed by DuckDB and its rows split evenly
-        job.run(df._plan if df._direct() else local_plan(df.toArrow(), self._spark.conf))
+        self._spark._runs.begin()  # the run report: the reads and the write from here on are this action's
+        try:
+            # a plain source read is written partition by partition as it is read; a query (or a cached
+            # result) is computed by DuckDB and its rows split evenly
+            job.run(df._plan if df._direct() else local_plan(df.toArrow(), self._spark.conf))
+        finally:
+            self._spark._runs.end()  # the progress bar is gone before the caller prints
 
 
 def _shortcut(fmt: str) -> Any:

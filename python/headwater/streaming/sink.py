@@ -16,11 +16,12 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pyarrow as pa
 
+from headwater import _core
 from headwater.config import scan_options
 from headwater.errors import AnalysisException, HeadwaterException, PythonException
 from headwater.exec.plan import Flavor, make_source
 from headwater.exec.policy import choose_mode
-from headwater.exec.write_task import WriteTask, pickle_tasks, rows_of, run_in_workers
+from headwater.exec.write_task import WriteTask, pickle_tasks, run_in_workers
 from headwater.streaming.source import Shipped, StreamSource, ship
 
 __all__ = ["make_sink", "Sink"]
@@ -212,8 +213,8 @@ class PythonStreamSink(Sink):
         try:
             if arrow:
                 messages.append(writer.write(iter(table.to_batches())))
-            else:  # Rows converted in C a slice at a time, handed over by itertools in C
-                messages.append(writer.write(rows_of(table.to_batches(), self.flavor.row_type)))
+            else:  # Rows converted in C a slice at a time (the same feed as a batch write task)
+                messages.append(writer.write(_core.WriteFeed(table.to_batches(), self.flavor.row_type)))
         except Exception as e:
             try:
                 self._fresh().abort(messages, batch_id)
