@@ -139,3 +139,28 @@ def test_cli_to_path_stats_shows_the_read_and_the_write(tmp_path, mode):
     assert [ln[2:4] for ln in writes] == [["0", "100"], ["1", "100"], ["2", "100"], ["3", "300"]]
     assert writes[-1][1] == "total" and writes[-1][-1] != mode  # the total has no pid or mode
     assert all(ln[-1] == mode for ln in writes[:-1])
+
+
+def test_the_feed_gives_the_rows_of_each_batch_a_slice_at_a_time():
+    """The feed converts 256 rows at a time: batches longer than a slice, sliced batches (an offset
+    into their parent's buffers), nulls and nested values come out as whole-batch conversion gives them."""
+    import pyarrow as pa
+
+    from headwater import _core
+    from headwater.types import Row
+
+    n = 1000
+    whole = pa.RecordBatch.from_pydict({
+        "i": pa.array([None if k % 7 == 0 else k for k in range(n)], pa.int64()),
+        "s": pa.array([f"v{k}" if k % 5 else None for k in range(n)], pa.string()),
+        "st": pa.array([{"x": k, "y": [k, None]} for k in range(n)],
+                       pa.struct([("x", pa.int32()), ("y", pa.list_(pa.int64()))])),
+    })
+    batches = [whole, whole.slice(300, 517), whole.slice(999, 1), whole.slice(0, 0)]
+    feed = _core.WriteFeed(iter(batches), Row)
+    got = list(feed)
+    expected = [r for b in batches for r in _core.rows_from_arrow(b, Row)]
+    assert len(got) == n + 517 + 1 and got == expected
+    assert got[n + 5] == expected[n + 5] and got[n].i == 300 and got[-1].st.x == 999
+    rows, batches = feed.stats()[:2]
+    assert (rows, batches) == (len(got), 4)
