@@ -217,25 +217,24 @@ def _static_left_batches(spark, how):
     return q, seen
 
 
+def _batches_seen(q, seen, n):
+    """Waits (at most a minute) until foreachBatch saw n batches, then stops the query."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while len(seen) < n and time.monotonic() < deadline:
+        assert q.exception() is None
+        time.sleep(0.01)
+    q.stop()
+    return seen
+
+
 def test_static_left_of_a_stream_join_runs_per_batch(spark):
     """As Spark: an inner join (and a right outer one, the stream on the right) of a static DataFrame with
     a stream runs per micro-batch, the static side's columns first (as static.join(batch) would give)."""
-    import time
-
-    q, seen = _static_left_batches(spark, "inner")
-    deadline = time.monotonic() + 60
-    while len(seen) < 2 and time.monotonic() < deadline:
-        assert q.exception() is None
-        time.sleep(0.01)
-    q.stop()
+    seen = _batches_seen(*_static_left_batches(spark, "inner"), 2)
     assert seen[0] == [(1, "one")] and seen[1] == [(5, "five")]
-
-    q, seen = _static_left_batches(spark, "right_outer")
-    deadline = time.monotonic() + 60
-    while len(seen) < 1 and time.monotonic() < deadline:
-        assert q.exception() is None
-        time.sleep(0.01)
-    q.stop()
+    seen = _batches_seen(*_static_left_batches(spark, "right_outer"), 1)
     assert seen[0] == [(0, None), (1, "one"), (2, None), (3, None)]
 
 
