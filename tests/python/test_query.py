@@ -382,3 +382,23 @@ def test_a_source_error_inside_a_query_names_the_partition(spark):
     with pytest.raises(PythonException) as e:
         df.filter(F.col("bad") > 1).count()
     assert e.value.partition == 0 and "column 'bad'" in str(e.value)
+
+
+def test_casting_fractions_to_integers_truncates_as_spark(spark):
+    """Spark's cast of a double or decimal to an integer type truncates toward zero (DuckDB's CAST
+    rounds): 5/9 -> 0, -2.7 -> -2, 2.5 -> 2; integers, strings and integral sums cast unchanged.
+    PySpark 4.3.0 local[1] gave exactly these rows for the same expressions."""
+    from decimal import Decimal
+
+    from headwater.functions import col, lit, sum as sum_
+
+    df = spark.createDataFrame([(5.0, 9.0, Decimal("-2.70"), "7", 3), (-7.5, 2.0, Decimal("2.50"), "8", 4)],
+                               "a double, b double, d decimal(5,2), s string, i int")
+    got = df.select((col("a") / col("b")).cast("bigint").alias("q"), col("d").cast("int").alias("di"),
+                    col("a").cast("smallint").alias("as_"), col("s").cast("int").alias("si"),
+                    col("i").cast("tinyint").alias("ii")).collect()
+    assert [tuple(r) for r in got] == [(0, -2, 5, 7, 3), (-3, 2, -7, 8, 4)]
+    filtered = df.filter(col("a").cast("int") == lit(-7)).select("i").collect()
+    assert [r.i for r in filtered] == [4]
+    agg = df.groupBy((col("a") / 2).cast("int").alias("k")).agg(sum_(col("d").cast("int")).alias("t"))
+    assert sorted(tuple(r) for r in agg.collect()) == [(-3, 2), (2, -2)]

@@ -223,7 +223,10 @@ class Column:
             cast = getattr(resolve, "agg_casts", {}).get(id(self)) if k == "agg" else None
             return f"CAST({sql} AS {cast})" if cast else sql
         if k == "cast":
-            return f"CAST({self._args[0]._sql(resolve)} AS {self._value[0]})"
+            arg = self._args[0]._sql(resolve)
+            if id(self) in getattr(resolve, "truncating_casts", ()):  # Spark truncates, DuckDB rounds
+                arg = f"trunc({arg})"
+            return f"CAST({arg} AS {self._value[0]})"
         if k == "in":
             a, *vals = (x._sql(resolve) for x in self._args)
             return f"({a} IN ({', '.join(vals)}))" if vals else "FALSE"

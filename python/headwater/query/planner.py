@@ -7,7 +7,8 @@ Walking the plan as the compiler will, the planner
 - offers each source the predicates Spark would push (``reader.pushFilters``, in Spark's
   planning order: the reader is made and asked now), and keeps what it accepted;
 - learns the argument types of ``sum``/``avg`` by binding a probe query over empty stand-ins of
-  the sources, for Spark's result types where DuckDB's differ.
+  the sources, for Spark's result types where DuckDB's differ, and of casts to integer types (Spark
+  truncates a fraction where DuckDB rounds).
 
 The outcome is a :class:`Decisions`, which the compiler reads.
 """
@@ -19,11 +20,14 @@ from typing import Any, Dict, List
 
 from headwater.query.compiler import Compiler, Decisions, filter_chain, plain, pushdown_key
 from headwater.query.expressions import Column, quote_ident
-from headwater.query.logical import Aggregate, Filter, Node, SourceScan, SqlQuery, names_in_sql, resolve
+from headwater.query.logical import (Aggregate, Filter, Node, Project, Sort, SourceScan, SqlQuery, names_in_sql,
+                                     resolve)
 from headwater.query.pushdown import to_spark_filter
 from headwater.query.scanleaf import ScanUse
 
 __all__ = ["Planner"]
+
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
 
 
 class Planner:
@@ -64,6 +68,7 @@ class Planner:
             if self.pushdown and isinstance(below, SourceScan) and plain(below):
                 self._offer(below, parts)
             self._visit(below if project is None else project.children[0])
+            self._truncating_casts(node, parts)  # the chain's predicates: the same columns as node's child
             return
         for child in node.children:
             self._visit(child)
@@ -73,6 +78,12 @@ class Planner:
             casts = self._spark_agg_types(node)
             if casts:
                 self.decisions.agg_casts[id(node)] = casts
+        if isinstance(node, Project):
+            self._truncating_casts(node, node.exprs)
+        elif isinstance(node, Aggregate):
+            self._truncating_casts(node, node.keys + node.aggs)
+        elif isinstance(node, Sort):
+            self._truncating_casts(node, node.orders)
 
     def _offer(self, scan: SourceScan, parts: List[Column]) -> None:
         offered = [(p, f) for p in parts for f in [to_spark_filter(p, scan)] if f is not None]
@@ -83,6 +94,28 @@ class Planner:
         use.offered = offered
         use.push_filters()
         self.decisions.pushed[pushdown_key(scan, parts)] = use
+
+    def _truncating_casts(self, node: Node, exprs: List[Column]) -> None:
+        """Casts to an integer type of a double, float or decimal argument in ``exprs`` (over
+        node's child): Spark truncates them toward zero where DuckDB rounds (5/9 -> 0, not 1). Each
+        argument's type is learned by binding it alone (it may be an aggregate) over empty
+        stand-ins of the sources."""
+        casts = [c for e in exprs for c in e._walk() if c._kind == "cast" and c._value[0] in _INTEGER_TYPES]
+        if not casts:
+            return
+        child = node.children[0]
+        probe = Planner(self.engine, placeholders=True).plan(child).compiler()
+        body = probe.compile(child, None)
+
+        def sql_of(ref: Column) -> str:
+            a, _, path = resolve(ref, [child])
+            return f"q.{quote_ident(a.sql)}" + "".join(f".{quote_ident(p)}" for p in path)
+
+        sql_of.truncating_casts = self.decisions.truncating_casts
+        for c in casts:
+            (t,) = self.engine.bind_types(f"SELECT {c._args[0]._sql(sql_of)} FROM ({body}) AS q", probe)
+            if t in ("FLOAT", "DOUBLE") or t.startswith("DECIMAL"):
+                self.decisions.truncating_casts.add(id(c))
 
     def _spark_agg_types(self, node: Aggregate) -> Dict[int, str]:
         """Spark's result types where DuckDB's differ: sum of integers is bigint (DuckDB: 128-bit),
