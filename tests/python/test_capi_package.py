@@ -129,8 +129,10 @@ def test_attaches_to_debians_python():
     the host: libheadwater's Python calls bind to the host's interpreter, which the runtime attaches
     to, and partitions read in process mode (workers started from that interpreter) give the rows
     the Python API gives."""
-    site = os.path.dirname(os.path.dirname(capi.__file__))  # the venv's site-packages: headwater, pyarrow, ...
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([site, os.path.join(ROOT, "examples")]))
+    # headwater's own folder and the venv's site-packages (pyarrow, ...): one and the same folder
+    # in `make test`, two under `make sanitize` (headwater is built into build/asan-site there)
+    sites = dict.fromkeys(os.path.dirname(os.path.dirname(m.__file__)) for m in (capi, pc))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*sites, os.path.join(ROOT, "examples")]))
     run = subprocess.run([DEBIAN_PYTHON, os.path.join(os.path.dirname(os.path.abspath(__file__)), "capi_attach_host.py")],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr

@@ -184,6 +184,7 @@ def test_num_partitions_defaults_to_the_sessions_workers():
         spark.conf.unset("headwater.executor.workers")
 
 
+@pytest.mark.jvm
 def test_rate_micro_batch_offsets_files_as_spark_writes_them(spark_runs, tmp_path):
     """headwater's own offsets/N of a built-in source hold the line Spark's JVM source writes
     (compact JSON), and its progress reports the same text."""
