@@ -55,7 +55,8 @@ pytest: build
 SAN_ARGS := -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbuildtype=debug
 # Tests that start a JVM (real PySpark) are marked `jvm` and left out: the preloaded sanitizer
 # runtime would be inherited by java and the tools its launcher runs (ps deadlocks in ASan's init).
-# JAVA_HOME points nowhere so an unmarked one fails at once instead of hanging. `make test` runs them.
+# SPARK_HOME points nowhere so an unmarked one fails at once (no spark-submit) instead of hanging
+# in that ps. `make test` runs them.
 # The >2 GiB value test (several 2 GiB allocations under ASan) is left out too; `make test` runs it.
 SAN_SKIP := -m "not jvm" \
   --deselect=tests/python/test_hardening_convert.py::test_value_over_arrow_offsets_says_which_limit
@@ -69,7 +70,7 @@ sanitize: setup
 	  --target build/asan-site -Cbuild-dir=build/asan-wheel $(foreach a,$(SAN_ARGS),-Csetup-args=$(a)) .
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0:abort_on_error=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 JAVA_HOME=/nonexistent-under-sanitize \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 SPARK_HOME=/nonexistent-under-sanitize \
 	  PYTHONPATH=build/asan-site $(PY) -m pytest tests/python -q -p no:cacheprovider $(SAN_SKIP)
 
 clean:
