@@ -10,8 +10,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 # Debian packages the build and tests need: cmocka for the C tests, pkg-config to find it, Java 17
 # for the differential tests against real PySpark, PostgreSQL for the JDBC tests (they start a
-# throwaway cluster of their own).
-APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless postgresql
+# throwaway cluster of their own), tmux for the progress bar's tests in a real terminal.
+APT_PACKAGES := libcmocka-dev pkg-config openjdk-17-jre-headless postgresql tmux
 
 .PHONY: demo test ctest pytest sanitize build setup system-deps clean fuzz fuzz-build fuzz-system-deps fuzz-corpus
 
