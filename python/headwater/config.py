@@ -8,12 +8,13 @@ written in one place. Settings that are not declared are kept and returned as gi
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
 
-from headwater.errors import AnalysisException
+from headwater.errors import AnalysisException, IllegalArgumentException
 
-__all__ = ["Setting", "SETTINGS", "RuntimeConfig", "EXECUTOR_MODES", "ByteSize", "get", "workers", "executor_mode",
+__all__ = ["Setting", "SETTINGS", "RuntimeConfig", "EXECUTOR_MODES", "ByteSize", "Millis", "get", "workers", "executor_mode",
            "cancel_grace_ms", "scan_options", "batch_rows", "default_session", "install_session_factory"]
 
 #: The values of ``headwater.executor.mode``.
@@ -23,6 +24,22 @@ EXECUTOR_MODES = ("auto", "inline", "thread", "process")
 class ByteSize(int):
     """The type of a setting that is a byte count as Spark writes sizes: ``1073741824``, ``512m``,
     ``2g`` (k, m, g, t; an optional trailing ``b``)."""
+
+
+class Millis(int):
+    """The type of a setting that is a time in milliseconds as Spark writes times: ``10000``,
+    ``250ms``, ``10s``, ``1min``, ``2h`` (us, ms, s, m, min, h, d; whole numbers only)."""
+
+
+_TIME_UNITS_MS = {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _millis(text: str) -> int:
+    m = re.fullmatch(r"(-?[0-9]+)([a-z]+)?", text.lower())
+    if not m or (m.group(2) or "ms") not in _TIME_UNITS_MS:
+        raise ValueError(text)
+    n, unit = int(m.group(1)), _TIME_UNITS_MS[m.group(2) or "ms"]
+    return int(n * unit) if unit >= 1 else int(n / 1000)  # microseconds: truncated toward zero, as Java's
 
 
 def _byte_size(text: str) -> int:
@@ -43,22 +60,36 @@ class Setting:
     doc: str
 
     def text(self) -> str:
-        """The default as ``spark.conf.get`` returns it (a string, booleans lower-cased)."""
-        return str(self.default).lower() if self.type is bool else str(self.default)
+        """The default as ``spark.conf.get`` returns it (a string, booleans lower-cased, times in ms)."""
+        if self.type is bool:
+            return str(self.default).lower()
+        return f"{self.default}ms" if self.type is Millis else str(self.default)
 
     def parse(self, text: Optional[str]) -> Any:
-        """The typed value of ``text`` (an unset or empty value is the default)."""
+        """The typed value of ``text`` (an unset or empty value is the default), read as Spark reads
+        its settings: trimmed, booleans ``true``/``false`` in any case, integers in Java's syntax.
+        A value of another type is Spark's IllegalArgumentException."""
         if text is None or text == "":
             return self.default
-        if self.type is bool:
-            return str(text).strip().lower() == "true"
-        if self.type is ByteSize:
-            return _byte_size(text)
-        if self.type is int:
-            try:
-                return int(text)
-            except ValueError:
-                raise AnalysisException(f"{self.key} must be an integer, got '{text}'.", "HW_INVALID_CONF") from None
+        t = str(text).strip()
+        try:
+            if self.type is bool:
+                if t.lower() not in ("true", "false"):
+                    raise ValueError(t)
+                return t.lower() == "true"
+            if self.type is ByteSize:
+                return _byte_size(t)
+            if self.type is Millis:
+                return _millis(t)
+            if self.type is int:
+                if not re.fullmatch(r"[+-]?[0-9]+", t):  # int() would take 1_000 and other digits
+                    raise ValueError(t)
+                return int(t)
+        except ValueError:
+            kind = {bool: "boolean", int: "int", Millis: "time in MILLISECONDS", ByteSize: "bytes"}[self.type]
+            raise IllegalArgumentException(
+                f"The value '{text}' in the config \"{self.key}\" is invalid. It should be a/an '{kind}' value.",
+                "INVALID_CONF_VALUE.TYPE_MISMATCH") from None
         return str(text)
 
 
@@ -91,7 +122,7 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
     Setting("spark.ui.showConsoleProgress", bool, True,
             "a progress bar on stderr for reads (partitions, rows, bytes, rows/s), when stderr is a terminal "
             "(Spark's setting)"),
-    Setting("spark.ui.consoleProgress.update.interval", int, 200,
+    Setting("spark.ui.consoleProgress.update.interval", Millis, 200,
             "milliseconds between progress bar updates (Spark's setting)"),
     Setting("headwater.progress.delayMs", int, 500,
             "the progress bar appears once an action has run this long (Spark waits 500 ms too)"),
@@ -116,7 +147,7 @@ SETTINGS: Dict[str, Setting] = {s.key: s for s in (
             "a streaming query whose sources had no new data asks them again after this many ms"),
     Setting("spark.sql.streaming.numRecentProgressUpdates", int, 100,
             "progress reports a streaming query keeps (Spark's setting)"),
-    Setting("spark.sql.streaming.noDataProgressEventInterval", int, 10000,
+    Setting("spark.sql.streaming.noDataProgressEventInterval", Millis, 10000,
             "ms between two onQueryIdle events of a query with no new data (Spark's setting)"),
 )}
 
@@ -167,7 +198,10 @@ class RuntimeConfig:
         self._values.update(initial or {})
 
     def set(self, key: str, value: Any) -> None:
-        self._values[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if key.startswith("spark.") and key in SETTINGS:
+            SETTINGS[key].parse(text)  # Spark refuses a value of the wrong type when it is set
+        self._values[key] = text
 
     def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
         return self._values.get(key, default)

@@ -420,7 +420,7 @@ def test_idle_events_throttled_as_spark(spark):
             events.append("idle")
 
     spark.streams.addListener(L())
-    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", "3600000")
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", "1h")  # Spark's time syntax, as 3600000 (ms)
     TOTAL["n"] = 0
     q = spark.readStream.format("counter").load().writeStream.format("noop").start()
     q.processAllAvailable()
