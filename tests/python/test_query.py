@@ -402,3 +402,48 @@ def test_casting_fractions_to_integers_truncates_as_spark(spark):
     assert [r.i for r in filtered] == [4]
     agg = df.groupBy((col("a") / 2).cast("int").alias("k")).agg(sum_(col("d").cast("int")).alias("t"))
     assert sorted(tuple(r) for r in agg.collect()) == [(-3, 2), (2, -2)]
+
+
+def test_casting_strings_to_integers_checks_them_as_spark(spark):
+    """Spark 4's (ANSI) cast of a string to an integer type takes an optional sign and digits,
+    trimmed of spaces and control characters, and fails with CAST_INVALID_INPUT on anything else
+    (DuckDB's CAST takes '5.7' as 6, '1e3' as 1000, '0x10' as 16, '1_000' as 1000). PySpark 4.3.0
+    local[1] gave these values and this error class for the same strings."""
+    from headwater.functions import col
+
+    good = spark.createDataFrame([(" 5 ",), ("+5",), ("-5",), ("\t5\n",), ("05",), ("5\x00",),
+                                  ("-2147483648",), (None,)], "s string")
+    got = good.select(col("s").cast("int").alias("i"), col("s").cast("bigint").alias("l")).collect()
+    assert [tuple(r) for r in got] == [(5, 5), (5, 5), (-5, -5), (5, 5), (5, 5), (5, 5),
+                                       (-2147483648, -2147483648), (None, None)]
+    for text in ("5.7", "-0.9", "5.0", "1e3", "0x10", "1_000", "5.", ".5", " ", "", "\u00a05", "2147483648"):
+        df = spark.createDataFrame([(text,)], "s string")
+        with pytest.raises(headwater.errors.HeadwaterException) as e:
+            df.select(col("s").cast("int")).collect()
+        assert e.value.getErrorClass() == "CAST_INVALID_INPUT", (text, e.value)
+    with pytest.raises(headwater.errors.HeadwaterException,
+                       match=r"The value '5\.7' of the type \"STRING\" cannot be cast to \"SMALLINT\" because it is "
+                             r"malformed"):
+        spark.createDataFrame([("5.7",)], "s string").filter(col("s").cast("smallint") > 1).collect()
+
+
+def test_division_and_remainder_by_zero_fail_as_spark(spark):
+    """Spark 4 (ANSI) fails `/` and `%` by zero (integers and doubles, 0.0 / 0.0 too) with
+    DIVIDE_BY_ZERO / REMAINDER_BY_ZERO, where DuckDB gives NULL; a NULL on either side is NULL
+    without an error. PySpark 4.3.0 local[1] gave these for the same expressions."""
+    from headwater.functions import col, lit
+
+    df = spark.createDataFrame([(1, 0, 1.0, 0.0, None, 7, 2)], "a int, b int, x double, y double, n int, p int, q int")
+    for expr, cls in [(col("a") / col("b"), "DIVIDE_BY_ZERO"), (col("x") / col("y"), "DIVIDE_BY_ZERO"),
+                      (col("y") / col("y"), "DIVIDE_BY_ZERO"), (-col("x") / col("y"), "DIVIDE_BY_ZERO"),
+                      (col("a") / lit(0), "DIVIDE_BY_ZERO"), (col("a") % col("b"), "REMAINDER_BY_ZERO"),
+                      (col("x") % col("y"), "REMAINDER_BY_ZERO")]:
+        with pytest.raises(headwater.errors.HeadwaterException) as e:
+            df.select(expr.alias("r")).collect()
+        assert e.value.getErrorClass() == cls
+    with pytest.raises(headwater.errors.HeadwaterException, match=r"Division by zero\. Use `try_divide`"):
+        df.filter(col("a") / col("b") > 0).collect()
+    got = df.select((col("n") / col("b")).alias("nb"), (col("a") / col("n")).alias("an"),
+                    (col("n") % col("b")).alias("nm"), (col("p") / col("q")).alias("pq"),
+                    (col("p") % col("q")).alias("pm"), (-col("p") % col("q")).alias("mm")).collect()
+    assert [tuple(r) for r in got] == [(None, None, None, 3.5, 1, -1)]

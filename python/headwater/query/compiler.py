@@ -51,13 +51,14 @@ PushKey = Tuple[int, Tuple[int, ...]]
 class Decisions:
     """What the planner decided for one action: the scans filters were pushed into (by
     :func:`pushdown_key`), Spark's result types of aggregates (by node, then by aggregate) and the
-    casts that must truncate."""
+    casts to an integer type that need Spark's rule."""
 
     pushed: Dict[PushKey, ScanUse] = field(default_factory=dict)
     agg_casts: Dict[int, Dict[int, str]] = field(default_factory=dict)
-    #: ids of casts to an integer type whose argument is a double, float or decimal: Spark truncates
-    #: those toward zero, DuckDB's CAST rounds, so they compile as CAST(trunc(x) AS ...)
-    truncating_casts: Set[int] = field(default_factory=set)
+    #: casts to an integer type whose argument DuckDB's CAST reads otherwise than Spark, by id:
+    #: "fraction" (a double, float or decimal: Spark truncates toward zero, DuckDB rounds) or "text"
+    #: (a string: Spark takes a sign and digits only, DuckDB also '5.7', '1e3', '0x10')
+    integer_casts: Dict[int, str] = field(default_factory=dict)
 
 
 def _is_window(c: Column, name: str = "window") -> bool:
@@ -132,7 +133,7 @@ class Compiler:
             a, i, path = resolve(ref, inputs)
             return f"{aliases[i]}.{quote_ident(a.sql)}" + "".join(f".{quote_ident(p)}" for p in path)
 
-        sql_of.truncating_casts = self.decisions.truncating_casts  # (planner)
+        sql_of.integer_casts = self.decisions.integer_casts  # (planner)
         return sql_of
 
     def _needed_by(self, exprs: Sequence[Column], inputs: Sequence[Node]) -> Optional[Set[int]]:

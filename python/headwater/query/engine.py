@@ -4,6 +4,7 @@ Python source scans it reads, runs it, and maps failures to headwater's exceptio
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ from headwater.errors import AnalysisException, HeadwaterException, ParseExcepti
 from headwater.exec.scan import raise_failure
 from headwater.query.compiler import Compiler
 from headwater.query.planner import Planner
-from headwater.query.expressions import quote_ident
+from headwater.query.expressions import SPARK_RUNTIME_ERRORS, quote_ident
 from headwater.query.logical import Node
 
 __all__ = ["QueryEngine", "QueryExecutionException"]
@@ -183,6 +184,9 @@ def _translate(e: Exception) -> HeadwaterException:
         cls = "UNRESOLVED_COLUMN.WITH_SUGGESTION" if "not found" in text or "Referenced column" in text else \
             "DATATYPE_MISMATCH" if "No function matches" in text or "Cannot compare" in text else "HW_BINDER"
         return AnalysisException(text, cls)
+    raised = re.match(r"Invalid Input Error: \[([A-Z_]+)\] ", text)  # error() in SQL the compiler wrote for Spark's rule
+    if raised and raised.group(1) in SPARK_RUNTIME_ERRORS:
+        return QueryExecutionException(text[raised.end():], raised.group(1))
     if isinstance(e, duckdb.ConversionException):
         return QueryExecutionException(text, "CAST_INVALID_INPUT")
     if isinstance(e, duckdb.OutOfRangeException):

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from headwater.schema import parse_schema
 
-__all__ = ["Column", "quote_ident", "sql_literal", "sql_type"]
+__all__ = ["Column", "quote_ident", "sql_literal", "sql_type", "SPARK_RUNTIME_ERRORS"]
 
 
 def quote_ident(name: str) -> str:
@@ -84,6 +84,36 @@ _DDL_TO_DUCKDB = {
     "double": "DOUBLE", "float": "FLOAT", "real": "FLOAT", "boolean": "BOOLEAN", "bool": "BOOLEAN",
     "date": "DATE", "timestamp": "TIMESTAMPTZ", "timestamp_ltz": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP",
     "binary": "BLOB", "void": "NULL",
+}
+
+
+#: What Spark's (ANSI) cast of a string to an integer type accepts: a sign and digits, with spaces
+#: and control characters around them (Spark trims those); DuckDB's CAST also takes '5.7' (as 6),
+#: '1e3', '0x10', '0b101' and '1_000'.
+_SPARK_INTEGER_TEXT = r"[\x00-\x20]*([+-]?[0-9]+)[\x00-\x20]*"
+
+
+def _spark_integer_text(arg: str, spark_type: str) -> str:
+    """SQL giving the digits of string ``arg`` for DuckDB's CAST to an integer type when Spark
+    would cast it, and failing as Spark's CAST_INVALID_INPUT otherwise (a value too large for the
+    type fails in DuckDB's CAST, which the engine maps to the same class)."""
+    tail = (f" of the type \"STRING\" cannot be cast to \"{spark_type.upper()}\" because it is malformed. "
+            "Correct the value as per the syntax, or change its target type. Use `try_cast` to tolerate "
+            "malformed input and return NULL instead.")
+    fail = f"error(concat('[CAST_INVALID_INPUT] The value ', chr(39), {arg}, chr(39), {_string_literal(tail)}))"
+    return (f"CASE WHEN {arg} IS NULL THEN NULL WHEN regexp_full_match({arg}, '{_SPARK_INTEGER_TEXT}') "
+            f"THEN regexp_extract({arg}, '{_SPARK_INTEGER_TEXT}', 1) ELSE {fail} END")
+
+
+#: The error classes of the error() calls below; the engine gives them to the exceptions it raises.
+SPARK_RUNTIME_ERRORS = ("CAST_INVALID_INPUT", "DIVIDE_BY_ZERO", "REMAINDER_BY_ZERO")
+
+#: `/` and `%` by zero: Spark's errors (a NULL on either side is NULL, as in Spark).
+_BY_ZERO = {
+    "/": "error('[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL "
+         "instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error.')",
+    "%": "error('[REMAINDER_BY_ZERO] Remainder by zero. Use `try_mod` to tolerate divisor being 0 and return NULL "
+         "instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error.')",
 }
 
 
@@ -212,6 +242,11 @@ class Column:
             a, b = (x._sql(resolve) for x in self._args)
             if self._op == "<=>":
                 return f"({a} IS NOT DISTINCT FROM {b})"
+            divisor = self._args[1]
+            constant = divisor._kind == "lit" and isinstance(divisor._value, (int, float, decimal.Decimal)) \
+                and not isinstance(divisor._value, bool) and divisor._value != 0  # (and not NaN: NaN != 0)
+            if self._op in _BY_ZERO and not constant:  # Spark 4 (ANSI) fails where DuckDB gives NULL
+                return f"(CASE WHEN {b} = 0 AND {a} IS NOT NULL THEN {_BY_ZERO[self._op]} ELSE ({a} {self._op} {b}) END)"
             return f"({a} {self._op} {b})"
         if k == "unary":
             a = self._args[0]._sql(resolve)
@@ -224,8 +259,11 @@ class Column:
             return f"CAST({sql} AS {cast})" if cast else sql
         if k == "cast":
             arg = self._args[0]._sql(resolve)
-            if id(self) in getattr(resolve, "truncating_casts", ()):  # Spark truncates, DuckDB rounds
+            rule = getattr(resolve, "integer_casts", {}).get(id(self))  # (planner)
+            if rule == "fraction":  # Spark truncates, DuckDB rounds
                 arg = f"trunc({arg})"
+            elif rule == "text":
+                arg = _spark_integer_text(arg, self._value[1])
             return f"CAST({arg} AS {self._value[0]})"
         if k == "in":
             a, *vals = (x._sql(resolve) for x in self._args)

@@ -68,7 +68,7 @@ class Planner:
             if self.pushdown and isinstance(below, SourceScan) and plain(below):
                 self._offer(below, parts)
             self._visit(below if project is None else project.children[0])
-            self._truncating_casts(node, parts)  # the chain's predicates: the same columns as node's child
+            self._integer_casts(node, parts)  # the chain's predicates: the same columns as node's child
             return
         for child in node.children:
             self._visit(child)
@@ -79,11 +79,11 @@ class Planner:
             if casts:
                 self.decisions.agg_casts[id(node)] = casts
         if isinstance(node, Project):
-            self._truncating_casts(node, node.exprs)
+            self._integer_casts(node, node.exprs)
         elif isinstance(node, Aggregate):
-            self._truncating_casts(node, node.keys + node.aggs)
+            self._integer_casts(node, node.keys + node.aggs)
         elif isinstance(node, Sort):
-            self._truncating_casts(node, node.orders)
+            self._integer_casts(node, node.orders)
 
     def _offer(self, scan: SourceScan, parts: List[Column]) -> None:
         offered = [(p, f) for p in parts for f in [to_spark_filter(p, scan)] if f is not None]
@@ -95,9 +95,10 @@ class Planner:
         use.push_filters()
         self.decisions.pushed[pushdown_key(scan, parts)] = use
 
-    def _truncating_casts(self, node: Node, exprs: List[Column]) -> None:
-        """Casts to an integer type of a double, float or decimal argument in ``exprs`` (over
-        node's child): Spark truncates them toward zero where DuckDB rounds (5/9 -> 0, not 1). Each
+    def _integer_casts(self, node: Node, exprs: List[Column]) -> None:
+        """Casts to an integer type in ``exprs`` (over node's child) whose argument DuckDB's CAST
+        reads otherwise than Spark: a double, float or decimal (Spark truncates toward zero where
+        DuckDB rounds: 5/9 -> 0, not 1) or a string (Spark takes a sign and digits only). Each
         argument's type is learned by binding it alone (it may be an aggregate) over empty
         stand-ins of the sources."""
         casts = [c for e in exprs for c in e._walk() if c._kind == "cast" and c._value[0] in _INTEGER_TYPES]
@@ -111,11 +112,13 @@ class Planner:
             a, _, path = resolve(ref, [child])
             return f"q.{quote_ident(a.sql)}" + "".join(f".{quote_ident(p)}" for p in path)
 
-        sql_of.truncating_casts = self.decisions.truncating_casts
+        sql_of.integer_casts = self.decisions.integer_casts
         for c in casts:
             (t,) = self.engine.bind_types(f"SELECT {c._args[0]._sql(sql_of)} FROM ({body}) AS q", probe)
             if t in ("FLOAT", "DOUBLE") or t.startswith("DECIMAL"):
-                self.decisions.truncating_casts.add(id(c))
+                self.decisions.integer_casts[id(c)] = "fraction"
+            elif t == "VARCHAR":
+                self.decisions.integer_casts[id(c)] = "text"
 
     def _spark_agg_types(self, node: Aggregate) -> Dict[int, str]:
         """Spark's result types where DuckDB's differ: sum of integers is bigint (DuckDB: 128-bit),
