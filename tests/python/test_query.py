@@ -447,3 +447,17 @@ def test_division_and_remainder_by_zero_fail_as_spark(spark):
                     (col("n") % col("b")).alias("nm"), (col("p") / col("q")).alias("pq"),
                     (col("p") % col("q")).alias("pm"), (-col("p") % col("q")).alias("mm")).collect()
     assert [tuple(r) for r in got] == [(None, None, None, 3.5, 1, -1)]
+
+
+def test_casts_out_of_range_are_cast_overflow_as_spark(spark):
+    """A number too large for the integer type it is cast to (a double, NaN, a decimal, a wider
+    integer) is CAST_OVERFLOW in Spark 4 (PySpark 4.3.0 gave that class for each of these); a string
+    that does not fit stays CAST_INVALID_INPUT, as in Spark."""
+    from headwater.functions import col
+
+    df = spark.createDataFrame([(3e10, 300, float("nan"), "2147483648")], "x double, i int, n double, s string")
+    df = df.withColumn("d", col("x").cast("decimal(13,1)"))
+    for c, target in [("x", "int"), ("i", "tinyint"), ("n", "int"), ("d", "int"), ("s", "int")]:
+        with pytest.raises(headwater.errors.HeadwaterException) as e:
+            df.select(col(c).cast(target)).collect()
+        assert e.value.getErrorClass() == ("CAST_INVALID_INPUT" if c == "s" else "CAST_OVERFLOW"), (c, e.value)

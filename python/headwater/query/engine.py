@@ -187,8 +187,9 @@ def _translate(e: Exception) -> HeadwaterException:
     raised = re.match(r"Invalid Input Error: \[([A-Z_]+)\] ", text)  # error() in SQL the compiler wrote for Spark's rule
     if raised and raised.group(1) in SPARK_RUNTIME_ERRORS:
         return QueryExecutionException(text[raised.end():], raised.group(1))
-    if isinstance(e, duckdb.ConversionException):
-        return QueryExecutionException(text, "CAST_INVALID_INPUT")
+    if isinstance(e, duckdb.ConversionException):  # a number out of the target type's range: Spark's CAST_OVERFLOW
+        overflow = "out of range for the destination type" in text or "Failed to cast decimal value" in text
+        return QueryExecutionException(text, "CAST_OVERFLOW" if overflow else "CAST_INVALID_INPUT")
     if isinstance(e, duckdb.OutOfRangeException):
         return QueryExecutionException(text, "ARITHMETIC_OVERFLOW")
     return QueryExecutionException(text, "HW_QUERY_FAILED")
