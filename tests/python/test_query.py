@@ -461,3 +461,14 @@ def test_casts_out_of_range_are_cast_overflow_as_spark(spark):
         with pytest.raises(headwater.errors.HeadwaterException) as e:
             df.select(col(c).cast(target)).collect()
         assert e.value.getErrorClass() == ("CAST_INVALID_INPUT" if c == "s" else "CAST_OVERFLOW"), (c, e.value)
+
+
+def test_an_integer_sum_past_bigint_is_arithmetic_overflow_as_spark(spark):
+    """Spark's sum of bigints fails with ARITHMETIC_OVERFLOW past 2^63 - 1 (PySpark 4.3.0); a sum
+    of ints is a bigint and does not overflow at 2^31."""
+    from headwater.functions import sum as sum_
+
+    with pytest.raises(headwater.errors.HeadwaterException) as e:
+        spark.createDataFrame([(2**62,), (2**62,), (2**62,)], "x bigint").agg(sum_("x")).collect()
+    assert e.value.getErrorClass() == "ARITHMETIC_OVERFLOW"
+    assert spark.createDataFrame([(2**30,), (2**30,)], "x int").agg(sum_("x")).collect()[0][0] == 2**31

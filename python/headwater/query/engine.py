@@ -187,6 +187,9 @@ def _translate(e: Exception) -> HeadwaterException:
     raised = re.match(r"Invalid Input Error: \[([A-Z_]+)\] ", text)  # error() in SQL the compiler wrote for Spark's rule
     if raised and raised.group(1) in SPARK_RUNTIME_ERRORS:
         return QueryExecutionException(text[raised.end():], raised.group(1))
+    if isinstance(e, duckdb.ConversionException) and "Type INT128 with value" in text:
+        # only the compiler's cast of an integer sum (DuckDB: 128 bits) to Spark's bigint casts from INT128
+        return QueryExecutionException(text, "ARITHMETIC_OVERFLOW")
     if isinstance(e, duckdb.ConversionException):  # a number out of the target type's range: Spark's CAST_OVERFLOW
         overflow = "out of range for the destination type" in text or "Failed to cast decimal value" in text
         return QueryExecutionException(text, "CAST_OVERFLOW" if overflow else "CAST_INVALID_INPUT")
