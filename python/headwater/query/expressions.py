@@ -244,7 +244,7 @@ class Column:
                 return f"({a} IS NOT DISTINCT FROM {b})"
             divisor = self._args[1]
             constant = divisor._kind == "lit" and isinstance(divisor._value, (int, float, decimal.Decimal)) \
-                and not isinstance(divisor._value, bool) and divisor._value != 0  # (and not NaN: NaN != 0)
+                and not isinstance(divisor._value, bool) and divisor._value != 0  # cannot fail: plain SQL
             if self._op in _BY_ZERO and not constant:  # Spark 4 (ANSI) fails where DuckDB gives NULL
                 return f"(CASE WHEN {b} = 0 AND {a} IS NOT NULL THEN {_BY_ZERO[self._op]} ELSE ({a} {self._op} {b}) END)"
             return f"({a} {self._op} {b})"
