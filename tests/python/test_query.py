@@ -472,3 +472,32 @@ def test_an_integer_sum_past_bigint_is_arithmetic_overflow_as_spark(spark):
         spark.createDataFrame([(2**62,), (2**62,), (2**62,)], "x bigint").agg(sum_("x")).collect()
     assert e.value.getErrorClass() == "ARITHMETIC_OVERFLOW"
     assert spark.createDataFrame([(2**30,), (2**30,)], "x int").agg(sum_("x")).collect()[0][0] == 2**31
+
+
+def test_casting_doubles_and_timestamps_to_strings_writes_spark_s_text(spark):
+    """Spark writes a double as Java's Double.toString (plain for 1e-3 <= |x| < 1e7, else
+    d.dddE<n>; NaN, Infinity) and a timestamp as yyyy-MM-dd HH:mm:ss with the fraction's trailing
+    zeros dropped, no zone; DuckDB writes 1e+20, nan, inf and '+00'. PySpark 4.3.0 local[1] gave
+    exactly these strings for the same values (session time zone UTC)."""
+    import datetime
+
+    from headwater.functions import col
+
+    values = [1e20, 0.1, 1e-5, 3.0, 123456789.0, 1e7, 1e-3, -0.0, 1.5e300, 0.30000000000000004,
+              float("nan"), float("inf"), None]
+    spark_text = ["1.0E20", "0.1", "1.0E-5", "3.0", "1.23456789E8", "1.0E7", "0.001", "-0.0", "1.5E300",
+                  "0.30000000000000004", "NaN", "Infinity", None]
+    df = spark.createDataFrame([(v,) for v in values], "x double")
+    assert [r.s for r in df.select(col("x").cast("string").alias("s")).collect()] == spark_text
+    assert [r.s for r in df.select((-col("x")).cast("string").alias("s")).collect()][:3] == ["-1.0E20", "-0.1", "-1.0E-5"]
+    utc = datetime.timezone.utc
+    ts = spark.createDataFrame([(datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=utc),),
+                                (datetime.datetime(2020, 1, 2, 3, 4, 5, 120000, tzinfo=utc),),
+                                (datetime.datetime(2020, 1, 2, 3, 4, 0, tzinfo=utc),), (None,)], "t timestamp")
+    got = [r.s for r in ts.select(col("t").cast("string").alias("s")).collect()]
+    # in the session's (here: the machine's) time zone, as Spark's default session time zone
+    local = [datetime.datetime(2020, 1, 2, 3, 4, s, tzinfo=utc).astimezone().strftime("%Y-%m-%d %H:%M:%S") for s in (5, 0)]
+    assert got == [local[0], local[0] + ".12", local[1], None]
+    # other casts to string are DuckDB's as before (same text as Spark's for these)
+    other = spark.createDataFrame([(True, 7, "a")], "b boolean, i int, s string")
+    assert tuple(other.select(*[col(c).cast("string") for c in ("b", "i", "s")]).collect()[0]) == ("true", "7", "a")

@@ -51,14 +51,12 @@ PushKey = Tuple[int, Tuple[int, ...]]
 class Decisions:
     """What the planner decided for one action: the scans filters were pushed into (by
     :func:`pushdown_key`), Spark's result types of aggregates (by node, then by aggregate) and the
-    casts to an integer type that need Spark's rule."""
+    casts that need Spark's rule."""
 
     pushed: Dict[PushKey, ScanUse] = field(default_factory=dict)
     agg_casts: Dict[int, Dict[int, str]] = field(default_factory=dict)
-    #: casts to an integer type whose argument DuckDB's CAST reads otherwise than Spark, by id:
-    #: "fraction" (a double, float or decimal: Spark truncates toward zero, DuckDB rounds) or "text"
-    #: (a string: Spark takes a sign and digits only, DuckDB also '5.7', '1e3', '0x10')
-    integer_casts: Dict[int, str] = field(default_factory=dict)
+    #: casts DuckDB's CAST computes otherwise than Spark, by id: the rule (``expressions.cast_rule``)
+    spark_casts: Dict[int, str] = field(default_factory=dict)
 
 
 def _is_window(c: Column, name: str = "window") -> bool:
@@ -133,7 +131,7 @@ class Compiler:
             a, i, path = resolve(ref, inputs)
             return f"{aliases[i]}.{quote_ident(a.sql)}" + "".join(f".{quote_ident(p)}" for p in path)
 
-        sql_of.integer_casts = self.decisions.integer_casts  # (planner)
+        sql_of.spark_casts = self.decisions.spark_casts  # (planner)
         return sql_of
 
     def _needed_by(self, exprs: Sequence[Column], inputs: Sequence[Node]) -> Optional[Set[int]]:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from headwater.schema import parse_schema
 
-__all__ = ["Column", "quote_ident", "sql_literal", "sql_type", "SPARK_RUNTIME_ERRORS"]
+__all__ = ["Column", "quote_ident", "sql_literal", "sql_type", "SPARK_RUNTIME_ERRORS", "CAST_TARGETS", "cast_rule"]
 
 
 def quote_ident(name: str) -> str:
@@ -85,6 +85,58 @@ _DDL_TO_DUCKDB = {
     "date": "DATE", "timestamp": "TIMESTAMPTZ", "timestamp_ltz": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP",
     "binary": "BLOB", "void": "NULL",
 }
+
+
+#: The targets of casts whose result can differ from Spark's (see :func:`cast_rule`).
+CAST_TARGETS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "VARCHAR")
+
+
+def cast_rule(arg_type: str, target: str) -> Optional[str]:
+    """How a cast of a DuckDB ``arg_type`` to ``target`` compiles to give Spark's result: None for
+    DuckDB's CAST as it is; "truncate" (a fraction to an integer type: Spark truncates toward
+    zero, DuckDB rounds: 5/9 -> 0, not 1); "integer_text" (a string to an integer type: Spark
+    takes a sign and digits only, DuckDB also '5.7' as 6, '1e3', '0x10'); "double_text" (a double
+    to a string: Java's text, 1.0E20 and NaN, where DuckDB writes 1e+20 and nan);
+    "timestamp_text" (a timestamp to a string: no zone suffix, fraction without trailing zeros).
+    A float to a string stays DuckDB's: its text of a float is not the shortest (6710.34375 where
+    Java writes 6710.3438), so Java's rule cannot be built on it."""
+    if target == "VARCHAR":
+        if arg_type == "DOUBLE":
+            return "double_text"
+        if arg_type in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP"):
+            return "timestamp_text"
+        return None
+    if arg_type in ("FLOAT", "DOUBLE") or arg_type.startswith("DECIMAL"):
+        return "truncate"
+    return "integer_text" if arg_type == "VARCHAR" else None
+
+
+def _java_double_text(a: str) -> str:
+    """SQL for Java's ``Double.toString`` of double ``a`` (Spark's cast to string), built on DuckDB's
+    shortest round-trip text of |a|: the significant digits g and the decimal point's place p
+    (|a| = 0.g x 10^p) are taken from it, then written plainly for 1e-3 <= |a| < 1e7 (at least
+    one digit after the point) and as d.ddddE<n> otherwise. The lambdas only name intermediate
+    values; nothing runs in Python."""
+    parts = (f"regexp_extract(CAST(abs({a}) AS VARCHAR), '^([0-9]+)(?:\\.([0-9]*))?(?:e([+-]?[0-9]+))?$', "
+             "['i', 'f', 'e'])")
+    digits = ("{'g': rtrim(ltrim(m.i || m.f, '0'), '0'), 'p': length(m.i) + coalesce(TRY_CAST(m.e AS INTEGER), 0)"
+              " - (length(m.i || m.f) - length(ltrim(m.i || m.f, '0')))}")
+    text = (f"CASE WHEN abs({a}) >= 1e-3 AND abs({a}) < 1e7 THEN "
+            "CASE WHEN d.p >= 1 THEN rpad(left(d.g, d.p), CAST(d.p AS INTEGER), '0') || '.' || "
+            "coalesce(nullif(substr(d.g, d.p + 1), ''), '0') ELSE '0.' || repeat('0', -d.p) || d.g END "
+            "ELSE left(d.g, 1) || '.' || coalesce(nullif(substr(d.g, 2), ''), '0') || 'E' || CAST(d.p - 1 AS VARCHAR) END")
+    finite = f"list_transform([{parts}], lambda m: list_transform([{digits}], lambda d: {text})[1])[1]"
+    return (f"(CASE WHEN {a} IS NULL THEN NULL WHEN isnan({a}) THEN 'NaN' "
+            f"WHEN isinf({a}) THEN CASE WHEN {a} > 0 THEN 'Infinity' ELSE '-Infinity' END "
+            f"WHEN {a} = 0 THEN CASE WHEN signbit({a}) THEN '-0.0' ELSE '0.0' END "
+            f"ELSE CASE WHEN {a} < 0 THEN '-' ELSE '' END || {finite} END)")
+
+
+def _spark_timestamp_text(a: str) -> str:
+    """SQL for Spark's text of a timestamp: ``yyyy-MM-dd HH:mm:ss`` and the fraction of a second
+    without its trailing zeros (none when it is 0), with no zone suffix (DuckDB writes ``+00``).
+    The ``.`` keeps the seconds' zeros from the first rtrim."""
+    return f"rtrim(rtrim(strftime({a}, '%Y-%m-%d %H:%M:%S.%f'), '0'), '.')"
 
 
 #: What Spark's (ANSI) cast of a string to an integer type accepts: a sign and digits, with spaces
@@ -259,11 +311,15 @@ class Column:
             return f"CAST({sql} AS {cast})" if cast else sql
         if k == "cast":
             arg = self._args[0]._sql(resolve)
-            rule = getattr(resolve, "integer_casts", {}).get(id(self))  # (planner)
-            if rule == "fraction":  # Spark truncates, DuckDB rounds
+            rule = getattr(resolve, "spark_casts", {}).get(id(self))  # (planner)
+            if rule == "truncate":  # Spark truncates, DuckDB rounds
                 arg = f"trunc({arg})"
-            elif rule == "text":
+            elif rule == "integer_text":
                 arg = _spark_integer_text(arg, self._value[1])
+            elif rule == "double_text":
+                return _java_double_text(arg)
+            elif rule == "timestamp_text":
+                return _spark_timestamp_text(arg)
             return f"CAST({arg} AS {self._value[0]})"
         if k == "in":
             a, *vals = (x._sql(resolve) for x in self._args)

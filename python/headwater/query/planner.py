@@ -19,16 +19,13 @@ import re
 from typing import Any, Dict, List
 
 from headwater.query.compiler import Compiler, Decisions, filter_chain, plain, pushdown_key
-from headwater.query.expressions import Column, quote_ident
+from headwater.query.expressions import CAST_TARGETS, Column, cast_rule, quote_ident
 from headwater.query.logical import (Aggregate, Filter, Node, Project, Sort, SourceScan, SqlQuery, names_in_sql,
                                      resolve)
 from headwater.query.pushdown import to_spark_filter
 from headwater.query.scanleaf import ScanUse
 
 __all__ = ["Planner"]
-
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
-
 
 class Planner:
     """The planner pass for one action (or, with ``placeholders``, for learning names and types:
@@ -68,7 +65,7 @@ class Planner:
             if self.pushdown and isinstance(below, SourceScan) and plain(below):
                 self._offer(below, parts)
             self._visit(below if project is None else project.children[0])
-            self._integer_casts(node, parts)  # the chain's predicates: the same columns as node's child
+            self._spark_casts(node, parts)  # the chain's predicates: the same columns as node's child
             return
         for child in node.children:
             self._visit(child)
@@ -79,11 +76,11 @@ class Planner:
             if casts:
                 self.decisions.agg_casts[id(node)] = casts
         if isinstance(node, Project):
-            self._integer_casts(node, node.exprs)
+            self._spark_casts(node, node.exprs)
         elif isinstance(node, Aggregate):
-            self._integer_casts(node, node.keys + node.aggs)
+            self._spark_casts(node, node.keys + node.aggs)
         elif isinstance(node, Sort):
-            self._integer_casts(node, node.orders)
+            self._spark_casts(node, node.orders)
 
     def _offer(self, scan: SourceScan, parts: List[Column]) -> None:
         offered = [(p, f) for p in parts for f in [to_spark_filter(p, scan)] if f is not None]
@@ -95,13 +92,14 @@ class Planner:
         use.push_filters()
         self.decisions.pushed[pushdown_key(scan, parts)] = use
 
-    def _integer_casts(self, node: Node, exprs: List[Column]) -> None:
-        """Casts to an integer type in ``exprs`` (over node's child) whose argument DuckDB's CAST
-        reads otherwise than Spark: a double, float or decimal (Spark truncates toward zero where
-        DuckDB rounds: 5/9 -> 0, not 1) or a string (Spark takes a sign and digits only). Each
+    def _spark_casts(self, node: Node, exprs: List[Column]) -> None:
+        """Casts in ``exprs`` (over node's child) that DuckDB's CAST computes otherwise than Spark,
+        by the argument's type (see ``expressions.cast_rule``): to an integer type from a double,
+        float or decimal (Spark truncates, DuckDB rounds) or from a string (Spark takes a sign and
+        digits only); to a string from a double or a timestamp (Spark writes Java's text). Each
         argument's type is learned by binding it alone (it may be an aggregate) over empty
         stand-ins of the sources."""
-        casts = [c for e in exprs for c in e._walk() if c._kind == "cast" and c._value[0] in _INTEGER_TYPES]
+        casts = [c for e in exprs for c in e._walk() if c._kind == "cast" and c._value[0] in CAST_TARGETS]
         if not casts:
             return
         child = node.children[0]
@@ -112,13 +110,12 @@ class Planner:
             a, _, path = resolve(ref, [child])
             return f"q.{quote_ident(a.sql)}" + "".join(f".{quote_ident(p)}" for p in path)
 
-        sql_of.integer_casts = self.decisions.integer_casts
+        sql_of.spark_casts = self.decisions.spark_casts
         for c in casts:
             (t,) = self.engine.bind_types(f"SELECT {c._args[0]._sql(sql_of)} FROM ({body}) AS q", probe)
-            if t in ("FLOAT", "DOUBLE") or t.startswith("DECIMAL"):
-                self.decisions.integer_casts[id(c)] = "fraction"
-            elif t == "VARCHAR":
-                self.decisions.integer_casts[id(c)] = "text"
+            rule = cast_rule(t, c._value[0])
+            if rule is not None:
+                self.decisions.spark_casts[id(c)] = rule
 
     def _spark_agg_types(self, node: Aggregate) -> Dict[int, str]:
         """Spark's result types where DuckDB's differ: sum of integers is bigint (DuckDB: 128-bit),
