@@ -501,3 +501,14 @@ def test_casting_doubles_and_timestamps_to_strings_writes_spark_s_text(spark):
     # other casts to string are DuckDB's as before (same text as Spark's for these)
     other = spark.createDataFrame([(True, 7, "a")], "b boolean, i int, s string")
     assert tuple(other.select(*[col(c).cast("string") for c in ("b", "i", "s")]).collect()[0]) == ("true", "7", "a")
+
+
+def test_concat_writes_each_argument_as_spark_s_cast_to_string(spark):
+    """concat of a double, an int and a string: the double as Java writes it (PySpark 4.3.0 gave
+    '1.0E20 7 a'); the column keeps Spark's name; NULL if any argument is NULL."""
+    from headwater.functions import col, concat, lit
+
+    df = spark.createDataFrame([(1e20, 7, "a"), (None, 1, "b")], "x double, i int, s string")
+    out = df.select(concat(col("x"), lit(" "), col("i"), lit(" "), col("s")))
+    assert out.columns == ["concat(x,  , i,  , s)"]
+    assert [r[0] for r in out.collect()] == ["1.0E20 7 a", None]

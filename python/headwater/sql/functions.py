@@ -75,9 +75,12 @@ def isnull(c: ColumnOrName) -> Column:
 
 
 def concat(*cols: ColumnOrName) -> Column:
-    """Spark's concat: NULL if any input is NULL (DuckDB's concat() skips NULLs; ``||`` does not)."""
+    """Spark's concat: NULL if any input is NULL (DuckDB's concat() skips NULLs; ``||`` does not);
+    each argument as Spark's cast to string writes it (a double as 1.0E20, not 1e+20)."""
     args = [_to_column(c) for c in cols]
-    return _func("concat", args, lambda *a: "(" + " || ".join(f"CAST({x} AS VARCHAR)" for x in a) + ")" if a else "''")
+    label = f"concat({', '.join(a._spark_name() for a in args)})"
+    texts = [a.cast("string") for a in args]
+    return _func("concat", texts, lambda *a: "(" + " || ".join(a) + ")" if a else "''", label=label)
 
 
 # Spark datetime pattern letters -> strftime, for the patterns people use with to_date
