@@ -162,10 +162,10 @@ SPARK_RUNTIME_ERRORS = ("CAST_INVALID_INPUT", "DIVIDE_BY_ZERO", "REMAINDER_BY_ZE
 
 #: `/` and `%` by zero: Spark's errors (a NULL on either side is NULL, as in Spark).
 _BY_ZERO = {
-    "/": "error('[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and return NULL "
-         "instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error.')",
-    "%": "error('[REMAINDER_BY_ZERO] Remainder by zero. Use `try_mod` to tolerate divisor being 0 and return NULL "
-         "instead. If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error.')",
+    op: f"error('[{cls}] {what} by zero. Use `{instead}` to tolerate divisor being 0 and return NULL instead. "
+        "If necessary set \"spark.sql.ansi.enabled\" to \"false\" to bypass this error.')"
+    for op, cls, what, instead in (("/", "DIVIDE_BY_ZERO", "Division", "try_divide"),
+                                   ("%", "REMAINDER_BY_ZERO", "Remainder", "try_mod"))
 }
 
 

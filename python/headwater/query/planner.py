@@ -27,6 +27,7 @@ from headwater.query.scanleaf import ScanUse
 
 __all__ = ["Planner"]
 
+
 class Planner:
     """The planner pass for one action (or, with ``placeholders``, for learning names and types:
     nothing is computed, nothing is offered to a source)."""
@@ -96,9 +97,10 @@ class Planner:
         """Casts in ``exprs`` (over node's child) that DuckDB's CAST computes otherwise than Spark,
         by the argument's type (see ``expressions.cast_rule``): to an integer type from a double,
         float or decimal (Spark truncates, DuckDB rounds) or from a string (Spark takes a sign and
-        digits only); to a string from a double or a timestamp (Spark writes Java's text). Each
-        argument's type is learned by binding it alone (it may be an aggregate) over empty
-        stand-ins of the sources."""
+        digits only); to a string from a double or a timestamp (Spark writes Java's text). The
+        arguments' types are learned by binding them over empty stand-ins of the sources: those
+        without an aggregate in one SELECT, those with one in another (the two cannot share a
+        SELECT without a GROUP BY)."""
         casts = [c for e in exprs for c in e._walk() if c._kind == "cast" and c._value[0] in CAST_TARGETS]
         if not casts:
             return
@@ -111,11 +113,15 @@ class Planner:
             return f"q.{quote_ident(a.sql)}" + "".join(f".{quote_ident(p)}" for p in path)
 
         sql_of.spark_casts = self.decisions.spark_casts
-        for c in casts:
-            (t,) = self.engine.bind_types(f"SELECT {c._args[0]._sql(sql_of)} FROM ({body}) AS q", probe)
-            rule = cast_rule(t, c._value[0])
-            if rule is not None:
-                self.decisions.spark_casts[id(c)] = rule
+        for aggregated in (False, True):
+            group = [c for c in casts if c._args[0]._has_agg() == aggregated]
+            if not group:
+                continue
+            args = ", ".join(c._args[0]._sql(sql_of) for c in group)
+            for c, t in zip(group, self.engine.bind_types(f"SELECT {args} FROM ({body}) AS q", probe)):
+                rule = cast_rule(t, c._value[0])
+                if rule is not None:
+                    self.decisions.spark_casts[id(c)] = rule
 
     def _spark_agg_types(self, node: Aggregate) -> Dict[int, str]:
         """Spark's result types where DuckDB's differ: sum of integers is bigint (DuckDB: 128-bit),
